@@ -1,0 +1,33 @@
+"""pycontainerd: a typed, async-native SDK for containerd.
+
+Example:
+    ```python
+    import anyio
+    import pycontainerd
+
+    async def main() -> None:
+        async with pycontainerd.Client() as client:
+            print(await client.version())
+
+    anyio.run(main)
+    ```
+"""
+
+from . import errors
+from ._client import Client
+from ._introspection import PluginInfo, ServerInfo, Version
+from ._namespaces import Namespace, Namespaces
+from ._platforms import Platform
+from ._services import Services
+
+__all__ = [
+    "Client",
+    "Namespace",
+    "Namespaces",
+    "Platform",
+    "PluginInfo",
+    "ServerInfo",
+    "Services",
+    "Version",
+    "errors",
+]

@@ -1,0 +1,202 @@
+"""The `Client`: one connection to containerd, scoped to a namespace."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from types import TracebackType
+from typing import Self
+
+from betterproto.lib.google.protobuf import Empty
+
+from . import _identifiers
+from ._api.containerd.services.introspection.v1 import (
+    PluginsRequest,
+    PluginsResponse,
+    ServerResponse,
+)
+from ._api.containerd.services.version.v1 import VersionResponse
+from ._introspection import PluginInfo, ServerInfo, Version
+from ._namespaces import Namespaces
+from ._services import Services
+from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
+
+__all__ = ["Client"]
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class Client:
+    """An async client for one containerd daemon, scoped to one namespace.
+
+    The connection opens on the first call and is shared by every view made
+    with `with_namespace`. Use it as an async context manager, or call
+    `aclose` yourself; after that every call raises
+    `pycontainerd.errors.ClientClosedError`. Entering does no I/O; leaving
+    closes the connection without waiting.
+
+    Args:
+        address: a socket path, ``unix://`` URL or ``host:port``. Defaults to
+            ``$CONTAINERD_ADDRESS``, else ``/run/containerd/containerd.sock``.
+        namespace: the namespace calls act in. Defaults to
+            ``$CONTAINERD_NAMESPACE``, else ``default``.
+        timeout: default deadline in seconds for unary calls (``None``: no
+            deadline). Streams and calls that wait for a process (such as a
+            task's wait) have no deadline unless given one.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: the namespace is not a valid
+            identifier.
+        ValueError: the address cannot be parsed.
+
+    Example:
+        ```python
+        import anyio
+        import pycontainerd
+
+        async def main() -> None:
+            async with pycontainerd.Client(namespace="example") as client:
+                print(await client.version())
+
+        anyio.run(main)
+        ```
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        namespace: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        ns = namespace or os.environ.get("CONTAINERD_NAMESPACE") or "default"
+        self._init(Transport(address or default_address(), timeout=timeout), ns, None)
+
+    def _init(self, transport: Transport, namespace: str, lease: str | None) -> None:
+        self._transport = transport
+        self._caller: Caller = transport.bind(_identifiers.validate(namespace, "namespace"), lease)
+
+    def _view(self, namespace: str, lease: str | None) -> Self:
+        view = object.__new__(type(self))
+        view._init(self._transport, namespace, lease)
+        return view
+
+    @property
+    def address(self) -> str:
+        """The daemon address this client talks to."""
+        return self._transport.address
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this client's calls act in."""
+        return self._caller.namespace
+
+    @property
+    def lease(self) -> str | None:
+        """The lease every call of this view carries, if any."""
+        return self._caller.lease
+
+    @property
+    def timeout(self) -> float | None:
+        """The default deadline (seconds) for unary calls."""
+        return self._transport.timeout
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose` was called (on this client or any view of it)."""
+        return self._transport.closed
+
+    def with_namespace(self, namespace: str) -> Self:
+        """A view of this client acting in `namespace`, sharing its connection.
+
+        Example:
+            ```python
+            other = client.with_namespace("builds")
+            await other.namespaces.list()
+            ```
+        """
+        return self._view(namespace, self.lease)
+
+    def with_lease(self, lease_id: str | None) -> Self:
+        """A view whose every call carries the lease `lease_id` (``None``: no lease)."""
+        if lease_id is not None:
+            _identifiers.validate(lease_id, "lease")
+        return self._view(self.namespace, lease_id)
+
+    async def __aenter__(self) -> Self:
+        self._transport.channel()  # refuses a closed client early
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection shared by this client and all its views. Idempotent."""
+        self._transport.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Client {self.address!r} namespace={self.namespace!r} {state}>"
+
+    async def version(self, *, timeout: Timeout = DEFAULT) -> Version:
+        """The daemon's version.
+
+        Example:
+            ```python
+            v = await client.version()
+            print(v.version, v.revision)
+            ```
+        """
+        reply = await self._caller.unary(
+            "/containerd.services.version.v1.Version/Version",
+            Empty(),
+            VersionResponse,
+            timeout=timeout,
+        )
+        return Version(version=reply.version, revision=reply.revision)
+
+    async def server(self, *, timeout: Timeout = DEFAULT) -> ServerInfo:
+        """Introspection's view of the daemon (its UUID)."""
+        reply = await self._caller.unary(
+            "/containerd.services.introspection.v1.Introspection/Server",
+            Empty(),
+            ServerResponse,
+            timeout=timeout,
+        )
+        return ServerInfo(uuid=reply.uuid)
+
+    async def plugins(self, *filters: str, timeout: Timeout = DEFAULT) -> list[PluginInfo]:
+        """The daemon's plugins; filters (ORed) as in ``ctr plugins ls``.
+
+        Example:
+            ```python
+            snapshotters = await client.plugins('type==io.containerd.snapshotter.v1')
+            print([p.id for p in snapshotters if p.ok])
+            ```
+        """
+        reply = await self._caller.unary(
+            "/containerd.services.introspection.v1.Introspection/Plugins",
+            PluginsRequest(filters=list(filters)),
+            PluginsResponse,
+            timeout=timeout,
+        )
+        return [PluginInfo._from_proto(p) for p in reply.plugins]
+
+    @cached_property
+    def namespaces(self) -> Namespaces:
+        """The daemon's namespaces."""
+        return Namespaces(self._transport)
+
+    @cached_property
+    def services(self) -> Services:
+        """Raw generated gRPC stubs on this client's connection: the escape hatch.
+
+        The stubs carry this view's namespace (and lease) but are not wrapped:
+        they raise grpclib's own errors and return generated messages.
+        """
+        return Services(self._caller)

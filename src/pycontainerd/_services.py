@@ -1,0 +1,94 @@
+"""Raw generated stubs, bound to a client's connection: ``client.services``."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import betterproto
+
+from ._api.containerd.services.containers.v1 import ContainersStub
+from ._api.containerd.services.content.v1 import ContentStub
+from ._api.containerd.services.diff.v1 import DiffStub
+from ._api.containerd.services.events.v1 import EventsStub
+from ._api.containerd.services.images.v1 import ImagesStub
+from ._api.containerd.services.introspection.v1 import IntrospectionStub
+from ._api.containerd.services.leases.v1 import LeasesStub
+from ._api.containerd.services.namespaces.v1 import NamespacesStub
+from ._api.containerd.services.snapshots.v1 import SnapshotsStub
+from ._api.containerd.services.tasks.v1 import TasksStub
+from ._api.containerd.services.version.v1 import VersionStub
+from ._transport import Caller
+
+__all__ = ["Services"]
+
+_Stub = TypeVar("_Stub", bound=betterproto.ServiceStub)
+
+
+class Services:
+    """containerd's gRPC services as betterproto stubs (no error mapping, no wrapping).
+
+    For calls the SDK does not cover yet. Each property makes a stub that
+    sends this view's namespace and lease with every call.
+
+    Example:
+        ```python
+        from pycontainerd._api.containerd.services.version.v1 import VersionResponse
+
+        reply: VersionResponse = await client.services.version.version()
+        ```
+    """
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+
+    def _stub(self, cls: type[_Stub]) -> _Stub:
+        metadata = dict(self._caller._metadata)
+        return cls(
+            self._caller.transport.channel(),
+            timeout=self._caller.transport.timeout,
+            metadata=metadata,
+        )
+
+    @property
+    def containers(self) -> ContainersStub:
+        return self._stub(ContainersStub)
+
+    @property
+    def content(self) -> ContentStub:
+        return self._stub(ContentStub)
+
+    @property
+    def diff(self) -> DiffStub:
+        return self._stub(DiffStub)
+
+    @property
+    def events(self) -> EventsStub:
+        return self._stub(EventsStub)
+
+    @property
+    def images(self) -> ImagesStub:
+        return self._stub(ImagesStub)
+
+    @property
+    def introspection(self) -> IntrospectionStub:
+        return self._stub(IntrospectionStub)
+
+    @property
+    def leases(self) -> LeasesStub:
+        return self._stub(LeasesStub)
+
+    @property
+    def namespaces(self) -> NamespacesStub:
+        return self._stub(NamespacesStub)
+
+    @property
+    def snapshots(self) -> SnapshotsStub:
+        return self._stub(SnapshotsStub)
+
+    @property
+    def tasks(self) -> TasksStub:
+        return self._stub(TasksStub)
+
+    @property
+    def version(self) -> VersionStub:
+        return self._stub(VersionStub)

@@ -1,0 +1,235 @@
+"""The single door to the daemon.
+
+Everything that reaches containerd goes through `Transport` (one grpclib
+channel per client) and a `Caller` (a transport bound to a namespace and,
+optionally, a lease). This module owns:
+
+* address parsing (unix socket path, ``unix://`` URL, ``host:port``),
+* request metadata (``containerd-namespace``, ``containerd-lease``): grpclib
+  replaces rather than merges per-call metadata, so it is built here whole,
+* deadlines (a client-wide default with a per-call override),
+* the mapping of every transport and gRPC failure to `pycontainerd.errors`,
+* the fix for grpclib's missing ``Task.uncancel()`` (see `_restore_cancelling`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Final, TypeVar
+
+import betterproto
+from grpclib.client import Channel, Stream
+from grpclib.const import Cardinality
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+
+from . import errors
+
+__all__ = ["DEFAULT", "Caller", "Default", "Timeout", "Transport", "parse_address"]
+
+DEFAULT_ADDRESS: Final = "/run/containerd/containerd.sock"
+
+_Req = TypeVar("_Req", bound=betterproto.Message)
+_Rep = TypeVar("_Rep", bound=betterproto.Message)
+
+
+class Default(enum.Enum):
+    """Sentinel type for "use the client's default timeout"."""
+
+    DEFAULT = "DEFAULT"
+
+
+DEFAULT: Final = Default.DEFAULT
+Timeout = float | None | Default
+
+
+def parse_address(address: str) -> tuple[str | None, int | None, str | None]:
+    """Split an address into ``(host, port, path)`` for grpclib's `Channel`.
+
+    Accepts a socket path (``/run/containerd/containerd.sock``), a
+    ``unix://`` URL, ``host:port`` or ``tcp://host:port``.
+
+    Raises:
+        ValueError: the address is empty or its port is not a number.
+    """
+    if not address:
+        raise ValueError("empty containerd address")
+    if address.startswith("unix://"):
+        return None, None, address[len("unix://") :]
+    if address.startswith("/") or address.startswith("."):
+        return None, None, address
+    rest = address.removeprefix("tcp://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"containerd address {address!r} is neither a socket path nor host:port")
+    return host.strip("[]") or "localhost", int(port), None
+
+
+def _restore_cancelling(task: asyncio.Task[Any] | None, before: int) -> None:
+    """Undo the cancellation requests grpclib made on `task` to wake it up.
+
+    grpclib wakes a task blocked on a stream (reset, error trailers, deadline)
+    by calling ``task.cancel()`` and then raises its own error in place of
+    the ``CancelledError``. It never calls ``task.uncancel()``, so on Python
+    >= 3.11 the task's cancellation count stays raised: an anyio task group or
+    ``asyncio.timeout`` then takes the task for cancelled and turns the next
+    checkpoint into a stray ``CancelledError``. Called only where grpclib's
+    error was caught, so the extra requests are grpclib's own.
+    """
+    if task is not None:
+        while task.cancelling() > before:
+            task.uncancel()
+
+
+class Transport:
+    """One connection to containerd, shared by a client and all its views.
+
+    grpclib connects lazily and reconnects on the next call after the
+    connection was lost, so a daemon restart needs no new transport.
+    """
+
+    def __init__(self, address: str, *, timeout: float | None) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._host, self._port, self._path = parse_address(address)
+        self._channel: Channel | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def channel(self) -> Channel:
+        """The grpclib channel, created on first use (it needs a running loop)."""
+        if self._closed:
+            raise errors.ClientClosedError(
+                f"the client for {self.address} is closed; create a new Client"
+            )
+        if self._channel is None:
+            self._channel = Channel(self._host, self._port, path=self._path)
+        return self._channel
+
+    def close(self) -> None:
+        self._closed = True
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def bind(self, namespace: str, lease: str | None = None) -> Caller:
+        return Caller(self, namespace, lease)
+
+    def _deadline(self, timeout: Timeout) -> float | None:
+        return self.timeout if timeout is DEFAULT else timeout
+
+    @contextlib.contextmanager
+    def map_errors(self, method: str) -> Iterator[None]:
+        """Translate grpclib and socket failures inside the block into `pycontainerd.errors`."""
+        task = asyncio.current_task()
+        before = task.cancelling() if task is not None else 0
+        try:
+            yield
+        except GRPCError as exc:
+            _restore_cancelling(task, before)
+            message = exc.message or ""
+            if exc.status.value == errors.Status.UNKNOWN and "context deadline exceeded" in message:
+                raise errors.DeadlineExceeded(message, method=method) from exc
+            raise errors.error_for_status(exc.status.value, message, method=method) from exc
+        except TimeoutError as exc:
+            _restore_cancelling(task, before)
+            raise errors.DeadlineExceeded(
+                f"deadline exceeded calling {method}", method=method
+            ) from exc
+        except StreamTerminatedError as exc:
+            _restore_cancelling(task, before)
+            raise errors.ConnectionError(
+                f"connection to containerd at {self.address} was lost during {method}: {exc}",
+                address=self.address,
+                method=method,
+            ) from exc
+        except ProtocolError as exc:
+            _restore_cancelling(task, before)
+            raise errors.Unknown(f"protocol error calling {method}: {exc}", method=method) from exc
+        except OSError as exc:
+            _restore_cancelling(task, before)
+            raise errors.ConnectionError(
+                f"cannot reach containerd at {self.address} ({exc.strerror or exc}); "
+                "check that containerd is running and the address is right",
+                address=self.address,
+                method=method,
+            ) from exc
+
+
+class Caller:
+    """A transport bound to a namespace (and a lease): what facades call through."""
+
+    __slots__ = ("_metadata", "lease", "namespace", "transport")
+
+    def __init__(self, transport: Transport, namespace: str, lease: str | None) -> None:
+        self.transport = transport
+        self.namespace = namespace
+        self.lease = lease
+        md = [("containerd-namespace", namespace)]
+        if lease is not None:
+            md.append(("containerd-lease", lease))
+        self._metadata = tuple(md)
+
+    async def unary(
+        self,
+        method: str,
+        request: _Req,
+        reply_type: type[_Rep],
+        *,
+        timeout: Timeout = DEFAULT,
+    ) -> _Rep:
+        """Make one unary call and return its reply."""
+        t = self.transport
+        with t.map_errors(method):
+            async with t.channel().request(
+                method,
+                Cardinality.UNARY_UNARY,
+                type(request),
+                reply_type,
+                timeout=t._deadline(timeout),
+                metadata=self._metadata,
+            ) as stream:
+                await stream.send_message(request, end=True)
+                reply = await stream.recv_message()
+        assert reply is not None
+        return reply
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        cardinality: Cardinality,
+        request_type: type[_Req],
+        reply_type: type[_Rep],
+        *,
+        timeout: Timeout = None,
+    ) -> AsyncIterator[Stream[_Req, _Rep]]:
+        """Open a streaming call; errors raised inside the block are mapped too.
+
+        Streams have no deadline unless one is given. Bidirectional calls must
+        end their last message with ``send_message(..., end=True)``: containerd
+        resets some streams (Content.Write) right after its last reply, and a
+        half-open client side would lose that reply.
+        """
+        t = self.transport
+        with t.map_errors(method):
+            async with t.channel().request(
+                method,
+                cardinality,
+                request_type,
+                reply_type,
+                timeout=t._deadline(timeout),
+                metadata=self._metadata,
+            ) as stream:
+                yield stream
+
+
+def default_address() -> str:
+    """The address a `Client` uses when none is given."""
+    return os.environ.get("CONTAINERD_ADDRESS") or DEFAULT_ADDRESS

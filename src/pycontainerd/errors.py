@@ -1,0 +1,320 @@
+"""Exceptions raised by pycontainerd.
+
+Every error the daemon returns is mapped to one class below, chosen by its
+gRPC status code (the same mapping containerd's own ``errdefs`` package
+uses). The original transport error is kept as ``__cause__``.
+
+```text
+ContainerdError
+├── ClientClosedError        the Client was used after aclose()
+└── RPCError                 the daemon answered with a non-OK status
+    ├── NotFound
+    ├── AlreadyExists
+    ├── InvalidArgument      (also raised before any RPC for bad identifiers)
+    ├── FailedPrecondition
+    │   ├── Conflict
+    │   └── NotModified
+    ├── Unavailable
+    │   └── ConnectionError  the daemon cannot be reached (socket missing, daemon gone)
+    ├── OutOfRange
+    ├── Unimplemented
+    ├── DeadlineExceeded     (also a TimeoutError)
+    ├── Canceled
+    ├── PermissionDenied
+    ├── ResourceExhausted
+    ├── Aborted
+    ├── Internal
+    ├── DataLoss
+    ├── Unauthenticated
+    └── Unknown
+```
+
+Example:
+    ```python
+    from pycontainerd import errors
+
+    try:
+        await client.namespaces.get("nope")
+    except errors.NotFound as exc:
+        print(exc.status, exc.method, exc)
+    ```
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+
+__all__ = [
+    "Aborted",
+    "AlreadyExists",
+    "Canceled",
+    "ClientClosedError",
+    "Conflict",
+    "ConnectionError",
+    "ContainerdError",
+    "DataLoss",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "NotModified",
+    "OutOfRange",
+    "PermissionDenied",
+    "RPCError",
+    "ResourceExhausted",
+    "Status",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "Unknown",
+    "error_for_status",
+]
+
+
+class Status(enum.IntEnum):
+    """gRPC status codes, as carried by `RPCError.status`."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class ContainerdError(Exception):
+    """Root of every exception pycontainerd raises on purpose."""
+
+
+class ClientClosedError(ContainerdError, RuntimeError):
+    """A `Client` (or a view of it) was used after `Client.aclose()`."""
+
+
+class RPCError(ContainerdError):
+    """The daemon answered a call with a non-OK gRPC status.
+
+    Attributes:
+        status: the gRPC status code.
+        method: the gRPC method path, e.g. ``/containerd.services.namespaces.v1.Namespaces/Get``,
+            or ``None`` when the error was raised on the client side.
+        message: the daemon's message without containerd's trailing error-kind
+            suffix (``": not found"`` and the like).
+    """
+
+    status: Status = Status.UNKNOWN
+
+    def __init__(self, message: str, *, method: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(RPCError):
+    """The object does not exist."""
+
+    status = Status.NOT_FOUND
+
+
+class AlreadyExists(RPCError):
+    """An object with that identifier exists already."""
+
+    status = Status.ALREADY_EXISTS
+
+
+class InvalidArgument(RPCError, ValueError):
+    """A request carried a bad value (also raised client-side, before any RPC)."""
+
+    status = Status.INVALID_ARGUMENT
+
+
+class FailedPrecondition(RPCError):
+    """The object is not in a state that allows the operation."""
+
+    status = Status.FAILED_PRECONDITION
+
+
+class Conflict(FailedPrecondition):
+    """The operation conflicts with the object's current state."""
+
+
+class NotModified(FailedPrecondition):
+    """Nothing was changed (containerd's ``ErrNotModified``)."""
+
+
+class Unavailable(RPCError):
+    """The daemon (or a resource such as a locked ingest ref) is unavailable; retry later."""
+
+    status = Status.UNAVAILABLE
+
+
+class ConnectionError(Unavailable, builtins.ConnectionError):
+    """The daemon could not be reached at `address`, or the connection broke mid-call.
+
+    Raised for a missing socket, a refused connection or a daemon that went
+    away. The same client works again once the daemon is back.
+
+    Attributes:
+        address: the address the client tried (socket path or ``host:port``).
+    """
+
+    def __init__(self, message: str, *, address: str, method: str | None = None) -> None:
+        super().__init__(message, method=method)
+        self.address = address
+
+
+class OutOfRange(RPCError):
+    """A value (such as an offset) lies outside the valid range."""
+
+    status = Status.OUT_OF_RANGE
+
+
+class Unimplemented(RPCError):
+    """The daemon does not implement the call."""
+
+    status = Status.UNIMPLEMENTED
+
+
+class DeadlineExceeded(RPCError, TimeoutError):
+    """The call's deadline passed before it completed."""
+
+    status = Status.DEADLINE_EXCEEDED
+
+
+class Canceled(RPCError):
+    """The daemon reports that the call was cancelled."""
+
+    status = Status.CANCELLED
+
+
+class PermissionDenied(RPCError):
+    """The caller may not perform the operation."""
+
+    status = Status.PERMISSION_DENIED
+
+
+class ResourceExhausted(RPCError):
+    """A resource (space, quota, message size) is exhausted."""
+
+    status = Status.RESOURCE_EXHAUSTED
+
+
+class Aborted(RPCError):
+    """The operation was aborted, typically by a concurrency conflict."""
+
+    status = Status.ABORTED
+
+
+class Internal(RPCError):
+    """The daemon hit an internal error."""
+
+    status = Status.INTERNAL
+
+
+class DataLoss(RPCError):
+    """Data was lost or corrupted (for example a digest mismatch)."""
+
+    status = Status.DATA_LOSS
+
+
+class Unauthenticated(RPCError):
+    """The caller is not authenticated."""
+
+    status = Status.UNAUTHENTICATED
+
+
+class Unknown(RPCError):
+    """An error without a more specific kind (containerd maps shim errors here)."""
+
+    status = Status.UNKNOWN
+
+
+_BY_STATUS: dict[Status, type[RPCError]] = {
+    cls.status: cls
+    for cls in (
+        NotFound,
+        AlreadyExists,
+        InvalidArgument,
+        FailedPrecondition,
+        Unavailable,
+        OutOfRange,
+        Unimplemented,
+        DeadlineExceeded,
+        Canceled,
+        PermissionDenied,
+        ResourceExhausted,
+        Aborted,
+        Internal,
+        DataLoss,
+        Unauthenticated,
+        Unknown,
+    )
+}
+
+# containerd appends the error kind to messages ("container "x": not found").
+_SUFFIXES = (
+    ": not found",
+    ": already exists",
+    ": invalid argument",
+    ": failed precondition",
+    ": unavailable",
+    ": not implemented",
+    ": conflict",
+    ": not modified",
+)
+
+
+def error_for_status(status: int, message: str | None, *, method: str | None = None) -> RPCError:
+    """Build the exception for a gRPC status code and message.
+
+    containerd's trailing error-kind suffix is removed from the message, and a
+    failed precondition whose message says ``conflict`` or ``not modified``
+    becomes `Conflict` or `NotModified`.
+
+    Args:
+        status: a gRPC status code (an `int` or `Status`).
+        message: the status message from the daemon.
+        method: the gRPC method path, for the error's `method` attribute.
+
+    Returns:
+        An instance of the matching `RPCError` subclass (`Unknown` for codes
+        outside the gRPC range).
+
+    Example:
+        ```python
+        >>> err = error_for_status(5, 'namespace "x": not found')
+        >>> type(err).__name__, str(err)
+        ('NotFound', 'namespace "x"')
+        ```
+    """
+    try:
+        code = Status(status)
+    except ValueError:
+        code = Status.UNKNOWN
+    text = message or code.name.lower().replace("_", " ")
+    cls = _BY_STATUS.get(code, Unknown)
+    if code is Status.FAILED_PRECONDITION:
+        if text.endswith(": conflict"):
+            cls = Conflict
+        elif text.endswith(": not modified"):
+            cls = NotModified
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+            break
+    return cls(text, method=method)

@@ -1,0 +1,54 @@
+"""pytest fixtures around a private containerd (see `pycontainerd.testing`).
+
+Fixtures:
+    containerd_daemon: one `ContainerdDaemon` for the whole session.
+    containerd_namespace: a fresh namespace name for the test.
+    containerd_client: a `pycontainerd.Client` on the session daemon in that
+        namespace; after the test the namespace is emptied and deleted, and
+        the test fails if that cleanup fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from .._client import Client
+from ._cleanup import empty_namespace
+from ._daemon import ContainerdDaemon, DaemonError, require_tools
+
+
+@pytest.fixture(scope="session")
+def containerd_daemon() -> Iterator[ContainerdDaemon]:
+    """A private containerd shared by the session, stopped at its end."""
+    try:
+        require_tools()
+    except DaemonError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with ContainerdDaemon() as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def containerd_namespace(request: pytest.FixtureRequest) -> str:
+    """A namespace name unique to this test (not yet created)."""
+    stem = "".join(ch if ch.isalnum() else "-" for ch in request.node.name.lower())
+    stem = "-".join(part for part in stem.split("-") if part)[:50]
+    return f"{stem}-{uuid.uuid4().hex[:8]}".strip("-")
+
+
+@pytest.fixture
+async def containerd_client(
+    containerd_daemon: ContainerdDaemon, containerd_namespace: str
+) -> AsyncIterator[Client]:
+    """A client in a fresh namespace of the session daemon, cleaned up after the test."""
+    async with Client(containerd_daemon.address, namespace=containerd_namespace) as client:
+        await client.namespaces.create(containerd_namespace)
+        yield client
+    # The test may have closed (or broken) its client: clean up with a new one.
+    if not containerd_daemon.running:
+        containerd_daemon.start()
+    async with Client(containerd_daemon.address, namespace=containerd_namespace) as cleaner:
+        await empty_namespace(cleaner)
