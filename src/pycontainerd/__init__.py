@@ -15,6 +15,7 @@ Example:
 
 from . import errors
 from ._client import Client
+from ._descriptors import Descriptor, Mount
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
@@ -22,6 +23,8 @@ from ._services import Services
 
 __all__ = [
     "Client",
+    "Descriptor",
+    "Mount",
     "Namespace",
     "Namespaces",
     "Platform",
