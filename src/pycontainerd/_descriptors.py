@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
@@ -10,6 +10,10 @@ from ._api.containerd.types import Descriptor as _Descriptor
 from ._api.containerd.types import Mount as _Mount
 
 __all__ = ["Descriptor", "Mount"]
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
 
 
 @attrs.frozen(kw_only=True)
@@ -62,7 +66,7 @@ class Mount:
     type: str
     source: str
     target: str = ""
-    options: Sequence[str] = attrs.field(default=(), converter=tuple)
+    options: Sequence[str] = attrs.field(default=(), converter=_strings)
 
     @classmethod
     def _from_proto(cls, msg: _Mount) -> Mount:
