@@ -13,24 +13,50 @@ Example:
     ```
 """
 
-from . import errors
+from . import errors, stdio
 from ._client import Client
+from ._containers import Container, Containers, Extension, Runtime
 from ._descriptors import Descriptor, Mount
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
+from ._tasks import (
+    ExitStatus,
+    Metrics,
+    Process,
+    ProcessInfo,
+    RunResult,
+    Task,
+    Tasks,
+    TaskState,
+    TaskStatus,
+)
 
 __all__ = [
     "Client",
+    "Container",
+    "Containers",
     "Descriptor",
+    "ExitStatus",
+    "Extension",
+    "Metrics",
     "Mount",
     "Namespace",
     "Namespaces",
     "Platform",
     "PluginInfo",
+    "Process",
+    "ProcessInfo",
+    "RunResult",
+    "Runtime",
     "ServerInfo",
     "Services",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "Tasks",
     "Version",
     "errors",
+    "stdio",
 ]
