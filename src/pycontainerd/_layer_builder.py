@@ -87,7 +87,7 @@ def pack_directory(path: str | os.PathLike[str], out: IO[bytes]) -> PackedLayer:
     if not os.path.isdir(root):
         raise NotADirectoryError(f"not a directory: {root!r}")
     blob = _HashingWriter(out)
-    with gzip.GzipFile(filename="", mode="wb", fileobj=blob, mtime=0, compresslevel=6) as gz:  # type: ignore[arg-type]
+    with gzip.GzipFile(filename="", mode="wb", fileobj=blob, mtime=0, compresslevel=6) as gz:
         tar_stream = _HashingWriter(gz)
         links: dict[tuple[int, int], str] = {}
         with tarfile.open(fileobj=tar_stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
