@@ -16,6 +16,7 @@ Example:
 from . import errors, oci
 from ._client import Client
 from ._descriptors import Descriptor, Mount
+from ._image_config import ImageConfig
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
@@ -24,6 +25,7 @@ from ._services import Services
 __all__ = [
     "Client",
     "Descriptor",
+    "ImageConfig",
     "Mount",
     "Namespace",
     "Namespaces",
