@@ -13,10 +13,11 @@ Example:
     ```
 """
 
-from . import errors, stdio
+from . import errors, oci, stdio
 from ._client import Client
 from ._containers import Container, Containers, Extension, Runtime
 from ._descriptors import Descriptor, Mount
+from ._image_config import ImageConfig
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
@@ -40,6 +41,7 @@ __all__ = [
     "Descriptor",
     "ExitStatus",
     "Extension",
+    "ImageConfig",
     "Metrics",
     "Mount",
     "Namespace",
@@ -58,5 +60,6 @@ __all__ = [
     "Tasks",
     "Version",
     "errors",
+    "oci",
     "stdio",
 ]

@@ -12,6 +12,7 @@ ContainerdError
     ├── NotFound
     ├── AlreadyExists
     ├── InvalidArgument      (also raised before any RPC for bad identifiers)
+    │   └── InvalidArchive   a malformed or hostile image archive
     ├── FailedPrecondition
     │   ├── Conflict
     │   └── NotModified
@@ -63,6 +64,7 @@ __all__ = [
     "ExitCodeError",
     "FailedPrecondition",
     "Internal",
+    "InvalidArchive",
     "InvalidArgument",
     "NotFound",
     "NotModified",
@@ -164,6 +166,10 @@ class InvalidArgument(RPCError, ValueError):
     """A request carried a bad value (also raised client-side, before any RPC)."""
 
     status = Status.INVALID_ARGUMENT
+
+
+class InvalidArchive(InvalidArgument):
+    """An image archive is malformed or hostile (raised client-side while importing)."""
 
 
 class FailedPrecondition(RPCError):
