@@ -402,8 +402,7 @@ class Containers:
             if spec is None:
                 from . import oci
 
-                spec = oci.Spec.from_image(config)
-                spec = _with_container_defaults(spec, client.namespace, id)
+                spec = oci.Spec.from_image(config, namespace=client.namespace, id=id)
             stop_signal = getattr(config, "stop_signal", "")
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
@@ -627,11 +626,6 @@ class Containers:
                         Empty,
                     )
                 )
-
-
-def _with_container_defaults(spec: Any, namespace: str, container_id: str) -> Any:
-    """Fill what `Spec.from_image` leaves to the container: the cgroups path."""
-    return spec
 
 
 async def _ignore_not_found(call: Any) -> None:

@@ -95,8 +95,17 @@ async def run(
             raise errors.InvalidArgument("client.run needs an image or a spec")
         from . import oci
 
-        base = oci.Spec.from_image(await image_obj.config())
-        base = _default_for(base, client.namespace, cid)
+        # As ``ctr run``/``docker run``: args replace the image's cmd, the entrypoint stays.
+        base = oci.Spec.from_image(
+            await image_obj.config(),
+            args=args,
+            env=env,
+            cwd=cwd,
+            user=user,
+            namespace=client.namespace,
+            id=cid,
+        )
+        args = env = cwd = user = None
     full_spec = _build_spec(
         base, args=args, env=env, cwd=cwd, user=user, terminal=terminal, mounts=mounts
     )
@@ -131,7 +140,3 @@ async def run(
     if check:
         result.check_returncode()
     return result
-
-
-def _default_for(spec: Any, namespace: str, container_id: str) -> Any:
-    return spec

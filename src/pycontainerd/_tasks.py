@@ -163,12 +163,15 @@ class TaskStatus:
     terminal: bool = False
 
     @classmethod
-    def _from_proto(cls, msg: ProcessProto) -> TaskStatus:
+    def _from_proto(
+        cls, msg: ProcessProto, *, container_id: str | None = None, exec_id: str = ""
+    ) -> TaskStatus:
+        # Tasks.List fills only `id` (the container id); Get knows what it asked for.
         state = TaskState._from_proto(msg.status)
         stopped = state is TaskState.STOPPED
         return cls(
-            container_id=msg.container_id,
-            exec_id=msg.id if msg.id and msg.id != msg.container_id else None,
+            container_id=container_id or msg.container_id or msg.id,
+            exec_id=exec_id or None,
             pid=msg.pid,
             state=state,
             exit_code=msg.exit_status if stopped else None,
@@ -376,12 +379,22 @@ class _ProcessHandle:
         if self._exit is not None and (io is None or not io.pumps):
             return self._exit
         exited = anyio.Event()
+        error: Exception | None = None
+        status: ExitStatus | None = self._exit
         async with anyio.create_task_group() as tg:
             if io is not None and io.pumps:
                 tg.start_soon(io.pump, exited)
-            status = self._exit if self._exit is not None else await self._wait_status()
-            self._exit = status
-            exited.set()
+            try:
+                if status is None:
+                    status = self._exit = await self._wait_status()
+            except Exception as exc:  # raised below, not wrapped in an ExceptionGroup
+                error = exc
+                tg.cancel_scope.cancel()
+            finally:
+                exited.set()
+        if error is not None:
+            raise error
+        assert status is not None
         return status
 
     async def kill(
@@ -471,7 +484,9 @@ class _ProcessHandle:
             GetRequest(container_id=self._container_id, exec_id=self._exec_id),
             GetResponse,
         )
-        return TaskStatus._from_proto(reply.process)
+        return TaskStatus._from_proto(
+            reply.process, container_id=self._container_id, exec_id=self._exec_id
+        )
 
     async def _delete_rpc(self) -> ExitStatus:
         if self._exec_id:
@@ -529,7 +544,10 @@ class _ProcessHandle:
             except (errors.NotFound, errors.FailedPrecondition):
                 pass
             with anyio.move_on_after(10):
-                await self._wait()
+                try:
+                    await self._wait()
+                except errors.NotFound:
+                    pass
 
     async def _teardown(self, *, cleanup_timeout: float) -> None:
         """Kill, wait and delete, shielded from cancellation and bounded in time."""
