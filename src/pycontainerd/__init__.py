@@ -17,6 +17,7 @@ from . import errors
 from ._client import Client
 from ._descriptors import Descriptor, Mount
 from ._image_config import ImageConfig
+from ._images import Image, Images, Manifest
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
@@ -25,7 +26,10 @@ from ._services import Services
 __all__ = [
     "Client",
     "Descriptor",
+    "Image",
     "ImageConfig",
+    "Images",
+    "Manifest",
     "Mount",
     "Namespace",
     "Namespaces",
