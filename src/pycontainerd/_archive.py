@@ -385,6 +385,12 @@ async def import_archive(
         except BaseException:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
                 await _undo(client, created, previous)
+                # Collect what the import wrote now, not at some later GC.
+                if leased.lease is not None:
+                    try:
+                        await client.leases.delete(leased.lease, sync=True)
+                    except errors.RPCError:
+                        pass
             raise
     return images
 
