@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
+import json
 import os
+import tarfile
 from pathlib import Path
 
+import anyio
 import pytest
 
 import pycontainerd
@@ -38,19 +44,12 @@ async def test_create_export_import_roundtrip(
     await containerd_client.images.export_archive(out, [image])
     await containerd_client.images.delete(image.name, sync=True)
     inv = await inventory(containerd_client)
-    assert inv.images == () and inv.content == ()
+    assert inv.images == ()
+    assert inv.content == ()
     images = await containerd_client.images.import_archive(out)
     assert [i.name for i in images] == ["example.com/test/tool:1"]
     assert images[0].target.digest == image.target.digest
     assert (await images[0].config()) == config
-
-
-import gzip
-import io
-import json
-import tarfile
-
-import anyio
 
 
 async def valid_archive(client: pycontainerd.Client, tmp_path: Path) -> bytes:
@@ -191,8 +190,6 @@ def docker_save_archive() -> bytes:
         t.addfile(info, io.BytesIO(b"hello"))
     plain = layer.getvalue()
     zipped = gzip.compress(plain, mtime=0)
-    import hashlib
-
     diff_id = "sha256:" + hashlib.sha256(plain).hexdigest()
     configs = []
     for arch in ("amd64", "arm64"):
