@@ -16,9 +16,12 @@ Example:
 from . import errors, oci, stdio
 from ._client import Client
 from ._containers import Container, Containers, Extension, Runtime
+from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
 from ._image_config import ImageConfig
+from ._images import Image, Images, Manifest
 from ._introspection import PluginInfo, ServerInfo, Version
+from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
@@ -38,10 +41,21 @@ __all__ = [
     "Client",
     "Container",
     "Containers",
+    "Content",
+    "ContentInfo",
+    "ContentReader",
+    "ContentWriter",
     "Descriptor",
     "ExitStatus",
     "Extension",
+    "Image",
     "ImageConfig",
+    "Images",
+    "IngestStatus",
+    "Lease",
+    "LeaseResource",
+    "Leases",
+    "Manifest",
     "Metrics",
     "Mount",
     "Namespace",

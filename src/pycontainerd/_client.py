@@ -18,7 +18,10 @@ from ._api.containerd.services.introspection.v1 import (
 )
 from ._api.containerd.services.version.v1 import VersionResponse
 from ._containers import Containers
+from ._content import Content
+from ._images import Image, Images
 from ._introspection import PluginInfo, ServerInfo, Version
+from ._leases import Leases
 from ._namespaces import Namespaces
 from ._services import Services
 from ._tasks import RunResult, Tasks
@@ -72,8 +75,9 @@ class Client:
         namespace: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        ns = namespace or os.environ.get("CONTAINERD_NAMESPACE") or "default"
-        self._init(Transport(address or default_address(), timeout=timeout), ns, None)
+        if namespace is None:
+            namespace = os.environ.get("CONTAINERD_NAMESPACE") or "default"
+        self._init(Transport(address or default_address(), timeout=timeout), namespace, None)
 
     def _init(self, transport: Transport, namespace: str, lease: str | None) -> None:
         self._transport = transport
@@ -196,6 +200,18 @@ class Client:
         return Namespaces(self._transport)
 
     @cached_property
+    def images(self) -> Images:
+        """The images of this client's namespace: records, unpack, archives, image from a directory.
+
+        Example:
+            ```python
+            image = await client.images.get("docker.io/library/busybox:latest")
+            await image.unpack()
+            ```
+        """
+        return Images(self)
+
+    @cached_property
     def services(self) -> Services:
         """Raw generated gRPC stubs on this client's connection: the escape hatch.
 
@@ -230,7 +246,7 @@ class Client:
 
     async def run(
         self,
-        image: Any = None,
+        image: Image | str | None = None,
         args: Sequence[str] | None = None,
         *,
         id: str | None = None,
@@ -304,3 +320,32 @@ class Client:
             snapshotter=snapshotter,
             max_output=max_output,
         )
+
+    @cached_property
+    def content(self) -> Content:
+        """The content store of this client's namespace: blobs by digest, and ingests.
+
+        Calls carry this view's lease, so blobs written through
+        ``client.with_lease(lease_id).content`` are held by that lease.
+
+        Example:
+            ```python
+            digest = await client.content.write("note", b"hello")
+            async with client.content.reader(digest) as r:
+                async for chunk in r:
+                    ...
+            ```
+        """
+        return Content(self._caller)
+
+    @cached_property
+    def leases(self) -> Leases:
+        """The leases of this client's namespace.
+
+        Example:
+            ```python
+            async with client.leases.lease(expires_in=3600) as leased:
+                await leased.content.write("blob", b"kept while the lease lives")
+            ```
+        """
+        return Leases(self)

@@ -55,6 +55,7 @@ from .stdio import Stdio, null
 
 if TYPE_CHECKING:
     from ._client import Client
+    from ._images import Image
 
 __all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
 
@@ -68,11 +69,6 @@ DEFAULT_SNAPSHOTTER: Final = "overlayfs"
 
 class _JSONable(Protocol):
     def to_json(self) -> bytes | str: ...
-
-
-class _ImageLike(Protocol):
-    @property
-    def name(self) -> str: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -298,7 +294,7 @@ class Container:
         """
         await self._require_client().containers.delete(self.id, cleanup_snapshot=cleanup_snapshot)
 
-    async def image(self) -> Any:
+    async def image(self) -> Image:
         """The `Image` this container was made from.
 
         Raises:
@@ -306,7 +302,7 @@ class Container:
         """
         if not self.image_name:
             raise errors.NotFound(f"container {self.id!r} has no image")
-        return await self._require_client().images.get(self.image_name)  # type: ignore[attr-defined]
+        return await self._require_client().images.get(self.image_name)
 
 
 async def _remove_task(client: Client, container_id: str) -> None:
@@ -345,7 +341,7 @@ class Containers:
         self,
         id: str,
         *,
-        image: Any = None,
+        image: Image | str | None = None,
         spec: Any = None,
         runtime: str = DEFAULT_RUNTIME,
         runtime_options: Extension | None = None,
@@ -392,9 +388,7 @@ class Containers:
         validate(id, "container")
         client = self._client
         labels = dict(labels or {})
-        image_obj = image
-        if isinstance(image, str):
-            image_obj = await client.images.get(image)  # type: ignore[attr-defined]
+        image_obj = await client.images.get(image) if isinstance(image, str) else image
         if image_obj is None and spec is None:
             raise errors.InvalidArgument(f"container {id!r} needs a spec or an image")
         if image_obj is not None:
@@ -533,7 +527,7 @@ class Containers:
         labels: Mapping[str, str | None] | None = None,
         replace_labels: bool = False,
         spec: Any = None,
-        image: Any = None,
+        image: Image | str | None = None,
         snapshot_key: str | None = None,
         extensions: Mapping[str, Extension | None] | None = None,
     ) -> Container:

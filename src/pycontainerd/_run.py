@@ -17,6 +17,7 @@ from .stdio import capture
 
 if TYPE_CHECKING:
     from ._client import Client
+    from ._images import Image
 
 __all__ = ["run"]
 
@@ -66,7 +67,7 @@ def _build_spec(
 
 async def run(
     client: Client,
-    image: Any = None,
+    image: Image | str | None = None,
     args: Sequence[str] | None = None,
     *,
     id: str | None = None,
@@ -86,9 +87,7 @@ async def run(
 ) -> RunResult:
     """See `Client.run`."""
     cid = validate(id, "container") if id is not None else "run-" + secrets.token_hex(8)
-    image_obj = image
-    if isinstance(image, str):
-        image_obj = await client.images.get(image)  # type: ignore[attr-defined]
+    image_obj = await client.images.get(image) if isinstance(image, str) else image
     base = spec
     if base is None:
         if image_obj is None:

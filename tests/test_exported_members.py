@@ -1,0 +1,62 @@
+"""Pin the public names of the package, so additions and removals are deliberate."""
+
+import pycontainerd
+from pycontainerd import errors, stdio, testing
+
+PUBLIC = [
+    "Client",
+    "Container",
+    "Containers",
+    "Content",
+    "ContentInfo",
+    "ContentReader",
+    "ContentWriter",
+    "Descriptor",
+    "ExitStatus",
+    "Extension",
+    "Image",
+    "ImageConfig",
+    "Images",
+    "IngestStatus",
+    "Lease",
+    "LeaseResource",
+    "Leases",
+    "Manifest",
+    "Metrics",
+    "Mount",
+    "Namespace",
+    "Namespaces",
+    "Platform",
+    "PluginInfo",
+    "Process",
+    "ProcessInfo",
+    "RunResult",
+    "Runtime",
+    "ServerInfo",
+    "Services",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "Tasks",
+    "Version",
+    "errors",
+    "oci",
+    "stdio",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(pycontainerd.__all__) == sorted(PUBLIC)
+
+
+def test_all_names_exist_and_are_public_api() -> None:
+    for name in pycontainerd.__all__:
+        obj = getattr(pycontainerd, name)
+        module = getattr(obj, "__module__", None) or obj.__name__
+        assert module.startswith("pycontainerd"), name
+
+
+def test_submodule_all_resolve() -> None:
+    for mod in (errors, stdio, testing):
+        for name in mod.__all__:
+            assert hasattr(mod, name), f"{mod.__name__}.{name}"
