@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import pycontainerd
+import pycontainerd.testing
 
 FIFO_ROOT = "/run/containerd/fifo"
 
@@ -187,3 +188,15 @@ def host_container(containerd_client: pycontainerd.Client, busybox_rootfs: Path)
         return await containerd_client.containers.create(cid, spec=spec, **kw)
 
     return make
+
+
+def runtime_stock(inv: pycontainerd.testing.Inventory) -> dict[str, tuple[str, ...]]:
+    """What containers and tasks leave behind (content is the image's business: GC may trim it)."""
+    return {
+        "tasks": inv.tasks,
+        "containers": inv.containers,
+        "snapshots": inv.snapshots,
+        "leases": inv.leases,
+        "images": inv.images,
+        "ingests": inv.ingests,
+    }

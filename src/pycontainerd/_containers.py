@@ -529,7 +529,7 @@ class Containers:
         spec: Any = None,
         image: Image | str | None = None,
         snapshot_key: str | None = None,
-        extensions: Mapping[str, Extension | None] | None = None,
+        extensions: Mapping[str, Extension] | None = None,
     ) -> Container:
         """Change a container's metadata; only what is given changes (field masks).
 
@@ -541,7 +541,8 @@ class Containers:
             spec: a new spec (`oci.Spec` or its JSON).
             image: a new image (an `Image` or a name).
             snapshot_key: a new rootfs snapshot key.
-            extensions: extensions to set key by key (``None`` removes one).
+            extensions: extensions to set, key by key (containerd 1.6 keeps
+                extensions once written: they can be replaced, not removed).
 
         Returns:
             The container as stored after the update.
@@ -570,7 +571,7 @@ class Containers:
             message.snapshot_key = snapshot_key
             paths.append("snapshotkey")
         if extensions is not None:
-            message.extensions = {k: v._to_proto() for k, v in extensions.items() if v is not None}
+            message.extensions = {k: v._to_proto() for k, v in extensions.items()}
             paths.extend(f"extensions.{k}" for k in extensions)
         if not paths:
             return await self.get(id)
@@ -585,7 +586,10 @@ class Containers:
         """Delete a container (and, by default, its rootfs snapshot).
 
         Refuses while the container has a task (running or not yet deleted).
-        Once started, the deletion runs shielded from cancellation.
+        Once started, the deletion runs shielded from cancellation. With
+        ``cleanup_snapshot=False`` the snapshot stays, but nothing references
+        it any more: containerd's garbage collector removes it unless another
+        container or a lease holds it.
 
         Raises:
             pycontainerd.errors.FailedPrecondition: the container has a task.
