@@ -418,14 +418,16 @@ class Containers:
 
         lease = "pycontainerd-" + secrets.token_hex(8)
         expire = (datetime.now(UTC) + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        await client._caller.unary(
-            "/containerd.services.leases.v1.Leases/Create",
-            CreateLeaseRequest(id=lease, labels={"containerd.io/gc.expire": expire}),
-            CreateLeaseResponse,
-        )
+        with anyio.CancelScope(shield=True):  # once made, the finally below removes it
+            await client._caller.unary(
+                "/containerd.services.leases.v1.Leases/Create",
+                CreateLeaseRequest(id=lease, labels={"containerd.io/gc.expire": expire}),
+                CreateLeaseResponse,
+            )
         leased = client.with_lease(lease)
         prepared = False
         try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
             if not await image_obj.is_unpacked(sn):
                 await image_obj.unpack(sn)
             parent = await image_obj.chain_id()

@@ -512,8 +512,10 @@ class _ProcessHandle:
     async def _delete(self, *, force: bool, deletable: tuple[TaskState, ...]) -> ExitStatus:
         if self._deleted is not None:
             return self._deleted
+        stopped = self._exit is not None
         if force:
             await self._force_stop()
+            stopped = self._exit is not None
         elif not self._delete_tried:
             state = (await self.status()).state
             if state not in deletable:
@@ -521,7 +523,8 @@ class _ProcessHandle:
                     f"{self._describe()} is {state.value}: it must be stopped before deletion "
                     "(kill it and wait, or delete(force=True))"
                 )
-        if self._io is not None and self._io.pumps:
+            stopped = stopped or state is TaskState.STOPPED
+        if stopped and self._io is not None and self._io.pumps:
             await self._wait()  # collect the rest of the output first
         status = await self._delete_rpc()
         if self._exit is not None and status.code == UNKNOWN_EXIT:
@@ -539,9 +542,16 @@ class _ProcessHandle:
 
     async def _force_stop(self) -> None:
         if self._exit is None:
+            if self._exec_id:
+                try:
+                    state = (await self.status()).state
+                except errors.NotFound:
+                    return
+                if state is TaskState.CREATED:
+                    return  # never started: nothing to kill, and a wait would block
             try:
                 await self.kill(_signal.SIGKILL, all=not self._exec_id)
-            except (errors.NotFound, errors.FailedPrecondition):
+            except (errors.NotFound, errors.FailedPrecondition, errors.Unknown):
                 pass
             with anyio.move_on_after(10):
                 try:
