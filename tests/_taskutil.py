@@ -145,13 +145,11 @@ def host_spec(
 
 
 def fifo_dirs() -> set[str]:
-    """Our FIFO directories that exist now."""
+    """Our FIFO directories that exist now (pycontainerd.stdio's naming)."""
     found: set[str] = set()
-    for base in (FIFO_ROOT, "/tmp"):
+    for base, prefix in ((FIFO_ROOT, "pycontainerd-"), ("/tmp", "pycontainerd-fifo-")):
         try:
-            found.update(
-                os.path.join(base, n) for n in os.listdir(base) if n.startswith("pycontainerd-")
-            )
+            found.update(os.path.join(base, n) for n in os.listdir(base) if n.startswith(prefix))
         except FileNotFoundError:
             pass
     return found

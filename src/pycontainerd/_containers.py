@@ -615,7 +615,9 @@ class Containers:
             )
         container = await self.get(id) if cleanup_snapshot else None
         with anyio.CancelScope(shield=True):
-            await caller.unary(_CONTAINERS + "Delete", DeleteContainerRequest(id=id), Empty)
+            # Snapshot first, as the Go client does: once the container is gone the
+            # garbage collector may take the snapshot, and 1.6's collector leaves the
+            # parent's child index behind (the parent then cannot be removed).
             if container is not None and container.snapshot_key and container.snapshotter:
                 await _ignore_not_found(
                     caller.unary(
@@ -626,6 +628,7 @@ class Containers:
                         Empty,
                     )
                 )
+            await caller.unary(_CONTAINERS + "Delete", DeleteContainerRequest(id=id), Empty)
 
 
 async def _ignore_not_found(call: Any) -> None:
