@@ -795,3 +795,15 @@ def test_csv_split_reads_what_python_csv_writes(fields: list[str]) -> None:
         assert split_csv(text) == [""]
     else:
         assert split_csv(text) == fields
+
+
+def test_specs_are_hashable() -> None:
+    a = oci.Spec.default(namespace="n", id="c").with_annotations({"a": "1"})
+    b = oci.Spec.from_json(a.to_json())
+    assert hash(a) == hash(b)
+    assert len({a, b, oci.Spec.default()}) == 2
+
+
+def test_with_args_refuses_a_lone_string() -> None:
+    with pytest.raises(TypeError, match="string"):
+        oci.Spec.default().with_args("sh -c true")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import socket
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -216,9 +217,9 @@ class Spec(Model):
     mounts: tuple[Mount, ...] = attrs.field(
         default=(), converter=_mounts, metadata=json("mounts", Objs(Mount))
     )
-    hooks: Any = attrs.field(default=None, metadata=json("hooks", RAW))
+    hooks: Any = attrs.field(default=None, hash=False, metadata=json("hooks", RAW))
     annotations: Mapping[str, str] = attrs.field(
-        factory=dict, converter=str_map, metadata=json("annotations", STR_MAP)
+        factory=dict, converter=str_map, hash=False, metadata=json("annotations", STR_MAP)
     )
     linux: Linux | None = attrs.field(default=None, metadata=json("linux", Obj(Linux)))
 
@@ -253,7 +254,11 @@ class Spec(Model):
         """
         if (namespace is None) != (id is None):
             raise ValueError("give both namespace and id (for the cgroups path) or neither")
-        cgroups_path = "" if namespace is None else os.path.normpath(f"/{namespace}/{id}")
+        cgroups_path = (
+            ""
+            if namespace is None or id is None
+            else posixpath.normpath(posixpath.join("/", namespace, id))
+        )
         return cls(
             oci_version=OCI_VERSION,
             root=Root(path="rootfs"),
@@ -388,7 +393,9 @@ class Spec(Model):
             spec = Spec.default().with_args(["sh", "-c", "echo hi"])
             ```
         """
-        values = tuple(args) if not isinstance(args, str) else (args,)
+        if isinstance(args, str):
+            raise TypeError(f"args must be a sequence of strings, not the string {args!r}")
+        values = tuple(args)
         if not values:
             raise ValueError("args must not be empty")
         return self._with_process(args=values)
