@@ -807,3 +807,45 @@ def test_specs_are_hashable() -> None:
 def test_with_args_refuses_a_lone_string() -> None:
     with pytest.raises(TypeError, match="string"):
         oci.Spec.default().with_args("sh -c true")
+
+
+_link_targets = st.sampled_from(
+    ["/", "..", "../..", "/etc", "/a/b", "a", "b/../..", "/../../..", "../a/../../etc", "."]
+)
+
+
+@given(
+    links=st.dictionaries(
+        st.sampled_from(["a", "b", "a/c", "b/d", "etc"]), _link_targets, max_size=4
+    ),
+    path=st.lists(st.sampled_from(["a", "b", "c", "d", "etc", "..", ".", "passwd"]), max_size=6),
+)
+def test_root_path_never_leaves_the_root(links: dict[str, str], path: list[str]) -> None:
+    import tempfile
+
+    from pycontainerd.oci._user import root_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "root")
+        os.makedirs(root)
+        for name, target in sorted(links.items()):
+            location = os.path.join(root, name)
+            if os.path.lexists(location) or not os.path.isdir(os.path.dirname(location)):
+                continue
+            if os.path.realpath(os.path.dirname(location)) != os.path.dirname(location):
+                continue  # never create links through links (they could point outside)
+            os.symlink(target, location)
+        try:
+            resolved = root_path(root, "/" + "/".join(path))
+        except ValueError:
+            return  # a symlink loop
+        assert resolved == root or resolved.startswith(root + os.sep)
+        # Every existing component of the result is a real directory or file, never a link.
+        current = root
+        for part in os.path.relpath(resolved, root).split(os.sep):
+            if part == ".":
+                continue
+            current = os.path.join(current, part)
+            if not os.path.lexists(current):
+                break
+            assert not os.path.islink(current)
