@@ -318,6 +318,13 @@ class Model:
 
         Raises:
             ValueError: a known field has the wrong JSON type; the message names it.
+
+        Example:
+            ```python
+            >>> from pycontainerd import oci
+            >>> oci.Mount.from_dict({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+            Mount(destination='/tmp', type='tmpfs', source='tmpfs', options=())
+            ```
         """
         return cls._decode(dict(data))
 
@@ -327,6 +334,11 @@ class Model:
 
         Raises:
             ValueError: the data is not JSON, or a known field has the wrong type.
+
+        Example:
+            ```python
+            spec = oci.Spec.from_json(Path("bundle/config.json").read_bytes())
+            ```
         """
         try:
             value = _json.loads(data)
@@ -335,7 +347,15 @@ class Model:
         return cls._decode(value)
 
     def to_dict(self) -> dict[str, Any]:
-        """The OCI JSON object (camelCase keys, empty optional fields left out, as Go does)."""
+        """The OCI JSON object (camelCase keys, empty optional fields left out, as Go does).
+
+        Example:
+            ```python
+            >>> from pycontainerd import oci
+            >>> oci.Process(args=["sh"]).to_dict()
+            {'user': {'uid': 0, 'gid': 0}, 'args': ['sh'], 'cwd': '/'}
+            ```
+        """
         out: dict[str, Any] = {}
         for field in attrs.fields(type(self)):
             meta = field.metadata.get(_META)
@@ -351,7 +371,13 @@ class Model:
         return out
 
     def to_json(self, *, indent: int | None = None) -> bytes:
-        """Serialise to OCI runtime-spec JSON (UTF-8 bytes, compact unless `indent` is given)."""
+        """Serialise to OCI runtime-spec JSON (UTF-8 bytes, compact unless `indent` is given).
+
+        Example:
+            ```python
+            Path("bundle/config.json").write_bytes(spec.to_json(indent=2))
+            ```
+        """
         separators = (",", ":") if indent is None else (",", ": ")
         return _json.dumps(
             self.to_dict(), indent=indent, separators=separators, ensure_ascii=False
