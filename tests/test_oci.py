@@ -381,7 +381,7 @@ def test_user_errors_name_the_value(tmp_path: Path) -> None:
     spec = oci.Spec.default().with_user("5", rootfs=tmp_path)
     assert spec.process is not None
     assert spec.process.user == oci.User(uid=5, gid=0, additional_gids=(0,))
-    with pytest.raises(ValueError, match="passwd does not exist"):
+    with pytest.raises(ValueError, match="no /etc/passwd in"):
         oci.Spec.default().with_user("alice", rootfs=tmp_path)
 
 
@@ -849,3 +849,27 @@ def test_root_path_never_leaves_the_root(links: dict[str, str], path: list[str])
             if not os.path.lexists(current):
                 break
             assert not os.path.islink(current)
+
+
+def test_user_files_given_as_a_mapping() -> None:
+    files = {
+        "/etc/passwd": (ROOTFS / "etc" / "passwd").read_bytes(),
+        "/etc/group": (ROOTFS / "etc" / "group").read_bytes(),
+    }
+    for case in REFERENCE["users"]:
+        if case["flow"] != "image" or not case["user"] or case.get("error"):
+            continue
+        spec = oci.Spec.from_image(_config(user=case["user"]), rootfs=files)
+        assert spec.process is not None
+        user = spec.process.user
+        assert (user.uid, user.gid, list(user.additional_gids)) == (
+            case["uid"],
+            case["gid"],
+            case["additionalGids"],
+        ), case["user"]
+    only_passwd = {"/etc/passwd": b"svc:x:10:20::/:/bin/sh\n"}
+    spec = oci.Spec.default().with_user("svc", rootfs=only_passwd)
+    assert spec.process is not None
+    assert spec.process.user == oci.User(uid=10, gid=20, additional_gids=(20,))
+    with pytest.raises(ValueError, match="no /etc/group in the given files"):
+        oci.Spec.default().with_user("svc:staff", rootfs=only_passwd)

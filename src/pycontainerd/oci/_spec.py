@@ -29,7 +29,7 @@ from ._model import (
     Rlimit,
     Root,
 )
-from ._user import resolve_user
+from ._user import Rootfs, resolve_user
 
 if TYPE_CHECKING:
     from ._image import ImageConfigLike
@@ -292,7 +292,7 @@ class Spec(Model):
         env: EnvLike | None = None,
         cwd: str | None = None,
         user: str | int | None = None,
-        rootfs: str | os.PathLike[str] | None = None,
+        rootfs: Rootfs | None = None,
         namespace: str | None = None,
         id: str | None = None,
         base: Spec | None = None,
@@ -323,9 +323,11 @@ class Spec(Model):
             env: extra variables, as a mapping or ``NAME=value`` strings.
             cwd: the working directory.
             user: overrides the image's user.
-            rootfs: the unpacked root filesystem on this host, used to
-                resolve user and group names. Without it a name cannot be
-                resolved and a lone numeric uid gets gid 0.
+            rootfs: the unpacked root filesystem on this host, or a mapping
+                of ``"/etc/passwd"`` and ``"/etc/group"`` to their contents
+                (read from the image's layers, say), used to resolve user and
+                group names. Without it a name cannot be resolved and a lone
+                numeric uid gets gid 0.
             namespace: containerd namespace for the default cgroups path.
             id: container id for the default cgroups path.
             base: the spec to start from instead of `Spec.default`.
@@ -462,7 +464,7 @@ class Spec(Model):
             changes["console_size"] = ConsoleSize(width=columns, height=rows)
         return self._with_process(**changes)
 
-    def with_user(self, user: str | int, *, rootfs: str | os.PathLike[str] | None = None) -> Spec:
+    def with_user(self, user: str | int, *, rootfs: Rootfs | None = None) -> Spec:
         """Run as a user given as ``uid``, ``uid:gid``, ``name``, ``name:group`` (or mixed).
 
         Follows containerd's ``WithUser``: a lone uid takes its primary
@@ -473,8 +475,9 @@ class Spec(Model):
 
         Args:
             user: the user string (an int is a uid).
-            rootfs: the container's root filesystem on this host, for name
-                and group lookups.
+            rootfs: the container's root filesystem on this host, or a
+                mapping of ``"/etc/passwd"`` and ``"/etc/group"`` to their
+                contents, for name and group lookups.
 
         Raises:
             ValueError: malformed user string, or a name that cannot be
