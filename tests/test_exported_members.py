@@ -1,11 +1,12 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, testing
+from pycontainerd import errors, oci, testing
 
 PUBLIC = [
     "Client",
     "Descriptor",
+    "ImageConfig",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -15,6 +16,7 @@ PUBLIC = [
     "Services",
     "Version",
     "errors",
+    "oci",
 ]
 
 
@@ -30,6 +32,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, testing):
+    for mod in (errors, oci, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

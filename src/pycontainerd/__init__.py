@@ -13,9 +13,10 @@ Example:
     ```
 """
 
-from . import errors
+from . import errors, oci
 from ._client import Client
 from ._descriptors import Descriptor, Mount
+from ._image_config import ImageConfig
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
@@ -24,6 +25,7 @@ from ._services import Services
 __all__ = [
     "Client",
     "Descriptor",
+    "ImageConfig",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -33,4 +35,5 @@ __all__ = [
     "Services",
     "Version",
     "errors",
+    "oci",
 ]
