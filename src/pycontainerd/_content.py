@@ -259,7 +259,7 @@ class ContentReader:
 
     def __init__(
         self,
-        stream: Stream[ReadContentRequest, ReadContentResponse] | None,
+        stream: Stream[ReadContentRequest, _ReadChunk] | None,
         caller: Caller,
         *,
         digest: str,
