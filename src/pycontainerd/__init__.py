@@ -17,11 +17,13 @@ from . import errors
 from ._client import Client
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
+from ._diff import Diff
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
+from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
 
 __all__ = [
     "Client",
@@ -30,6 +32,7 @@ __all__ = [
     "ContentReader",
     "ContentWriter",
     "Descriptor",
+    "Diff",
     "IngestStatus",
     "Lease",
     "LeaseResource",
@@ -41,6 +44,10 @@ __all__ = [
     "PluginInfo",
     "ServerInfo",
     "Services",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
+    "Usage",
     "Version",
     "errors",
 ]
