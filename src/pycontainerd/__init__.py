@@ -15,17 +15,30 @@ Example:
 
 from . import errors, oci
 from ._client import Client
+from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
+from ._diff import Diff
 from ._image_config import ImageConfig
 from ._introspection import PluginInfo, ServerInfo, Version
+from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
+from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
 
 __all__ = [
     "Client",
+    "Content",
+    "ContentInfo",
+    "ContentReader",
+    "ContentWriter",
     "Descriptor",
+    "Diff",
     "ImageConfig",
+    "IngestStatus",
+    "Lease",
+    "LeaseResource",
+    "Leases",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -33,6 +46,10 @@ __all__ = [
     "PluginInfo",
     "ServerInfo",
     "Services",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
+    "Usage",
     "Version",
     "errors",
     "oci",
