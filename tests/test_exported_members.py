@@ -5,7 +5,16 @@ from pycontainerd import errors, testing
 
 PUBLIC = [
     "Client",
+    "Content",
+    "ContentInfo",
+    "ContentReader",
+    "ContentWriter",
     "Descriptor",
+    "Diff",
+    "IngestStatus",
+    "Lease",
+    "LeaseResource",
+    "Leases",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -13,6 +22,10 @@ PUBLIC = [
     "PluginInfo",
     "ServerInfo",
     "Services",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
+    "Usage",
     "Version",
     "errors",
 ]
