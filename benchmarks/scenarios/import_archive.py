@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 import pycontainerd
 from pycontainerd.testing import ContainerdDaemon
 
@@ -29,6 +31,7 @@ from . import Scenario
 NAMESPACE = "bench-import"
 IMAGE = "example.com/bench/import:latest"
 ARCHIVE_DIR = Path("/tmp/pycontainerd-bench")
+_SRC = str(Path(pycontainerd.__file__).resolve().parent.parent)
 
 
 def archive_path(mib: int) -> Path:
@@ -134,7 +137,9 @@ anyio.run(main, *sys.argv[1:4])
 
 
 def _ctr(daemon: ContainerdDaemon, *args: str) -> None:
-    subprocess.run(["ctr", "-a", daemon.address, "-n", NAMESPACE, *args], check=True, capture_output=True)
+    subprocess.run(
+        ["ctr", "-a", daemon.address, "-n", NAMESPACE, *args], check=True, capture_output=True
+    )
 
 
 def _cleanup(daemon: ContainerdDaemon) -> None:
@@ -157,20 +162,15 @@ def run_ctr(daemon: ContainerdDaemon, n: int) -> dict[str, Any]:
 
 async def run_sdk(client: pycontainerd.Client, n: int) -> dict[str, Any]:
     path = make_archive(n)
-    src = Path(pycontainerd.__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": f"{src}:{os.environ.get('PYTHONPATH', '')}"}
+    env = {**os.environ, "PYTHONPATH": f"{_SRC}:{os.environ.get('PYTHONPATH', '')}"}
     try:
         await client.images.delete(IMAGE, sync=True)
     except pycontainerd.errors.NotFound:
         pass
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, client.address, client.namespace, str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
+    out = await anyio.run_process(
+        [sys.executable, "-c", _CHILD, client.address, client.namespace, str(path)], env=env
     )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = json.loads(out.stdout.decode().strip().splitlines()[-1])
     await client.images.delete(IMAGE, sync=True)
     size = path.stat().st_size
     return {

@@ -18,6 +18,7 @@ from ._client import Client
 from ._containers import Container, Containers, Extension, Runtime
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
+from ._diff import Diff
 from ._image_config import ImageConfig
 from ._images import Image, Images, Manifest
 from ._introspection import PluginInfo, ServerInfo, Version
@@ -25,6 +26,7 @@ from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
+from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
 from ._tasks import (
     ExitStatus,
     Metrics,
@@ -46,6 +48,7 @@ __all__ = [
     "ContentReader",
     "ContentWriter",
     "Descriptor",
+    "Diff",
     "ExitStatus",
     "Extension",
     "Image",
@@ -68,10 +71,14 @@ __all__ = [
     "Runtime",
     "ServerInfo",
     "Services",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
     "Task",
     "TaskState",
     "TaskStatus",
     "Tasks",
+    "Usage",
     "Version",
     "errors",
     "oci",

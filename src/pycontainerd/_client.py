@@ -19,15 +19,19 @@ from ._api.containerd.services.introspection.v1 import (
 from ._api.containerd.services.version.v1 import VersionResponse
 from ._containers import Containers
 from ._content import Content
+from ._diff import Diff
 from ._images import Image, Images
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Leases
 from ._namespaces import Namespaces
 from ._services import Services
+from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
 from ._tasks import RunResult, Tasks
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
 
-__all__ = ["Client"]
+__all__ = [
+    "Client",
+]
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -349,3 +353,25 @@ class Client:
             ```
         """
         return Leases(self)
+
+    def snapshots(self, name: str | None = None) -> Snapshots:
+        """The snapshotter `name` (default ``overlayfs``) in this client's namespace.
+
+        Example:
+            ```python
+            mounts = await client.snapshots().prepare("scratch")
+            native = client.snapshots("native")
+            ```
+        """
+        return Snapshots(self._caller, DEFAULT_SNAPSHOTTER if name is None else name)
+
+    @cached_property
+    def diff(self) -> Diff:
+        """The daemon's diff service: apply layers onto mounts, compare mounts into layers.
+
+        Example:
+            ```python
+            applied = await client.diff.apply(layer, await client.snapshots().prepare("x"))
+            ```
+        """
+        return Diff(self._caller)

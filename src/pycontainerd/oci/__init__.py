@@ -43,6 +43,7 @@ from ._model import (
     User,
 )
 from ._spec import DEFAULT_CAPABILITIES, KNOWN_CAPABILITIES, NAMESPACE_TYPES, Spec
+from ._user import Rootfs
 
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 """The type URL containerd stores a container's spec under (an ``Any`` holding the JSON)."""
@@ -75,6 +76,7 @@ __all__ = [
     "Resources",
     "Rlimit",
     "Root",
+    "Rootfs",
     "Spec",
     "User",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Iterable, Mapping
+from itertools import repeat
 from typing import Any, Generic, Self, TypeVar
 
 import attrs
@@ -45,14 +46,37 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def _bad(path: str, expected: str, value: object) -> ValueError:
-    return ValueError(f"OCI spec field {path!r}: expected {expected}, got {_describe(value)}")
+MISSING: Any = object()
+
+
+class DecodeError(ValueError):
+    """A JSON value of the wrong type; the path to it is filled in on the way up."""
+
+    def __init__(self, expected: str, value: object, *path: str | int) -> None:
+        super().__init__(expected, value)
+        self.expected = expected
+        self.value = value
+        self.path: list[str | int] = list(path)
+
+    def __str__(self) -> str:
+        where = ""
+        for part in self.path:
+            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
+        if self.value is MISSING:
+            return f"OCI spec field {where!r} is required but missing"
+        return (
+            f"OCI spec field {where or '(top level)'!r}: expected {self.expected},"
+            f" got {_describe(self.value)}"
+        )
 
 
 class Codec(Generic[_T]):
-    """Checks a JSON value and converts it to and from its Python form."""
+    """Checks a JSON value and converts it to and from its Python form.
 
-    def decode(self, value: Any, path: str) -> _T:
+    `decode` raises `DecodeError` (path relative to the value) on a bad type.
+    """
+
+    def decode(self, value: Any) -> _T:
         raise NotImplementedError
 
     def encode(self, value: _T) -> Any:
@@ -63,65 +87,79 @@ class Codec(Generic[_T]):
 
 
 class _Str(Codec[str]):
-    def decode(self, value: Any, path: str) -> str:
-        if not isinstance(value, str):
-            raise _bad(path, "a string", value)
+    def decode(self, value: Any) -> str:
+        if type(value) is not str:
+            raise DecodeError("a string", value)
         return value
 
 
 class _Int(Codec[int]):
-    def decode(self, value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(path, "an integer", value)
+    def decode(self, value: Any) -> int:
+        if type(value) is not int:
+            raise DecodeError("an integer", value)
         return value
 
 
 class _Bool(Codec[bool]):
-    def decode(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise _bad(path, "true or false", value)
+    def decode(self, value: Any) -> bool:
+        if type(value) is not bool:
+            raise DecodeError("true or false", value)
         return value
 
 
 class _OptInt(Codec[int | None]):
-    def decode(self, value: Any, path: str) -> int | None:
-        return None if value is None else INT.decode(value, path)
+    def decode(self, value: Any) -> int | None:
+        if value is None or type(value) is int:
+            return value
+        raise DecodeError("an integer", value)
 
     def empty(self, value: int | None) -> bool:
         return value is None
 
 
+def _check_items(value: Any, kind: type, expected: str, expected_item: str) -> None:
+    if type(value) is not list:
+        raise DecodeError(expected, value)
+    if not all(map(isinstance, value, repeat(kind))) or (
+        kind is int and any(map(isinstance, value, repeat(bool)))
+    ):
+        for index, item in enumerate(value):
+            if type(item) is not kind:
+                raise DecodeError(expected_item, item, index)
+
+
 class _Strs(Codec[tuple[str, ...]]):
-    def decode(self, value: Any, path: str) -> tuple[str, ...]:
+    def decode(self, value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
-        if not isinstance(value, list):
-            raise _bad(path, "a list of strings", value)
-        return tuple(STR.decode(item, f"{path}[{i}]") for i, item in enumerate(value))
+        _check_items(value, str, "a list of strings", "a string")
+        return tuple(value)
 
     def encode(self, value: tuple[str, ...]) -> Any:
         return list(value)
 
 
 class _Ints(Codec[tuple[int, ...]]):
-    def decode(self, value: Any, path: str) -> tuple[int, ...]:
+    def decode(self, value: Any) -> tuple[int, ...]:
         if value is None:
             return ()
-        if not isinstance(value, list):
-            raise _bad(path, "a list of integers", value)
-        return tuple(INT.decode(item, f"{path}[{i}]") for i, item in enumerate(value))
+        _check_items(value, int, "a list of integers", "an integer")
+        return tuple(value)
 
     def encode(self, value: tuple[int, ...]) -> Any:
         return list(value)
 
 
 class _StrMap(Codec[dict[str, str]]):
-    def decode(self, value: Any, path: str) -> dict[str, str]:
+    def decode(self, value: Any) -> dict[str, str]:
         if value is None:
             return {}
-        if not isinstance(value, dict):
-            raise _bad(path, "an object of strings", value)
-        return {key: STR.decode(item, f"{path}.{key}") for key, item in value.items()}
+        if type(value) is not dict:
+            raise DecodeError("an object of strings", value)
+        for key, item in value.items():
+            if type(item) is not str:
+                raise DecodeError("a string", item, key)
+        return dict(value)
 
     def encode(self, value: dict[str, str]) -> Any:
         return dict(value)
@@ -130,7 +168,7 @@ class _StrMap(Codec[dict[str, str]]):
 class _Raw(Codec[Any]):
     """Any JSON value, kept as decoded (``None`` means absent)."""
 
-    def decode(self, value: Any, path: str) -> Any:
+    def decode(self, value: Any) -> Any:
         return value
 
     def empty(self, value: Any) -> bool:
@@ -144,10 +182,10 @@ class Obj(Codec[_M | None]):
         self.cls = cls
         self.required = required
 
-    def decode(self, value: Any, path: str) -> _M | None:
+    def decode(self, value: Any) -> _M | None:
         if value is None:
             return self.cls() if self.required else None
-        return self.cls._from_json_value(value, path)
+        return self.cls._decode(value)
 
     def encode(self, value: _M | None) -> Any:
         assert value is not None
@@ -163,14 +201,20 @@ class Objs(Codec[tuple[_M, ...]]):
     def __init__(self, cls: type[_M]) -> None:
         self.cls = cls
 
-    def decode(self, value: Any, path: str) -> tuple[_M, ...]:
+    def decode(self, value: Any) -> tuple[_M, ...]:
         if value is None:
             return ()
-        if not isinstance(value, list):
-            raise _bad(path, "a list of objects", value)
-        return tuple(
-            self.cls._from_json_value(item, f"{path}[{i}]") for i, item in enumerate(value)
-        )
+        if type(value) is not list:
+            raise DecodeError("a list of objects", value)
+        decode = self.cls._decode
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(decode(item))
+            except DecodeError as exc:
+                exc.path.insert(0, index)
+                raise
+        return tuple(items)
 
     def encode(self, value: tuple[_M, ...]) -> Any:
         return [item.to_dict() for item in value]
@@ -219,7 +263,7 @@ class Model:
 
     # JSON keys this model does not know, kept as decoded and written back unchanged.
     _extras: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=raw_map, repr=False, alias="_extras"
+        factory=dict, converter=raw_map, repr=False, hash=False, alias="_extras"
     )
 
     @classmethod
@@ -235,9 +279,21 @@ class Model:
         return cache
 
     @classmethod
-    def _from_json_value(cls, value: Any, path: str) -> Self:
-        if not isinstance(value, dict):
-            raise _bad(path or "(top level)", "an object", value)
+    def _json_required(cls) -> tuple[str, ...]:
+        required: tuple[str, ...] | None = cls.__dict__.get("_json_required_cache")
+        if required is None:
+            required = tuple(
+                field.metadata[_META][0]
+                for field in attrs.fields(cls)
+                if _META in field.metadata and field.default is attrs.NOTHING
+            )
+            type.__setattr__(cls, "_json_required_cache", required)
+        return required
+
+    @classmethod
+    def _decode(cls, value: Any) -> Self:
+        if type(value) is not dict:
+            raise DecodeError("an object", value)
         known = cls._json_fields()
         kwargs: dict[str, Any] = {}
         extras: dict[str, Any] = {}
@@ -245,13 +301,16 @@ class Model:
             entry = known.get(key)
             if entry is None:
                 extras[key] = item
-            else:
-                kwargs[entry[0]] = entry[1].decode(item, f"{path}.{key}" if path else key)
-        try:
-            return cls(**kwargs, _extras=extras)
-        except (TypeError, ValueError) as exc:
-            where = path or "(top level)"
-            raise ValueError(f"OCI spec field {where!r}: {exc}") from exc
+                continue
+            try:
+                kwargs[entry[0]] = entry[1].decode(item)
+            except DecodeError as exc:
+                exc.path.insert(0, key)
+                raise
+        for key in cls._json_required():
+            if key not in value:
+                raise DecodeError("a value", MISSING, key)
+        return cls(**kwargs, _extras=extras)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
@@ -259,8 +318,15 @@ class Model:
 
         Raises:
             ValueError: a known field has the wrong JSON type; the message names it.
+
+        Example:
+            ```python
+            >>> from pycontainerd import oci
+            >>> oci.Mount.from_dict({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+            Mount(destination='/tmp', type='tmpfs', source='tmpfs', options=())
+            ```
         """
-        return cls._from_json_value(dict(data), "")
+        return cls._decode(dict(data))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Self:
@@ -268,15 +334,28 @@ class Model:
 
         Raises:
             ValueError: the data is not JSON, or a known field has the wrong type.
+
+        Example:
+            ```python
+            spec = oci.Spec.from_json(Path("bundle/config.json").read_bytes())
+            ```
         """
         try:
             value = _json.loads(data)
         except (UnicodeDecodeError, _json.JSONDecodeError) as exc:
             raise ValueError(f"invalid OCI spec JSON: {exc}") from exc
-        return cls._from_json_value(value, "")
+        return cls._decode(value)
 
     def to_dict(self) -> dict[str, Any]:
-        """The OCI JSON object (camelCase keys, empty optional fields left out, as Go does)."""
+        """The OCI JSON object (camelCase keys, empty optional fields left out, as Go does).
+
+        Example:
+            ```python
+            >>> from pycontainerd import oci
+            >>> oci.Process(args=["sh"]).to_dict()
+            {'user': {'uid': 0, 'gid': 0}, 'args': ['sh'], 'cwd': '/'}
+            ```
+        """
         out: dict[str, Any] = {}
         for field in attrs.fields(type(self)):
             meta = field.metadata.get(_META)
@@ -292,7 +371,13 @@ class Model:
         return out
 
     def to_json(self, *, indent: int | None = None) -> bytes:
-        """Serialise to OCI runtime-spec JSON (UTF-8 bytes, compact unless `indent` is given)."""
+        """Serialise to OCI runtime-spec JSON (UTF-8 bytes, compact unless `indent` is given).
+
+        Example:
+            ```python
+            Path("bundle/config.json").write_bytes(spec.to_json(indent=2))
+            ```
+        """
         separators = (",", ":") if indent is None else (",", ": ")
         return _json.dumps(
             self.to_dict(), indent=indent, separators=separators, ensure_ascii=False

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from ._env import DEFAULT_PATH_ENV, EnvLike, merge_env
-from ._user import resolve_user, supplementary_for
+from ._user import Rootfs, resolve_user, supplementary_for
 
 if TYPE_CHECKING:
     from ._spec import Spec
@@ -56,7 +55,7 @@ def apply_image_config(
     env: EnvLike | None,
     cwd: str | None,
     user: str | int | None,
-    rootfs: str | os.PathLike[str] | None,
+    rootfs: Rootfs | None,
 ) -> Spec:
     """The body of `Spec.from_image` (see there)."""
     process = spec._process()

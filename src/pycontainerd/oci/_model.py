@@ -412,7 +412,7 @@ class Linux(Model):
         default=(), converter=_idmappings, metadata=json("gidMappings", Objs(IDMapping))
     )
     sysctl: Mapping[str, str] = attrs.field(
-        factory=dict, converter=str_map, metadata=json("sysctl", STR_MAP)
+        factory=dict, converter=str_map, hash=False, metadata=json("sysctl", STR_MAP)
     )
     resources: Resources | None = attrs.field(
         default=None, metadata=json("resources", Obj(Resources))
@@ -424,7 +424,7 @@ class Linux(Model):
     devices: tuple[Device, ...] = attrs.field(
         default=(), converter=_devices, metadata=json("devices", Objs(Device))
     )
-    seccomp: Any = attrs.field(default=None, metadata=json("seccomp", RAW))
+    seccomp: Any = attrs.field(default=None, hash=False, metadata=json("seccomp", RAW))
     rootfs_propagation: str = attrs.field(default="", metadata=json("rootfsPropagation", STR))
     masked_paths: tuple[str, ...] = attrs.field(
         default=(), converter=strs, metadata=json("maskedPaths", STRS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import socket
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from ._model import (
     Rlimit,
     Root,
 )
-from ._user import resolve_user
+from ._user import Rootfs, resolve_user
 
 if TYPE_CHECKING:
     from ._image import ImageConfigLike
@@ -216,9 +217,9 @@ class Spec(Model):
     mounts: tuple[Mount, ...] = attrs.field(
         default=(), converter=_mounts, metadata=json("mounts", Objs(Mount))
     )
-    hooks: Any = attrs.field(default=None, metadata=json("hooks", RAW))
+    hooks: Any = attrs.field(default=None, hash=False, metadata=json("hooks", RAW))
     annotations: Mapping[str, str] = attrs.field(
-        factory=dict, converter=str_map, metadata=json("annotations", STR_MAP)
+        factory=dict, converter=str_map, hash=False, metadata=json("annotations", STR_MAP)
     )
     linux: Linux | None = attrs.field(default=None, metadata=json("linux", Obj(Linux)))
 
@@ -253,7 +254,11 @@ class Spec(Model):
         """
         if (namespace is None) != (id is None):
             raise ValueError("give both namespace and id (for the cgroups path) or neither")
-        cgroups_path = "" if namespace is None else os.path.normpath(f"/{namespace}/{id}")
+        cgroups_path = (
+            ""
+            if namespace is None or id is None
+            else posixpath.normpath(posixpath.join("/", namespace, id))
+        )
         return cls(
             oci_version=OCI_VERSION,
             root=Root(path="rootfs"),
@@ -287,7 +292,7 @@ class Spec(Model):
         env: EnvLike | None = None,
         cwd: str | None = None,
         user: str | int | None = None,
-        rootfs: str | os.PathLike[str] | None = None,
+        rootfs: Rootfs | None = None,
         namespace: str | None = None,
         id: str | None = None,
         base: Spec | None = None,
@@ -318,9 +323,11 @@ class Spec(Model):
             env: extra variables, as a mapping or ``NAME=value`` strings.
             cwd: the working directory.
             user: overrides the image's user.
-            rootfs: the unpacked root filesystem on this host, used to
-                resolve user and group names. Without it a name cannot be
-                resolved and a lone numeric uid gets gid 0.
+            rootfs: the unpacked root filesystem on this host, or a mapping
+                of ``"/etc/passwd"`` and ``"/etc/group"`` to their contents
+                (read from the image's layers, say), used to resolve user and
+                group names. Without it a name cannot be resolved and a lone
+                numeric uid gets gid 0.
             namespace: containerd namespace for the default cgroups path.
             id: container id for the default cgroups path.
             base: the spec to start from instead of `Spec.default`.
@@ -388,7 +395,9 @@ class Spec(Model):
             spec = Spec.default().with_args(["sh", "-c", "echo hi"])
             ```
         """
-        values = tuple(args) if not isinstance(args, str) else (args,)
+        if isinstance(args, str):
+            raise TypeError(f"args must be a sequence of strings, not the string {args!r}")
+        values = tuple(args)
         if not values:
             raise ValueError("args must not be empty")
         return self._with_process(args=values)
@@ -455,7 +464,7 @@ class Spec(Model):
             changes["console_size"] = ConsoleSize(width=columns, height=rows)
         return self._with_process(**changes)
 
-    def with_user(self, user: str | int, *, rootfs: str | os.PathLike[str] | None = None) -> Spec:
+    def with_user(self, user: str | int, *, rootfs: Rootfs | None = None) -> Spec:
         """Run as a user given as ``uid``, ``uid:gid``, ``name``, ``name:group`` (or mixed).
 
         Follows containerd's ``WithUser``: a lone uid takes its primary
@@ -466,8 +475,9 @@ class Spec(Model):
 
         Args:
             user: the user string (an int is a uid).
-            rootfs: the container's root filesystem on this host, for name
-                and group lookups.
+            rootfs: the container's root filesystem on this host, or a
+                mapping of ``"/etc/passwd"`` and ``"/etc/group"`` to their
+                contents, for name and group lookups.
 
         Raises:
             ValueError: malformed user string, or a name that cannot be

@@ -11,10 +11,14 @@ import os
 import re
 import stat
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
-__all__ = ["ResolvedUser", "resolve_user", "root_path"]
+__all__ = ["ResolvedUser", "Rootfs", "resolve_user", "root_path"]
+
+Rootfs = str | os.PathLike[str] | Mapping[str, bytes]
+"""Where user and group names are looked up: a root filesystem directory on this
+host, or a mapping from ``/etc/passwd`` and ``/etc/group`` to their contents."""
 
 _MAX_ID = 2**31 - 1  # runc's limit (and containerd's) for uids and gids
 _NUMBER = re.compile(r"[+-]?[0-9]+")
@@ -85,27 +89,40 @@ def _atoi(text: str) -> int:
     return int(text) if _NUMBER.fullmatch(text) else 0
 
 
-def _lines(path: str) -> Iterator[str]:
-    with open(path, "rb") as file:
-        data = file.read()
+def _read(rootfs: Rootfs, path: str) -> bytes:
+    """A file of the rootfs; `FileNotFoundError` when it does not exist."""
+    if isinstance(rootfs, Mapping):
+        data = rootfs.get(path)
+        if data is None:
+            raise FileNotFoundError(path)
+        return data
+    with open(root_path(rootfs, path), "rb") as file:
+        return file.read()
+
+
+def _describe_root(rootfs: Rootfs) -> str:
+    return "the given files" if isinstance(rootfs, Mapping) else os.fspath(rootfs)
+
+
+def _lines(data: bytes) -> Iterator[str]:
     for raw in data.splitlines():
         line = raw.decode("utf-8", "surrogateescape").strip()
         if line:
             yield line
 
 
-def _passwd(root: str | os.PathLike[str]) -> list[_PasswdEntry]:
+def _passwd(root: Rootfs) -> list[_PasswdEntry]:
     entries = []
-    for line in _lines(root_path(root, "/etc/passwd")):
+    for line in _lines(_read(root, "/etc/passwd")):
         parts = line.split(":")
         parts += [""] * (4 - len(parts))
         entries.append(_PasswdEntry(parts[0], _atoi(parts[2]), _atoi(parts[3])))
     return entries
 
 
-def _groups(root: str | os.PathLike[str]) -> list[_GroupEntry]:
+def _groups(root: Rootfs) -> list[_GroupEntry]:
     entries = []
-    for line in _lines(root_path(root, "/etc/group")):
+    for line in _lines(_read(root, "/etc/group")):
         if line.startswith("#"):
             continue
         parts = line.split(":")
@@ -115,9 +132,7 @@ def _groups(root: str | os.PathLike[str]) -> list[_GroupEntry]:
     return entries
 
 
-def _find_user(
-    root: str | os.PathLike[str], match: Callable[[_PasswdEntry], bool]
-) -> _PasswdEntry | None:
+def _find_user(root: Rootfs, match: Callable[[_PasswdEntry], bool]) -> _PasswdEntry | None:
     """The first matching passwd entry; ``None`` when none matches or there is no passwd file."""
     try:
         entries = _passwd(root)
@@ -135,7 +150,7 @@ def _parse_id(text: str) -> int | None:
     return None
 
 
-def _need_rootfs(what: str, rootfs: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
+def _need_rootfs(what: str, rootfs: Rootfs | None) -> Rootfs:
     if rootfs is None:
         raise ValueError(
             f"cannot resolve {what} without a rootfs to read /etc/passwd and /etc/group from"
@@ -143,35 +158,35 @@ def _need_rootfs(what: str, rootfs: str | os.PathLike[str] | None) -> str | os.P
     return rootfs
 
 
-def _user_by_name(name: str, rootfs: str | os.PathLike[str] | None) -> _PasswdEntry:
+def _user_by_name(name: str, rootfs: Rootfs | None) -> _PasswdEntry:
     root = _need_rootfs(f"user name {name!r}", rootfs)
     try:
         entries = _passwd(root)
     except FileNotFoundError:
         raise ValueError(
-            f"cannot resolve user name {name!r}: {root}/etc/passwd does not exist"
+            f"cannot resolve user name {name!r}: no /etc/passwd in {_describe_root(root)}"
         ) from None
     for entry in entries:
         if entry.name == name:
             return entry
-    raise ValueError(f"no user {name!r} in {root}/etc/passwd")
+    raise ValueError(f"no user {name!r} in /etc/passwd of {_describe_root(root)}")
 
 
-def _gid_by_name(name: str, rootfs: str | os.PathLike[str] | None) -> int:
+def _gid_by_name(name: str, rootfs: Rootfs | None) -> int:
     root = _need_rootfs(f"group name {name!r}", rootfs)
     try:
         entries = _groups(root)
     except FileNotFoundError:
         raise ValueError(
-            f"cannot resolve group name {name!r}: {root}/etc/group does not exist"
+            f"cannot resolve group name {name!r}: no /etc/group in {_describe_root(root)}"
         ) from None
     for entry in entries:
         if entry.name == name:
             return entry.gid
-    raise ValueError(f"no group {name!r} in {root}/etc/group")
+    raise ValueError(f"no group {name!r} in /etc/group of {_describe_root(root)}")
 
 
-def _supplementary_gids(user: str, rootfs: str | os.PathLike[str]) -> tuple[int, ...] | None:
+def _supplementary_gids(user: str, rootfs: Rootfs) -> tuple[int, ...] | None:
     """Supplementary gids as in ``WithAdditionalGIDs``: groups listing the user (not its own-named group).
 
     `user` is a name or a uid (looked up in passwd; ``None`` when not found).
@@ -197,7 +212,7 @@ def _with_primary(gid: int, gids: tuple[int, ...] | None) -> tuple[int, ...]:
     return values if gid in values else (gid, *values)
 
 
-def resolve_user(user: str, rootfs: str | os.PathLike[str] | None) -> ResolvedUser:
+def resolve_user(user: str, rootfs: Rootfs | None) -> ResolvedUser:
     """Resolve ``uid``, ``name``, ``uid:gid``, ``name:group`` (and mixes) to numeric ids.
 
     A lone uid takes its gid from passwd (0 when absent, or without
@@ -226,9 +241,7 @@ def resolve_user(user: str, rootfs: str | os.PathLike[str] | None) -> ResolvedUs
     return ResolvedUser(uid, gid, _with_primary(gid, extra))
 
 
-def supplementary_for(
-    user: str, gid: int, rootfs: str | os.PathLike[str] | None
-) -> tuple[int, ...]:
+def supplementary_for(user: str, gid: int, rootfs: Rootfs | None) -> tuple[int, ...]:
     """Additional gids for a user name or uid, with `gid` included (``WithAdditionalGIDs``)."""
     extra = None if rootfs is None else _supplementary_gids(user, rootfs)
     return _with_primary(gid, extra)
