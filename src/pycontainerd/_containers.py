@@ -50,6 +50,7 @@ from ._api.containerd.services.tasks.v1 import (
 from ._containers_wire import RawListContainersResponse, decode_containers
 from ._convert import timestamp
 from ._identifiers import validate
+from ._oci import chain_id
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
 from .stdio import Stdio, null
 
@@ -393,6 +394,7 @@ class Containers:
         image_obj = await client.images.get(image) if isinstance(image, str) else image
         if image_obj is None and spec is None:
             raise errors.InvalidArgument(f"container {id!r} needs a spec or an image")
+        config = None
         if image_obj is not None:
             config = await image_obj.config()
             if spec is None:
@@ -415,7 +417,7 @@ class Containers:
         )
         if runtime_options is not None:
             message.runtime.options = runtime_options._to_proto()
-        if snapshot is not None or image_obj is None:
+        if snapshot is not None or image_obj is None or config is None:
             return await self._create_message(message)
 
         lease = "pycontainerd-" + secrets.token_hex(8)
@@ -430,22 +432,13 @@ class Containers:
         prepared = False
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
-            if not await image_obj.is_unpacked(sn):
+            parent = chain_id(config.diff_ids)
+            try:
+                await self._prepare(leased, sn, id, parent, readonly=readonly)
+            except errors.NotFound:
+                # The image is not unpacked in this snapshotter yet (or partly).
                 await image_obj.unpack(sn)
-            parent = await image_obj.chain_id()
-            with anyio.CancelScope(shield=True):
-                if readonly:
-                    await leased._caller.unary(
-                        _SNAPSHOTS + "View",
-                        ViewSnapshotRequest(snapshotter=sn, key=id, parent=parent),
-                        ViewSnapshotResponse,
-                    )
-                else:
-                    await leased._caller.unary(
-                        _SNAPSHOTS + "Prepare",
-                        PrepareSnapshotRequest(snapshotter=sn, key=id, parent=parent),
-                        PrepareSnapshotResponse,
-                    )
+                await self._prepare(leased, sn, id, parent, readonly=readonly)
             prepared = True
             message.snapshot_key = id
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -469,6 +462,23 @@ class Containers:
                         DeleteLeaseRequest(id=lease),
                         Empty,
                     )
+                )
+
+    @staticmethod
+    async def _prepare(leased: Client, sn: str, key: str, parent: str, *, readonly: bool) -> None:
+        """Prepare (or view) the rootfs snapshot; shielded: once asked, it is known to exist."""
+        with anyio.CancelScope(shield=True):
+            if readonly:
+                await leased._caller.unary(
+                    _SNAPSHOTS + "View",
+                    ViewSnapshotRequest(snapshotter=sn, key=key, parent=parent),
+                    ViewSnapshotResponse,
+                )
+            else:
+                await leased._caller.unary(
+                    _SNAPSHOTS + "Prepare",
+                    PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
+                    PrepareSnapshotResponse,
                 )
 
     async def _create_message(self, message: ContainerProto) -> Container:

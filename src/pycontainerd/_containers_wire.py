@@ -136,6 +136,7 @@ def decode_containers(
     from ._containers import Extension, Runtime
 
     containers = []
+    runtimes: dict[bytes, Runtime] = {}  # equal bytes, equal (immutable) value
     n = len(data)
     i = 0
     while i < n:
@@ -191,7 +192,15 @@ def decode_containers(
                 t = s
                 while t < j:
                     tk = data[t]
-                    number, t = _varint(data, t + 1)
+                    t += 1
+                    number = shift = 0
+                    while True:  # varint, inline
+                        b = data[t]
+                        t += 1
+                        number |= (b & 0x7F) << shift
+                        if b < 0x80:
+                            break
+                        shift += 7
                     if tk == 0x08:
                         seconds = number if number < 1 << 63 else number - (1 << 64)
                     elif tk == 0x10:
@@ -207,6 +216,11 @@ def decode_containers(
             elif f == 3:
                 kw["image_name"] = data[s:j].decode()
             elif f == 4:
+                raw = data[s:j]
+                cached = runtimes.get(raw)
+                if cached is not None:
+                    kw["runtime"] = cached
+                    continue
                 name = b""
                 options = None
                 for rf, rw, rs, re_ in _fields(data, s, j):
@@ -216,7 +230,7 @@ def decode_containers(
                         url, value = _pair(data, rs, re_)
                         if url:
                             options = Extension(type_url=url.decode(), value=value)
-                kw["runtime"] = Runtime(name=name.decode(), options=options)
+                kw["runtime"] = runtimes[raw] = Runtime(name=name.decode(), options=options)
             elif f == 6:
                 kw["snapshotter"] = data[s:j].decode()
             elif f == 7:

@@ -516,7 +516,9 @@ class _ProcessHandle:
         if force:
             await self._force_stop()
             stopped = self._exit is not None
-        elif not self._delete_tried:
+        elif not self._delete_tried and self._exit is None:
+            # Not known to have exited: check on the client side, as the Go client
+            # does (the shim's own refusal comes back as an opaque UNKNOWN error).
             state = (await self.status()).state
             if state not in deletable:
                 raise errors.FailedPrecondition(
