@@ -55,6 +55,7 @@ from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_ta
 from .stdio import Stdio, null
 
 if TYPE_CHECKING:
+    from . import oci
     from ._client import Client
     from ._images import Image
 
@@ -185,13 +186,14 @@ class Container:
         )
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> oci.Spec:
         """The OCI runtime spec, as an `oci.Spec` (decoded on first access)."""
         if self._spec_cache is None:
-            from . import oci
+            from .oci import Spec
 
-            object.__setattr__(self, "_spec_cache", oci.Spec.from_json(self.spec_json or b"{}"))
-        return self._spec_cache
+            object.__setattr__(self, "_spec_cache", Spec.from_json(self.spec_json or b"{}"))
+        spec: oci.Spec = self._spec_cache
+        return spec
 
     def _spec_dict(self) -> dict[str, Any]:
         data = json.loads(self.spec_json or b"{}")

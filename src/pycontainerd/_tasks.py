@@ -1070,13 +1070,28 @@ class Process(_ProcessHandle):
         """
         return (await self._wait()).code
 
+    async def kill(
+        self, signal: int | str | _signal.Signals = _signal.SIGKILL, *, all: bool = False
+    ) -> None:
+        """Send `signal` to the process: SIGKILL by default, as `anyio.abc.Process.kill`.
+
+        Raises:
+            pycontainerd.errors.NotFound: the process already exited.
+
+        Example:
+            ```python
+            await proc.kill()
+            ```
+        """
+        await super().kill(signal, all=all)
+
     async def send_signal(self, signal: int | str | _signal.Signals) -> None:
         """Send `signal` to the process."""
-        await self.kill(signal)
+        await super().kill(signal)
 
     async def terminate(self) -> None:
         """Send SIGTERM."""
-        await self.kill(_signal.SIGTERM)
+        await super().kill(_signal.SIGTERM)
 
     async def delete(self, *, force: bool = False) -> ExitStatus:
         """Delete the exec process; returns its exit status.
