@@ -57,6 +57,7 @@ from .stdio import Stdio, null
 if TYPE_CHECKING:
     from . import oci
     from ._client import Client
+    from ._image_config import ImageConfig
     from ._images import Image
 
 __all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
@@ -67,6 +68,7 @@ _TASKS: Final = "/containerd.services.tasks.v1.Tasks/"
 SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 DEFAULT_RUNTIME: Final = "io.containerd.runc.v2"
 DEFAULT_SNAPSHOTTER: Final = "overlayfs"
+_CONFIG_CACHE_SIZE: Final = 32
 
 
 class _JSONable(Protocol):
@@ -341,6 +343,19 @@ class Containers:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        # Image configs by the image's target digest: content-addressed, so
+        # never stale; saves reading index, manifest and config on every create.
+        self._configs: dict[str, ImageConfig] = {}
+
+    async def _image_config(self, image: Image) -> ImageConfig:
+        key = image.target.digest
+        config = self._configs.get(key)
+        if config is None:
+            config = await image.config()
+            if len(self._configs) >= _CONFIG_CACHE_SIZE:
+                self._configs.pop(next(iter(self._configs)))
+            self._configs[key] = config
+        return config
 
     async def create(
         self,
@@ -398,7 +413,7 @@ class Containers:
             raise errors.InvalidArgument(f"container {id!r} needs a spec or an image")
         config = None
         if image_obj is not None:
-            config = await image_obj.config()
+            config = await self._image_config(image_obj)
             if spec is None:
                 from . import oci
 
