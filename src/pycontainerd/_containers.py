@@ -18,13 +18,10 @@ from ._api.containerd.services.containers.v1 import Container as ContainerProto
 from ._api.containerd.services.containers.v1 import (
     ContainerRuntime,
     CreateContainerRequest,
-    CreateContainerResponse,
     DeleteContainerRequest,
     GetContainerRequest,
-    GetContainerResponse,
     ListContainersRequest,
     UpdateContainerRequest,
-    UpdateContainerResponse,
 )
 from ._api.containerd.services.leases.v1 import CreateRequest as CreateLeaseRequest
 from ._api.containerd.services.leases.v1 import CreateResponse as CreateLeaseResponse
@@ -328,6 +325,17 @@ async def _remove_task(client: Client, container_id: str) -> None:
         pass
 
 
+# Create, Get and Update answer with the container in field 1, like List: the
+# same direct decoder serves them all (betterproto would decode the spec's
+# bytes into a message object first).
+_RAW_REPLY: Any = RawListContainersResponse
+
+
+def _one_container(reply: RawListContainersResponse, client: Client) -> Container:
+    [container] = decode_containers(reply.raw, client, Container)
+    return container
+
+
 def _label_paths(labels: Mapping[str, str | None]) -> list[str]:
     return [f"labels.{k}" for k in labels]
 
@@ -504,9 +512,9 @@ class Containers:
             reply = await client._caller.unary(
                 _CONTAINERS + "Create",
                 CreateContainerRequest(container=message),
-                CreateContainerResponse,
+                _RAW_REPLY,
             )
-        container = Container._from_proto(reply.container, client)
+        container = _one_container(reply, client)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -528,9 +536,9 @@ class Containers:
         """
         validate(id, "container")
         reply = await self._client._caller.unary(
-            _CONTAINERS + "Get", GetContainerRequest(id=id), GetContainerResponse
+            _CONTAINERS + "Get", GetContainerRequest(id=id), _RAW_REPLY
         )
-        return Container._from_proto(reply.container, self._client)
+        return _one_container(reply, self._client)
 
     async def list(self, *filters: str) -> list[Container]:
         """The namespace's containers, optionally filtered (several filters are ORed).
@@ -609,9 +617,9 @@ class Containers:
         reply = await self._client._caller.unary(
             _CONTAINERS + "Update",
             UpdateContainerRequest(container=message, update_mask=FieldMask(paths=paths)),
-            UpdateContainerResponse,
+            _RAW_REPLY,
         )
-        return Container._from_proto(reply.container, self._client)
+        return _one_container(reply, self._client)
 
     async def delete(self, id: str, *, cleanup_snapshot: bool = True) -> None:
         """Delete a container (and, by default, its rootfs snapshot).

@@ -100,8 +100,13 @@ def _pair(data: bytes, start: int, end: int) -> tuple[bytes, bytes]:
                 return data[ks:ke], b""
             if data[ke] == 0x12:
                 vl = data[ke + 1]
-                if vl < 0x80 and ke + 2 + vl == end:
-                    return data[ks:ke], data[ke + 2 : end]
+                if vl < 0x80:
+                    if ke + 2 + vl == end:
+                        return data[ks:ke], data[ke + 2 : end]
+                else:
+                    vl, vs = _varint(data, ke + 1)
+                    if vs + vl == end:
+                        return data[ks:ke], data[vs:end]
     k = v = b""
     for number, wire, s, e in _fields(data, start, end):
         if wire == 2:
