@@ -79,6 +79,8 @@ _COMMIT: Final = WriteAction(WriteAction.COMMIT)
 CHUNK_SIZE: Final = 1 << 20
 # How many WRITE messages may be in flight before waiting for an acknowledgement.
 _WINDOW: Final = 8
+# Chunks at least this large are hashed in a worker thread.
+_THREADED_HASH_MIN: Final = 256 << 10
 # Bounds for cleanup paths (abort after an error or cancellation).
 _CLEANUP_TIMEOUT: Final = 10.0
 # Backoff for a ref locked by another writer: jittered, doubling, capped.
@@ -116,16 +118,22 @@ class _WriteChunk(WriteContentRequest):
     """A WRITE request that encodes itself by hand.
 
     The generic (Rust or Python) betterproto encoder takes ~10 ms per 1 MiB
-    ``bytes`` field; this takes one copy. Fields: action (1), offset (5), data (6).
+    ``bytes`` field; this joins the caller's buffer into the message in one
+    copy. Fields: action (1), offset (5), data (6).
     """
 
+    def __init__(self, offset: int, payload: memoryview) -> None:
+        super().__init__(action=_WRITE_ACTION, offset=offset)
+        object.__setattr__(self, "_payload", payload)
+
     def __bytes__(self) -> bytes:
+        payload: memoryview = object.__getattribute__(self, "_payload")
         return b"".join(
             (
                 b"\x08\x01",  # action = WRITE
                 b"\x28" + _varint(self.offset) if self.offset else b"",
-                b"\x32" + _varint(len(self.data)),
-                self.data,
+                b"\x32" + _varint(len(payload)),
+                payload,
             )
         )
 
@@ -300,7 +308,12 @@ class ContentReader:
                     method=_SERVICE + "Read",
                 )
             if self._hash is not None:
-                self._hash.update(data)
+                if len(data) >= _THREADED_HASH_MIN:
+                    # hashlib releases the GIL: the event loop keeps receiving
+                    # the next chunks while this one is hashed.
+                    await anyio.to_thread.run_sync(self._hash.update, data)
+                else:
+                    self._hash.update(data)
             return data
         raise StopAsyncIteration
 
@@ -423,10 +436,12 @@ class ContentWriter:
         self._check_open()
         view = memoryview(data).cast("B")
         for start in range(0, len(view), CHUNK_SIZE):
-            chunk = bytes(view[start : start + CHUNK_SIZE])
+            chunk = view[start : start + CHUNK_SIZE]
             while len(self._pending) >= _WINDOW:
                 await self._ack_one()
-            await self._send(_WriteChunk(offset=self._offset, data=chunk))
+            # The message is encoded (copied) before `_send` returns: the
+            # caller may reuse its buffer once `write` returns.
+            await self._send(_WriteChunk(self._offset, chunk))
             self._offset += len(chunk)
             self._pending.append(self._offset)
 
@@ -783,7 +798,7 @@ class Content:
             except errors.RPCError:
                 raise  # the daemon answered: no ingest was opened
             except BaseException:
-                await self._cleanup(stream, ref, wait_reply=True)
+                await self._cleanup(stream, ref)
                 raise
             writer = ContentWriter(
                 stream, self._caller, ref=ref, offset=reply.offset, total=total, expected=expected
@@ -792,39 +807,46 @@ class Content:
                 yield writer
             except BaseException:
                 writer._closed = True
-                await self._cleanup(stream, ref, wait_reply=False)
+                await self._cleanup(stream, ref)
                 raise
-            if not writer._closed:
-                # Left without committing: make sure the daemon has every byte
-                # sent so far, so a later writer resumes at `writer.offset`.
-                writer._closed = True
-                try:
-                    while writer._pending:
-                        await writer._ack_one()
-                except BaseException:
-                    await self._cleanup(stream, ref, wait_reply=False)
-                    raise
+            if writer._closed:  # committed
+                await _cancel(stream)
+                return
+            # Left without committing: keep the ingest for a later writer. End
+            # the call gracefully so the daemon writes every byte sent so far
+            # and closes its writer (releasing the ref) before this returns.
+            writer._closed = True
+            with anyio.move_on_after(_CLEANUP_TIMEOUT):
+                await self._finish(stream)
             await _cancel(stream)
 
+    async def _finish(self, stream: Stream[WriteContentRequest, WriteContentResponse]) -> None:
+        """End the client side of a Write call and wait until the daemon ended it.
+
+        The daemon answers the pending WRITEs, closes its writer (unlocking the
+        ref and updating the ingest) and only then sends the call's status, so
+        once this returns the ingest is at rest. Errors are ignored: they mean
+        the call is over too.
+        """
+        map_errors = self._caller.transport.map_errors
+        with contextlib.suppress(errors.RPCError), map_errors(_WRITE):
+            await stream.end()  # fails if the COMMIT already ended our side: fine
+        with contextlib.suppress(errors.RPCError), map_errors(_WRITE):
+            while await recv_message(stream) is not None:
+                pass
+            await stream.recv_trailing_metadata()
+
     async def _cleanup(
-        self,
-        stream: Stream[WriteContentRequest, WriteContentResponse],
-        ref: str,
-        *,
-        wait_reply: bool,
+        self, stream: Stream[WriteContentRequest, WriteContentResponse], ref: str
     ) -> None:
-        """Close the stream and abort the ingest, shielded and bounded."""
+        """End the call and abort the ingest, shielded and bounded."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-            if wait_reply:
-                # The daemon may be creating the ingest right now: wait for its
-                # answer so the abort below cannot run before the ingest exists.
-                with anyio.move_on_after(_CLEANUP_TIMEOUT / 2), contextlib.suppress(Exception):
-                    with self._caller.transport.map_errors(_WRITE):
-                        await recv_message(stream)
+            with anyio.move_on_after(_CLEANUP_TIMEOUT / 2):
+                await self._finish(stream)
             await _cancel(stream)
-            # The daemon closes its writer as the reset reaches it, writing a
-            # last timestamp file into the ingest: an abort racing with that
-            # fails ("directory not empty") and is simply tried again.
+            # Should the daemon still be closing its writer (the graceful end
+            # timed out), an abort racing with it fails ("directory not
+            # empty"): try again.
             for _ in range(50):
                 try:
                     await self.abort(ref)
