@@ -81,7 +81,15 @@ async def read_json_blob(client: Client, desc: Descriptor, what: str) -> bytes:
         raise errors.InvalidArgument(
             f"{what} {desc.digest} is {desc.size} bytes, larger than the 20 MiB limit"
         )
-    return await client.content.read(desc.digest)
+    # Never trust the declared size for how much to hold in memory.
+    data = await client.content.read(desc.digest, size=_oci.MAX_JSON + 1)
+    if len(data) > _oci.MAX_JSON:
+        raise errors.InvalidArgument(f"{what} {desc.digest} is larger than the 20 MiB limit")
+    if len(data) != desc.size:
+        raise errors.InvalidArgument(
+            f"{what} {desc.digest} is {len(data)} bytes, but its descriptor says {desc.size}"
+        )
+    return data
 
 
 def _json_error(exc: ValueError) -> errors.InvalidArgument:
