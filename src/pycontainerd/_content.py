@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import io
 import os
 import random
 import re
@@ -715,7 +716,12 @@ class Content:
             ```
         """
         async with self.reader(digest, offset=offset, size=size) as r:
-            return b"".join([chunk async for chunk in r])
+            # BytesIO grows one buffer in place and hands it over without a
+            # copy; joining a list would hold every chunk and the result.
+            buffer = io.BytesIO()
+            async for chunk in r:
+                buffer.write(chunk)
+            return buffer.getvalue()
 
     @contextlib.asynccontextmanager
     async def writer(
