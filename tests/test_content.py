@@ -202,7 +202,6 @@ async def test_two_writers_on_one_ref(client: Client) -> None:
     content = client.content
     data = os.urandom(2 * MiB)
     first_open = anyio.Event()
-    second_waiting = anyio.Event()
     order: list[str] = []
 
     async def first() -> None:
@@ -211,7 +210,6 @@ async def test_two_writers_on_one_ref(client: Client) -> None:
             await w.write(data[:MiB])
             # the second writer is now retrying against the lock
             await wait_for_offset(content, "shared", MiB)
-            second_waiting.set()
             await anyio.sleep(0.2)  # let the second writer retry a few times
             await w.write(data[MiB:])
             order.append("first")
