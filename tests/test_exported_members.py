@@ -11,10 +11,14 @@ PUBLIC = [
     "ContentWriter",
     "Descriptor",
     "Diff",
+    "Image",
+    "ImageConfig",
+    "Images",
     "IngestStatus",
     "Lease",
     "LeaseResource",
     "Leases",
+    "Manifest",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -28,6 +32,7 @@ PUBLIC = [
     "Usage",
     "Version",
     "errors",
+    "oci",
 ]
 
 

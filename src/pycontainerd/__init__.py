@@ -13,11 +13,13 @@ Example:
     ```
 """
 
-from . import errors
+from . import errors, oci
 from ._client import Client
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
 from ._diff import Diff
+from ._image_config import ImageConfig
+from ._images import Image, Images, Manifest
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
@@ -33,10 +35,14 @@ __all__ = [
     "ContentWriter",
     "Descriptor",
     "Diff",
+    "Image",
+    "ImageConfig",
+    "Images",
     "IngestStatus",
     "Lease",
     "LeaseResource",
     "Leases",
+    "Manifest",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -50,4 +56,5 @@ __all__ = [
     "Usage",
     "Version",
     "errors",
+    "oci",
 ]

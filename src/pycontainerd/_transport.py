@@ -30,6 +30,7 @@ from h2.frame_buffer import FrameBuffer
 from hyperframe.frame import DataFrame, Frame
 
 from . import errors
+from ._codec import FastProtoCodec
 
 __all__ = ["DEFAULT", "Caller", "Default", "Timeout", "Transport", "parse_address", "recv_message"]
 
@@ -186,7 +187,9 @@ class Transport:
                 f"the client for {self.address} is closed; create a new Client"
             )
         if self._channel is None:
-            self._channel = _Channel(self._host, self._port, path=self._path)
+            self._channel = _Channel(
+                self._host, self._port, path=self._path, codec=FastProtoCodec()
+            )
         return self._channel
 
     def close(self) -> None:
