@@ -294,6 +294,9 @@ class ContentReader:
             assert self._stream is not None
             with self._caller.transport.map_errors(_SERVICE + "Read"):
                 reply = await recv_message(self._stream)
+                if reply is None:
+                    # The call ended: raise the daemon's error, if it sent one.
+                    await self._stream.recv_trailing_metadata()
             if reply is None:
                 self._done = True
                 self._verify()
