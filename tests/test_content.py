@@ -370,3 +370,22 @@ async def test_received_data_frames_are_not_hex_encoded(
     digest = await client.content.write("frames", data)
     assert await client.content.read(digest) == data
     assert [n for n in encoded if n > 1024] == []
+
+
+async def test_write_from_missing_path(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        await client.content.write("missing-file", tmp_path / "nope")
+    assert (await inventory(client)).ingests == ()
+
+
+async def test_source_error_midway_aborts(client: Client) -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(MiB)
+        yield os.urandom(MiB)
+        raise OSError("source broke")
+
+    with pytest.raises(OSError, match="source broke"):
+        await client.content.write("broken-source", failing())
+    stock = await inventory(client)
+    assert stock.ingests == ()
+    assert stock.content == ()

@@ -896,6 +896,8 @@ class Content:
             view = memoryview(source).cast("B")
             if total is None:
                 total = len(view)
+        elif isinstance(source, str | os.PathLike) and total is None:
+            total = (await anyio.Path(source).stat()).st_size
         try:
             async with self.writer(ref, total=total, expected=expected) as w:
                 if isinstance(source, bytes | bytearray | memoryview):
