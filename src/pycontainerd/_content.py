@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import io
 import os
 import random
 import re
@@ -293,6 +294,9 @@ class ContentReader:
             assert self._stream is not None
             with self._caller.transport.map_errors(_SERVICE + "Read"):
                 reply = await recv_message(self._stream)
+                if reply is None:
+                    # The call ended: raise the daemon's error, if it sent one.
+                    await self._stream.recv_trailing_metadata()
             if reply is None:
                 self._done = True
                 self._verify()
@@ -715,7 +719,12 @@ class Content:
             ```
         """
         async with self.reader(digest, offset=offset, size=size) as r:
-            return b"".join([chunk async for chunk in r])
+            # BytesIO grows one buffer in place and hands it over without a
+            # copy; joining a list would hold every chunk and the result.
+            buffer = io.BytesIO()
+            async for chunk in r:
+                buffer.write(chunk)
+            return buffer.getvalue()
 
     @contextlib.asynccontextmanager
     async def writer(
@@ -887,6 +896,8 @@ class Content:
             view = memoryview(source).cast("B")
             if total is None:
                 total = len(view)
+        elif isinstance(source, str | os.PathLike) and total is None:
+            total = (await anyio.Path(source).stat()).st_size
         try:
             async with self.writer(ref, total=total, expected=expected) as w:
                 if isinstance(source, bytes | bytearray | memoryview):
