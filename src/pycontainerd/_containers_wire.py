@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -142,6 +142,7 @@ def decode_containers(
 
     containers = []
     runtimes: dict[bytes, Runtime] = {}  # equal bytes, equal (immutable) value
+    default_runtime = Runtime(name="")
     n = len(data)
     i = 0
     while i < n:
@@ -159,7 +160,11 @@ def decode_containers(
         if key >> 3 != 1:
             i = end
             continue
-        kw: dict[str, Any] = {"id": "", "spec_type": ""}
+        cid = image_name = snapshotter = snapshot_key = ""
+        spec_type = ""
+        spec_json = b""
+        created_at = updated_at = None
+        runtime = default_runtime
         labels: dict[str, str] = {}
         extensions: dict[str, Extension] = {}
         j = i
@@ -186,11 +191,11 @@ def decode_containers(
                 k, v = _pair(data, s, j)
                 labels[k.decode()] = v.decode()
             elif f == 1:
-                kw["id"] = data[s:j].decode()
+                cid = data[s:j].decode()
             elif f == 5:
                 url, value = _pair(data, s, j)
-                kw["spec_type"] = url.decode()
-                kw["spec_json"] = value
+                spec_type = url.decode()
+                spec_json = value
             elif f == 8 or f == 9:
                 # Timestamp: 0x08 seconds (varint), 0x10 nanos (varint).
                 seconds = nanos = 0
@@ -217,14 +222,17 @@ def decode_containers(
                     if seconds or nanos
                     else None
                 )
-                kw["created_at" if f == 8 else "updated_at"] = stamp
+                if f == 8:
+                    created_at = stamp
+                else:
+                    updated_at = stamp
             elif f == 3:
-                kw["image_name"] = data[s:j].decode()
+                image_name = data[s:j].decode()
             elif f == 4:
                 raw = data[s:j]
                 cached = runtimes.get(raw)
                 if cached is not None:
-                    kw["runtime"] = cached
+                    runtime = cached
                     continue
                 name = b""
                 options = None
@@ -235,11 +243,11 @@ def decode_containers(
                         url, value = _pair(data, rs, re_)
                         if url:
                             options = Extension(type_url=url.decode(), value=value)
-                kw["runtime"] = runtimes[raw] = Runtime(name=name.decode(), options=options)
+                runtime = runtimes[raw] = Runtime(name=name.decode(), options=options)
             elif f == 6:
-                kw["snapshotter"] = data[s:j].decode()
+                snapshotter = data[s:j].decode()
             elif f == 7:
-                kw["snapshot_key"] = data[s:j].decode()
+                snapshot_key = data[s:j].decode()
             elif f == 10:
                 ext_key = b""
                 url = value = b""
@@ -249,5 +257,20 @@ def decode_containers(
                     elif ew == 2 and ef == 2:
                         url, value = _pair(data, es, ee)
                 extensions[ext_key.decode()] = Extension(type_url=url.decode(), value=value)
-        containers.append(make(labels=labels, extensions=extensions, client=client, **kw))
+        containers.append(
+            make(
+                id=cid,
+                labels=labels,
+                image_name=image_name,
+                runtime=runtime,
+                snapshotter=snapshotter,
+                snapshot_key=snapshot_key,
+                created_at=created_at,
+                updated_at=updated_at,
+                extensions=extensions,
+                spec_type=spec_type,
+                spec_json=spec_json,
+                client=client,
+            )
+        )
     return containers
