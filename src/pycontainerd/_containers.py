@@ -106,7 +106,7 @@ class Runtime:
     options: Extension | None = None
 
 
-def _spec_bytes(spec: Any) -> bytes:
+def _spec_bytes(spec: oci.Spec | _JSONable | Mapping[str, Any] | str | bytes | None) -> bytes:
     if spec is None:
         return b""
     if isinstance(spec, bytes):
@@ -370,7 +370,7 @@ class Containers:
         id: str,
         *,
         image: Image | str | None = None,
-        spec: Any = None,
+        spec: oci.Spec | Mapping[str, Any] | str | bytes | None = None,
         runtime: str = DEFAULT_RUNTIME,
         runtime_options: Extension | None = None,
         snapshotter: str | None = None,
@@ -565,7 +565,7 @@ class Containers:
         *,
         labels: Mapping[str, str | None] | None = None,
         replace_labels: bool = False,
-        spec: Any = None,
+        spec: oci.Spec | Mapping[str, Any] | str | bytes | None = None,
         image: Image | str | None = None,
         snapshot_key: str | None = None,
         extensions: Mapping[str, Extension] | None = None,
