@@ -135,3 +135,27 @@ async def test_readonly_view_and_existing_snapshot(
         assert (await task.wait()).code == 0
     await again.delete()
     assert runtime_stock(await testing.inventory(containerd_client)) == runtime_stock(before)
+
+
+async def test_image_user_by_name_resolved_from_layers(
+    containerd_client: pycontainerd.Client, busybox_rootfs, tmp_path
+) -> None:
+    import shutil
+
+    root = tmp_path / "rootfs"
+    shutil.copytree(busybox_rootfs, root, symlinks=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0::/:/bin/sh\napp:x:1234:5678::/:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\napps:x:5678:\nextra:x:4321:app\n")
+    image = await containerd_client.images.create_from_directory(
+        "example.com/named-user:1",
+        root,
+        config=pycontainerd.ImageConfig(user="app", env=("PATH=/bin",), cmd=("sh",)),
+    )
+    c = await containerd_client.containers.create("named", image=image)
+    assert c.spec.process.user.uid == 1234
+    assert c.spec.process.user.gid == 5678
+    await c.delete()
+    result = await containerd_client.run(image, ["sh", "-c", "echo $(id -u):$(id -g)"])
+    assert result.stdout == b"1234:5678\n"
+    result = await containerd_client.run(image, ["id", "-u"], user="root")
+    assert result.stdout == b"0\n"

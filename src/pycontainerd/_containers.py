@@ -425,7 +425,12 @@ class Containers:
             if spec is None:
                 from . import oci
 
-                spec = oci.Spec.from_image(config, namespace=client.namespace, id=id)
+                spec = oci.Spec.from_image(
+                    config,
+                    namespace=client.namespace,
+                    id=id,
+                    rootfs=await image_user_files(image_obj, config.user),
+                )
             stop_signal = getattr(config, "stop_signal", "")
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
@@ -669,6 +674,49 @@ class Containers:
                     )
                 )
             await caller.unary(_CONTAINERS + "Delete", DeleteContainerRequest(id=id), Empty)
+
+
+_USER_FILES = {"etc/passwd": "/etc/passwd", "etc/group": "/etc/group"}
+_USER_FILE_LIMIT = 4 << 20
+
+
+async def image_user_files(image: Image, user: str) -> dict[str, bytes] | None:
+    """``/etc/passwd`` and ``/etc/group`` as the image's layers leave them, when `user` needs them.
+
+    containerd's Go client mounts the container's snapshot to read them when
+    the image config names its user (``"app"``, ``"1000:staff"``); without a
+    mount, this reads them from the layer blobs instead, top layer first,
+    honouring whiteouts. Returns ``None`` when `user` is numeric or empty
+    (nothing to look up).
+    """
+    if all(not part or part.isdigit() for part in user.split(":", 1)):
+        return None
+    from ._tar import TarReader
+
+    client = image._client
+    manifest = await image.manifest()
+    found: dict[str, bytes] = {}
+    hidden: set[str] = set()
+    for layer in reversed(manifest.layers):
+        wanted = {n for n in _USER_FILES if n not in found and n not in hidden}
+        if not wanted:
+            break
+        opaque = False
+        try:
+            async with client.content.reader(layer.digest) as reader:
+                async for entry in TarReader(aiter(reader)):
+                    name = entry.name.lstrip("./").rstrip("/")
+                    if name == "etc/.wh..wh..opq":
+                        opaque = True
+                    elif name.startswith("etc/.wh.") and "etc/" + name[8:] in wanted:
+                        hidden.add("etc/" + name[8:])
+                    elif name in wanted and entry.is_file:
+                        found[name] = await entry.read(_USER_FILE_LIMIT)
+        except errors.InvalidArchive:
+            break  # not a tar we can read (zstd...): resolve with what we have
+        if opaque:
+            hidden.update(n for n in _USER_FILES if n not in found)
+    return {_USER_FILES[n]: data for n, data in found.items()}
 
 
 async def _ignore_not_found(call: Any) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import errors
-from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes
+from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes, image_user_files
 from ._identifiers import validate
 from ._tasks import RunResult, _merge_env, _user_of
 from .stdio import capture
@@ -95,14 +95,18 @@ async def run(
         from . import oci
 
         # As ``ctr run``/``docker run``: args replace the image's cmd, the entrypoint stays.
+        config = await client.containers._image_config(image_obj)
         base = oci.Spec.from_image(
-            await client.containers._image_config(image_obj),
+            config,
             args=args,
             env=env,
             cwd=cwd,
             user=user,
             namespace=client.namespace,
             id=cid,
+            rootfs=await image_user_files(
+                image_obj, str(user) if user is not None else config.user
+            ),
         )
         args = env = cwd = user = None
     full_spec = _build_spec(
