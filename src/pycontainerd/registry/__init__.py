@@ -2,12 +2,33 @@
 
 Example:
     ```python
-    from pycontainerd.registry import Reference
+    from pycontainerd.registry import Credentials, Reference
 
     ref = Reference.parse("busybox")   # docker.io/library/busybox:latest
+    image = await client.pull(str(ref))
+    await client.push("registry.example.com/team/app:v1", image,
+                      auth=Credentials(username="ci", password=token))
     ```
 """
 
+from ._auth import Credentials
+from ._errors import (
+    AuthenticationError,
+    DigestError,
+    NotFoundError,
+    PlatformNotFoundError,
+    RegistryError,
+    UnsupportedMediaTypeError,
+)
 from ._reference import Reference
 
-__all__ = ["Reference"]
+__all__ = [
+    "AuthenticationError",
+    "Credentials",
+    "DigestError",
+    "NotFoundError",
+    "PlatformNotFoundError",
+    "Reference",
+    "RegistryError",
+    "UnsupportedMediaTypeError",
+]
