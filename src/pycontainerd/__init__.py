@@ -15,15 +15,25 @@ Example:
 
 from . import errors
 from ._client import Client
+from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
 from ._introspection import PluginInfo, ServerInfo, Version
+from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
 
 __all__ = [
     "Client",
+    "Content",
+    "ContentInfo",
+    "ContentReader",
+    "ContentWriter",
     "Descriptor",
+    "IngestStatus",
+    "Lease",
+    "LeaseResource",
+    "Leases",
     "Mount",
     "Namespace",
     "Namespaces",

@@ -28,7 +28,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from . import errors
 
-__all__ = ["DEFAULT", "Caller", "Default", "Timeout", "Transport", "parse_address"]
+__all__ = ["DEFAULT", "Caller", "Default", "Timeout", "Transport", "parse_address", "recv_message"]
 
 DEFAULT_ADDRESS: Final = "/run/containerd/containerd.sock"
 
@@ -233,3 +233,20 @@ class Caller:
 def default_address() -> str:
     """The address a `Client` uses when none is given."""
     return os.environ.get("CONTAINERD_ADDRESS") or DEFAULT_ADDRESS
+
+
+async def recv_message(stream: Stream[Any, _Rep]) -> _Rep | None:
+    """Receive one message from `stream`, keeping an error the daemon sent before a reset.
+
+    containerd answers some streaming calls (Content.Write refusing a locked
+    ref or an existing blob) with a trailers-only error and then resets the
+    stream (RST_STREAM NO_ERROR) while the client half is still open.
+    grpclib's ``recv_message`` then raises ``StreamTerminatedError`` and the
+    status in the headers is lost, unless asked for, as grpclib itself does
+    when the stream's context exits. Use inside `Transport.map_errors`.
+    """
+    try:
+        return await stream.recv_message()
+    except StreamTerminatedError:
+        stream._maybe_raise()  # raises the GRPCError the headers carry, if any
+        raise
