@@ -17,6 +17,8 @@ from . import errors
 from ._client import Client
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
+from ._image_config import ImageConfig
+from ._images import Image, Images, Manifest
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
@@ -30,10 +32,14 @@ __all__ = [
     "ContentReader",
     "ContentWriter",
     "Descriptor",
+    "Image",
+    "ImageConfig",
+    "Images",
     "IngestStatus",
     "Lease",
     "LeaseResource",
     "Leases",
+    "Manifest",
     "Mount",
     "Namespace",
     "Namespaces",
