@@ -20,14 +20,18 @@ from ._errors import (
     RegistryError,
     UnsupportedMediaTypeError,
 )
+from ._progress import BlobState, Progress, ProgressCallback
 from ._reference import Reference
 
 __all__ = [
     "AuthenticationError",
+    "BlobState",
     "Credentials",
     "DigestError",
     "NotFoundError",
     "PlatformNotFoundError",
+    "Progress",
+    "ProgressCallback",
     "Reference",
     "RegistryError",
     "UnsupportedMediaTypeError",

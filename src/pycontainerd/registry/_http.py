@@ -198,6 +198,11 @@ class Repository:
                 response = await self._client.send(request, stream=True)
             except httpx.TransportError as exc:
                 raise self._connect_error(exc, url) from None
+            finally:
+                close = getattr(body, "aclose", None)
+                if close is not None:  # an async generator body: end it here, not in the GC
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                        await close()
             try:
                 if response.status_code == 401 and attempt == 0:
                     challenges = parse_challenges(response.headers.get_list("www-authenticate"))
