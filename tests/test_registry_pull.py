@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import shutil
 import uuid
 from pathlib import Path
 
+import anyio
 import pytest
-from registry_harness import RegistryServer
+from registry_harness import PASSWORD, USER, RegistryServer
 
 import pycontainerd
-from pycontainerd import Descriptor, ImageConfig
+from pycontainerd import Descriptor, ImageConfig, errors
 from pycontainerd.registry import (
+    AuthenticationError,
     BlobState,
+    Credentials,
+    DigestError,
+    NotFoundError,
+    PlatformNotFoundError,
     Progress,
     Reference,
 )
@@ -99,9 +107,7 @@ async def test_push_delete_pull_round_trip(
     await client.push(name, image, progress=again.append)
     manifest = await image.manifest()
     blob_states = {u.digest: u.state for u in again if u.digest != image.target.digest}
-    assert blob_states == {
-        d.digest: BlobState.EXISTS for d in (manifest.config, *manifest.layers)
-    }
+    assert blob_states == {d.digest: BlobState.EXISTS for d in (manifest.config, *manifest.layers)}
 
     await client.images.delete(name, sync=True)
     assert (await inventory(client)).content == ()
@@ -135,3 +141,214 @@ async def test_push_delete_pull_round_trip(
     assert stock.leases == ()
     assert stock.ingests == ()
     assert stock.images == (pulled.name,)
+
+
+async def _push_multiplatform(server: RegistryServer, name: str) -> dict[str, Descriptor]:
+    """An OCI index with a linux/amd64 and a (fake) linux/arm64 manifest, pushed raw."""
+    ref = Reference.parse(name)
+    async with Repository(ref, push=True) as repo:
+        amd = await _put_manifest(repo, "amd64", b"amd64 layer " + os.urandom(64))
+        arm = await _put_manifest(repo, "arm64", b"arm64 layer " + os.urandom(64))
+        index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [
+                    {
+                        "mediaType": OCI_MANIFEST,
+                        "digest": arm.digest,
+                        "size": arm.size,
+                        "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+                    },
+                    {
+                        "mediaType": OCI_MANIFEST,
+                        "digest": amd.digest,
+                        "size": amd.size,
+                        "platform": {"architecture": "amd64", "os": "linux"},
+                    },
+                ],
+            }
+        ).encode()
+        await repo.put_manifest(ref.object, OCI_INDEX, index)
+    return {"index": _desc(OCI_INDEX, index), "amd64": amd, "arm64": arm}
+
+
+async def test_multiplatform_index_selects_platform(
+    containerd_client: pycontainerd.Client, registry: RegistryServer
+) -> None:
+    client = containerd_client
+    name = _name(registry, "multi")
+    descs = await _push_multiplatform(registry, name)
+
+    image = await client.pull(name, unpack=False)  # the host (amd64 in CI)
+    assert image.target == descs["index"]
+    host = pycontainerd.Platform.host().architecture
+    chosen = (await image.manifest()).descriptor
+    assert chosen == descs[host]
+    other = "arm64" if host == "amd64" else "amd64"
+    content = set((await inventory(client)).content)
+    assert descs[other].digest not in content  # only the wanted platform was fetched
+    index_labels = (await client.content.info(descs["index"].digest)).labels
+    # As containerd does, the index references every manifest (for the GC).
+    assert {
+        index_labels["containerd.io/gc.ref.content.m.0"],
+        index_labels["containerd.io/gc.ref.content.m.1"],
+    } == {
+        descs["amd64"].digest,
+        descs["arm64"].digest,
+    }
+
+    arm = await client.pull(name, platform="linux/arm64", unpack=False)
+    assert (await arm.manifest("linux/arm64")).descriptor == descs["arm64"]
+    assert descs["arm64"].digest in (await inventory(client)).content
+
+    with pytest.raises(PlatformNotFoundError, match="linux/amd64, linux/arm64/v8"):
+        await client.pull(name, platform="linux/s390x", unpack=False)
+    assert (await inventory(client)).leases == ()
+
+
+async def test_pull_by_digest(
+    containerd_client: pycontainerd.Client, registry: RegistryServer
+) -> None:
+    name = _name(registry, "bydigest")
+    descs = await _push_multiplatform(registry, name)
+    ref = Reference.parse(name)
+    pinned = f"{ref.name}@{descs['index'].digest}"
+    image = await containerd_client.pull(pinned, platform="linux/amd64", unpack=False)
+    assert image.name == pinned
+    assert image.target == descs["index"]
+    wrong = f"{ref.name}@sha256:{'0' * 64}"
+    with pytest.raises(NotFoundError):
+        await containerd_client.pull(wrong, unpack=False)
+
+
+async def test_wrong_credentials_raise_auth_error_without_password(
+    containerd_client: pycontainerd.Client,
+    auth_registry: RegistryServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = containerd_client
+    name = _name(auth_registry)
+    image = await client.images.create_from_directory(name, busybox_tree(tmp_path / "rootfs"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    with pytest.raises(AuthenticationError, match="no credentials"):
+        await client.push(name)
+    await client.push(name, auth=(USER, PASSWORD))
+    await client.images.delete(name, sync=True)
+
+    bad = "Wr0ng-" + PASSWORD
+    with pytest.raises(AuthenticationError) as info:
+        await client.pull(name, auth=Credentials(username=USER, password=bad), unpack=False)
+    texts = [str(info.value), repr(info.value), repr(info.value.args), str(info.value.url)]
+    assert not any(bad in t or PASSWORD in t for t in texts)
+    stock = await inventory(client)
+    assert stock.images == ()
+    assert stock.leases == ()
+
+    # Credentials from docker's config.json ($DOCKER_CONFIG).
+    config_dir = tmp_path / "docker"
+    config_dir.mkdir()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (config_dir / "config.json").write_text(
+        json.dumps({"auths": {auth_registry.host: {"auth": token}}})
+    )
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    pulled = await client.pull(name, unpack=False)
+    assert pulled.target == image.target
+
+
+async def test_tls_and_token_registries(
+    containerd_client: pycontainerd.Client,
+    tls_registry: RegistryServer,
+    token_registry: RegistryServer,
+    tmp_path: Path,
+) -> None:
+    client = containerd_client
+    tree = busybox_tree(tmp_path / "rootfs")
+    for server, extra in ((tls_registry, {"ca": tls_registry.ca}), (token_registry, {})):
+        name = _name(server)
+        image = await client.images.create_from_directory(name, tree)
+        await client.push(name, auth=(USER, PASSWORD), **extra)  # type: ignore[arg-type]
+        await client.images.delete(name, sync=True)
+        pulled = await client.pull(name, auth=(USER, PASSWORD), unpack=False, **extra)  # type: ignore[arg-type]
+        assert pulled.target == image.target
+        await client.images.delete(name, sync=True)
+
+
+async def test_corrupted_blob_raises_digest_error_and_commits_nothing(
+    containerd_client: pycontainerd.Client, registry: RegistryServer, tmp_path: Path
+) -> None:
+    client = containerd_client
+    name = _name(registry, "corrupt")
+    image = await client.images.create_from_directory(name, busybox_tree(tmp_path / "rootfs"))
+    await client.push(name)
+    layer = (await image.manifest()).layers[0]
+    await client.images.delete(name, sync=True)
+
+    path = registry.blob_path(layer.digest)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(DigestError, match=layer.digest):
+        await client.pull(name, unpack=False)
+    stock = await inventory(client)
+    assert stock.images == ()
+    assert stock.leases == ()
+    assert stock.ingests == ()
+    assert stock.content == ()  # manifest and config were collected with the lease
+
+
+async def test_cancelled_pull_resumes_from_partial_ingest(
+    containerd_client: pycontainerd.Client, registry: RegistryServer
+) -> None:
+    client = containerd_client
+    name = _name(registry, "resume")
+    ref = Reference.parse(name)
+    size = 24 << 20
+    async with Repository(ref, push=True) as repo:
+        manifest = await _put_manifest(repo, "amd64", os.urandom(size))
+        data = await repo.fetch_manifest(manifest)
+        await repo.put_manifest(ref.tag or "v1", OCI_MANIFEST, data)
+        layer_digest = json.loads(data)["layers"][0]["digest"]
+    ingest = f"layer-{layer_digest}"
+
+    with anyio.CancelScope() as scope:
+
+        async def cancel_midway(p: Progress) -> None:
+            if p.digest == layer_digest and p.offset >= size // 2:
+                # Wait (bounded) until the daemon holds some of the bytes, then cancel.
+                with anyio.move_on_after(10):
+                    while True:
+                        try:
+                            if (await client.content.status(ingest)).offset > 0:
+                                break
+                        except errors.NotFound:
+                            pass
+                        await anyio.sleep(0.01)
+                scope.cancel()
+
+        await client.pull(name, unpack=False, progress=cancel_midway)
+    assert scope.cancelled_caught
+
+    stock = await inventory(client)
+    assert stock.images == ()
+    assert stock.leases == ()
+    assert stock.ingests == (ingest,)
+    partial = (await client.content.status(ingest)).offset
+    assert 0 < partial < size
+
+    starts: list[int] = []
+
+    def first_offset(p: Progress) -> None:
+        if p.digest == layer_digest and p.state is BlobState.DOWNLOADING and not starts:
+            starts.append(p.offset)
+
+    image = await client.pull(name, unpack=False, progress=first_offset)
+    assert starts == [partial]  # resumed where the cancelled pull stopped
+    assert image.target == manifest
+    assert (await client.content.info(layer_digest)).size == size
+    stock = await inventory(client)
+    assert stock.leases == ()
+    assert stock.ingests == ()

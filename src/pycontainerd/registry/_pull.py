@@ -29,6 +29,7 @@ from ._ingest import open_ingest, prime_ingest
 from ._media import append_source, distribution_source, label_fits
 from ._progress import BlobState, Progress, ProgressCallback, report
 from ._reference import Reference
+from ._tasks import task_group
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -111,7 +112,7 @@ class _Puller:
         unique = list({b.digest: b for b in blobs}.values())
         for blob in unique:
             await self._report(blob, 0, BlobState.WAITING)
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for blob in unique:
                 tg.start_soon(self._blob, blob)
         for parent in reversed(parents):  # manifest before the index pointing at it

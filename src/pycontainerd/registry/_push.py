@@ -15,6 +15,7 @@ from ._http import Repository, TLSConfig
 from ._progress import BlobState, Progress, ProgressCallback, report
 from ._pull import AuthLike, resolve_credentials
 from ._reference import Reference
+from ._tasks import task_group
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -139,7 +140,7 @@ async def push(
             raise errors.InvalidArgument(
                 f"cannot push {image.name!r} as {reference}: its digest is {target.digest}"
             )
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for blob in blobs.values():
                 tg.start_soon(pusher.upload, blob)
         for desc, data in manifests:
