@@ -26,12 +26,10 @@ from pycontainerd.registry import (
 from pycontainerd.registry._auth import docker_config_credentials, parse_challenges
 from pycontainerd.registry._http import Repository
 from pycontainerd.registry._media import (
-    DOCKER_MANIFEST,
     OCI_CONFIG,
-    OCI_INDEX,
     OCI_MANIFEST,
-    gc_labels,
-    select_manifest,
+    append_source,
+    distribution_source,
     sniff,
 )
 
@@ -291,37 +289,10 @@ async def test_docker_config_credential_helper(
     assert await docker_config_credentials("other.example") is None
 
 
-def test_gc_labels_and_platform_selection() -> None:
-    from pycontainerd import Platform
-    from pycontainerd.registry._media import Child
-
-    cfg = Descriptor(media_type=OCI_CONFIG, digest="sha256:" + "1" * 64, size=1)
-    l0 = Descriptor(
-        media_type="application/vnd.oci.image.layer.v1.tar+gzip",
-        digest="sha256:" + "2" * 64,
-        size=1,
-    )
-    l1 = Descriptor(
-        media_type="application/vnd.docker.image.rootfs.diff.tar.gzip",
-        digest="sha256:" + "3" * 64,
-        size=1,
-    )
-    m = Descriptor(media_type=DOCKER_MANIFEST, digest="sha256:" + "4" * 64, size=1)
-    other = Descriptor(media_type="application/x-other", digest="sha256:" + "5" * 64, size=1)
-    assert gc_labels([cfg, l0, l1, m, other, other]) == {
-        "containerd.io/gc.ref.content.config": cfg.digest,
-        "containerd.io/gc.ref.content.l.0": l0.digest,
-        "containerd.io/gc.ref.content.l.1": l1.digest,
-        "containerd.io/gc.ref.content.m.0": m.digest,
-        "containerd.io/gc.ref.content.0": other.digest,
-        "containerd.io/gc.ref.content.1": other.digest,
-    }
-    amd = Child(descriptor=m, platform=Platform.parse("linux/amd64"))
-    arm = Child(descriptor=cfg, platform=Platform.parse("linux/arm64/v8"))
-    assert select_manifest([arm, amd], Platform.parse("linux/amd64"), "i") == m
-    assert select_manifest([amd, arm], Platform.parse("linux/arm64"), "i") == cfg
-    from pycontainerd.registry import PlatformNotFoundError
-
-    with pytest.raises(PlatformNotFoundError, match="offers: linux/amd64, linux/arm64/v8"):
-        select_manifest([amd, arm], Platform.parse("linux/s390x"), "index x")
-    assert OCI_INDEX
+def test_distribution_source_labels() -> None:
+    assert distribution_source("127.0.0.1:5000") == "containerd.io/distribution.source.127.0.0.1"
+    assert distribution_source("docker.io") == "containerd.io/distribution.source.docker.io"
+    assert distribution_source("[::1]:5000") == "containerd.io/distribution.source.::1"
+    assert append_source(None, "library/busybox") == "library/busybox"
+    assert append_source("b/x,a/y", "library/busybox") == "a/y,b/x,library/busybox"
+    assert append_source("a/y", "a/y") == "a/y"
