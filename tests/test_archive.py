@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -264,3 +265,34 @@ async def test_docker_save_archive_imports_like_ctr(
     manifest = await plain.manifest()
     assert manifest.layers[0].media_type == "application/vnd.docker.image.rootfs.diff.tar"
     assert [str(p) for p in await gz.platforms()] == ["linux/arm64"]
+
+
+async def test_cancelled_import_leaves_nothing(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    (tree / "big").write_bytes(os.urandom(3 * 1024 * 1024))
+    image = await containerd_client.images.create_from_directory("example.com/test/big:1", tree)
+    out = tmp_path / "big.tar"
+    await containerd_client.images.export_archive(out, [image])
+    await containerd_client.images.delete(image.name, sync=True)
+    data = out.read_bytes()
+    reached = anyio.Event()
+
+    async def stalling() -> AsyncIterator[bytes]:
+        sent = 0
+        for start in range(0, len(data), 64 * 1024):
+            yield data[start : start + 64 * 1024]
+            sent += 64 * 1024
+            if sent >= len(data) // 2:
+                reached.set()
+                await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(containerd_client.images.import_archive, stalling())
+        await reached.wait()
+        # The import is blocked inside the big layer's content write.
+        assert (await inventory(containerd_client)).ingests
+        tg.cancel_scope.cancel()
+    inv = await inventory(containerd_client)
+    assert inv.empty, inv

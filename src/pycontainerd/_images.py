@@ -34,6 +34,8 @@ from ._descriptors import Descriptor, Mount
 from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
 from ._platforms import Platform
+from ._unpack_rpc import Snapshotter
+from ._unpack_rpc import apply as apply_layer
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -292,7 +294,7 @@ class Image:
         chain = await self.chain_id(platform)
         name = await _snapshotter_name(self._client, snapshotter)
         try:
-            await self._client.snapshots(name).stat(chain)
+            await Snapshotter(self._client, name).stat(chain)
         except errors.NotFound:
             return False
         return True
@@ -351,7 +353,7 @@ async def _unpack(
             f"image {image.name!r}: manifest has {len(manifest.layers)} layers "
             f"but the config lists {len(diff_ids)} diff IDs"
         )
-    snapshots = client.snapshots(snapshotter)
+    snapshots = Snapshotter(client, snapshotter)
     chain: list[str] = []
     for layer, diff_id in zip(manifest.layers, diff_ids, strict=True):
         parent = _oci.chain_id(chain)
@@ -373,7 +375,7 @@ async def _unpack(
     return top
 
 
-async def _exists(snapshots: Any, key: str) -> bool:
+async def _exists(snapshots: Snapshotter, key: str) -> bool:
     try:
         await snapshots.stat(key)
     except errors.NotFound:
@@ -383,7 +385,7 @@ async def _exists(snapshots: Any, key: str) -> bool:
 
 async def _apply_layer(
     client: Client,
-    snapshots: Any,
+    snapshots: Snapshotter,
     layer: Descriptor,
     diff_id: str,
     parent: str,
@@ -396,7 +398,7 @@ async def _apply_layer(
     for _ in range(3):
         key = f"extract-{_unique()} {chain_id}"
         try:
-            mounts = await snapshots.prepare(key, parent or None, labels=labels)
+            mounts = await snapshots.prepare(key, parent, labels)
         except errors.AlreadyExists:
             if await _exists(snapshots, chain_id):
                 return False
@@ -407,14 +409,14 @@ async def _apply_layer(
         raise errors.AlreadyExists(f"unable to prepare an extraction snapshot for {chain_id}")
     committed = False
     try:
-        applied = await client.diff.apply(layer, mounts)
+        applied = await apply_layer(client, layer, mounts)
         if applied.digest != diff_id:
             raise errors.DataLoss(
                 f"layer {layer.digest} unpacked to diff ID {applied.digest}, "
                 f"but the image config says {diff_id}"
             )
         try:
-            await snapshots.commit(chain_id, key, labels=labels)
+            await snapshots.commit(chain_id, key, labels)
         except errors.AlreadyExists:
             return False
         committed = True
@@ -789,13 +791,9 @@ async def _store_image(
 ) -> Image:
     """Write config and manifest (with GC labels) and point the image `name` at the manifest."""
     config_desc = await write_json_blob(client, _oci.OCI_CONFIG, config.to_json())
-    manifest_doc: dict[str, Any] = {
-        "schemaVersion": 2,
-        "mediaType": _oci.OCI_MANIFEST,
-        "config": _oci.descriptor_json(config_desc),
-        "layers": [_oci.descriptor_json(layer) for layer in layers],
-    }
-    manifest = await write_json_blob(client, _oci.OCI_MANIFEST, _oci.go_json(manifest_doc))
+    manifest = await write_json_blob(
+        client, _oci.OCI_MANIFEST, _oci.manifest_json(config_desc, layers)
+    )
     await client.content.update(
         manifest.digest, labels=_oci.child_gc_labels([config_desc, *layers])
     )
