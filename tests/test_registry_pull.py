@@ -142,6 +142,15 @@ async def test_push_delete_pull_round_trip(
     assert stock.ingests == ()
     assert stock.images == (pulled.name,)
 
+    # Pull again, unpacking this time: the blobs are there, the snapshot is made.
+    again_updates: list[Progress] = []
+    unpacked = await client.pull(name, progress=again_updates.append)
+    assert {u.state for u in again_updates} == {BlobState.WAITING, BlobState.DOWNLOADING, BlobState.EXISTS}
+    assert await unpacked.is_unpacked()
+    stock = await inventory(client)
+    assert stock.leases == ()
+    assert len(stock.snapshots) == 1
+
 
 async def _push_multiplatform(server: RegistryServer, name: str) -> dict[str, Descriptor]:
     """An OCI index with a linux/amd64 and a (fake) linux/arm64 manifest, pushed raw."""

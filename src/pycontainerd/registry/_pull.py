@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import attrs
 
-from .. import _oci, errors
+from .. import _images, _oci, errors
 from .._descriptors import Descriptor
+from .._image_config import ImageConfig
 from .._images import Image
 from .._platforms import Platform
+from .._unpack_rpc import Snapshotter
 from ._auth import Credentials, docker_config_credentials
 from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
 from ._http import Repository, TLSConfig
@@ -104,19 +106,73 @@ class _Puller:
             ),
         )
 
-    async def fetch(self, root: Descriptor) -> None:
-        """Fetch everything `root` needs for one platform; parents are stored last."""
+    async def fetch(self, root: Descriptor, snapshotter: str | None) -> None:
+        """Fetch everything `root` needs for one platform; parents are stored last.
+
+        With a `snapshotter`, layers are unpacked while later ones still
+        download (as containerd's unpacker does): each is applied as soon as
+        it and the layers below it are in the content store.
+        """
         parents: list[_Parent] = []
         blobs: list[Descriptor] = []
         await self._walk(root, parents, blobs)
         unique = list({b.digest: b for b in blobs}.values())
+        stored = {b.digest: anyio.Event() for b in unique}
         for blob in unique:
             await self._report(blob, 0, BlobState.WAITING)
         async with task_group() as tg:
             for blob in unique:
-                tg.start_soon(self._blob, blob)
+                tg.start_soon(self._blob, blob, stored[blob.digest])
+            if snapshotter is not None:
+                config, *layers = blobs  # the selected manifest's config, then its layers
+                tg.start_soon(self._unpack, snapshotter, config, layers, stored)
         for parent in reversed(parents):  # manifest before the index pointing at it
             await self._store_parent(parent)
+
+    async def _unpack(
+        self,
+        snapshotter: str,
+        config_desc: Descriptor,
+        layers: list[Descriptor],
+        stored: dict[str, anyio.Event],
+    ) -> None:
+        """Containerd's unpack (see `Image.unpack`), layer by layer as the blobs land."""
+        await stored[config_desc.digest].wait()
+        data = await self.leased.content.read(config_desc.digest)
+        try:
+            diff_ids = ImageConfig.from_json(data).diff_ids
+        except ValueError as exc:
+            raise errors.InvalidArgument(f"image config {config_desc.digest}: {exc}") from None
+        if len(diff_ids) != len(layers):
+            raise errors.InvalidArgument(
+                f"{self.repo.ref}: manifest has {len(layers)} layers "
+                f"but the config lists {len(diff_ids)} diff IDs"
+            )
+        snapshots = Snapshotter(self.leased, snapshotter)
+        chain: list[str] = []
+        for layer, diff_id in zip(layers, diff_ids, strict=True):
+            parent = _oci.chain_id(chain)
+            chain.append(diff_id)
+            chain_id = _oci.chain_id(chain)
+            if await _images._exists(snapshots, chain_id):
+                continue
+            await stored[layer.digest].wait()
+            labels = {
+                k: v
+                for k, v in layer.annotations.items()
+                if k.startswith("containerd.io/snapshot/")
+            }
+            labels[_oci.LABEL_SNAPSHOT_REF] = chain_id
+            if await _images._apply_layer(
+                self.leased, snapshots, layer, diff_id, parent, chain_id, labels
+            ):
+                await self.leased.content.update(
+                    layer.digest, labels={_oci.LABEL_UNCOMPRESSED: diff_id}
+                )
+        await self.leased.content.update(
+            config_desc.digest,
+            labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": _oci.chain_id(chain)},
+        )
 
     async def _walk(
         self, desc: Descriptor, parents: list[_Parent], blobs: list[Descriptor]
@@ -199,7 +255,7 @@ class _Puller:
                 f"or size: {exc}"
             ) from None
 
-    async def _blob(self, desc: Descriptor) -> None:
+    async def _blob(self, desc: Descriptor, stored: anyio.Event) -> None:
         async with self.limiter:
             key = _ref_key(desc)
             try:
@@ -221,12 +277,14 @@ class _Puller:
                         await self._commit(w, desc, self._source_labels(None))
                 except errors.AlreadyExists:
                     await self._label_existing(desc, {})
+                    stored.set()
                     await self._report(desc, desc.size, BlobState.EXISTS)
                     return
                 except DigestError:
                     if attempt == 0 and start > 0:
                         continue  # the resumed part may be what was bad: once more from 0
                     raise
+                stored.set()
                 await self._report(desc, desc.size, BlobState.DONE)
                 return
 
@@ -290,13 +348,10 @@ async def pull(
         leased = client.with_lease(lease.id)
         done = False
         try:
-            await _Puller(client, leased, repo, matcher, progress, max_concurrent_downloads).fetch(
-                root
-            )
+            unpack_into = await _images._snapshotter_name(client, snapshotter) if unpack else None
+            puller = _Puller(client, leased, repo, matcher, progress, max_concurrent_downloads)
+            await puller.fetch(root, unpack_into)
             name = str(reference)
-            if unpack:
-                handle = Image(name=name, target=root, _client=leased)
-                await handle.unpack(snapshotter, platform=platform)
             image = await _put_image(leased, name, root)
             done = True
         finally:
