@@ -33,6 +33,7 @@ from ._convert import timestamp
 from ._descriptors import Descriptor, Mount
 from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
+from ._leases import LeaseResource
 from ._platforms import Platform
 from ._unpack_rpc import Snapshotter
 from ._unpack_rpc import apply as apply_layer
@@ -354,11 +355,44 @@ async def _unpack(
             f"but the config lists {len(diff_ids)} diff IDs"
         )
     snapshots = Snapshotter(client, snapshotter)
+    for attempt in range(3):
+        try:
+            top = await _unpack_layers(client, snapshots, manifest.layers, diff_ids)
+        except _ParentGone as gone:
+            # A lower snapshot vanished (removed or collected) between its stat
+            # and the prepare on top of it: start again from the bottom.
+            if attempt == 2:
+                raise errors.NotFound(
+                    f"image {image.name!r}: snapshot {gone.parent} keeps disappearing"
+                ) from None
+            continue
+        break
+    await client.content.update(
+        manifest.config.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
+    )
+    return top
+
+
+class _ParentGone(Exception):
+    def __init__(self, parent: str) -> None:
+        super().__init__(parent)
+        self.parent = parent
+
+
+async def _unpack_layers(
+    client: Client, snapshots: Snapshotter, layers: Sequence[Descriptor], diff_ids: Sequence[str]
+) -> str:
     chain: list[str] = []
-    for layer, diff_id in zip(manifest.layers, diff_ids, strict=True):
+    for layer, diff_id in zip(layers, diff_ids, strict=True):
         parent = _oci.chain_id(chain)
         chain.append(diff_id)
         chain_id = _oci.chain_id(chain)
+        if client.lease is not None:
+            # Hold the snapshot in the unpack's lease first, so that one found
+            # below cannot be garbage-collected before the image refers to it.
+            await client.leases.add_resource(
+                client.lease, LeaseResource(id=chain_id, type=f"snapshots/{snapshots.name}")
+            )
         if await _exists(snapshots, chain_id):
             continue
         labels = {
@@ -368,11 +402,7 @@ async def _unpack(
         applied = await _apply_layer(client, snapshots, layer, diff_id, parent, chain_id, labels)
         if applied:
             await client.content.update(layer.digest, labels={_oci.LABEL_UNCOMPRESSED: diff_id})
-    top = _oci.chain_id(chain)
-    await client.content.update(
-        manifest.config.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
-    )
-    return top
+    return _oci.chain_id(chain)
 
 
 async def _exists(snapshots: Snapshotter, key: str) -> bool:
@@ -399,6 +429,10 @@ async def _apply_layer(
         key = f"extract-{_unique()} {chain_id}"
         try:
             mounts = await snapshots.prepare(key, parent, labels)
+        except errors.NotFound:
+            if parent and not await _exists(snapshots, parent):
+                raise _ParentGone(parent) from None
+            raise
         except errors.AlreadyExists:
             if await _exists(snapshots, chain_id):
                 return False

@@ -28,6 +28,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.protocol import H2Protocol
 
 from . import errors
+from ._codec import FastProtoCodec
 
 __all__ = ["DEFAULT", "Caller", "Default", "Timeout", "Transport", "parse_address", "recv_message"]
 
@@ -155,7 +156,9 @@ class Transport:
                 f"the client for {self.address} is closed; create a new Client"
             )
         if self._channel is None:
-            self._channel = _Channel(self._host, self._port, path=self._path)
+            self._channel = _Channel(
+                self._host, self._port, path=self._path, codec=FastProtoCodec()
+            )
         return self._channel
 
     def close(self) -> None:
