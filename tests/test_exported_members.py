@@ -1,7 +1,7 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, testing
+from pycontainerd import errors, oci, testing
 
 PUBLIC = [
     "Client",
@@ -10,6 +10,7 @@ PUBLIC = [
     "ContentReader",
     "ContentWriter",
     "Descriptor",
+    "Diff",
     "Image",
     "ImageConfig",
     "Images",
@@ -25,8 +26,13 @@ PUBLIC = [
     "PluginInfo",
     "ServerInfo",
     "Services",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
+    "Usage",
     "Version",
     "errors",
+    "oci",
 ]
 
 
@@ -42,6 +48,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, testing):
+    for mod in (errors, oci, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

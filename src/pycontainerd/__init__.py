@@ -13,10 +13,11 @@ Example:
     ```
 """
 
-from . import errors
+from . import errors, oci
 from ._client import Client
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
+from ._diff import Diff
 from ._image_config import ImageConfig
 from ._images import Image, Images, Manifest
 from ._introspection import PluginInfo, ServerInfo, Version
@@ -24,6 +25,7 @@ from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
+from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
 
 __all__ = [
     "Client",
@@ -32,6 +34,7 @@ __all__ = [
     "ContentReader",
     "ContentWriter",
     "Descriptor",
+    "Diff",
     "Image",
     "ImageConfig",
     "Images",
@@ -47,6 +50,11 @@ __all__ = [
     "PluginInfo",
     "ServerInfo",
     "Services",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
+    "Usage",
     "Version",
     "errors",
+    "oci",
 ]

@@ -18,11 +18,13 @@ from ._api.containerd.services.introspection.v1 import (
 )
 from ._api.containerd.services.version.v1 import VersionResponse
 from ._content import Content
+from ._diff import Diff
 from ._images import Images
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Leases
 from ._namespaces import Namespaces
 from ._services import Services
+from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
 
 if TYPE_CHECKING:
@@ -255,6 +257,28 @@ class Client:
             ```
         """
         return Leases(self)
+
+    def snapshots(self, name: str | None = None) -> Snapshots:
+        """The snapshotter `name` (default ``overlayfs``) in this client's namespace.
+
+        Example:
+            ```python
+            mounts = await client.snapshots().prepare("scratch")
+            native = client.snapshots("native")
+            ```
+        """
+        return Snapshots(self._caller, DEFAULT_SNAPSHOTTER if name is None else name)
+
+    @cached_property
+    def diff(self) -> Diff:
+        """The daemon's diff service: apply layers onto mounts, compare mounts into layers.
+
+        Example:
+            ```python
+            applied = await client.diff.apply(layer, await client.snapshots().prepare("x"))
+            ```
+        """
+        return Diff(self._caller)
 
     async def pull(
         self,

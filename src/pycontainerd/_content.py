@@ -92,6 +92,73 @@ _DIGEST_IN_TEXT = re.compile(
 _HASHES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+class _WriteChunk(WriteContentRequest):
+    """A WRITE request that encodes itself by hand.
+
+    The generic (Rust or Python) betterproto encoder takes ~10 ms per 1 MiB
+    ``bytes`` field; this takes one copy. Fields: action (1), offset (5), data (6).
+    """
+
+    def __bytes__(self) -> bytes:
+        return b"".join(
+            (
+                b"\x08\x01",  # action = WRITE
+                b"\x28" + _varint(self.offset) if self.offset else b"",
+                b"\x32" + _varint(len(self.data)),
+                self.data,
+            )
+        )
+
+
+class _ReadChunk(ReadContentResponse):
+    """A Read reply that decodes itself by hand: offset (1) and data (2), one copy."""
+
+    @classmethod
+    def FromString(cls, data: bytes) -> _ReadChunk:
+        msg = cls()
+        view = memoryview(data)
+        pos, end = 0, len(data)
+        while pos < end:
+            key, pos = _read_varint(view, pos)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                value, pos = _read_varint(view, pos)
+                if field == 1:
+                    msg.offset = value
+            elif wire == 2:
+                length, pos = _read_varint(view, pos)
+                if field == 2:
+                    msg.data = bytes(view[pos : pos + length])
+                pos += length
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            else:
+                raise errors.DataLoss(f"malformed content read reply (wire type {wire})")
+        return msg
+
+
 def _check_digest(digest: str) -> str:
     if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
         raise errors.InvalidArgument(f"invalid digest {digest!r}: expected <algorithm>:<hex>")
@@ -192,7 +259,7 @@ class ContentReader:
 
     def __init__(
         self,
-        stream: Stream[ReadContentRequest, ReadContentResponse] | None,
+        stream: Stream[ReadContentRequest, _ReadChunk] | None,
         caller: Caller,
         *,
         digest: str,
@@ -359,9 +426,7 @@ class ContentWriter:
             chunk = bytes(view[start : start + CHUNK_SIZE])
             while len(self._pending) >= _WINDOW:
                 await self._ack_one()
-            await self._send(
-                WriteContentRequest(action=_WRITE_ACTION, offset=self._offset, data=chunk)
-            )
+            await self._send(_WriteChunk(offset=self._offset, data=chunk))
             self._offset += len(chunk)
             self._pending.append(self._offset)
 
@@ -609,7 +674,7 @@ class Content:
             _SERVICE + "Read",
             Cardinality.UNARY_STREAM,
             ReadContentRequest,
-            ReadContentResponse,
+            _ReadChunk,
         ) as stream:
             await stream.send_message(
                 ReadContentRequest(digest=digest, offset=offset, size=length), end=True
