@@ -22,7 +22,7 @@ from .._api.containerd.services.content.v1 import (
     WriteContentRequest,
     WriteContentResponse,
 )
-from .._content import CHUNK_SIZE, ContentWriter
+from .._content import ContentWriter
 from .._transport import recv_message
 from ._errors import DigestError
 
@@ -33,59 +33,6 @@ __all__ = ["open_ingest", "prime_ingest"]
 
 _WRITE: Final = "/containerd.services.content.v1.Content/Write"
 _CLEANUP_TIMEOUT: Final = 10.0
-_WINDOW: Final = 8  # WRITE messages in flight before waiting for an acknowledgement
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-class _EncodedWrite(WriteContentRequest):
-    """A WRITE request encoded by hand: grpclib only asks a message for its bytes.
-
-    betterproto's encoder (the Rust codec included) copies a 1 MiB ``data``
-    field slowly (about 12 ms, most of a pull's CPU time); the wire format of
-    ``action=WRITE, offset, data`` is three fields, so it is built here with
-    one copy of the chunk.
-    """
-
-    def __init__(self, offset: int, data: memoryview) -> None:  # no betterproto init
-        head = b"\x08\x01"  # field 1 (action), varint WRITE = 1
-        if offset:
-            head += b"\x28" + _varint(offset)  # field 5 (offset), varint
-        head += b"\x32" + _varint(len(data))  # field 6 (data), length-delimited
-        object.__setattr__(self, "_encoded", b"".join((head, data)))
-
-    _encoded: bytes
-
-    def SerializeToString(self) -> bytes:  # grpclib's codec calls this
-        return self._encoded
-
-    def __bytes__(self) -> bytes:
-        return self._encoded
-
-
-class _Writer(ContentWriter):
-    """`ContentWriter` with hand-encoded WRITE messages (same protocol, same window)."""
-
-    async def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._check_open()
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), CHUNK_SIZE):
-            chunk = view[start : start + CHUNK_SIZE]
-            while len(self._pending) >= _WINDOW:
-                await self._ack_one()
-            await self._send(_EncodedWrite(self._offset, chunk))
-            self._offset += len(chunk)
-            self._pending.append(self._offset)
 
 
 @contextlib.asynccontextmanager
@@ -110,7 +57,7 @@ async def _session(
             reply = await recv_message(stream)
         if reply is None:
             raise errors.Unknown(f"content write of ref {ref!r}: no answer", method=_WRITE)
-        writer = _Writer(
+        writer = ContentWriter(
             stream, caller, ref=ref, offset=reply.offset, total=total, expected=expected
         )
         try:
