@@ -1,7 +1,7 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, oci, testing
+from pycontainerd import errors, oci, registry, testing
 
 PUBLIC = [
     "Client",
@@ -33,6 +33,7 @@ PUBLIC = [
     "Version",
     "errors",
     "oci",
+    "registry",
 ]
 
 
@@ -48,6 +49,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, oci, testing):
+    for mod in (errors, oci, registry, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

@@ -13,7 +13,7 @@ Example:
     ```
 """
 
-from . import errors, oci
+from . import errors, oci, registry
 from ._client import Client
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
@@ -57,4 +57,5 @@ __all__ = [
     "Version",
     "errors",
     "oci",
+    "registry",
 ]
