@@ -35,6 +35,12 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar"
+DOCKER = {
+    OCI_INDEX: "application/vnd.docker.distribution.manifest.list.v2+json",
+    OCI_MANIFEST: "application/vnd.docker.distribution.manifest.v2+json",
+    OCI_CONFIG: "application/vnd.docker.container.image.v1+json",
+    LAYER: "application/vnd.docker.image.rootfs.diff.tar",
+}
 
 
 def busybox_tree(root: Path) -> Path:
@@ -70,22 +76,28 @@ async def _put_blob(repo: Repository, media_type: str, data: bytes) -> Descripto
     return desc
 
 
-async def _put_manifest(repo: Repository, arch: str, layer: bytes) -> Descriptor:
+def _mt(media_type: str, docker: bool) -> str:
+    return DOCKER[media_type] if docker else media_type
+
+
+async def _put_manifest(
+    repo: Repository, arch: str, layer: bytes, *, docker: bool = False
+) -> Descriptor:
     config = json.dumps(
         {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
     ).encode()
-    cdesc = await _put_blob(repo, OCI_CONFIG, config)
-    ldesc = await _put_blob(repo, LAYER, layer)
+    cdesc = await _put_blob(repo, _mt(OCI_CONFIG, docker), config)
+    ldesc = await _put_blob(repo, _mt(LAYER, docker), layer)
     manifest = json.dumps(
         {
             "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": cdesc.digest, "size": cdesc.size},
-            "layers": [{"mediaType": LAYER, "digest": ldesc.digest, "size": ldesc.size}],
+            "mediaType": _mt(OCI_MANIFEST, docker),
+            "config": {"mediaType": cdesc.media_type, "digest": cdesc.digest, "size": cdesc.size},
+            "layers": [{"mediaType": ldesc.media_type, "digest": ldesc.digest, "size": ldesc.size}],
         }
     ).encode()
-    mdesc = _desc(OCI_MANIFEST, manifest)
-    await repo.put_manifest(mdesc.digest, OCI_MANIFEST, manifest)
+    mdesc = _desc(_mt(OCI_MANIFEST, docker), manifest)
+    await repo.put_manifest(mdesc.digest, mdesc.media_type, manifest)
     return mdesc
 
 
@@ -145,32 +157,42 @@ async def test_push_delete_pull_round_trip(
     # Pull again, unpacking this time: the blobs are there, the snapshot is made.
     again_updates: list[Progress] = []
     unpacked = await client.pull(name, progress=again_updates.append)
-    assert {u.state for u in again_updates} == {BlobState.WAITING, BlobState.DOWNLOADING, BlobState.EXISTS}
+    assert {u.state for u in again_updates} == {
+        BlobState.WAITING,
+        BlobState.DOWNLOADING,
+        BlobState.EXISTS,
+    }
     assert await unpacked.is_unpacked()
     stock = await inventory(client)
     assert stock.leases == ()
     assert len(stock.snapshots) == 1
 
 
-async def _push_multiplatform(server: RegistryServer, name: str) -> dict[str, Descriptor]:
-    """An OCI index with a linux/amd64 and a (fake) linux/arm64 manifest, pushed raw."""
+async def _push_multiplatform(
+    server: RegistryServer, name: str, *, docker: bool = False
+) -> dict[str, Descriptor]:
+    """An index with a linux/amd64 and a (fake) linux/arm64 manifest, pushed raw.
+
+    OCI media types, or Docker schema 2 ones (a manifest list) with `docker`.
+    """
     ref = Reference.parse(name)
+    mt = _mt(OCI_MANIFEST, docker)
     async with Repository(ref, push=True) as repo:
-        amd = await _put_manifest(repo, "amd64", b"amd64 layer " + os.urandom(64))
-        arm = await _put_manifest(repo, "arm64", b"arm64 layer " + os.urandom(64))
+        amd = await _put_manifest(repo, "amd64", b"amd64 layer " + os.urandom(64), docker=docker)
+        arm = await _put_manifest(repo, "arm64", b"arm64 layer " + os.urandom(64), docker=docker)
         index = json.dumps(
             {
                 "schemaVersion": 2,
-                "mediaType": OCI_INDEX,
+                "mediaType": _mt(OCI_INDEX, docker),
                 "manifests": [
                     {
-                        "mediaType": OCI_MANIFEST,
+                        "mediaType": mt,
                         "digest": arm.digest,
                         "size": arm.size,
                         "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
                     },
                     {
-                        "mediaType": OCI_MANIFEST,
+                        "mediaType": mt,
                         "digest": amd.digest,
                         "size": amd.size,
                         "platform": {"architecture": "amd64", "os": "linux"},
@@ -178,16 +200,17 @@ async def _push_multiplatform(server: RegistryServer, name: str) -> dict[str, De
                 ],
             }
         ).encode()
-        await repo.put_manifest(ref.object, OCI_INDEX, index)
-    return {"index": _desc(OCI_INDEX, index), "amd64": amd, "arm64": arm}
+        await repo.put_manifest(ref.object, _mt(OCI_INDEX, docker), index)
+    return {"index": _desc(_mt(OCI_INDEX, docker), index), "amd64": amd, "arm64": arm}
 
 
-async def test_multiplatform_index_selects_platform(
-    containerd_client: pycontainerd.Client, registry: RegistryServer
+@pytest.mark.parametrize("docker", [False, True], ids=["oci", "docker"])
+async def test_multiplatform_pull(
+    containerd_client: pycontainerd.Client, registry: RegistryServer, docker: bool
 ) -> None:
     client = containerd_client
     name = _name(registry, "multi")
-    descs = await _push_multiplatform(registry, name)
+    descs = await _push_multiplatform(registry, name, docker=docker)
 
     image = await client.pull(name, unpack=False)  # the host (amd64 in CI)
     assert image.target == descs["index"]
@@ -361,3 +384,35 @@ async def test_cancelled_pull_resumes_from_partial_ingest(
     stock = await inventory(client)
     assert stock.leases == ()
     assert stock.ingests == ()
+
+
+async def test_push_one_platform_and_progress_as_iterator(
+    containerd_client: pycontainerd.Client, registry: RegistryServer
+) -> None:
+    client = containerd_client
+    source = _name(registry, "src")
+    descs = await _push_multiplatform(registry, source)
+    image = await client.pull(source, platform="linux/arm64", unpack=False)
+
+    # The index's amd64 manifest is not in the store: pushing everything fails...
+    with pytest.raises(errors.NotFound):
+        await client.push(_name(registry, "all"), image)
+    # ...pushing the arm64 platform alone works, and tags its manifest.
+    send, receive = anyio.create_memory_object_stream[Progress](100)
+    seen: list[Progress] = []
+
+    async def consume() -> None:
+        async with receive:
+            seen.extend([update async for update in receive])
+
+    target = _name(registry, "arm-only")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        async with send:
+            pushed = await client.push(target, image, platform="linux/arm64", progress=send.send)
+    assert pushed == descs["arm64"]
+    assert seen
+    assert seen[-1].digest == descs["arm64"].digest
+    assert seen[-1].state is BlobState.DONE
+    async with Repository(Reference.parse(target)) as repo:
+        assert await repo.resolve() == descs["arm64"]
