@@ -15,6 +15,7 @@ import pytest
 from registry_harness import PASSWORD, USER, RegistryServer
 
 import pycontainerd
+import pycontainerd.testing
 from pycontainerd import Descriptor, ImageConfig, errors
 from pycontainerd.registry import (
     AuthenticationError,
@@ -416,3 +417,31 @@ async def test_push_one_platform_and_progress_as_iterator(
     assert seen[-1].state is BlobState.DONE
     async with Repository(Reference.parse(target)) as repo:
         assert await repo.resolve() == descs["arm64"]
+
+
+async def test_labels_match_ctr_pull(
+    containerd_client: pycontainerd.Client,
+    containerd_daemon: pycontainerd.testing.ContainerdDaemon,
+    registry: RegistryServer,
+    tmp_path: Path,
+) -> None:
+    """The SDK's pull labels blobs as ``ctr images pull`` does (GC refs, source, unpack)."""
+    client = containerd_client
+    name = _name(registry, "labels")
+    await client.images.create_from_directory(name, busybox_tree(tmp_path / "rootfs"))
+    await client.push(name)
+    await client.images.delete(name, sync=True)
+    await client.pull(name)
+    ours = {i.digest: dict(i.labels) for i in await client.content.list()}
+
+    other = client.with_namespace(client.namespace + "-ctr")
+    await client.namespaces.create(other.namespace)
+    try:
+        ctr = ["ctr", "-a", containerd_daemon.address, "-n", other.namespace]
+        await anyio.run_process(
+            [*ctr, "images", "pull", "--plain-http", str(Reference.parse(name))]
+        )
+        theirs = {i.digest: dict(i.labels) for i in await other.content.list()}
+    finally:
+        await pycontainerd.testing.empty_namespace(other)
+    assert ours == theirs
