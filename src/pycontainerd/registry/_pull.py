@@ -13,6 +13,7 @@ unleased ingests) so the next pull resumes them.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -356,12 +357,10 @@ async def pull(
             done = True
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                try:
-                    # After a failure, collect what was committed right away.
+                # After a failure, collect what was committed right away. A
+                # lease that cannot be deleted (daemon gone) expires by itself.
+                with contextlib.suppress(errors.RPCError):
                     await client.leases.delete(lease.id, sync=not done)
-                except errors.RPCError:
-                    if done:
-                        raise
     return attrs.evolve(image, _client=client)
 
 
