@@ -314,18 +314,24 @@ async def test_corrupted_blob_raises_digest_error_and_commits_nothing(
 ) -> None:
     client = containerd_client
     name = _name(registry, "corrupt")
-    image = await client.images.create_from_directory(name, busybox_tree(tmp_path / "rootfs"))
+    # A layer of its own: the registry stores blobs once for all repositories.
+    tree = busybox_tree(tmp_path / "rootfs")
+    (tree / "etc" / "unique").write_bytes(os.urandom(32))
+    image = await client.images.create_from_directory(name, tree)
     await client.push(name)
     layer = (await image.manifest()).layers[0]
     await client.images.delete(name, sync=True)
 
     path = registry.blob_path(layer.digest)
-    data = bytearray(path.read_bytes())
+    original = path.read_bytes()
+    data = bytearray(original)
     data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
     path.write_bytes(bytes(data))
-
-    with pytest.raises(DigestError, match=layer.digest):
-        await client.pull(name, unpack=False)
+    try:
+        with pytest.raises(DigestError, match=layer.digest):
+            await client.pull(name, unpack=False)
+    finally:
+        path.write_bytes(original)
     stock = await inventory(client)
     assert stock.images == ()
     assert stock.leases == ()
