@@ -14,6 +14,7 @@ unleased ingests) so the next pull resumes them.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -23,6 +24,7 @@ from .. import _images, _oci, errors
 from .._descriptors import Descriptor
 from .._image_config import ImageConfig
 from .._images import Image
+from .._leases import LeaseResource
 from .._platforms import Platform
 from .._unpack_rpc import Snapshotter
 from ._auth import Credentials, docker_config_credentials
@@ -150,11 +152,41 @@ class _Puller:
                 f"but the config lists {len(diff_ids)} diff IDs"
             )
         snapshots = Snapshotter(self.leased, snapshotter)
+        for attempt in range(3):
+            try:
+                top = await self._unpack_layers(snapshots, layers, diff_ids, stored)
+            except _images._ParentGone as gone:
+                # A lower snapshot vanished between its stat and the prepare on
+                # top of it (removed or collected): start again from the bottom.
+                if attempt == 2:
+                    raise errors.NotFound(
+                        f"{self.repo.ref}: snapshot {gone.parent} keeps disappearing"
+                    ) from None
+                continue
+            break
+        await self.leased.content.update(
+            config_desc.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
+        )
+
+    async def _unpack_layers(
+        self,
+        snapshots: Snapshotter,
+        layers: list[Descriptor],
+        diff_ids: Sequence[str],
+        stored: dict[str, anyio.Event],
+    ) -> str:
         chain: list[str] = []
+        lease = self.leased.lease
+        assert lease is not None
         for layer, diff_id in zip(layers, diff_ids, strict=True):
             parent = _oci.chain_id(chain)
             chain.append(diff_id)
             chain_id = _oci.chain_id(chain)
+            # Hold the snapshot in the pull's lease first, so that one found
+            # below cannot be collected before the image refers to it.
+            await self.leased.leases.add_resource(
+                lease, LeaseResource(id=chain_id, type=f"snapshots/{snapshots.name}")
+            )
             if await _images._exists(snapshots, chain_id):
                 continue
             await stored[layer.digest].wait()
@@ -170,10 +202,7 @@ class _Puller:
                 await self.leased.content.update(
                     layer.digest, labels={_oci.LABEL_UNCOMPRESSED: diff_id}
                 )
-        await self.leased.content.update(
-            config_desc.digest,
-            labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": _oci.chain_id(chain)},
-        )
+        return _oci.chain_id(chain)
 
     async def _walk(
         self, desc: Descriptor, parents: list[_Parent], blobs: list[Descriptor]
