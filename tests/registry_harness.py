@@ -221,6 +221,7 @@ class TokenServer:
         ).stdout
         self._x5c = base64.b64encode(der).decode()
         self.issued = 0  # tokens handed out (to check they are reused)
+        self.tokens: list[str] = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -282,7 +283,9 @@ class TokenServer:
             check=True,
             capture_output=True,
         ).stdout
-        return f"{signing_input}.{_b64url(signature)}"
+        token = f"{signing_input}.{_b64url(signature)}"
+        self.tokens.append(token)
+        return token
 
     def start(self) -> None:
         self._thread.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -451,3 +452,30 @@ async def test_labels_match_ctr_pull(
     finally:
         await pycontainerd.testing.empty_namespace(other)
     assert ours == theirs
+
+
+async def test_credentials_stay_out_of_debug_logs(
+    containerd_client: pycontainerd.Client,
+    auth_registry: RegistryServer,
+    token_registry: RegistryServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "Very-" + PASSWORD
+    encoded = base64.b64encode(f"{USER}:{secret}".encode()).decode()
+    caplog.set_level(logging.DEBUG)  # httpx, httpcore, grpclib, everything
+    raised: list[str] = []
+    for server in (auth_registry, token_registry):
+        for creds in ((USER, secret), (USER, PASSWORD)):
+            try:
+                await containerd_client.pull(_name(server, "nothing"), auth=creds, unpack=False)
+            except (AuthenticationError, NotFoundError) as exc:
+                raised.append(f"{exc!s} {exc!r}")
+    assert len(raised) == 4  # refused, or (right credentials) no such repository
+    assert token_registry.token is not None
+    assert token_registry.token.tokens  # a bearer token was issued and used
+    assert caplog.records  # the loggers did run
+    for text in [caplog.text, *raised]:
+        assert secret not in text
+        assert PASSWORD not in text
+        assert encoded not in text
+        assert not any(token in text for token in token_registry.token.tokens)
