@@ -346,10 +346,15 @@ class Repository:
         ref = self.ref
         url = await self.url(f"manifests/{ref.object}")
         what = f"resolving {ref}"
-        response = await self.send("HEAD", url, headers={"Accept": ACCEPT}, what=what)
-        media_type = response.headers.get("content-type", "").split(";")[0].strip()
-        digest = response.headers.get("docker-content-digest")
-        length = response.headers.get("content-length")
+        response = await self.send(
+            "HEAD", url, headers={"Accept": ACCEPT}, ok=(200, 400, 405, 501), what=what
+        )
+        if response.status_code == 200:
+            media_type = response.headers.get("content-type", "").split(";")[0].strip()
+            digest = response.headers.get("docker-content-digest")
+            length = response.headers.get("content-length")
+        else:  # a registry without HEAD on manifests: GET below
+            media_type, digest, length = "", None, None
         if ref.digest is not None:
             if digest is not None and digest != ref.digest:
                 raise DigestError(
