@@ -7,7 +7,9 @@ import json
 import os
 import tarfile
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -91,6 +93,10 @@ def member(name: str, *, type: bytes = tarfile.REGTYPE, linkname: str = "") -> t
 def _hostile_cases(archive: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(archive)) as t:
         blob = next(m for m in t.getmembers() if m.name.startswith("blobs/sha256/") and m.isfile())
+        f = t.extractfile("index.json")
+        assert f is not None
+        index = json.loads(f.read())
+    index["manifests"][0]["size"] -= 1  # the manifest blob is bigger than declared
     return {
         "absolute": rewrite(archive, [(member("/etc/evil"), b"x")]),
         "dotdot": rewrite(archive, [(member("blobs/../../evil"), b"x")]),
@@ -111,6 +117,9 @@ def _hostile_cases(archive: bytes) -> dict[str, bytes]:
             archive, [(member("blobs/sha256/" + "ab" * 32), b"not what the name says")]
         ),
         "blob-replaced": rewrite(archive, [(member(blob.name), b"tampered")], drop=blob.name),
+        "size-lies": rewrite(
+            archive, [(member("index.json"), json.dumps(index).encode())], drop="index.json"
+        ),
     }
 
 
@@ -123,6 +132,7 @@ HOSTILE = [
     "json-too-large",
     "digest-mismatch",
     "blob-replaced",
+    "size-lies",
 ]
 
 
@@ -296,3 +306,182 @@ async def test_cancelled_import_leaves_nothing(
         tg.cancel_scope.cancel()
     inv = await inventory(containerd_client)
     assert inv.empty, inv
+
+
+def retag(archive: bytes, annotations: dict[str, str]) -> bytes:
+    """The archive with its (single) index entry's annotations replaced."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+        f = t.extractfile("index.json")
+        assert f is not None
+        index = json.loads(f.read())
+    index["manifests"][0]["annotations"] = annotations
+    return rewrite(archive, [(member("index.json"), json.dumps(index).encode())], drop="index.json")
+
+
+async def test_names_for_bare_tags_follow_ctr(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    archive = tmp_path / "tagged.tar"
+    archive.write_bytes(
+        retag(
+            await valid_archive(containerd_client, tmp_path),
+            {"org.opencontainers.image.ref.name": "v1"},
+        )
+    )
+    await ctr(
+        containerd_client,
+        "images",
+        "import",
+        "--no-unpack",
+        "--base-name",
+        "example.com/foo",
+        "--digests",
+        str(archive),
+    )
+    by_ctr = sorted(i.name for i in await containerd_client.images.list())
+    for name in by_ctr:
+        await containerd_client.images.delete(name, sync=True)
+
+    images = await containerd_client.images.import_archive(
+        archive, base_name="example.com/foo", digests=True
+    )
+    assert sorted(i.name for i in images) == by_ctr
+    assert "example.com/foo:v1" in by_ctr
+    assert any(n.startswith("example.com/foo@sha256:") for n in by_ctr)
+    for image in images:
+        await containerd_client.images.delete(image.name, sync=True)
+
+    # Without a base name, bare tags get an import-<date> prefix, as ctr does.
+    images = await containerd_client.images.import_archive(archive, index_name="example.com/idx:1")
+    assert images[0].name == "example.com/idx:1"
+    assert images[0].target.media_type == "application/vnd.oci.image.index.v1+json"
+    assert len(images) == 2
+    assert images[1].name.startswith("import-")
+    assert images[1].name.endswith(":v1")
+    assert (await images[0].manifest()).descriptor.digest == images[1].target.digest
+
+
+async def test_import_gzipped_archive_from_a_stream(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    data = gzip.compress(await valid_archive(containerd_client, tmp_path))
+
+    async def stream() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 1000):
+            yield data[start : start + 1000]
+
+    [image] = await containerd_client.images.import_archive(stream(), unpack=True)
+    assert image.name == "example.com/test/valid:1"
+    assert await image.is_unpacked()
+    assert (await inventory(containerd_client)).leases == ()
+
+
+async def test_export_of_an_index_keeps_only_the_platform_asked_for(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    entries = []
+    for arch in ("amd64", "arm64"):
+        img = await containerd_client.images.create_from_directory(
+            f"example.com/multi:{arch}", tree, platform=f"linux/{arch}"
+        )
+        entries.append(
+            {
+                "mediaType": img.target.media_type,
+                "digest": img.target.digest,
+                "size": img.target.size,
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
+    index = json.dumps({"schemaVersion": 2, "manifests": entries}).encode()
+    async with containerd_client.leases.lease() as leased:
+        digest = await leased.content.write("idx", index)
+        await leased.images.create(
+            "example.com/multi:latest",
+            pycontainerd.Descriptor(
+                media_type="application/vnd.oci.image.index.v1+json", digest=digest, size=len(index)
+            ),
+        )
+    one = tmp_path / "one.tar"
+    await containerd_client.images.export_archive(
+        one, ["example.com/multi:latest"], platform="linux/arm64"
+    )
+    every = tmp_path / "all.tar"
+    await containerd_client.images.export_archive(
+        every, ["example.com/multi:latest"], all_platforms=True
+    )
+    with pytest.raises(errors.NotFound):
+        await containerd_client.images.export_archive(
+            tmp_path / "none.tar", ["example.com/multi:latest"], platform="linux/s390x"
+        )
+    assert not (tmp_path / "none.tar").exists()
+    for name in [i.name for i in await containerd_client.images.list()]:
+        await containerd_client.images.delete(name, sync=True)
+    assert (await inventory(containerd_client)).empty
+
+    [image] = await containerd_client.images.import_archive(one, platform="linux/arm64")
+    assert (await image.config("linux/arm64")).architecture == "arm64"
+    with pytest.raises(errors.NotFound):
+        await image.manifest("linux/amd64")  # its blobs were not exported
+    await containerd_client.images.delete(image.name, sync=True)
+
+    [image] = await containerd_client.images.import_archive(every, all_platforms=True)
+    assert sorted(map(str, await image.platforms())) == ["linux/amd64", "linux/arm64"]
+    for plat in ("linux/amd64", "linux/arm64"):
+        m = await image.manifest(plat)
+        for blob in (m.config, *m.layers):
+            assert (await containerd_client.content.info(blob.digest)).size == blob.size
+
+
+async def test_import_cancelled_in_unpack_leaves_nothing(
+    containerd_client: pycontainerd.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pycontainerd import _images
+
+    archive = await valid_archive(containerd_client, tmp_path)
+    applying = anyio.Event()
+    real_apply = _images.apply_layer
+
+    async def stall(*args: Any) -> pycontainerd.Descriptor:
+        applying.set()
+        await anyio.sleep_forever()
+        return await real_apply(*args)
+
+    monkeypatch.setattr(_images, "apply_layer", stall)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(containerd_client.images.import_archive, archive, unpack=True))
+        await applying.wait()
+        assert (await inventory(containerd_client)).images == ("example.com/test/valid:1",)
+        tg.cancel_scope.cancel()
+    inv = await inventory(containerd_client)
+    assert inv.empty, inv
+
+
+async def test_export_to_a_stream_is_deterministic(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    image = await containerd_client.images.create_from_directory(
+        "example.com/test/stream:1", make_tree(tmp_path / "tree")
+    )
+
+    class Sink:
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        async def send(self, chunk: bytes) -> None:
+            self.data += chunk
+
+    sink = Sink()
+    await containerd_client.images.export_archive(sink, [image])
+    path = tmp_path / "out.tar"
+    await containerd_client.images.export_archive(path, [image.name])
+    assert bytes(sink.data) == path.read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(bytes(sink.data))) as t:
+        names = t.getnames()
+        f = t.extractfile("manifest.json")
+        assert f is not None
+        docker = json.loads(f.read())
+    assert names == sorted(names)
+    assert names[:2] == ["blobs", "blobs/sha256"]
+    assert {"index.json", "oci-layout", "manifest.json"} <= set(names)
+    assert docker[0]["RepoTags"] == ["example.com/test/stream:1"]

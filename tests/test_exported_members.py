@@ -1,16 +1,20 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, oci, registry, testing
+from pycontainerd import errors, oci, registry, stdio, testing
 
 PUBLIC = [
     "Client",
+    "Container",
+    "Containers",
     "Content",
     "ContentInfo",
     "ContentReader",
     "ContentWriter",
     "Descriptor",
     "Diff",
+    "ExitStatus",
+    "Extension",
     "Image",
     "ImageConfig",
     "Images",
@@ -19,21 +23,31 @@ PUBLIC = [
     "LeaseResource",
     "Leases",
     "Manifest",
+    "Metrics",
     "Mount",
     "Namespace",
     "Namespaces",
     "Platform",
     "PluginInfo",
+    "Process",
+    "ProcessInfo",
+    "RunResult",
+    "Runtime",
     "ServerInfo",
     "Services",
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "Tasks",
     "Usage",
     "Version",
     "errors",
     "oci",
     "registry",
+    "stdio",
 ]
 
 
@@ -49,6 +63,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, oci, registry, testing):
+    for mod in (errors, oci, registry, stdio, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

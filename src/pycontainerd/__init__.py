@@ -13,8 +13,9 @@ Example:
     ```
 """
 
-from . import errors, oci, registry
+from . import errors, oci, registry, stdio
 from ._client import Client
+from ._containers import Container, Containers, Extension, Runtime
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
 from ._diff import Diff
@@ -26,15 +27,30 @@ from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
 from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
+from ._tasks import (
+    ExitStatus,
+    Metrics,
+    Process,
+    ProcessInfo,
+    RunResult,
+    Task,
+    Tasks,
+    TaskState,
+    TaskStatus,
+)
 
 __all__ = [
     "Client",
+    "Container",
+    "Containers",
     "Content",
     "ContentInfo",
     "ContentReader",
     "ContentWriter",
     "Descriptor",
     "Diff",
+    "ExitStatus",
+    "Extension",
     "Image",
     "ImageConfig",
     "Images",
@@ -43,19 +59,29 @@ __all__ = [
     "LeaseResource",
     "Leases",
     "Manifest",
+    "Metrics",
     "Mount",
     "Namespace",
     "Namespaces",
     "Platform",
     "PluginInfo",
+    "Process",
+    "ProcessInfo",
+    "RunResult",
+    "Runtime",
     "ServerInfo",
     "Services",
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "Tasks",
     "Usage",
     "Version",
     "errors",
     "oci",
     "registry",
+    "stdio",
 ]

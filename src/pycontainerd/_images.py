@@ -35,8 +35,8 @@ from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
 from ._leases import LeaseResource
 from ._platforms import Platform
-from ._unpack_rpc import Snapshotter
-from ._unpack_rpc import apply as apply_layer
+from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
+from ._transport import Caller
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["Image", "Images", "Manifest"]
 
 _SERVICE = "/containerd.services.images.v1.Images/"
-DEFAULT_SNAPSHOTTER = "overlayfs"
 _SNAPSHOTTER_LABEL = "containerd.io/defaults/snapshotter"
 _LEASE_EXPIRY = 24 * 3600.0
 _CLEANUP_TIMEOUT = 10.0
@@ -68,6 +67,12 @@ class Manifest:
         config: the image config blob.
         layers: the layer blobs, bottom first.
         annotations: the manifest's annotations.
+
+    Example:
+        ```python
+        manifest = await image.manifest("linux/arm64")
+        print(manifest.config.digest, sum(layer.size for layer in manifest.layers))
+        ```
     """
 
     descriptor: Descriptor
@@ -83,7 +88,15 @@ async def read_json_blob(client: Client, desc: Descriptor, what: str) -> bytes:
         raise errors.InvalidArgument(
             f"{what} {desc.digest} is {desc.size} bytes, larger than the 20 MiB limit"
         )
-    return await client.content.read(desc.digest)
+    # Never trust the declared size for how much to hold in memory.
+    data = await client.content.read(desc.digest, size=_oci.MAX_JSON + 1)
+    if len(data) > _oci.MAX_JSON:
+        raise errors.InvalidArgument(f"{what} {desc.digest} is larger than the 20 MiB limit")
+    if len(data) != desc.size:
+        raise errors.InvalidArgument(
+            f"{what} {desc.digest} is {len(data)} bytes, but its descriptor says {desc.size}"
+        )
+    return data
 
 
 def _json_error(exc: ValueError) -> errors.InvalidArgument:
@@ -295,7 +308,7 @@ class Image:
         chain = await self.chain_id(platform)
         name = await _snapshotter_name(self._client, snapshotter)
         try:
-            await Snapshotter(self._client, name).stat(chain)
+            await self._client.snapshots(name).stat(chain)
         except errors.NotFound:
             return False
         return True
@@ -354,7 +367,7 @@ async def _unpack(
             f"image {image.name!r}: manifest has {len(manifest.layers)} layers "
             f"but the config lists {len(diff_ids)} diff IDs"
         )
-    snapshots = Snapshotter(client, snapshotter)
+    snapshots = client.snapshots(snapshotter)
     for attempt in range(3):
         try:
             top = await _unpack_layers(client, snapshots, manifest.layers, diff_ids)
@@ -380,7 +393,7 @@ class _ParentGone(Exception):
 
 
 async def _unpack_layers(
-    client: Client, snapshots: Snapshotter, layers: Sequence[Descriptor], diff_ids: Sequence[str]
+    client: Client, snapshots: Snapshots, layers: Sequence[Descriptor], diff_ids: Sequence[str]
 ) -> str:
     chain: list[str] = []
     for layer, diff_id in zip(layers, diff_ids, strict=True):
@@ -405,7 +418,12 @@ async def _unpack_layers(
     return _oci.chain_id(chain)
 
 
-async def _exists(snapshots: Snapshotter, key: str) -> bool:
+async def apply_layer(client: Client, layer: Descriptor, mounts: Sequence[Mount]) -> Descriptor:
+    """Apply one layer blob onto `mounts` through the diff service (no deadline: layers can be big)."""
+    return await client.diff.apply(layer, mounts)
+
+
+async def _exists(snapshots: Snapshots, key: str) -> bool:
     try:
         await snapshots.stat(key)
     except errors.NotFound:
@@ -415,7 +433,7 @@ async def _exists(snapshots: Snapshotter, key: str) -> bool:
 
 async def _apply_layer(
     client: Client,
-    snapshots: Snapshotter,
+    snapshots: Snapshots,
     layer: Descriptor,
     diff_id: str,
     parent: str,
@@ -428,7 +446,7 @@ async def _apply_layer(
     for _ in range(3):
         key = f"extract-{_unique()} {chain_id}"
         try:
-            mounts = await snapshots.prepare(key, parent, labels)
+            mounts = await snapshots.prepare(key, parent or None, labels=labels)
         except errors.NotFound:
             if parent and not await _exists(snapshots, parent):
                 raise _ParentGone(parent) from None
@@ -450,7 +468,7 @@ async def _apply_layer(
                 f"but the image config says {diff_id}"
             )
         try:
-            await snapshots.commit(chain_id, key, labels)
+            await snapshots.commit(chain_id, key, labels=labels)
         except errors.AlreadyExists:
             return False
         committed = True
@@ -478,7 +496,7 @@ class Images:
         self._client = client
 
     @property
-    def _caller(self) -> Any:
+    def _caller(self) -> Caller:
         return self._client._caller
 
     async def list(self, *filters: str) -> builtins.list[Image]:

@@ -26,7 +26,7 @@ from .._image_config import ImageConfig
 from .._images import Image
 from .._leases import LeaseResource
 from .._platforms import Platform
-from .._unpack_rpc import Snapshotter
+from .._snapshots import Snapshots
 from ._auth import Credentials, docker_config_credentials
 from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
 from ._http import Repository, TLSConfig
@@ -151,7 +151,7 @@ class _Puller:
                 f"{self.repo.ref}: manifest has {len(layers)} layers "
                 f"but the config lists {len(diff_ids)} diff IDs"
             )
-        snapshots = Snapshotter(self.leased, snapshotter)
+        snapshots = self.leased.snapshots(snapshotter)
         for attempt in range(3):
             try:
                 top = await self._unpack_layers(snapshots, layers, diff_ids, stored)
@@ -170,7 +170,7 @@ class _Puller:
 
     async def _unpack_layers(
         self,
-        snapshots: Snapshotter,
+        snapshots: Snapshots,
         layers: list[Descriptor],
         diff_ids: Sequence[str],
         stored: dict[str, anyio.Event],
