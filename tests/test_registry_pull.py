@@ -169,6 +169,10 @@ async def test_push_delete_pull_round_trip(
     assert stock.leases == ()
     assert len(stock.snapshots) == 1
 
+    # And run it: the image's default command prints the file packed above.
+    result = await client.run(unpacked)
+    assert (result.code, result.stdout, result.stderr) == (0, b"hello from the registry\n", b"")
+
 
 async def _push_multiplatform(
     server: RegistryServer, name: str, *, docker: bool = False
