@@ -474,9 +474,12 @@ class Repository:
                     url=url,
                 )
             pending += chunk
-            if len(pending) >= CHUNK_SIZE:
-                yield bytes(pending)
-                pending.clear()
+            while len(pending) >= CHUNK_SIZE:
+                # Whole 1 MiB pieces: one content WRITE message each.
+                with memoryview(pending) as view:
+                    piece = bytes(view[:CHUNK_SIZE])
+                del pending[:CHUNK_SIZE]
+                yield piece
         if pending:
             yield bytes(pending)
         if position != desc.size:
