@@ -27,6 +27,7 @@ from pycontainerd.registry import (
     PlatformNotFoundError,
     Progress,
     Reference,
+    RegistryError,
 )
 from pycontainerd.registry._http import Repository
 from pycontainerd.testing import inventory
@@ -483,3 +484,17 @@ async def test_credentials_stay_out_of_debug_logs(
         assert PASSWORD not in text
         assert encoded not in text
         assert not any(token in text for token in token_registry.token.tokens)
+
+
+async def test_plain_http_off_loopback_needs_insecure(
+    containerd_client: pycontainerd.Client, registry: RegistryServer
+) -> None:
+    """``0.0.0.0`` reaches the loopback registry but is not a loopback name: HTTPS only."""
+    name = _name(registry, "plain")
+    descs = await _push_multiplatform(registry, name)
+    elsewhere = name.replace("127.0.0.1:", "0.0.0.0:", 1)
+    with pytest.raises(RegistryError, match=r"cannot reach registry 0\.0\.0\.0:\d+ at https://"):
+        await containerd_client.pull(elsewhere, unpack=False)
+    assert (await inventory(containerd_client)).leases == ()
+    image = await containerd_client.pull(elsewhere, insecure=True, unpack=False)
+    assert image.target == descs["index"]
