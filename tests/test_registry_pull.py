@@ -498,3 +498,28 @@ async def test_plain_http_off_loopback_needs_insecure(
     assert (await inventory(containerd_client)).leases == ()
     image = await containerd_client.pull(elsewhere, insecure=True, unpack=False)
     assert image.target == descs["index"]
+
+
+async def test_concurrent_pulls_of_one_image(
+    containerd_client: pycontainerd.Client, registry: RegistryServer
+) -> None:
+    """Two pulls at once share the blobs (locked ingests wait, then find them stored)."""
+    client = containerd_client
+    name = _name(registry, "twice")
+    ref = Reference.parse(name)
+    async with Repository(ref, push=True) as repo:
+        manifest = await _put_manifest(repo, "amd64", os.urandom(6 << 20))
+        await repo.put_manifest(ref.object, OCI_MANIFEST, await repo.fetch_manifest(manifest))
+    results: list[pycontainerd.Image] = []
+
+    async def pull() -> None:
+        results.append(await client.pull(name, unpack=False))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pull)
+        tg.start_soon(pull)
+    assert [r.target for r in results] == [manifest, manifest]
+    stock = await inventory(client)
+    assert stock.images == (str(ref),)
+    assert stock.leases == ()
+    assert stock.ingests == ()

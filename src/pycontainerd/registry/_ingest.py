@@ -35,6 +35,10 @@ _WRITE: Final = "/containerd.services.content.v1.Content/Write"
 _CLEANUP_TIMEOUT: Final = 10.0
 
 
+class _Locked(Exception):
+    """The ref is locked by another writer (internal: opening is retried)."""
+
+
 @contextlib.asynccontextmanager
 async def _session(
     client: Client,
@@ -48,13 +52,21 @@ async def _session(
     async with caller.stream(
         _WRITE, Cardinality.STREAM_STREAM, WriteContentRequest, WriteContentResponse
     ) as stream:
-        with caller.transport.map_errors(_WRITE):
-            await stream.send_message(
-                WriteContentRequest(
-                    action=WriteAction(WriteAction.STAT), ref=ref, total=total, expected=expected
+        try:
+            with caller.transport.map_errors(_WRITE):
+                await stream.send_message(
+                    WriteContentRequest(
+                        action=WriteAction(WriteAction.STAT),
+                        ref=ref,
+                        total=total,
+                        expected=expected,
+                    )
                 )
-            )
-            reply = await recv_message(stream)
+                reply = await recv_message(stream)
+        except errors.Unavailable as exc:
+            if type(exc) is errors.Unavailable and "locked" in str(exc):
+                raise _Locked from None  # another writer holds the ref: retried by the caller
+            raise
         if reply is None:
             raise errors.Unknown(f"content write of ref {ref!r}: no answer", method=_WRITE)
         writer = ContentWriter(
@@ -111,16 +123,22 @@ async def open_ingest(
     delay = 0.016
     while True:
         try:
-            async with _session(
+            session = _session(
                 client, ref, total, expected, abort_on=(DigestError, errors.FailedPrecondition)
-            ) as writer:
-                yield writer
-            return
-        except errors.Unavailable as exc:
-            if type(exc) is not errors.Unavailable or "locked" not in str(exc):
-                raise
-        await anyio.sleep(random.uniform(0, delay))
-        delay = min(delay * 2, 2.0)
+            )
+            writer = await session.__aenter__()
+        except _Locked:
+            await anyio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 2.0)
+            continue
+        break
+    try:
+        yield writer
+    except BaseException as exc:
+        if not await session.__aexit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await session.__aexit__(None, None, None)
 
 
 async def prime_ingest(client: Client, ref: str, *, total: int, expected: str) -> int:
