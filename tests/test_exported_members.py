@@ -1,7 +1,7 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, stdio, testing
+from pycontainerd import errors, oci, registry, stdio, testing
 
 PUBLIC = [
     "Client",
@@ -46,6 +46,7 @@ PUBLIC = [
     "Version",
     "errors",
     "oci",
+    "registry",
     "stdio",
 ]
 
@@ -62,6 +63,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, stdio, testing):
+    for mod in (errors, oci, registry, stdio, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

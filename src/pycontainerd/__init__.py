@@ -13,7 +13,7 @@ Example:
     ```
 """
 
-from . import errors, oci, stdio
+from . import errors, oci, registry, stdio
 from ._client import Client
 from ._containers import Container, Containers, Extension, Runtime
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
@@ -82,5 +82,6 @@ __all__ = [
     "Version",
     "errors",
     "oci",
+    "registry",
     "stdio",
 ]
