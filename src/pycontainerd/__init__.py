@@ -13,7 +13,7 @@ Example:
     ```
 """
 
-from . import errors
+from . import errors, events
 from ._client import Client
 from ._descriptors import Descriptor, Mount
 from ._introspection import PluginInfo, ServerInfo, Version
@@ -33,4 +33,5 @@ __all__ = [
     "Services",
     "Version",
     "errors",
+    "events",
 ]

@@ -20,6 +20,7 @@ from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespaces
 from ._services import Services
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
+from .events._stream import Events
 
 __all__ = ["Client"]
 
@@ -191,6 +192,21 @@ class Client:
     def namespaces(self) -> Namespaces:
         """The daemon's namespaces."""
         return Namespaces(self._transport)
+
+    @cached_property
+    def events(self) -> Events:
+        """The event bus: subscribe to typed events of this namespace, publish your own.
+
+        Example:
+            ```python
+            from pycontainerd.events import filters
+
+            async with client.events.subscribe(filters.topic("/tasks/exit")) as stream:
+                async for envelope in stream:
+                    print(envelope.event)
+            ```
+        """
+        return Events(self)
 
     @cached_property
     def services(self) -> Services:
