@@ -70,8 +70,9 @@ class Client:
         namespace: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        ns = namespace or os.environ.get("CONTAINERD_NAMESPACE") or "default"
-        self._init(Transport(address or default_address(), timeout=timeout), ns, None)
+        if namespace is None:
+            namespace = os.environ.get("CONTAINERD_NAMESPACE") or "default"
+        self._init(Transport(address or default_address(), timeout=timeout), namespace, None)
 
     def _init(self, transport: Transport, namespace: str, lease: str | None) -> None:
         self._transport = transport

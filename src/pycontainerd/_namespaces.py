@@ -7,13 +7,11 @@ from collections.abc import Mapping
 import attrs
 from betterproto.lib.google.protobuf import Empty, FieldMask
 
-from . import _identifiers
+from . import _identifiers, errors
 from ._api.containerd.services.namespaces.v1 import (
     CreateNamespaceRequest,
     CreateNamespaceResponse,
     DeleteNamespaceRequest,
-    GetNamespaceRequest,
-    GetNamespaceResponse,
     ListNamespacesRequest,
     ListNamespacesResponse,
     UpdateNamespaceRequest,
@@ -74,10 +72,12 @@ class Namespaces:
             pycontainerd.errors.NotFound: there is no such namespace.
         """
         _identifiers.validate(name, "namespace")
-        reply = await self._transport.bind(name).unary(
-            _SERVICE + "Get", GetNamespaceRequest(name=name), GetNamespaceResponse
-        )
-        return Namespace._from_proto(reply.namespace)
+        # containerd 1.6 answers Get for a namespace that does not exist with
+        # empty labels, so look the name up in the listing instead.
+        for namespace in await self.list():
+            if namespace.name == name:
+                return namespace
+        raise errors.NotFound(f"namespace {name!r}", method=_SERVICE + "Get")
 
     async def create(self, name: str, *, labels: Mapping[str, str] | None = None) -> Namespace:
         """Create the namespace `name` with `labels`.
@@ -113,7 +113,7 @@ class Namespaces:
         """
         _identifiers.validate(name, "namespace")
         new = {k: v for k, v in labels.items() if v is not None}
-        reply = await self._transport.bind(name).unary(
+        await self._transport.bind(name).unary(
             _SERVICE + "Update",
             UpdateNamespaceRequest(
                 namespace=_Namespace(name=name, labels=new),
@@ -121,7 +121,8 @@ class Namespaces:
             ),
             UpdateNamespaceResponse,
         )
-        return Namespace._from_proto(reply.namespace)
+        # containerd 1.6 answers Update with an empty namespace: read it back.
+        return await self.get(name)
 
     async def delete(self, name: str) -> None:
         """Delete the namespace `name`.

@@ -1,0 +1,111 @@
+"""Unit tests: every gRPC status maps to its exception class and keeps the cause."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from grpclib.const import Status as GrpcStatus
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+
+from pycontainerd import errors
+from pycontainerd._transport import Transport
+
+EXPECTED: dict[GrpcStatus, type[errors.RPCError]] = {
+    GrpcStatus.CANCELLED: errors.Canceled,
+    GrpcStatus.UNKNOWN: errors.Unknown,
+    GrpcStatus.INVALID_ARGUMENT: errors.InvalidArgument,
+    GrpcStatus.DEADLINE_EXCEEDED: errors.DeadlineExceeded,
+    GrpcStatus.NOT_FOUND: errors.NotFound,
+    GrpcStatus.ALREADY_EXISTS: errors.AlreadyExists,
+    GrpcStatus.PERMISSION_DENIED: errors.PermissionDenied,
+    GrpcStatus.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
+    GrpcStatus.FAILED_PRECONDITION: errors.FailedPrecondition,
+    GrpcStatus.ABORTED: errors.Aborted,
+    GrpcStatus.OUT_OF_RANGE: errors.OutOfRange,
+    GrpcStatus.UNIMPLEMENTED: errors.Unimplemented,
+    GrpcStatus.INTERNAL: errors.Internal,
+    GrpcStatus.UNAVAILABLE: errors.Unavailable,
+    GrpcStatus.DATA_LOSS: errors.DataLoss,
+    GrpcStatus.UNAUTHENTICATED: errors.Unauthenticated,
+}
+
+
+def test_every_non_ok_status_is_covered() -> None:
+    assert set(EXPECTED) == set(GrpcStatus) - {GrpcStatus.OK}
+
+
+def _raise_through(transport: Transport, exc: BaseException) -> errors.RPCError:
+    async def run() -> errors.RPCError:
+        with pytest.raises(errors.RPCError) as info:
+            with transport.map_errors("/svc/Method"):
+                raise exc
+        return info.value
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(("status", "cls"), EXPECTED.items(), ids=lambda v: getattr(v, "name", ""))
+def test_status_maps_to_class_and_keeps_cause(
+    status: GrpcStatus, cls: type[errors.RPCError]
+) -> None:
+    cause = GRPCError(status, "thing: some detail")
+    err = _raise_through(Transport("/nonexistent.sock", timeout=None), cause)
+    assert type(err) is cls
+    assert err.status.value == status.value
+    assert err.method == "/svc/Method"
+    assert err.__cause__ is cause
+    assert str(err) == "thing: some detail"
+
+
+@pytest.mark.parametrize(
+    ("message", "cls", "text"),
+    [
+        ('namespace "x": not found', errors.NotFound, 'namespace "x"'),
+        ("content sha256:ab: already exists", errors.AlreadyExists, "content sha256:ab"),
+        ("ns: failed precondition", errors.FailedPrecondition, "ns"),
+        ("update lease: conflict", errors.Conflict, "update lease"),
+        ("label: not modified", errors.NotModified, "label"),
+    ],
+)
+def test_containerd_suffix_is_dropped(message: str, cls: type[errors.RPCError], text: str) -> None:
+    code = {
+        errors.NotFound: 5,
+        errors.AlreadyExists: 6,
+        errors.FailedPrecondition: 9,
+        errors.Conflict: 9,
+        errors.NotModified: 9,
+    }[cls]
+    err = errors.error_for_status(code, message)
+    assert type(err) is cls
+    assert str(err) == text
+
+
+def test_unknown_context_deadline_is_deadline_exceeded() -> None:
+    cause = GRPCError(GrpcStatus.UNKNOWN, "context deadline exceeded")
+    err = _raise_through(Transport("/x.sock", timeout=None), cause)
+    assert type(err) is errors.DeadlineExceeded
+    assert isinstance(err, TimeoutError)
+
+
+def test_local_timeout_is_deadline_exceeded() -> None:
+    cause = TimeoutError("Deadline exceeded")
+    err = _raise_through(Transport("/x.sock", timeout=None), cause)
+    assert type(err) is errors.DeadlineExceeded
+    assert err.__cause__ is cause
+
+
+@pytest.mark.parametrize(
+    "cause", [FileNotFoundError(2, "No such file"), StreamTerminatedError("Connection lost")]
+)
+def test_transport_failures_name_the_address(cause: Exception) -> None:
+    err = _raise_through(Transport("/run/x/y.sock", timeout=None), cause)
+    assert isinstance(err, errors.ConnectionError)
+    assert isinstance(err, errors.Unavailable)
+    assert err.address == "/run/x/y.sock"
+    assert "/run/x/y.sock" in str(err)
+    assert err.__cause__ is cause
+
+
+def test_codes_outside_grpc_range_are_unknown() -> None:
+    assert type(errors.error_for_status(99, "odd")) is errors.Unknown

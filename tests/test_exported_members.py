@@ -1,0 +1,35 @@
+"""Pin the public names of the package, so additions and removals are deliberate."""
+
+import pycontainerd
+from pycontainerd import errors, testing
+
+PUBLIC = [
+    "Client",
+    "Descriptor",
+    "Mount",
+    "Namespace",
+    "Namespaces",
+    "Platform",
+    "PluginInfo",
+    "ServerInfo",
+    "Services",
+    "Version",
+    "errors",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(pycontainerd.__all__) == sorted(PUBLIC)
+
+
+def test_all_names_exist_and_are_public_api() -> None:
+    for name in pycontainerd.__all__:
+        obj = getattr(pycontainerd, name)
+        module = getattr(obj, "__module__", None) or obj.__name__
+        assert module.startswith("pycontainerd"), name
+
+
+def test_submodule_all_resolve() -> None:
+    for mod in (errors, testing):
+        for name in mod.__all__:
+            assert hasattr(mod, name), f"{mod.__name__}.{name}"
