@@ -1,7 +1,7 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, testing
+from pycontainerd import errors, events, testing
 
 PUBLIC = [
     "Client",
@@ -15,6 +15,7 @@ PUBLIC = [
     "Services",
     "Version",
     "errors",
+    "events",
 ]
 
 
@@ -30,6 +31,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, testing):
+    for mod in (errors, events, events.filters, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"
