@@ -13,9 +13,12 @@ PUBLIC = [
     "PluginInfo",
     "ServerInfo",
     "Services",
+    "SignalTarget",
     "Version",
     "errors",
     "events",
+    "forward_signals",
+    "parse_signal",
 ]
 
 

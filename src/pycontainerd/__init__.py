@@ -20,6 +20,7 @@ from ._introspection import PluginInfo, ServerInfo, Version
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
+from ._signals import SignalTarget, forward_signals, parse_signal
 
 __all__ = [
     "Client",
@@ -31,7 +32,10 @@ __all__ = [
     "PluginInfo",
     "ServerInfo",
     "Services",
+    "SignalTarget",
     "Version",
     "errors",
     "events",
+    "forward_signals",
+    "parse_signal",
 ]
