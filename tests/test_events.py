@@ -293,6 +293,19 @@ async def test_namespace_scoping(
     ]
 
 
+async def test_all_namespaces_without_filters_gets_everything(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    client = containerd_client
+    other = client.with_namespace(f"any-{uuid.uuid4().hex[:8]}")
+    async with client.events.subscribe(all_namespaces=True) as stream:
+        assert stream.filters[0] == ""
+        await other.events.publish("/anything/at-all", events.ContainerDelete(id="z"))
+        while (env := await next_envelope(stream)).topic != "/anything/at-all":
+            pass  # other tests' daemon activity may come first
+    assert env.namespace == other.namespace
+
+
 async def test_namespace_events_from_real_calls(containerd_client: pycontainerd.Client) -> None:
     client = containerd_client
     name = f"evns-{uuid.uuid4().hex[:8]}"

@@ -450,10 +450,10 @@ class Events:
         """
         if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1:
             raise ValueError(f"buffer must be a positive number of envelopes, not {buffer!r}")
-        checked = [_filters.validate(f) for f in filters]
+        checked = [_filters.validate(f) for f in filters] or [""]  # "" matches everything
         if not all_namespaces:
             scope = _filters.namespace(self._client.namespace)
-            checked = [_filters.all_of(scope, f) for f in checked] if checked else [scope]
+            checked = [_filters.all_of(scope, f) for f in checked]
         stream: EventStream[Any] = EventStream(
             self._client._caller, checked, reconnect=reconnect, buffer=buffer
         )
