@@ -1,11 +1,21 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, events, testing
+from pycontainerd import errors, events, oci, testing
 
 PUBLIC = [
     "Client",
+    "Content",
+    "ContentInfo",
+    "ContentReader",
+    "ContentWriter",
     "Descriptor",
+    "Diff",
+    "ImageConfig",
+    "IngestStatus",
+    "Lease",
+    "LeaseResource",
+    "Leases",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -14,10 +24,15 @@ PUBLIC = [
     "ServerInfo",
     "Services",
     "SignalTarget",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
+    "Usage",
     "Version",
     "errors",
     "events",
     "forward_signals",
+    "oci",
     "parse_signal",
 ]
 
@@ -34,6 +49,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, events, events.filters, testing):
+    for mod in (errors, events, events.filters, oci, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

@@ -13,18 +13,33 @@ Example:
     ```
 """
 
-from . import errors, events
+from . import errors, events, oci
 from ._client import Client
+from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
+from ._diff import Diff
+from ._image_config import ImageConfig
 from ._introspection import PluginInfo, ServerInfo, Version
+from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
 from ._signals import SignalTarget, forward_signals, parse_signal
+from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
 
 __all__ = [
     "Client",
+    "Content",
+    "ContentInfo",
+    "ContentReader",
+    "ContentWriter",
     "Descriptor",
+    "Diff",
+    "ImageConfig",
+    "IngestStatus",
+    "Lease",
+    "LeaseResource",
+    "Leases",
     "Mount",
     "Namespace",
     "Namespaces",
@@ -33,9 +48,14 @@ __all__ = [
     "ServerInfo",
     "Services",
     "SignalTarget",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "Snapshots",
+    "Usage",
     "Version",
     "errors",
     "events",
     "forward_signals",
+    "oci",
     "parse_signal",
 ]

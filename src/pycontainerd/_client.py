@@ -16,9 +16,13 @@ from ._api.containerd.services.introspection.v1 import (
     ServerResponse,
 )
 from ._api.containerd.services.version.v1 import VersionResponse
+from ._content import Content
+from ._diff import Diff
 from ._introspection import PluginInfo, ServerInfo, Version
+from ._leases import Leases
 from ._namespaces import Namespaces
 from ._services import Services
+from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
 from .events._stream import Events
 
@@ -217,3 +221,54 @@ class Client:
         they raise grpclib's own errors and return generated messages.
         """
         return Services(self._caller)
+
+    @cached_property
+    def content(self) -> Content:
+        """The content store of this client's namespace: blobs by digest, and ingests.
+
+        Calls carry this view's lease, so blobs written through
+        ``client.with_lease(lease_id).content`` are held by that lease.
+
+        Example:
+            ```python
+            digest = await client.content.write("note", b"hello")
+            async with client.content.reader(digest) as r:
+                async for chunk in r:
+                    ...
+            ```
+        """
+        return Content(self._caller)
+
+    @cached_property
+    def leases(self) -> Leases:
+        """The leases of this client's namespace.
+
+        Example:
+            ```python
+            async with client.leases.lease(expires_in=3600) as leased:
+                await leased.content.write("blob", b"kept while the lease lives")
+            ```
+        """
+        return Leases(self)
+
+    def snapshots(self, name: str | None = None) -> Snapshots:
+        """The snapshotter `name` (default ``overlayfs``) in this client's namespace.
+
+        Example:
+            ```python
+            mounts = await client.snapshots().prepare("scratch")
+            native = client.snapshots("native")
+            ```
+        """
+        return Snapshots(self._caller, DEFAULT_SNAPSHOTTER if name is None else name)
+
+    @cached_property
+    def diff(self) -> Diff:
+        """The daemon's diff service: apply layers onto mounts, compare mounts into layers.
+
+        Example:
+            ```python
+            applied = await client.diff.apply(layer, await client.snapshots().prepare("x"))
+            ```
+        """
+        return Diff(self._caller)

@@ -11,6 +11,7 @@ ContainerdError
     ├── NotFound
     ├── AlreadyExists
     ├── InvalidArgument      (also raised before any RPC for bad identifiers)
+    │   └── InvalidArchive   a malformed or hostile image archive
     ├── FailedPrecondition
     │   ├── Conflict
     │   └── NotModified
@@ -57,6 +58,7 @@ __all__ = [
     "DeadlineExceeded",
     "FailedPrecondition",
     "Internal",
+    "InvalidArchive",
     "InvalidArgument",
     "NotFound",
     "NotModified",
@@ -141,6 +143,10 @@ class InvalidArgument(RPCError, ValueError):
     """A request carried a bad value (also raised client-side, before any RPC)."""
 
     status = Status.INVALID_ARGUMENT
+
+
+class InvalidArchive(InvalidArgument):
+    """An image archive is malformed or hostile (raised client-side while importing)."""
 
 
 class FailedPrecondition(RPCError):

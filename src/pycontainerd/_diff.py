@@ -1,0 +1,115 @@
+"""The diff service: apply a layer onto mounts, or compare two mount sets into a layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Final
+
+from ._api.containerd.services.diff.v1 import (
+    ApplyRequest,
+    ApplyResponse,
+    DiffRequest,
+    DiffResponse,
+)
+from ._descriptors import Descriptor, Mount
+from ._transport import Timeout
+
+if TYPE_CHECKING:
+    from ._transport import Caller
+
+__all__ = ["Diff"]
+
+_SERVICE: Final = "/containerd.services.diff.v1.Diff/"
+
+
+class Diff:
+    """The daemon's diff service (``client.diff``).
+
+    Both calls read or write whole layers and may take a while: they have no
+    deadline unless given one.
+
+    Example:
+        ```python
+        snapshots = client.snapshots()
+        lower = await snapshots.view("base-view", parent="base")
+        upper = await snapshots.mounts("work")
+        layer = await client.diff.compare(lower, upper)  # a gzip tar in the content store
+        ```
+    """
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+
+    async def apply(
+        self,
+        descriptor: Descriptor,
+        mounts: Iterable[Mount],
+        *,
+        timeout: Timeout = None,
+    ) -> Descriptor:
+        """Unpack the layer `descriptor` (a blob in the content store) onto `mounts`.
+
+        Returns the descriptor of what was applied: for a compressed layer,
+        the uncompressed tar (its digest is the layer's diff ID).
+
+        Raises:
+            pycontainerd.errors.NotFound: the layer blob is not in the content store.
+
+        Example:
+            ```python
+            mounts = await client.snapshots().prepare("extract-1", parent=parent_chain_id)
+            applied = await client.diff.apply(layer, mounts)
+            print(applied.digest)  # the diff ID
+            ```
+        """
+        reply = await self._caller.unary(
+            _SERVICE + "Apply",
+            ApplyRequest(diff=descriptor._to_proto(), mounts=[m._to_proto() for m in mounts]),
+            ApplyResponse,
+            timeout=timeout,
+        )
+        return Descriptor._from_proto(reply.applied)
+
+    async def compare(
+        self,
+        lower: Iterable[Mount],
+        upper: Iterable[Mount],
+        *,
+        media_type: str | None = None,
+        ref: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        timeout: Timeout = None,
+    ) -> Descriptor:
+        """Write the changes from `lower` to `upper` as a layer into the content store.
+
+        Make the call under a lease (``client.leases.lease()``), or the new
+        blob may be garbage-collected before anything refers to it.
+
+        Args:
+            lower: the mounts of the older tree (for example a view of the parent).
+            upper: the mounts of the newer tree.
+            media_type: the layer's media type (default: the daemon's,
+                ``application/vnd.oci.image.layer.v1.tar+gzip``).
+            ref: the ingest ref to write the blob under (default: a random one).
+            labels: labels for the new blob (e.g. ``containerd.io/uncompressed``).
+            timeout: deadline in seconds (default: none).
+
+        Example:
+            ```python
+            async with client.leases.lease() as leased:
+                layer = await leased.diff.compare(lower, upper, labels={"owner": "me"})
+            ```
+        """
+        reply = await self._caller.unary(
+            _SERVICE + "Diff",
+            DiffRequest(
+                left=[m._to_proto() for m in lower],
+                right=[m._to_proto() for m in upper],
+                media_type=media_type or "",
+                ref=ref or "",
+                labels=dict(labels or {}),
+            ),
+            DiffResponse,
+            timeout=timeout,
+        )
+        return Descriptor._from_proto(reply.diff)

@@ -1,0 +1,277 @@
+"""Leases: hold content, snapshots and ingests back from garbage collection.
+
+containerd's garbage collector removes every blob and snapshot that nothing
+refers to. A lease is such a reference: resources created by calls that carry
+the lease (``client.with_lease(id)``), or added to it explicitly, live at
+least as long as the lease. A lease may expire by itself (the
+``containerd.io/gc.expire`` label, as set by containerd's Go client).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import attrs
+from betterproto.lib.google.protobuf import Empty
+
+from . import _identifiers, errors
+from ._api.containerd.services.leases.v1 import (
+    AddResourceRequest,
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    DeleteResourceRequest,
+    ListRequest,
+    ListResourcesRequest,
+    ListResourcesResponse,
+    ListResponse,
+    Resource,
+)
+from ._api.containerd.services.leases.v1 import Lease as _Lease
+from ._convert import timestamp
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["EXPIRE_LABEL", "Lease", "LeaseResource", "Leases"]
+
+_SERVICE: Final = "/containerd.services.leases.v1.Leases/"
+
+#: The label holding a lease's expiry time (RFC 3339); the GC drops expired leases.
+EXPIRE_LABEL: Final = "containerd.io/gc.expire"
+
+_CLEANUP_TIMEOUT: Final = 10.0
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@attrs.frozen(kw_only=True)
+class Lease:
+    """A lease: an id, its labels and when it was created.
+
+    Example:
+        ```python
+        lease = await client.leases.create(expires_in=3600)
+        print(lease.id, lease.expires_at)
+        ```
+    """
+
+    id: str
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    created_at: datetime | None = None
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the lease expires (from its ``containerd.io/gc.expire`` label), if ever."""
+        value = self.labels.get(EXPIRE_LABEL)
+        if not value:
+            return None
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+    @classmethod
+    def _from_proto(cls, msg: _Lease) -> Lease:
+        return cls(id=msg.id, labels=dict(msg.labels), created_at=timestamp(msg.created_at))
+
+
+@attrs.frozen(kw_only=True)
+class LeaseResource:
+    """A resource a lease holds.
+
+    ``type`` is ``"content"`` (id: a digest), ``"ingests"`` (id: an ingest
+    ref) or ``"snapshots/<snapshotter>"`` (id: a snapshot key).
+
+    Example:
+        ```python
+        LeaseResource(id="sha256:...", type="content")
+        LeaseResource(id="my-rootfs", type="snapshots/overlayfs")
+        ```
+    """
+
+    id: str
+    type: str
+
+    @classmethod
+    def _from_proto(cls, msg: Resource) -> LeaseResource:
+        return cls(id=msg.id, type=msg.type)
+
+    def _to_proto(self) -> Resource:
+        return Resource(id=self.id, type=self.type)
+
+
+class Leases:
+    """The leases of the client's namespace (``client.leases``).
+
+    Example:
+        ```python
+        async with client.leases.lease(expires_in=600) as leased:
+            digest = await leased.content.write("blob", b"data")
+            # the blob outlives a garbage collection while the block runs
+        ```
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._caller = client._caller
+
+    async def create(
+        self,
+        id: str | None = None,
+        *,
+        expires_in: float | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Lease:
+        """Create a lease.
+
+        Args:
+            id: the lease's id (default: a random one).
+            expires_in: seconds until the garbage collector may drop the lease
+                (default: it never expires).
+            labels: labels for the lease.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: `id` is not a valid identifier.
+            pycontainerd.errors.AlreadyExists: a lease with this id exists.
+
+        Example:
+            ```python
+            lease = await client.leases.create(expires_in=24 * 3600, labels={"job": "pull"})
+            ```
+        """
+        if id is None:
+            id = f"pycontainerd-{secrets.token_hex(8)}"
+        _identifiers.validate(id, "lease")
+        all_labels = dict(labels or {})
+        if expires_in is not None:
+            if expires_in < 0:
+                raise errors.InvalidArgument(f"invalid expires_in {expires_in!r}: negative")
+            all_labels[EXPIRE_LABEL] = _rfc3339(datetime.now(UTC) + timedelta(seconds=expires_in))
+        reply = await self._caller.unary(
+            _SERVICE + "Create", CreateRequest(id=id, labels=all_labels), CreateResponse
+        )
+        return Lease._from_proto(reply.lease)
+
+    async def list(self, *filters: str) -> builtins.list[Lease]:
+        """The namespace's leases, narrowed by filters (ORed; e.g. ``labels."job"==pull``).
+
+        Example:
+            ```python
+            print([lease.id for lease in await client.leases.list()])
+            ```
+        """
+        reply = await self._caller.unary(
+            _SERVICE + "List", ListRequest(filters=builtins.list(filters)), ListResponse
+        )
+        return [Lease._from_proto(lease) for lease in reply.leases]
+
+    async def delete(self, id: str, *, sync: bool = False) -> None:
+        """Delete the lease `id`; what only it held becomes garbage.
+
+        Args:
+            id: the lease.
+            sync: wait for a garbage collection to run before returning, so
+                that what the lease alone held is gone when this returns.
+
+        Raises:
+            pycontainerd.errors.NotFound: there is no such lease.
+
+        Example:
+            ```python
+            await client.leases.delete(lease.id, sync=True)
+            ```
+        """
+        _identifiers.validate(id, "lease")
+        await self._caller.unary(_SERVICE + "Delete", DeleteRequest(id=id, sync=sync), Empty)
+
+    async def add_resource(self, id: str, resource: LeaseResource) -> None:
+        """Make the lease `id` hold `resource`.
+
+        Example:
+            ```python
+            await client.leases.add_resource(lease.id, LeaseResource(id=digest, type="content"))
+            ```
+        """
+        _identifiers.validate(id, "lease")
+        await self._caller.unary(
+            _SERVICE + "AddResource",
+            AddResourceRequest(id=id, resource=resource._to_proto()),
+            Empty,
+        )
+
+    async def delete_resource(self, id: str, resource: LeaseResource) -> None:
+        """Stop the lease `id` holding `resource`.
+
+        Example:
+            ```python
+            await client.leases.delete_resource(lease.id, LeaseResource(id=digest, type="content"))
+            ```
+        """
+        _identifiers.validate(id, "lease")
+        await self._caller.unary(
+            _SERVICE + "DeleteResource",
+            DeleteResourceRequest(id=id, resource=resource._to_proto()),
+            Empty,
+        )
+
+    async def resources(self, id: str) -> builtins.list[LeaseResource]:
+        """What the lease `id` holds.
+
+        Example:
+            ```python
+            for r in await client.leases.resources(lease.id):
+                print(r.type, r.id)
+            ```
+        """
+        _identifiers.validate(id, "lease")
+        reply = await self._caller.unary(
+            _SERVICE + "ListResources", ListResourcesRequest(id=id), ListResourcesResponse
+        )
+        return [LeaseResource._from_proto(r) for r in reply.resources]
+
+    @contextlib.asynccontextmanager
+    async def lease(
+        self,
+        id: str | None = None,
+        *,
+        expires_in: float | None = 3600,
+        labels: Mapping[str, str] | None = None,
+        sync_delete: bool = False,
+    ) -> AsyncIterator[Client]:
+        """Create a lease for the block and yield a client view whose calls carry it.
+
+        The lease is deleted when the block ends, by an exception or by
+        cancellation too (shielded, bounded in time); the expiry is a
+        safety net in case the process dies first. Entering and leaving each
+        make one short call.
+
+        Args:
+            id: the lease's id (default: a random one).
+            expires_in: seconds until the lease expires by itself (``None``: never).
+            labels: labels for the lease.
+            sync_delete: on exit, wait for the garbage collection the deletion
+                triggers.
+
+        Example:
+            ```python
+            async with client.leases.lease(expires_in=3600) as leased:
+                await leased.content.write("layer", "/tmp/layer.tar.gz")
+                ...  # create the image that refers to the blob, then leave
+            ```
+        """
+        created = await self.create(id, expires_in=expires_in, labels=labels)
+        try:
+            yield self._client.with_lease(created.id)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                with contextlib.suppress(errors.NotFound):
+                    await self.delete(created.id, sync=sync_delete)

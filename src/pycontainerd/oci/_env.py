@@ -1,0 +1,63 @@
+"""Environment variable lists (``NAME=value`` strings) and containerd's merge rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+__all__ = ["DEFAULT_PATH_ENV", "EnvLike", "env_entries", "merge_env"]
+
+DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The ``PATH`` containerd gives a process whose image sets no environment."""
+
+EnvLike = Mapping[str, str] | Iterable[str]
+"""Environment as a mapping, or as ``NAME=value`` strings (a bare ``NAME`` unsets it)."""
+
+
+def env_entries(env: EnvLike) -> list[str]:
+    """``NAME=value`` strings from a mapping or an iterable of strings.
+
+    Raises:
+        ValueError: an empty name, or a name containing ``=`` in a mapping.
+        TypeError: a lone string was given instead of a list.
+    """
+    if isinstance(env, str):
+        raise TypeError(f"env must be a mapping or a list of NAME=value strings, not {env!r}")
+    if isinstance(env, Mapping):
+        entries = []
+        for name, value in env.items():
+            if not name or "=" in name:
+                raise ValueError(f"invalid environment variable name {name!r}")
+            entries.append(f"{name}={value}")
+        return entries
+    entries = list(env)
+    for entry in entries:
+        if not entry or entry.startswith("="):
+            raise ValueError(f"invalid environment entry {entry!r}: expected NAME=value")
+    return entries
+
+
+def merge_env(defaults: Iterable[str], overrides: EnvLike) -> tuple[str, ...]:
+    """Merge env lists like containerd's ``replaceOrAppendEnvValues``: overrides replace defaults by name.
+
+    An override without ``=`` removes that variable; new names are appended
+    in order; a replaced variable keeps its position.
+    """
+    results: list[str | None] = []
+    index: dict[str, int] = {}
+    for entry in defaults:
+        index[entry.split("=", 1)[0]] = len(results)
+        results.append(entry)
+    for entry in env_entries(overrides):
+        if "=" not in entry:
+            position = index.get(entry)
+            if position is not None:
+                results[position] = None
+            continue
+        name = entry.split("=", 1)[0]
+        position = index.get(name)
+        if position is not None:
+            results[position] = entry
+        else:
+            index[name] = len(results)
+            results.append(entry)
+    return tuple(entry for entry in results if entry)

@@ -1,0 +1,102 @@
+"""Diff service: compare two snapshots into a layer, apply it onto a fresh one."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from _mount_helpers import mounted
+
+from pycontainerd import Client, Descriptor, Mount, errors
+
+pytestmark = pytest.mark.anyio
+
+GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+TAR_LAYER = "application/vnd.oci.image.layer.v1.tar"
+
+
+@pytest.fixture
+async def client(containerd_client: Client) -> AsyncIterator[Client]:
+    # Under a lease: the layers and snapshots made here are referenced by nothing else.
+    async with containerd_client.leases.lease() as leased:
+        yield leased
+
+
+def change(mounts: list[Mount], write: dict[str, bytes], delete: tuple[str, ...] = ()) -> None:
+    with mounted(mounts) as root:
+        for name, data in write.items():
+            (root / name).write_bytes(data)
+        for name in delete:
+            (root / name).unlink()
+
+
+def listing(mounts: list[Mount]) -> dict[str, bytes]:
+    with mounted(mounts) as root:
+        return {p.name: p.read_bytes() for p in root.iterdir() if p.is_file()}
+
+
+async def make_base(client: Client) -> None:
+    snapshots = client.snapshots()
+    mounts = await snapshots.prepare("base-work")
+    await anyio.to_thread.run_sync(change, mounts, {"old.txt": b"old", "keep.txt": b"keep"})
+    await snapshots.commit("base", "base-work")
+
+
+async def test_compare_then_apply(client: Client) -> None:
+    snapshots = client.snapshots()
+    await make_base(client)
+    upper = await snapshots.prepare("upper", parent="base")
+    await anyio.to_thread.run_sync(change, upper, {"new.txt": b"new file"}, ("old.txt",))
+    lower = await snapshots.view("base-view", parent="base")
+
+    layer = await client.diff.compare(lower, upper, labels={"made-by": "test"})
+    assert isinstance(layer, Descriptor)
+    assert layer.media_type == GZIP_LAYER
+    info = await client.content.info(layer.digest)
+    assert info.size == layer.size
+    assert info.labels["made-by"] == "test"
+
+    blob = await client.content.read(layer.digest)
+    tar_bytes = gzip.decompress(blob)
+    names = tarfile.open(fileobj=io.BytesIO(tar_bytes)).getnames()
+    assert "new.txt" in names
+    assert ".wh.old.txt" in names
+    assert "keep.txt" not in names
+
+    target = await snapshots.prepare("target", parent="base")
+    applied = await client.diff.apply(layer, target)
+    # the applied descriptor is the uncompressed tar: its digest is the diff ID
+    assert applied.digest == "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+    assert applied.size == len(tar_bytes)
+    files = await anyio.to_thread.run_sync(listing, target)
+    assert files == {"keep.txt": b"keep", "new.txt": b"new file"}
+
+
+async def test_uncompressed_compare_and_apply_on_empty(client: Client) -> None:
+    snapshots = client.snapshots()
+    empty = await snapshots.view("empty-view")
+    upper = await snapshots.prepare("one")
+    await anyio.to_thread.run_sync(change, upper, {"a.txt": b"A"})
+    layer = await client.diff.compare(empty, upper, media_type=TAR_LAYER, ref="my-diff")
+    assert layer.media_type == TAR_LAYER
+    tar_bytes = await client.content.read(layer.digest)
+    assert tarfile.open(fileobj=io.BytesIO(tar_bytes)).getnames() == ["a.txt"]
+
+    fresh = await snapshots.prepare("fresh")
+    applied = await client.diff.apply(layer, fresh)
+    assert applied.digest == layer.digest
+    assert await anyio.to_thread.run_sync(listing, fresh) == {"a.txt": b"A"}
+
+
+async def test_apply_missing_blob(client: Client) -> None:
+    mounts = await client.snapshots().prepare("nothing")
+    missing = Descriptor(
+        media_type=GZIP_LAYER, digest="sha256:" + hashlib.sha256(b"nope").hexdigest(), size=4
+    )
+    with pytest.raises(errors.NotFound):
+        await client.diff.apply(missing, mounts)
