@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
@@ -18,6 +18,7 @@ from .._api.containerd.services.images.v1 import ImageCreate as _ImageCreate
 from .._api.containerd.services.images.v1 import ImageDelete as _ImageDelete
 from .._api.containerd.services.images.v1 import ImageUpdate as _ImageUpdate
 from .._descriptors import Mount
+from . import _wire
 
 __all__ = [
     "ContainerCreate",
@@ -55,6 +56,10 @@ _GOOGLE_PREFIX = "type.googleapis.com/"
 
 def _labels(value: Mapping[str, str]) -> Mapping[str, str]:
     return dict(value)
+
+
+def _mounts(value: Iterable[Mount]) -> tuple[Mount, ...]:
+    return tuple(value)
 
 
 class _Event:
@@ -112,7 +117,7 @@ class TaskCreate(_Event):
 
     container_id: str
     bundle: str = ""
-    rootfs: Sequence[Mount] = ()
+    rootfs: Sequence[Mount] = attrs.field(default=(), converter=_mounts)
     io: TaskIO = attrs.field(factory=TaskIO)
     checkpoint: str = ""
     pid: int = 0
@@ -538,19 +543,56 @@ _TYPED: tuple[type[_Event], ...] = (
     SnapshotRemove,
 )
 _BY_URL: dict[str, type[_Event]] = {cls.TYPE_URL: cls for cls in _TYPED}
+
+
+def _builder(cls: type[Any], schema: _wire.Schema) -> _wire.Builder:
+    """A function decoding ``data[pos:end]`` straight into `cls` (missing fields: proto defaults)."""
+    base: dict[str, Any] = {}
+    kinds = {name: kind for name, kind, _ in schema.values()}
+    for f in attrs.fields(cls):
+        if f.default is attrs.NOTHING:
+            base[f.name] = 0 if kinds.get(f.name) == _wire.INT else ""
+
+    def build(data: bytes, pos: int, end: int) -> Any:
+        return cls(**{**base, **_wire.fields(data, pos, end, schema)})
+
+    return build
+
+
+def _runtime(data: bytes, pos: int, end: int) -> ContainerRuntime:
+    msg = _wire.fields(data, pos, end, _RUNTIME)
+    options = msg.get("options")
+    return ContainerRuntime(
+        name=msg.get("name", ""),
+        options=None if options is None else Unknown(type_url=options[0], value=options[1]),
+    )
+
+
+_RUNTIME: _wire.Schema = {
+    1: ("name", _wire.STR, None),
+    2: ("options", _wire.MESSAGE, _wire.any_value),
+}
+_task_io = _builder(TaskIO, _wire.schema_of(_ev.TaskIo))
+_OVERRIDES: dict[str, tuple[int, _wire.Builder | None]] = {
+    "exited_at": (_wire.TIMESTAMP, None),
+    "rootfs": (_wire.MOUNTS, None),
+    "io": (_wire.MESSAGE, _task_io),
+    "runtime": (_wire.MESSAGE, _runtime),
+}
+_BUILDERS: dict[str, _wire.Builder] = {
+    cls.TYPE_URL: _builder(cls, _wire.schema_of(cls._PROTO, _OVERRIDES)) for cls in _TYPED
+}
 _URL_BY_MESSAGE: dict[type[betterproto.Message], str] = {}
 
 
 def decode(any_: _Any) -> Event:
     """The typed event for an ``Any``; `Unknown` for types the SDK does not model."""
-    type_url = any_.type_url.removeprefix(_GOOGLE_PREFIX)
-    cls = _BY_URL.get(type_url)
-    if cls is not None:
-        try:
-            return cls._from_proto(cls._PROTO().parse(any_.value))  # type: ignore[return-value]
-        except Exception:  # a corrupt payload is still delivered, undecoded
-            pass
-    return Unknown(type_url=type_url, value=bytes(any_.value))
+    return decode_event(any_.type_url, bytes(any_.value))
+
+
+def decode_event(type_url: str, value: bytes) -> Event:
+    """The typed event for a type URL and serialized message; `Unknown` when not modelled."""
+    return _decode_in_place(type_url, value, 0, len(value))
 
 
 def encode(event: Event | betterproto.Message) -> _Any:
@@ -604,3 +646,36 @@ class Envelope:
             topic=msg.topic,
             event=decode(msg.event),
         )
+
+    @classmethod
+    def _from_wire(cls, data: bytes) -> Envelope:
+        try:
+            ts, namespace, topic, type_url, start, end = _wire.envelope(data)
+        except (_wire.WireError, UnicodeDecodeError) as exc:
+            raise _wire.data_loss("event envelope", exc) from exc
+        return cls(
+            timestamp=ts,
+            namespace=namespace,
+            topic=topic,
+            event=_decode_in_place(type_url, data, start, end),
+        )
+
+
+def _decode_in_place(type_url: str, data: bytes, start: int, end: int) -> Event:
+    build = _BUILDERS.get(type_url)
+    if build is None:
+        build = _BUILDERS.get(type_url.removeprefix(_GOOGLE_PREFIX))
+    if build is not None:
+        try:
+            return build(data, start, end)  # type: ignore[no-any-return]
+        except (_wire.WireError, UnicodeDecodeError, TypeError, ValueError):
+            pass  # a corrupt payload is still delivered, undecoded
+    return Unknown(type_url=type_url.removeprefix(_GOOGLE_PREFIX), value=data[start:end])
+
+
+class _EnvelopeReply(_Envelope):
+    """The Subscribe reply type handed to grpclib: decodes straight into `Envelope`."""
+
+    @classmethod
+    def FromString(cls, data: bytes) -> Envelope:  # type: ignore[override]
+        return Envelope._from_wire(data)
