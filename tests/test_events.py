@@ -505,3 +505,29 @@ async def test_publish_request_type_matches_generated(
     # Any values decoded from the wire carry no google prefix (pitfall 3)
     req = PublishRequest(topic="/t", event=events._types.encode(events.TaskOOM(container_id="c")))
     assert req.event.type_url == "containerd.events.TaskOOM"
+
+
+def test_envelope_wire_decoding_matches_betterproto() -> None:
+    from pycontainerd._api.containerd.services.events.v1 import Envelope as ProtoEnvelope
+    from pycontainerd.events._types import encode
+
+    when = dt.datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    event = events.TaskExit(container_id="c", id="e", pid=4, exit_status=2**32 - 1, exited_at=when)
+    proto = ProtoEnvelope(timestamp=when, namespace="ns", topic="/tasks/exit", event=encode(event))
+    got = events.Envelope._from_wire(bytes(proto))
+    assert got == events.Envelope(timestamp=when, namespace="ns", topic="/tasks/exit", event=event)
+    assert got == events.Envelope._from_proto(proto)
+    with pytest.raises(errors.DataLoss):  # a timestamp beyond datetime's range
+        events.Envelope._from_wire(b"\x0a\x0b\x08" + b"\xff" * 8 + b"\x7f")
+    empty = events.Envelope._from_wire(b"")
+    assert empty.timestamp is None
+    assert empty.event == events.Unknown(type_url="", value=b"")
+
+
+@given(st.binary(max_size=64))
+def test_envelope_wire_decoding_never_crashes(data: bytes) -> None:
+    try:
+        env = events.Envelope._from_wire(data)
+    except errors.DataLoss:
+        return
+    assert isinstance(env, events.Envelope)

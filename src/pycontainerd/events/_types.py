@@ -651,7 +651,7 @@ class Envelope:
     def _from_wire(cls, data: bytes) -> Envelope:
         try:
             ts, namespace, topic, type_url, start, end = _wire.envelope(data)
-        except (_wire.WireError, UnicodeDecodeError) as exc:
+        except (_wire.WireError, UnicodeDecodeError, OverflowError) as exc:
             raise _wire.data_loss("event envelope", exc) from exc
         return cls(
             timestamp=ts,
@@ -668,7 +668,7 @@ def _decode_in_place(type_url: str, data: bytes, start: int, end: int) -> Event:
     if build is not None:
         try:
             return build(data, start, end)  # type: ignore[no-any-return]
-        except (_wire.WireError, UnicodeDecodeError, TypeError, ValueError):
+        except (_wire.WireError, UnicodeDecodeError, TypeError, ValueError, OverflowError):
             pass  # a corrupt payload is still delivered, undecoded
     return Unknown(type_url=type_url.removeprefix(_GOOGLE_PREFIX), value=data[start:end])
 
