@@ -19,6 +19,7 @@ from ._content import Content, ContentInfo, ContentReader, ContentWriter, Ingest
 from ._descriptors import Descriptor, Mount
 from ._diff import Diff
 from ._image_config import ImageConfig
+from ._images import Image, Images, Manifest
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
@@ -35,11 +36,14 @@ __all__ = [
     "ContentWriter",
     "Descriptor",
     "Diff",
+    "Image",
     "ImageConfig",
+    "Images",
     "IngestStatus",
     "Lease",
     "LeaseResource",
     "Leases",
+    "Manifest",
     "Mount",
     "Namespace",
     "Namespaces",

@@ -18,6 +18,7 @@ from ._api.containerd.services.introspection.v1 import (
 from ._api.containerd.services.version.v1 import VersionResponse
 from ._content import Content
 from ._diff import Diff
+from ._images import Images
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Leases
 from ._namespaces import Namespaces
@@ -212,6 +213,18 @@ class Client:
             ```
         """
         return Events(self)
+
+    @cached_property
+    def images(self) -> Images:
+        """The images of this client's namespace: records, unpack, archives, image from a directory.
+
+        Example:
+            ```python
+            image = await client.images.get("docker.io/library/busybox:latest")
+            await image.unpack()
+            ```
+        """
+        return Images(self)
 
     @cached_property
     def services(self) -> Services:

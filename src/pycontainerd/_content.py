@@ -79,6 +79,8 @@ _COMMIT: Final = WriteAction(WriteAction.COMMIT)
 CHUNK_SIZE: Final = 1 << 20
 # How many WRITE messages may be in flight before waiting for an acknowledgement.
 _WINDOW: Final = 8
+# Chunks at least this large are hashed in a worker thread.
+_THREADED_HASH_MIN: Final = 256 << 10
 # Bounds for cleanup paths (abort after an error or cancellation).
 _CLEANUP_TIMEOUT: Final = 10.0
 # Backoff for a ref locked by another writer: jittered, doubling, capped.
@@ -300,7 +302,12 @@ class ContentReader:
                     method=_SERVICE + "Read",
                 )
             if self._hash is not None:
-                self._hash.update(data)
+                if len(data) >= _THREADED_HASH_MIN:
+                    # hashlib releases the GIL: the event loop keeps receiving
+                    # the next chunks while this one is hashed.
+                    await anyio.to_thread.run_sync(self._hash.update, data)
+                else:
+                    self._hash.update(data)
             return data
         raise StopAsyncIteration
 

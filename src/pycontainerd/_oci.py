@@ -363,6 +363,17 @@ def descriptor_json(
     return out
 
 
+def manifest_json(config: Descriptor, layers: Sequence[Descriptor]) -> bytes:
+    """An OCI image manifest document as containerd (Go) would serialise it."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor_json(config),
+        "layers": [descriptor_json(layer) for layer in layers],
+    }
+    return go_json(doc)
+
+
 def parse_manifest(
     data: bytes, media_type: str, what: str
 ) -> tuple[Descriptor, list[Descriptor], dict[str, Any]]:

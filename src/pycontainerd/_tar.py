@@ -178,7 +178,9 @@ class TarEntry:
     async def read(self, limit: int) -> bytes:
         """The whole member, refused when larger than `limit` bytes."""
         if self.size > limit:
-            raise _bad(f"{self.name!r} is {self.size} bytes, more than the {limit} byte limit")
+            raise _bad(
+                f"archive member {self.name!r} is {self.size} bytes, over the {limit} byte limit"
+            )
         out = bytearray()
         async for part in self.chunks():
             out += part

@@ -22,16 +22,36 @@ async def test_version(containerd_client):
 ```
 
 Requires root, containerd and runc (``apt-get install containerd runc``).
+
+Images for tests are built locally, without a network: `build_busybox_image`
+creates (and unpacks) a small busybox image from Debian's ``busybox-static``
+through the SDK's own `pycontainerd.Images.create_from_directory`, and
+`busybox_archive` gives the same image as OCI archive bytes, to build once
+and import into many namespaces.
 """
 
+from ._busybox import (
+    BUSYBOX_APPLETS,
+    BUSYBOX_CONFIG,
+    BUSYBOX_IMAGE,
+    build_busybox_image,
+    busybox_archive,
+    make_busybox_rootfs,
+)
 from ._cleanup import Inventory, empty_namespace, inventory
 from ._daemon import ContainerdDaemon, DaemonError, require_tools
 
 __all__ = [
+    "BUSYBOX_APPLETS",
+    "BUSYBOX_CONFIG",
+    "BUSYBOX_IMAGE",
     "ContainerdDaemon",
     "DaemonError",
     "Inventory",
+    "build_busybox_image",
+    "busybox_archive",
     "empty_namespace",
     "inventory",
+    "make_busybox_rootfs",
     "require_tools",
 ]
