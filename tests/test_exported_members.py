@@ -1,16 +1,20 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, events, oci, testing
+from pycontainerd import errors, events, oci, stdio, testing
 
 PUBLIC = [
     "Client",
+    "Container",
+    "Containers",
     "Content",
     "ContentInfo",
     "ContentReader",
     "ContentWriter",
     "Descriptor",
     "Diff",
+    "ExitStatus",
+    "Extension",
     "Image",
     "ImageConfig",
     "Images",
@@ -19,17 +23,26 @@ PUBLIC = [
     "LeaseResource",
     "Leases",
     "Manifest",
+    "Metrics",
     "Mount",
     "Namespace",
     "Namespaces",
     "Platform",
     "PluginInfo",
+    "Process",
+    "ProcessInfo",
+    "RunResult",
+    "Runtime",
     "ServerInfo",
     "Services",
     "SignalTarget",
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "Tasks",
     "Usage",
     "Version",
     "errors",
@@ -37,6 +50,7 @@ PUBLIC = [
     "forward_signals",
     "oci",
     "parse_signal",
+    "stdio",
 ]
 
 
@@ -52,6 +66,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, events, events.filters, oci, testing):
+    for mod in (errors, events, events.filters, oci, stdio, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

@@ -13,8 +13,9 @@ Example:
     ```
 """
 
-from . import errors, events, oci
+from . import errors, events, oci, stdio
 from ._client import Client
+from ._containers import Container, Containers, Extension, Runtime
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
 from ._descriptors import Descriptor, Mount
 from ._diff import Diff
@@ -27,15 +28,30 @@ from ._platforms import Platform
 from ._services import Services
 from ._signals import SignalTarget, forward_signals, parse_signal
 from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
+from ._tasks import (
+    ExitStatus,
+    Metrics,
+    Process,
+    ProcessInfo,
+    RunResult,
+    Task,
+    Tasks,
+    TaskState,
+    TaskStatus,
+)
 
 __all__ = [
     "Client",
+    "Container",
+    "Containers",
     "Content",
     "ContentInfo",
     "ContentReader",
     "ContentWriter",
     "Descriptor",
     "Diff",
+    "ExitStatus",
+    "Extension",
     "Image",
     "ImageConfig",
     "Images",
@@ -44,17 +60,26 @@ __all__ = [
     "LeaseResource",
     "Leases",
     "Manifest",
+    "Metrics",
     "Mount",
     "Namespace",
     "Namespaces",
     "Platform",
     "PluginInfo",
+    "Process",
+    "ProcessInfo",
+    "RunResult",
+    "Runtime",
     "ServerInfo",
     "Services",
     "SignalTarget",
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "Tasks",
     "Usage",
     "Version",
     "errors",
@@ -62,4 +87,5 @@ __all__ = [
     "forward_signals",
     "oci",
     "parse_signal",
+    "stdio",
 ]

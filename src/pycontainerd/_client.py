@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from betterproto.lib.google.protobuf import Empty
 
@@ -16,18 +17,22 @@ from ._api.containerd.services.introspection.v1 import (
     ServerResponse,
 )
 from ._api.containerd.services.version.v1 import VersionResponse
+from ._containers import Containers
 from ._content import Content
 from ._diff import Diff
-from ._images import Images
+from ._images import Image, Images
 from ._introspection import PluginInfo, ServerInfo, Version
 from ._leases import Leases
 from ._namespaces import Namespaces
 from ._services import Services
 from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
+from ._tasks import RunResult, Tasks
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
 from .events._stream import Events
 
-__all__ = ["Client"]
+__all__ = [
+    "Client",
+]
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -234,6 +239,107 @@ class Client:
         they raise grpclib's own errors and return generated messages.
         """
         return Services(self._caller)
+
+    @cached_property
+    def containers(self) -> Containers:
+        """The namespace's containers: metadata objects (spec, rootfs, labels).
+
+        Example:
+            ```python
+            container = await client.containers.create("demo", image=image)
+            print([c.id for c in await client.containers.list("labels.app==demo")])
+            ```
+        """
+        return Containers(self)
+
+    @cached_property
+    def tasks(self) -> Tasks:
+        """The namespace's tasks (running containers).
+
+        Example:
+            ```python
+            for status in await client.tasks.list():
+                print(status.container_id, status.state)
+            ```
+        """
+        return Tasks(self)
+
+    async def run(
+        self,
+        image: Image | str | None = None,
+        args: Sequence[str] | None = None,
+        *,
+        id: str | None = None,
+        env: Mapping[str, str] | Sequence[str] | None = None,
+        mounts: Sequence[Any] | None = None,
+        stdin: bytes | None = None,
+        check: bool = False,
+        timeout: float | None = None,
+        remove: bool = True,
+        spec: Any = None,
+        cwd: str | None = None,
+        user: str | int | None = None,
+        terminal: bool = False,
+        labels: Mapping[str, str] | None = None,
+        snapshotter: str | None = None,
+        max_output: int | None = None,
+    ) -> RunResult:
+        r"""Run a command in a new container to completion, like `anyio.run_process`.
+
+        Creates the container (rootfs snapshot from `image`) and its task,
+        feeds `stdin`, collects stdout and stderr, waits, then deletes the
+        task and (with `remove`) the container and its snapshot, on every
+        path, cancellation included.
+
+        Args:
+            image: an `Image` or image name (rootfs, default command and env).
+            args: the command line (default: the image's entrypoint and cmd).
+            id: the container id (random by default).
+            env: extra environment (a mapping or ``KEY=value`` strings).
+            mounts: extra mounts: `oci.Mount` values, their JSON dicts, or
+                ``ctr --mount`` strings (``type=bind,src=/a,dst=/b,options=rbind:ro``).
+            stdin: bytes fed to the process's stdin.
+            check: raise `errors.ExitCodeError` on a non-zero exit code.
+            timeout: seconds before the process is killed and `TimeoutError` raised.
+            remove: delete the container afterwards (``ctr run --rm``).
+            spec: a full spec to start from instead of the image's.
+            cwd: working directory.
+            user: ``uid`` or ``"uid:gid"``.
+            terminal: run with a pseudo-terminal (stderr merges into stdout).
+            labels: container labels.
+            snapshotter: snapshotter for the rootfs (default ``overlayfs``).
+            max_output: keep at most this many bytes of each output stream.
+
+        Returns:
+            A `RunResult` with ``code``, ``stdout`` and ``stderr``.
+
+        Example:
+            ```python
+            result = await client.run(image, ["sh", "-c", "echo hi; exit 3"])
+            print(result.code, result.stdout)  # 3 b'hi\\n'
+            ```
+        """
+        from ._run import run
+
+        return await run(
+            self,
+            image,
+            args,
+            id=id,
+            env=env,
+            mounts=mounts,
+            stdin=stdin,
+            check=check,
+            timeout=timeout,
+            remove=remove,
+            spec=spec,
+            cwd=cwd,
+            user=user,
+            terminal=terminal,
+            labels=labels,
+            snapshotter=snapshotter,
+            max_output=max_output,
+        )
 
     @cached_property
     def content(self) -> Content:

@@ -7,6 +7,7 @@ uses). The original transport error is kept as ``__cause__``.
 ```text
 ContainerdError
 ├── ClientClosedError        the Client was used after aclose()
+├── ExitCodeError            a process run with check=True exited non-zero
 └── RPCError                 the daemon answered with a non-OK status
     ├── NotFound
     ├── AlreadyExists
@@ -45,6 +46,10 @@ from __future__ import annotations
 
 import builtins
 import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._tasks import RunResult
 
 __all__ = [
     "Aborted",
@@ -56,6 +61,7 @@ __all__ = [
     "ContainerdError",
     "DataLoss",
     "DeadlineExceeded",
+    "ExitCodeError",
     "FailedPrecondition",
     "Internal",
     "InvalidArchive",
@@ -103,6 +109,23 @@ class ContainerdError(Exception):
 
 class ClientClosedError(ContainerdError, RuntimeError):
     """A `Client` (or a view of it) was used after `Client.aclose()`."""
+
+
+class ExitCodeError(ContainerdError):
+    """A process run with ``check=True`` (`Client.run`, `Task.exec_run`) exited non-zero.
+
+    Attributes:
+        result: the `RunResult`, with the code and the captured output.
+    """
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"{list(result.args)!r} exited with code {result.code}")
+        self.result = result
+
+    @property
+    def code(self) -> int:
+        """The exit code."""
+        return self.result.code
 
 
 class RPCError(ContainerdError):

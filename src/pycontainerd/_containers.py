@@ -1,0 +1,638 @@
+"""Containers: metadata objects (spec, rootfs snapshot, labels), no processes."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import anyio
+import attrs
+from betterproto.lib.google.protobuf import Any as AnyProto
+from betterproto.lib.google.protobuf import Empty, FieldMask
+
+from . import errors
+from ._api.containerd.services.containers.v1 import Container as ContainerProto
+from ._api.containerd.services.containers.v1 import (
+    ContainerRuntime,
+    CreateContainerRequest,
+    CreateContainerResponse,
+    DeleteContainerRequest,
+    GetContainerRequest,
+    GetContainerResponse,
+    ListContainersRequest,
+    ListContainersResponse,
+    UpdateContainerRequest,
+    UpdateContainerResponse,
+)
+from ._api.containerd.services.leases.v1 import CreateRequest as CreateLeaseRequest
+from ._api.containerd.services.leases.v1 import CreateResponse as CreateLeaseResponse
+from ._api.containerd.services.leases.v1 import DeleteRequest as DeleteLeaseRequest
+from ._api.containerd.services.snapshots.v1 import (
+    MountsRequest,
+    MountsResponse,
+    PrepareSnapshotRequest,
+    PrepareSnapshotResponse,
+    RemoveSnapshotRequest,
+    ViewSnapshotRequest,
+    ViewSnapshotResponse,
+)
+from ._api.containerd.services.tasks.v1 import (
+    CreateTaskRequest,
+    CreateTaskResponse,
+    DeleteResponse,
+    DeleteTaskRequest,
+    GetRequest,
+    GetResponse,
+    KillRequest,
+)
+from ._convert import timestamp
+from ._identifiers import validate
+from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
+from .stdio import Stdio, null
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._images import Image
+
+__all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
+
+_CONTAINERS: Final = "/containerd.services.containers.v1.Containers/"
+_SNAPSHOTS: Final = "/containerd.services.snapshots.v1.Snapshots/"
+_TASKS: Final = "/containerd.services.tasks.v1.Tasks/"
+SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
+DEFAULT_RUNTIME: Final = "io.containerd.runc.v2"
+DEFAULT_SNAPSHOTTER: Final = "overlayfs"
+
+
+class _JSONable(Protocol):
+    def to_json(self) -> bytes | str: ...
+
+
+@attrs.frozen(kw_only=True)
+class Extension:
+    """An opaque, typed blob attached to a container (a protobuf ``Any``).
+
+    Example:
+        ```python
+        Extension(type_url="example.com/my-config", value=b'{"x": 1}')
+        ```
+    """
+
+    type_url: str
+    value: bytes = b""
+
+    @classmethod
+    def _from_proto(cls, msg: AnyProto) -> Extension:
+        return cls(type_url=msg.type_url, value=bytes(msg.value))
+
+    def _to_proto(self) -> AnyProto:
+        return AnyProto(type_url=self.type_url, value=self.value)
+
+
+@attrs.frozen(kw_only=True)
+class Runtime:
+    """Which runtime runs a container's tasks, with its options.
+
+    Attributes:
+        name: e.g. ``io.containerd.runc.v2``.
+        options: runtime-specific options, if any.
+    """
+
+    name: str = DEFAULT_RUNTIME
+    options: Extension | None = None
+
+
+def _spec_bytes(spec: Any) -> bytes:
+    if spec is None:
+        return b""
+    if isinstance(spec, bytes):
+        return spec
+    if isinstance(spec, str):
+        return spec.encode()
+    if isinstance(spec, Mapping):
+        return json.dumps(dict(spec), separators=(",", ":")).encode()
+    data = spec.to_json()
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+@attrs.frozen(kw_only=True)
+class Container:
+    """A container: metadata only (spec, rootfs snapshot, labels), no process.
+
+    Returned by `client.containers` (`Containers.create`, `get`, `list`);
+    it is a snapshot of the metadata at that moment. `spec` is decoded only
+    when read. Running it is a `Task`: `new_task`.
+
+    Attributes:
+        id: the container id.
+        labels: its labels.
+        image_name: the name of the image it was made from ("" if none); `image`
+            loads the `Image` itself.
+        runtime: the runtime that runs its tasks.
+        snapshotter: the snapshotter holding its rootfs ("" if none).
+        snapshot_key: the rootfs snapshot key ("" if the spec's root path is used).
+        created_at: when it was created.
+        updated_at: when it was last updated.
+        extensions: opaque client data.
+
+    Example:
+        ```python
+        container = await client.containers.get("web")
+        print(container.labels, container.spec.process.args)
+        ```
+    """
+
+    id: str
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    image_name: str = ""
+    runtime: Runtime = attrs.field(factory=Runtime)
+    snapshotter: str = ""
+    snapshot_key: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    extensions: Mapping[str, Extension] = attrs.field(factory=dict)
+    spec_type: str = attrs.field(default=SPEC_TYPE, repr=False)
+    spec_json: bytes = attrs.field(default=b"", repr=False)
+    _client: Client | None = attrs.field(default=None, eq=False, repr=False, alias="client")
+    _spec_cache: Any = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    @classmethod
+    def _from_proto(cls, msg: ContainerProto, client: Client | None) -> Container:
+        runtime = msg.runtime
+        options = runtime.options if runtime is not None else None
+        return cls(
+            id=msg.id,
+            labels=dict(msg.labels),
+            image_name=msg.image,
+            runtime=Runtime(
+                name=runtime.name if runtime is not None else "",
+                options=Extension._from_proto(options)
+                if options is not None and options.type_url
+                else None,
+            ),
+            snapshotter=msg.snapshotter,
+            snapshot_key=msg.snapshot_key,
+            created_at=timestamp(msg.created_at),
+            updated_at=timestamp(msg.updated_at),
+            extensions={k: Extension._from_proto(v) for k, v in msg.extensions.items()},
+            spec_type=msg.spec.type_url if msg.spec is not None else "",
+            spec_json=bytes(msg.spec.value) if msg.spec is not None else b"",
+            client=client,
+        )
+
+    @property
+    def spec(self) -> Any:
+        """The OCI runtime spec, as an `oci.Spec` (decoded on first access)."""
+        if self._spec_cache is None:
+            from . import oci
+
+            object.__setattr__(self, "_spec_cache", oci.Spec.from_json(self.spec_json or b"{}"))
+        return self._spec_cache
+
+    def _spec_dict(self) -> dict[str, Any]:
+        data = json.loads(self.spec_json or b"{}")
+        if not isinstance(data, dict):
+            raise errors.InvalidArgument(f"container {self.id!r} has a spec that is not an object")
+        return data
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError(f"container {self.id!r} is not bound to a client")
+        return self._client
+
+    async def new_task(self, *, stdio: Stdio | None = None) -> Task:
+        """Create the container's task (its init process), not yet started.
+
+        The FIFOs for `stdio` are created and opened before the task is, and
+        removed again if creating it fails or is cancelled. A missing binary
+        fails here, at once.
+
+        Args:
+            stdio: where stdin, stdout and stderr go (default `stdio.null`).
+
+        Raises:
+            pycontainerd.errors.AlreadyExists: the container already has a task.
+
+        Example:
+            ```python
+            async with await container.new_task(stdio=stdio.inherit()) as task:
+                await task.start()
+                await task.wait()
+            ```
+        """
+        client = self._require_client()
+        config = stdio or null()
+        rootfs = []
+        if self.snapshot_key:
+            reply = await client._caller.unary(
+                _SNAPSHOTS + "Mounts",
+                MountsRequest(snapshotter=self.snapshotter, key=self.snapshot_key),
+                MountsResponse,
+            )
+            rootfs = reply.mounts
+        io = config._open(self.id)
+        created = False
+        try:
+            with anyio.CancelScope(shield=True):
+                created_reply = await client._caller.unary(
+                    _TASKS + "Create",
+                    CreateTaskRequest(
+                        container_id=self.id,
+                        rootfs=rootfs,
+                        stdin=io.stdin_uri,
+                        stdout=io.stdout_uri,
+                        stderr=io.stderr_uri,
+                        terminal=config.terminal,
+                    ),
+                    CreateTaskResponse,
+                )
+            created = True
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+                try:
+                    if created:
+                        await _remove_task(client, self.id)
+                finally:
+                    io.close()
+            raise
+        return Task(client, self, pid=created_reply.pid, io=io)
+
+    async def task(self, *, stdio: Stdio | None = None) -> Task:
+        """Load the container's existing task; with `stdio`, re-attach to its FIFOs.
+
+        Raises:
+            pycontainerd.errors.NotFound: the container has no task.
+
+        Example:
+            ```python
+            task = await container.task(stdio=stdio.pipes())
+            ```
+        """
+        return await load_task(self._require_client(), self, stdio)
+
+    async def update(self, **changes: Any) -> Container:
+        """Change this container's metadata; see `Containers.update`.
+
+        Example:
+            ```python
+            container = await container.update(labels={"tier": "web"})
+            ```
+        """
+        return await self._require_client().containers.update(self.id, **changes)
+
+    async def delete(self, *, cleanup_snapshot: bool = True) -> None:
+        """Delete this container; see `Containers.delete`.
+
+        Example:
+            ```python
+            await container.delete()
+            ```
+        """
+        await self._require_client().containers.delete(self.id, cleanup_snapshot=cleanup_snapshot)
+
+    async def image(self) -> Image:
+        """The `Image` this container was made from.
+
+        Raises:
+            pycontainerd.errors.NotFound: the container has no image, or it is gone.
+        """
+        if not self.image_name:
+            raise errors.NotFound(f"container {self.id!r} has no image")
+        return await self._require_client().images.get(self.image_name)
+
+
+async def _remove_task(client: Client, container_id: str) -> None:
+    """Kill and delete a task we just created (cleanup path)."""
+    try:
+        await client._caller.unary(
+            _TASKS + "Kill", KillRequest(container_id=container_id, signal=9, all=True), Empty
+        )
+    except errors.RPCError:
+        pass
+    try:
+        await client._caller.unary(
+            _TASKS + "Delete", DeleteTaskRequest(container_id=container_id), DeleteResponse
+        )
+    except errors.NotFound:
+        pass
+
+
+def _label_paths(labels: Mapping[str, str | None]) -> list[str]:
+    return [f"labels.{k}" for k in labels]
+
+
+class Containers:
+    """The namespace's containers (``client.containers``): metadata, no processes.
+
+    Example:
+        ```python
+        container = await client.containers.create("web", image=image)
+        ```
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        id: str,
+        *,
+        image: Image | str | None = None,
+        spec: Any = None,
+        runtime: str = DEFAULT_RUNTIME,
+        runtime_options: Extension | None = None,
+        snapshotter: str | None = None,
+        snapshot: str | None = None,
+        readonly: bool = False,
+        labels: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Extension] | None = None,
+    ) -> Container:
+        """Create a container.
+
+        Given an image and no spec, the spec is ``oci.Spec.from_image`` of the
+        image's config. With an image, a new writable snapshot named after the
+        container is prepared from the image's unpacked layers (a read-only
+        view with ``readonly=True``), unless `snapshot` names an existing one.
+        A temporary lease protects the new snapshot until the container
+        references it; everything made is removed again if creation fails or
+        is cancelled.
+
+        Args:
+            id: the container id (an identifier).
+            image: an `Image` (or an image name) for the rootfs and defaults.
+            spec: an `oci.Spec` (or its JSON as a dict, str or bytes).
+            runtime: the runtime name.
+            runtime_options: options for the runtime.
+            snapshotter: the snapshotter (default ``overlayfs``).
+            snapshot: an existing snapshot key to use as rootfs.
+            readonly: prepare a read-only view instead of a writable snapshot.
+            labels: labels to set.
+            extensions: opaque client data.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: bad id, or neither spec nor image.
+            pycontainerd.errors.AlreadyExists: the id is taken.
+
+        Example:
+            ```python
+            image = await client.images.get("docker.io/library/busybox:latest")
+            container = await client.containers.create(
+                "demo", image=image, labels={"app": "demo"}
+            )
+            ```
+        """
+        validate(id, "container")
+        client = self._client
+        labels = dict(labels or {})
+        image_obj = await client.images.get(image) if isinstance(image, str) else image
+        if image_obj is None and spec is None:
+            raise errors.InvalidArgument(f"container {id!r} needs a spec or an image")
+        if image_obj is not None:
+            config = await image_obj.config()
+            if spec is None:
+                from . import oci
+
+                spec = oci.Spec.from_image(config, namespace=client.namespace, id=id)
+            stop_signal = getattr(config, "stop_signal", "")
+            if stop_signal:
+                labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
+        sn = snapshotter or (DEFAULT_SNAPSHOTTER if image_obj is not None or snapshot else "")
+        message = ContainerProto(
+            id=id,
+            labels=labels,
+            image=image_obj.name if image_obj is not None else "",
+            runtime=ContainerRuntime(name=runtime),
+            spec=AnyProto(type_url=SPEC_TYPE, value=_spec_bytes(spec)),
+            snapshotter=sn if (snapshot or image_obj is not None) else "",
+            snapshot_key=snapshot or "",
+            extensions={k: v._to_proto() for k, v in (extensions or {}).items()},
+        )
+        if runtime_options is not None:
+            message.runtime.options = runtime_options._to_proto()
+        if snapshot is not None or image_obj is None:
+            return await self._create_message(message)
+
+        lease = "pycontainerd-" + secrets.token_hex(8)
+        expire = (datetime.now(UTC) + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with anyio.CancelScope(shield=True):  # once made, the finally below removes it
+            await client._caller.unary(
+                "/containerd.services.leases.v1.Leases/Create",
+                CreateLeaseRequest(id=lease, labels={"containerd.io/gc.expire": expire}),
+                CreateLeaseResponse,
+            )
+        leased = client.with_lease(lease)
+        prepared = False
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            if not await image_obj.is_unpacked(sn):
+                await image_obj.unpack(sn)
+            parent = await image_obj.chain_id()
+            with anyio.CancelScope(shield=True):
+                if readonly:
+                    await leased._caller.unary(
+                        _SNAPSHOTS + "View",
+                        ViewSnapshotRequest(snapshotter=sn, key=id, parent=parent),
+                        ViewSnapshotResponse,
+                    )
+                else:
+                    await leased._caller.unary(
+                        _SNAPSHOTS + "Prepare",
+                        PrepareSnapshotRequest(snapshotter=sn, key=id, parent=parent),
+                        PrepareSnapshotResponse,
+                    )
+            prepared = True
+            message.snapshot_key = id
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            return await self._create_message(message)
+        except BaseException:
+            if prepared:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+                    await _ignore_not_found(
+                        client._caller.unary(
+                            _SNAPSHOTS + "Remove",
+                            RemoveSnapshotRequest(snapshotter=sn, key=id),
+                            Empty,
+                        )
+                    )
+            raise
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+                await _ignore_not_found(
+                    client._caller.unary(
+                        "/containerd.services.leases.v1.Leases/Delete",
+                        DeleteLeaseRequest(id=lease),
+                        Empty,
+                    )
+                )
+
+    async def _create_message(self, message: ContainerProto) -> Container:
+        client = self._client
+        with anyio.CancelScope(shield=True):
+            reply = await client._caller.unary(
+                _CONTAINERS + "Create",
+                CreateContainerRequest(container=message),
+                CreateContainerResponse,
+            )
+        container = Container._from_proto(reply.container, client)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+                await self.delete(container.id)
+            raise
+        return container
+
+    async def get(self, id: str) -> Container:
+        """The container `id`.
+
+        Raises:
+            pycontainerd.errors.NotFound: no such container.
+
+        Example:
+            ```python
+            container = await client.containers.get("web")
+            ```
+        """
+        validate(id, "container")
+        reply = await self._client._caller.unary(
+            _CONTAINERS + "Get", GetContainerRequest(id=id), GetContainerResponse
+        )
+        return Container._from_proto(reply.container, self._client)
+
+    async def list(self, *filters: str) -> list[Container]:
+        """The namespace's containers, optionally filtered (several filters are ORed).
+
+        Filters use containerd's syntax: ``labels.app==web``,
+        ``image~=busybox``, ``id==a,labels.x==y`` (commas AND). Specs are not
+        decoded until read.
+
+        Example:
+            ```python
+            web = await client.containers.list("labels.app==web")
+            ```
+        """
+        reply = await self._client._caller.unary(
+            _CONTAINERS + "List",
+            ListContainersRequest(filters=list(filters)),
+            ListContainersResponse,
+        )
+        return [Container._from_proto(c, self._client) for c in reply.containers]
+
+    async def update(
+        self,
+        id: str,
+        *,
+        labels: Mapping[str, str | None] | None = None,
+        replace_labels: bool = False,
+        spec: Any = None,
+        image: Image | str | None = None,
+        snapshot_key: str | None = None,
+        extensions: Mapping[str, Extension] | None = None,
+    ) -> Container:
+        """Change a container's metadata; only what is given changes (field masks).
+
+        Args:
+            id: the container.
+            labels: labels to set, key by key; a ``None`` value removes that
+                label. Other labels stay, unless `replace_labels`.
+            replace_labels: make `labels` the complete set.
+            spec: a new spec (`oci.Spec` or its JSON).
+            image: a new image (an `Image` or a name).
+            snapshot_key: a new rootfs snapshot key.
+            extensions: extensions to set, key by key (containerd 1.6 keeps
+                extensions once written: they can be replaced, not removed).
+
+        Returns:
+            The container as stored after the update.
+
+        Example:
+            ```python
+            await client.containers.update("web", labels={"tier": "front", "old": None})
+            ```
+        """
+        validate(id, "container")
+        message = ContainerProto(id=id)
+        paths: list[str] = []
+        if labels is not None:
+            message.labels = {k: v for k, v in labels.items() if v is not None}
+            if replace_labels:
+                paths.append("labels")
+            else:
+                paths.extend(_label_paths(labels))
+        if spec is not None:
+            message.spec = AnyProto(type_url=SPEC_TYPE, value=_spec_bytes(spec))
+            paths.append("spec")
+        if image is not None:
+            message.image = image if isinstance(image, str) else image.name
+            paths.append("image")
+        if snapshot_key is not None:
+            message.snapshot_key = snapshot_key
+            paths.append("snapshotkey")
+        if extensions is not None:
+            message.extensions = {k: v._to_proto() for k, v in extensions.items()}
+            paths.extend(f"extensions.{k}" for k in extensions)
+        if not paths:
+            return await self.get(id)
+        reply = await self._client._caller.unary(
+            _CONTAINERS + "Update",
+            UpdateContainerRequest(container=message, update_mask=FieldMask(paths=paths)),
+            UpdateContainerResponse,
+        )
+        return Container._from_proto(reply.container, self._client)
+
+    async def delete(self, id: str, *, cleanup_snapshot: bool = True) -> None:
+        """Delete a container (and, by default, its rootfs snapshot).
+
+        Refuses while the container has a task (running or not yet deleted).
+        Once started, the deletion runs shielded from cancellation. With
+        ``cleanup_snapshot=False`` the snapshot stays, but nothing references
+        it any more: containerd's garbage collector removes it unless another
+        container or a lease holds it.
+
+        Raises:
+            pycontainerd.errors.FailedPrecondition: the container has a task.
+            pycontainerd.errors.NotFound: no such container.
+
+        Example:
+            ```python
+            await client.containers.delete("web")
+            ```
+        """
+        validate(id, "container")
+        caller = self._client._caller
+        try:
+            reply = await caller.unary(_TASKS + "Get", GetRequest(container_id=id), GetResponse)
+        except errors.NotFound:
+            pass
+        else:
+            state = TaskState._from_proto(reply.process.status).value
+            raise errors.FailedPrecondition(
+                f"container {id!r} has a task ({state}): delete the task first"
+            )
+        container = await self.get(id) if cleanup_snapshot else None
+        with anyio.CancelScope(shield=True):
+            # Snapshot first, as the Go client does: once the container is gone the
+            # garbage collector may take the snapshot, and 1.6's collector leaves the
+            # parent's child index behind (the parent then cannot be removed).
+            if container is not None and container.snapshot_key and container.snapshotter:
+                await _ignore_not_found(
+                    caller.unary(
+                        _SNAPSHOTS + "Remove",
+                        RemoveSnapshotRequest(
+                            snapshotter=container.snapshotter, key=container.snapshot_key
+                        ),
+                        Empty,
+                    )
+                )
+            await caller.unary(_CONTAINERS + "Delete", DeleteContainerRequest(id=id), Empty)
+
+
+async def _ignore_not_found(call: Any) -> None:
+    try:
+        await call
+    except errors.NotFound:
+        pass

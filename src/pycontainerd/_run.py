@@ -1,0 +1,141 @@
+"""One-shot run: container + task + output + cleanup in one call (`Client.run`)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from . import errors
+from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes
+from ._identifiers import validate
+from ._tasks import RunResult, _merge_env, _user_of
+from .stdio import capture
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._images import Image
+
+__all__ = ["run"]
+
+
+def _mount_dict(mount: Any) -> dict[str, Any]:
+    if isinstance(mount, str):
+        from . import oci
+
+        mount = oci.Mount.parse(mount)
+    if isinstance(mount, Mapping):
+        return dict(mount)
+    data = mount.to_dict()
+    assert isinstance(data, dict)
+    return data
+
+
+def _build_spec(
+    base: Any,
+    *,
+    args: Sequence[str] | None,
+    env: Mapping[str, str] | Sequence[str] | None,
+    cwd: str | None,
+    user: str | int | None,
+    terminal: bool,
+    mounts: Sequence[Any] | None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(_spec_bytes(base) or b"{}")
+    process = spec.setdefault("process", {})
+    if args is not None:
+        if isinstance(args, str) or not args:
+            raise ValueError(f"args must be a non-empty sequence of strings, not {args!r}")
+        process["args"] = list(args)
+    if env:
+        extra = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else list(env)
+        process["env"] = _merge_env(process.get("env") or [], extra)
+    if cwd is not None:
+        process["cwd"] = cwd
+    if user is not None:
+        process["user"] = _user_of(user)
+    process["terminal"] = terminal
+    if mounts:
+        spec["mounts"] = [*(spec.get("mounts") or []), *(_mount_dict(m) for m in mounts)]
+    if not process.get("args"):
+        raise ValueError("nothing to run: give args, or an image with an entrypoint or cmd")
+    return spec
+
+
+async def run(
+    client: Client,
+    image: Image | str | None = None,
+    args: Sequence[str] | None = None,
+    *,
+    id: str | None = None,
+    env: Mapping[str, str] | Sequence[str] | None = None,
+    mounts: Sequence[Any] | None = None,
+    stdin: bytes | None = None,
+    check: bool = False,
+    timeout: float | None = None,
+    remove: bool = True,
+    spec: Any = None,
+    cwd: str | None = None,
+    user: str | int | None = None,
+    terminal: bool = False,
+    labels: Mapping[str, str] | None = None,
+    snapshotter: str | None = None,
+    max_output: int | None = None,
+) -> RunResult:
+    """See `Client.run`."""
+    cid = validate(id, "container") if id is not None else "run-" + secrets.token_hex(8)
+    image_obj = await client.images.get(image) if isinstance(image, str) else image
+    base = spec
+    if base is None:
+        if image_obj is None:
+            raise errors.InvalidArgument("client.run needs an image or a spec")
+        from . import oci
+
+        # As ``ctr run``/``docker run``: args replace the image's cmd, the entrypoint stays.
+        base = oci.Spec.from_image(
+            await image_obj.config(),
+            args=args,
+            env=env,
+            cwd=cwd,
+            user=user,
+            namespace=client.namespace,
+            id=cid,
+        )
+        args = env = cwd = user = None
+    full_spec = _build_spec(
+        base, args=args, env=env, cwd=cwd, user=user, terminal=terminal, mounts=mounts
+    )
+    run_args = tuple(full_spec["process"]["args"])
+    container: Container = await client.containers.create(
+        cid, image=image_obj, spec=full_spec, labels=labels, snapshotter=snapshotter
+    )
+    try:
+        stdio = capture(max_output, input=stdin, terminal=terminal)
+        async with await container.new_task(stdio=stdio) as task:
+            await task.start()
+            with anyio.move_on_after(timeout) as scope:
+                status = await task.wait()
+            if scope.cancelled_caught:
+                raise TimeoutError(f"{list(run_args)!r} did not exit within {timeout} seconds")
+            await task.delete()
+    finally:
+        if remove:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+                try:
+                    await client.containers.delete(cid)
+                except errors.NotFound:
+                    pass
+    result = RunResult(
+        args=run_args,
+        code=status.code,
+        stdout=task.captured_stdout,
+        stderr=task.captured_stderr,
+        exited_at=status.exited_at,
+        truncated=task.output_truncated,
+    )
+    if check:
+        result.check_returncode()
+    return result

@@ -1,0 +1,1131 @@
+"""Tasks (a container's running init process) and exec processes."""
+
+from __future__ import annotations
+
+import enum
+import json
+import secrets
+import signal as _signal
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self
+
+import anyio
+import attrs
+import betterproto
+from anyio.abc import ByteReceiveStream, ByteSendStream
+from betterproto.lib.google.protobuf import Any as AnyProto
+from betterproto.lib.google.protobuf import Empty
+
+from . import errors
+from ._api import _registry
+from ._api.containerd.services.tasks.v1 import (
+    CloseIoRequest,
+    DeleteProcessRequest,
+    DeleteResponse,
+    DeleteTaskRequest,
+    ExecProcessRequest,
+    ExecProcessResponse,
+    GetRequest,
+    GetResponse,
+    KillRequest,
+    ListPidsRequest,
+    ListPidsResponse,
+    ListTasksRequest,
+    ListTasksResponse,
+    MetricsRequest,
+    MetricsResponse,
+    PauseTaskRequest,
+    ResizePtyRequest,
+    ResumeTaskRequest,
+    StartRequest,
+    StartResponse,
+    UpdateTaskRequest,
+    WaitRequest,
+    WaitResponse,
+)
+from ._api.containerd.v1.types import Process as ProcessProto
+from ._api.containerd.v1.types import Status as StatusProto
+from ._convert import timestamp
+from ._identifiers import validate
+from .stdio import Stdio, null
+from .stdio._io import TaskIO
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._containers import Container
+
+__all__ = [
+    "ExitStatus",
+    "Metrics",
+    "Process",
+    "ProcessInfo",
+    "RunResult",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "Tasks",
+]
+
+_TASKS: Final = "/containerd.services.tasks.v1.Tasks/"
+PROCESS_SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Process"
+RESOURCES_SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+STOP_SIGNAL_LABEL: Final = "io.containerd.image.config.stop-signal"
+UNKNOWN_EXIT: Final = 255
+"""The exit code reported when the real one cannot be known (as containerd's Go client)."""
+
+CLEANUP_TIMEOUT: Final = 30.0
+"""Seconds the shielded cleanup of ``async with`` may take before giving up."""
+
+WAIT_RETRY_FOR: Final = 60.0
+"""Seconds a wait keeps retrying while the daemon cannot be reached."""
+
+
+class _JSONable(Protocol):
+    def to_json(self) -> bytes | str: ...
+
+
+@attrs.frozen(kw_only=True)
+class ExitStatus:
+    """How a process ended.
+
+    Attributes:
+        code: the exit code; ``128 + n`` when killed by signal ``n``.
+        exited_at: when it exited (UTC), if known.
+
+    Example:
+        ```python
+        status = await task.wait()
+        if status.code:
+            print("failed at", status.exited_at)
+        ```
+    """
+
+    code: int
+    exited_at: datetime | None = None
+
+    @property
+    def signal(self) -> _signal.Signals | None:
+        """The signal that killed the process, if the code says so (``128 + n``)."""
+        if 128 < self.code < 128 + 65:
+            try:
+                return _signal.Signals(self.code - 128)
+            except ValueError:
+                return None
+        return None
+
+
+class TaskState(enum.Enum):
+    """The state of a task or exec process, as the daemon reports it."""
+
+    UNKNOWN = "unknown"
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    PAUSING = "pausing"
+
+    @classmethod
+    def _from_proto(cls, value: StatusProto | int) -> TaskState:
+        return _STATES.get(int(value), cls.UNKNOWN)
+
+
+_STATES = {
+    StatusProto.CREATED: TaskState.CREATED,
+    StatusProto.RUNNING: TaskState.RUNNING,
+    StatusProto.STOPPED: TaskState.STOPPED,
+    StatusProto.PAUSED: TaskState.PAUSED,
+    StatusProto.PAUSING: TaskState.PAUSING,
+}
+
+
+@attrs.frozen(kw_only=True)
+class TaskStatus:
+    """A task's or exec process's state at one moment.
+
+    Attributes:
+        container_id: the container the task belongs to.
+        exec_id: the exec process id, ``None`` for the task's init process.
+        pid: the process id on the host (0 when not known).
+        state: created, running, paused, stopped, ...
+        exit_code: the exit code once stopped, else ``None``.
+        exited_at: when it stopped, else ``None``.
+        terminal: whether it has a pseudo-terminal.
+    """
+
+    container_id: str
+    exec_id: str | None = None
+    pid: int = 0
+    state: TaskState = TaskState.UNKNOWN
+    exit_code: int | None = None
+    exited_at: datetime | None = None
+    terminal: bool = False
+
+    @classmethod
+    def _from_proto(
+        cls, msg: ProcessProto, *, container_id: str | None = None, exec_id: str = ""
+    ) -> TaskStatus:
+        # Tasks.List fills only `id` (the container id); Get knows what it asked for.
+        state = TaskState._from_proto(msg.status)
+        stopped = state is TaskState.STOPPED
+        return cls(
+            container_id=container_id or msg.container_id or msg.id,
+            exec_id=exec_id or None,
+            pid=msg.pid,
+            state=state,
+            exit_code=msg.exit_status if stopped else None,
+            exited_at=timestamp(msg.exited_at) if stopped else None,
+            terminal=msg.terminal,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ProcessInfo:
+    """One process inside a task (from `Task.pids`).
+
+    Attributes:
+        pid: the host process id.
+        exec_id: the exec process it belongs to, when it is one's main process.
+    """
+
+    pid: int
+    exec_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Metrics:
+    """A task's cgroup statistics.
+
+    The common figures are decoded into attributes; everything else is in
+    `data`, the decoded ``io.containerd.cgroups.v1.Metrics`` (or ``v2``)
+    message (a generated class: the raw escape hatch).
+
+    Attributes:
+        container_id: the task's container.
+        timestamp: when the daemon sampled the figures.
+        type_url: the type of `data`.
+        pids: number of processes in the cgroup.
+        memory_usage: bytes of memory used.
+        memory_limit: the memory limit in bytes.
+        cpu_usage_ns: total CPU time in nanoseconds.
+        data: the decoded message (``None`` if the type is unknown).
+    """
+
+    container_id: str
+    timestamp: datetime | None
+    type_url: str
+    pids: int | None = None
+    memory_usage: int | None = None
+    memory_limit: int | None = None
+    cpu_usage_ns: int | None = None
+    data: betterproto.Message | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class RunResult:
+    """What `Client.run` and `Task.exec_run` return (like `subprocess.CompletedProcess`).
+
+    Attributes:
+        args: the command that ran.
+        code: its exit code.
+        stdout: its standard output.
+        stderr: its standard error (empty with a terminal).
+        exited_at: when it exited.
+        truncated: whether output beyond ``max_output`` was dropped.
+    """
+
+    args: tuple[str, ...]
+    code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+    exited_at: datetime | None = None
+    truncated: bool = False
+
+    @property
+    def returncode(self) -> int:
+        """Alias of `code`, as in `anyio.run_process`."""
+        return self.code
+
+    def check_returncode(self) -> None:
+        """Raise `pycontainerd.errors.ExitCodeError` if `code` is not zero."""
+        if self.code:
+            raise errors.ExitCodeError(self)
+
+
+def _signal_number(sig: int | str | _signal.Signals) -> int:
+    if isinstance(sig, int):
+        return int(sig)
+    text = sig.strip().upper()
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(_signal.Signals[name])
+    except KeyError:
+        raise ValueError(f"unknown signal {sig!r}") from None
+
+
+def _status_of(reply: WaitResponse | DeleteResponse) -> ExitStatus:
+    code = reply.exit_status
+    return ExitStatus(code=code, exited_at=timestamp(reply.exited_at))
+
+
+def _user_of(user: str | int | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    if isinstance(user, int):
+        return {"uid": user, "gid": user}
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()):
+        raise ValueError(f"user must be 'uid' or 'uid:gid' numbers, not {user!r}")
+    return {"uid": int(uid), "gid": int(gid or uid)}
+
+
+def _resources_json(resources: Mapping[str, Any] | _JSONable) -> bytes:
+    if isinstance(resources, Mapping):
+        return json.dumps(dict(resources), separators=(",", ":")).encode()
+    data = resources.to_json()
+    return data.encode() if isinstance(data, str) else data
+
+
+class _ProcessHandle:
+    """What a task's init process and an exec process have in common."""
+
+    def __init__(
+        self, client: Client, container_id: str, exec_id: str, io: TaskIO | None, pid: int
+    ) -> None:
+        self._client = client
+        self._container_id = container_id
+        self._exec_id = exec_id
+        self._io = io
+        self._pid = pid
+        self._exit: ExitStatus | None = None
+        self._deleted: ExitStatus | None = None
+        self._delete_tried = False
+        if io is not None:
+            io.on_stdin_close(self._close_io_rpc)
+
+    def _describe(self) -> str:
+        if self._exec_id:
+            return f"exec process {self._exec_id!r} of task {self._container_id!r}"
+        return f"task {self._container_id!r}"
+
+    @property
+    def pid(self) -> int:
+        """The host process id (0 until known)."""
+        return self._pid
+
+    @property
+    def stdin(self) -> ByteSendStream | None:
+        """The stream to the process's stdin (with `stdio.pipes`), else ``None``."""
+        if self._io is None or self._io.config.mode != "pipes":
+            return None
+        return self._io.stdin
+
+    @property
+    def stdout(self) -> ByteReceiveStream | None:
+        """The stream of the process's stdout (with `stdio.pipes`), else ``None``."""
+        if self._io is None or self._io.config.mode != "pipes":
+            return None
+        return self._io.stdout
+
+    @property
+    def stderr(self) -> ByteReceiveStream | None:
+        """The stream of the process's stderr (`stdio.pipes`, no terminal), else ``None``."""
+        if self._io is None or self._io.config.mode != "pipes":
+            return None
+        return self._io.stderr
+
+    @property
+    def captured_stdout(self) -> bytes:
+        """Output collected so far with `stdio.capture` (complete after `wait`)."""
+        return bytes(self._io.captured["stdout"]) if self._io is not None else b""
+
+    @property
+    def captured_stderr(self) -> bytes:
+        """Error output collected so far with `stdio.capture` (complete after `wait`)."""
+        return bytes(self._io.captured["stderr"]) if self._io is not None else b""
+
+    @property
+    def output_truncated(self) -> bool:
+        """Whether `stdio.capture` dropped output beyond its ``max_bytes``."""
+        return self._io is not None and self._io.truncated
+
+    async def _wait_status(self) -> ExitStatus:
+        failing_since: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                reply = await self._client._caller.unary(
+                    _TASKS + "Wait",
+                    WaitRequest(container_id=self._container_id, exec_id=self._exec_id),
+                    WaitResponse,
+                    timeout=None,
+                )
+            except (errors.Unavailable, errors.Canceled):
+                # The transport broke (daemon restarting...): the process did not exit.
+                now = anyio.current_time()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > WAIT_RETRY_FOR:
+                    raise
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            return _status_of(reply)
+
+    async def _wait(self) -> ExitStatus:
+        io = self._io
+        if self._exit is not None and (io is None or not io.pumps):
+            return self._exit
+        exited = anyio.Event()
+        error: Exception | None = None
+        status: ExitStatus | None = self._exit
+        async with anyio.create_task_group() as tg:
+            if io is not None and io.pumps:
+                tg.start_soon(io.pump, exited)
+            try:
+                if status is None:
+                    status = self._exit = await self._wait_status()
+            except Exception as exc:  # raised below, not wrapped in an ExceptionGroup
+                error = exc
+                tg.cancel_scope.cancel()
+            finally:
+                exited.set()
+        if error is not None:
+            raise error
+        assert status is not None
+        return status
+
+    async def kill(
+        self, signal: int | str | _signal.Signals = _signal.SIGTERM, *, all: bool = False
+    ) -> None:
+        """Send `signal` (a number, ``"SIGKILL"`` or ``"KILL"``) to the process.
+
+        Args:
+            signal: the signal to send (default SIGTERM).
+            all: send it to every process of the task, not only the init process.
+
+        Raises:
+            pycontainerd.errors.NotFound: the process already exited or is gone.
+            ValueError: unknown signal name.
+
+        Example:
+            ```python
+            await task.kill("SIGKILL")
+            ```
+        """
+        await self._client._caller.unary(
+            _TASKS + "Kill",
+            KillRequest(
+                container_id=self._container_id,
+                exec_id=self._exec_id,
+                signal=_signal_number(signal),
+                all=all,
+            ),
+            Empty,
+        )
+
+    async def _close_io_rpc(self) -> None:
+        await self._client._caller.unary(
+            _TASKS + "CloseIO",
+            CloseIoRequest(container_id=self._container_id, exec_id=self._exec_id, stdin=True),
+            Empty,
+        )
+
+    async def close_stdin(self) -> None:
+        """Close the process's stdin: it reads end-of-file after all data sent.
+
+        Example:
+            ```python
+            await task.stdin.send(b"data")
+            await task.close_stdin()
+            ```
+        """
+        if self._io is not None and self._io.stdin is not None:
+            await self._io.stdin.aclose()  # closes our end, then tells the shim
+        else:
+            await self._close_io_rpc()
+
+    async def resize(self, columns: int, rows: int) -> None:
+        """Set the size of the process's terminal.
+
+        Example:
+            ```python
+            await task.resize(120, 40)
+            ```
+        """
+        if columns <= 0 or rows <= 0:
+            raise ValueError(f"terminal size must be positive, not {columns}x{rows}")
+        await self._client._caller.unary(
+            _TASKS + "ResizePty",
+            ResizePtyRequest(
+                container_id=self._container_id,
+                exec_id=self._exec_id,
+                width=columns,
+                height=rows,
+            ),
+            Empty,
+        )
+
+    async def status(self) -> TaskStatus:
+        """The process's current state.
+
+        Raises:
+            pycontainerd.errors.NotFound: the task or process does not exist.
+
+        Example:
+            ```python
+            print((await task.status()).state)
+            ```
+        """
+        reply = await self._client._caller.unary(
+            _TASKS + "Get",
+            GetRequest(container_id=self._container_id, exec_id=self._exec_id),
+            GetResponse,
+        )
+        return TaskStatus._from_proto(
+            reply.process, container_id=self._container_id, exec_id=self._exec_id
+        )
+
+    async def _delete_rpc(self) -> ExitStatus:
+        if self._exec_id:
+            request: betterproto.Message = DeleteProcessRequest(
+                container_id=self._container_id, exec_id=self._exec_id
+            )
+            method = _TASKS + "DeleteProcess"
+        else:
+            request = DeleteTaskRequest(container_id=self._container_id)
+            method = _TASKS + "Delete"
+        retry = self._delete_tried
+        self._delete_tried = True
+        with anyio.CancelScope(shield=True):
+            try:
+                reply = await self._client._caller.unary(method, request, DeleteResponse)
+            except errors.NotFound:
+                if not retry:
+                    raise
+                # An earlier attempt got through: the process is gone.
+                return self._exit or ExitStatus(code=UNKNOWN_EXIT)
+        return _status_of(reply)
+
+    async def _delete(self, *, force: bool, deletable: tuple[TaskState, ...]) -> ExitStatus:
+        if self._deleted is not None:
+            return self._deleted
+        stopped = self._exit is not None
+        if force:
+            await self._force_stop()
+            stopped = self._exit is not None
+        elif not self._delete_tried:
+            state = (await self.status()).state
+            if state not in deletable:
+                raise errors.FailedPrecondition(
+                    f"{self._describe()} is {state.value}: it must be stopped before deletion "
+                    "(kill it and wait, or delete(force=True))"
+                )
+            stopped = stopped or state is TaskState.STOPPED
+        if stopped and self._io is not None and self._io.pumps:
+            await self._wait()  # collect the rest of the output first
+        status = await self._delete_rpc()
+        if self._exit is not None and status.code == UNKNOWN_EXIT:
+            status = self._exit
+        self._deleted = status
+        self._exit = self._exit or status
+        self._close_io(removed=True)
+        return status
+
+    def _close_io(self, *, removed: bool) -> None:
+        if self._io is not None:
+            self._io.close()
+            if removed:
+                self._io.remove_fifos()
+
+    async def _force_stop(self) -> None:
+        if self._exit is None:
+            if self._exec_id:
+                try:
+                    state = (await self.status()).state
+                except errors.NotFound:
+                    return
+                if state is TaskState.CREATED:
+                    return  # never started: nothing to kill, and a wait would block
+            try:
+                await self.kill(_signal.SIGKILL, all=not self._exec_id)
+            except (errors.NotFound, errors.FailedPrecondition, errors.Unknown):
+                pass
+            with anyio.move_on_after(10):
+                try:
+                    await self._wait()
+                except errors.NotFound:
+                    pass
+
+    async def _teardown(self, *, cleanup_timeout: float) -> None:
+        """Kill, wait and delete, shielded from cancellation and bounded in time."""
+        with anyio.CancelScope(shield=True):
+            try:
+                with anyio.fail_after(cleanup_timeout):
+                    if self._deleted is None:
+                        try:
+                            await self._delete(force=True, deletable=())
+                        except errors.NotFound:
+                            self._close_io(removed=True)
+            finally:
+                self._close_io(removed=False)
+
+
+class Task(_ProcessHandle):
+    """A container's task: its running (or created, or stopped) init process.
+
+    Made by `Container.new_task` (not yet started) or `Container.task`
+    (loads a task that exists). As an async context manager it kills,
+    waits for and deletes the task on exit, shielded from cancellation and
+    bounded in time; entering does no I/O, leaving blocks until the task is
+    gone (at most `CLEANUP_TIMEOUT` seconds).
+
+    Example:
+        ```python
+        async with await container.new_task(stdio=stdio.capture()) as task:
+            await task.start()
+            status = await task.wait()
+        print(status.code, task.captured_stdout)
+        ```
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        container: Container,
+        *,
+        pid: int = 0,
+        io: TaskIO | None = None,
+    ) -> None:
+        super().__init__(client, container.id, "", io, pid)
+        self._container = container
+
+    def __repr__(self) -> str:
+        return f"<Task {self._container_id!r} pid={self._pid}>"
+
+    @property
+    def id(self) -> str:
+        """The task's id: its container's id."""
+        return self._container_id
+
+    @property
+    def container(self) -> Container:
+        """The container this task runs."""
+        return self._container
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
+        except Exception:
+            if exc is None:
+                raise
+            # The body's exception wins; the cleanup failure is lost.
+
+    async def start(self) -> int:
+        """Start the task's init process; returns its pid.
+
+        Example:
+            ```python
+            pid = await task.start()
+            ```
+        """
+        reply = await self._client._caller.unary(
+            _TASKS + "Start", StartRequest(container_id=self._container_id), StartResponse
+        )
+        self._pid = reply.pid
+        return reply.pid
+
+    async def wait(self) -> ExitStatus:
+        """Wait until the task exits; with `stdio.capture` or `stdio.inherit`, until its output is copied too.
+
+        Valid before or after `start`, idempotent (later calls return the
+        same status at once) and safe to call from many tasks at once. A wait
+        broken by the transport (daemon restart) is retried, never reported
+        as an exit.
+
+        Example:
+            ```python
+            status = await task.wait()
+            print(status.code)
+            ```
+        """
+        return await self._wait()
+
+    async def pause(self) -> None:
+        """Freeze every process of the task.
+
+        Example:
+            ```python
+            await task.pause()
+            await task.resume()
+            ```
+        """
+        await self._client._caller.unary(
+            _TASKS + "Pause", PauseTaskRequest(container_id=self._container_id), Empty
+        )
+
+    async def resume(self) -> None:
+        """Thaw a paused task."""
+        await self._client._caller.unary(
+            _TASKS + "Resume", ResumeTaskRequest(container_id=self._container_id), Empty
+        )
+
+    async def pids(self) -> list[ProcessInfo]:
+        """Every process in the task: the init process and exec processes' children.
+
+        Example:
+            ```python
+            print([p.pid for p in await task.pids()])
+            ```
+        """
+        reply = await self._client._caller.unary(
+            _TASKS + "ListPids", ListPidsRequest(container_id=self._container_id), ListPidsResponse
+        )
+        found = []
+        for p in reply.processes:
+            exec_id = None
+            if p.info is not None and p.info.type_url:
+                cls = _registry.MESSAGES.get(p.info.type_url.rpartition("/")[2])
+                if cls is not None:
+                    exec_id = getattr(cls().parse(p.info.value), "exec_id", None) or None
+            found.append(ProcessInfo(pid=p.pid, exec_id=exec_id))
+        return found
+
+    async def metrics(self) -> Metrics:
+        """The task's cgroup statistics.
+
+        Example:
+            ```python
+            m = await task.metrics()
+            print(m.memory_usage, m.pids)
+            ```
+        """
+        reply = await self._client._caller.unary(
+            _TASKS + "Metrics",
+            MetricsRequest(filters=[f"id=={self._container_id}"]),
+            MetricsResponse,
+        )
+        if not reply.metrics:
+            raise errors.NotFound(f"no metrics for task {self._container_id!r}")
+        metric = reply.metrics[0]
+        type_url = metric.data.type_url if metric.data is not None else ""
+        cls = _registry.MESSAGES.get(type_url.rpartition("/")[2])
+        data = cls().parse(metric.data.value) if cls is not None else None
+        figures: dict[str, int | None] = {}
+        if type_url.endswith("cgroups.v1.Metrics") and data is not None:
+            d: Any = data
+            figures = {
+                "pids": d.pids.current,
+                "memory_usage": d.memory.usage.usage,
+                "memory_limit": d.memory.usage.limit,
+                "cpu_usage_ns": d.cpu.usage.total,
+            }
+        elif type_url.endswith("cgroups.v2.Metrics") and data is not None:
+            d = data
+            figures = {
+                "pids": d.pids.current,
+                "memory_usage": d.memory.usage,
+                "memory_limit": d.memory.usage_limit,
+                "cpu_usage_ns": d.cpu.usage_usec * 1000,
+            }
+        return Metrics(
+            container_id=metric.id or self._container_id,
+            timestamp=timestamp(metric.timestamp),
+            type_url=type_url,
+            data=data,
+            **figures,
+        )
+
+    async def update(
+        self,
+        resources: Mapping[str, Any] | _JSONable,
+        *,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        """Change the task's resource limits (the OCI ``linux.resources`` object).
+
+        Args:
+            resources: an `oci` resources value, or its JSON form as a dict,
+                e.g. ``{"memory": {"limit": 64 << 20}}``.
+            annotations: passed to the runtime with the update.
+
+        Example:
+            ```python
+            await task.update({"memory": {"limit": 128 * 1024 * 1024}})
+            ```
+        """
+        await self._client._caller.unary(
+            _TASKS + "Update",
+            UpdateTaskRequest(
+                container_id=self._container_id,
+                resources=AnyProto(type_url=RESOURCES_SPEC_TYPE, value=_resources_json(resources)),
+                annotations=dict(annotations or {}),
+            ),
+            Empty,
+        )
+
+    async def stop(self, timeout: float = 10.0) -> ExitStatus:
+        """Stop the task: its stop signal, then SIGKILL after `timeout` seconds, then reap.
+
+        The stop signal is the image's (recorded as a container label when
+        the container was made from an image), else SIGTERM. Returns the exit
+        status; the task is not deleted.
+
+        Example:
+            ```python
+            status = await task.stop(timeout=5)
+            await task.delete()
+            ```
+        """
+        sig: int | str = _signal.SIGTERM
+        label = self._container.labels.get(STOP_SIGNAL_LABEL)
+        if label:
+            sig = label
+        if self._exit is not None:
+            return self._exit
+        try:
+            await self.kill(sig, all=False)
+        except errors.NotFound:
+            return await self.wait()
+        with anyio.move_on_after(timeout):
+            return await self.wait()
+        try:
+            await self.kill(_signal.SIGKILL, all=True)
+        except errors.NotFound:
+            pass
+        return await self.wait()
+
+    async def delete(self, *, force: bool = False) -> ExitStatus:
+        """Delete the task; returns its exit status.
+
+        Without `force` the task must be stopped (checked on the client side,
+        as containerd's Go client does). With `force` it is killed with
+        SIGKILL first. Retriable: if an earlier attempt got through, a retry
+        returns the status instead of raising `NotFound`. Collects the rest of
+        captured output first; closes and removes the FIFOs.
+
+        Raises:
+            pycontainerd.errors.FailedPrecondition: the task is still running.
+            pycontainerd.errors.NotFound: there is no such task.
+
+        Example:
+            ```python
+            await task.kill()
+            await task.wait()
+            status = await task.delete()
+            ```
+        """
+        return await self._delete(force=force, deletable=(TaskState.STOPPED, TaskState.UNKNOWN))
+
+    async def exec(
+        self,
+        args: Sequence[str],
+        *,
+        id: str | None = None,
+        stdio: Stdio | None = None,
+        env: Mapping[str, str] | Sequence[str] | None = None,
+        cwd: str | None = None,
+        user: str | int | None = None,
+        terminal: bool | None = None,
+        start: bool = True,
+    ) -> Process:
+        """Run another process inside the task (like ``ctr task exec``).
+
+        The process gets the container spec's process settings, with `args`,
+        and the given `env` (added to the spec's), `cwd`, `user` and
+        `terminal` (default: the stdio's ``terminal``).
+
+        Args:
+            args: the command line.
+            id: the exec id (an identifier); random by default.
+            stdio: its standard streams (default `stdio.null`).
+            env: extra environment, as a mapping or ``KEY=value`` strings.
+            cwd: working directory.
+            user: ``uid``, ``"uid"`` or ``"uid:gid"``.
+            terminal: give it a pseudo-terminal.
+            start: start it right away (else call `Process.start`).
+
+        Returns:
+            The (started) `Process`; use it as an async context manager to
+            kill, wait for and delete it on exit.
+
+        Example:
+            ```python
+            async with await task.exec(["ls", "/"], stdio=stdio.capture()) as proc:
+                code = await proc.wait()
+            print(code, proc.captured_stdout)
+            ```
+        """
+        exec_id = validate(id, "exec id") if id is not None else "exec-" + secrets.token_hex(6)
+        config = stdio or null()
+        if terminal is not None and terminal != config.terminal:
+            config = attrs.evolve(config, terminal=terminal)
+        process_spec = await self._process_spec(args, env=env, cwd=cwd, user=user)
+        process_spec["terminal"] = config.terminal
+        io = config._open(exec_id)
+        proc: Process | None = None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._client._caller.unary(
+                    _TASKS + "Exec",
+                    ExecProcessRequest(
+                        container_id=self._container_id,
+                        exec_id=exec_id,
+                        stdin=io.stdin_uri,
+                        stdout=io.stdout_uri,
+                        stderr=io.stderr_uri,
+                        terminal=config.terminal,
+                        spec=AnyProto(
+                            type_url=PROCESS_SPEC_TYPE,
+                            value=json.dumps(process_spec, separators=(",", ":")).encode(),
+                        ),
+                    ),
+                    ExecProcessResponse,
+                )
+            proc = Process(self._client, self, exec_id, io, tuple(args))
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            if start:
+                await proc.start()
+        except BaseException:
+            if proc is not None:
+                await proc._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
+            io.close()
+            raise
+        return proc
+
+    async def _process_spec(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | Sequence[str] | None,
+        cwd: str | None,
+        user: str | int | None,
+    ) -> dict[str, Any]:
+        if isinstance(args, str) or not args:
+            raise ValueError(f"args must be a non-empty sequence of strings, not {args!r}")
+        spec = self._container._spec_dict()
+        process: dict[str, Any] = dict(spec.get("process") or {})
+        process["args"] = list(args)
+        if env:
+            extra = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else list(env)
+            process["env"] = _merge_env(process.get("env") or [], extra)
+        if cwd is not None:
+            process["cwd"] = cwd
+        if user is not None:
+            process["user"] = _user_of(user)
+        process.setdefault("cwd", "/")
+        process.setdefault("user", {"uid": 0, "gid": 0})
+        return process
+
+    async def exec_run(
+        self,
+        args: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | Sequence[str] | None = None,
+        cwd: str | None = None,
+        user: str | int | None = None,
+        terminal: bool = False,
+        check: bool = False,
+        timeout: float | None = None,
+        max_output: int | None = None,
+    ) -> RunResult:
+        """Run a process inside the task to completion and collect its output.
+
+        Like `Client.run`, for a task that is already running.
+
+        Raises:
+            pycontainerd.errors.ExitCodeError: `check` is true and the exit code is not 0.
+            TimeoutError: it ran longer than `timeout` seconds (it is killed).
+
+        Example:
+            ```python
+            result = await task.exec_run(["cat", "/etc/hostname"])
+            print(result.code, result.stdout)
+            ```
+        """
+        from .stdio import capture
+
+        io = capture(max_output, input=stdin, terminal=terminal)
+        async with await self.exec(args, stdio=io, env=env, cwd=cwd, user=user) as proc:
+            with anyio.move_on_after(timeout) as scope:
+                status = await proc._wait()
+            if scope.cancelled_caught:
+                raise TimeoutError(f"{list(args)!r} did not exit within {timeout} seconds")
+        result = RunResult(
+            args=tuple(args),
+            code=status.code,
+            stdout=proc.captured_stdout,
+            stderr=proc.captured_stderr,
+            exited_at=status.exited_at,
+            truncated=proc.output_truncated,
+        )
+        if check:
+            result.check_returncode()
+        return result
+
+
+def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in [*base, *extra]:
+        key = item.partition("=")[0]
+        merged[key] = item
+    return list(merged.values())
+
+
+class Process(_ProcessHandle):
+    """An exec process inside a task, shaped like `anyio.abc.Process`.
+
+    Made by `Task.exec`. As an async context manager it kills, waits for and
+    deletes the process on exit (shielded, bounded); entering does no I/O.
+
+    Example:
+        ```python
+        async with await task.exec(["sh", "-c", "exit 3"]) as proc:
+            assert await proc.wait() == 3
+        ```
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        task: Task,
+        exec_id: str,
+        io: TaskIO | None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(client, task.id, exec_id, io, 0)
+        self._task = task
+        self.args = args
+
+    def __repr__(self) -> str:
+        return f"<Process {self._exec_id!r} of task {self._container_id!r} pid={self._pid}>"
+
+    @property
+    def id(self) -> str:
+        """The exec id."""
+        return self._exec_id
+
+    @property
+    def task(self) -> Task:
+        """The task this process runs in."""
+        return self._task
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once `wait` has returned, else ``None``."""
+        return self._exit.code if self._exit is not None else None
+
+    @property
+    def exit_status(self) -> ExitStatus | None:
+        """The full exit status once `wait` has returned, else ``None``."""
+        return self._exit
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
+        except Exception:
+            if exc is None:
+                raise
+
+    async def aclose(self) -> None:
+        """Kill (if running), wait for and delete the process; closes its streams."""
+        await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
+
+    async def start(self) -> int:
+        """Start the process (when `Task.exec` was called with ``start=False``); returns its pid."""
+        reply = await self._client._caller.unary(
+            _TASKS + "Start",
+            StartRequest(container_id=self._container_id, exec_id=self._exec_id),
+            StartResponse,
+        )
+        self._pid = reply.pid
+        return reply.pid
+
+    async def wait(self) -> int:
+        """Wait until the process exits and return its exit code.
+
+        Idempotent and safe to call from several tasks at once; see
+        `Task.wait`. The full status is in `exit_status` afterwards.
+        """
+        return (await self._wait()).code
+
+    async def send_signal(self, signal: int | str | _signal.Signals) -> None:
+        """Send `signal` to the process."""
+        await self.kill(signal)
+
+    async def terminate(self) -> None:
+        """Send SIGTERM."""
+        await self.kill(_signal.SIGTERM)
+
+    async def delete(self, *, force: bool = False) -> ExitStatus:
+        """Delete the exec process; returns its exit status.
+
+        Raises:
+            pycontainerd.errors.FailedPrecondition: it is still running (and not `force`).
+        """
+        return await self._delete(
+            force=force,
+            deletable=(TaskState.STOPPED, TaskState.CREATED, TaskState.UNKNOWN),
+        )
+
+
+class Tasks:
+    """The namespace's tasks (``client.tasks``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def list(self, filter: str = "") -> list[TaskStatus]:
+        """Every task in the namespace (their init processes).
+
+        Example:
+            ```python
+            for t in await client.tasks.list():
+                print(t.container_id, t.pid, t.state)
+            ```
+        """
+        reply = await self._client._caller.unary(
+            _TASKS + "List", ListTasksRequest(filter=filter), ListTasksResponse
+        )
+        return [TaskStatus._from_proto(p) for p in reply.tasks]
+
+    async def get(self, container_id: str, *, stdio: Stdio | None = None) -> Task:
+        """Load the task of container `container_id` (see `Container.task`).
+
+        Raises:
+            pycontainerd.errors.NotFound: no such container or task.
+        """
+        container = await self._client.containers.get(container_id)
+        return await container.task(stdio=stdio)
+
+
+async def load_task(client: Client, container: Container, stdio: Stdio | None) -> Task:
+    """Load an existing task; re-attach `stdio` to its FIFOs when given."""
+    reply = await client._caller.unary(
+        _TASKS + "Get", GetRequest(container_id=container.id), GetResponse
+    )
+    p = reply.process
+    io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
+    task = Task(client, container, pid=p.pid, io=io)
+    if TaskState._from_proto(p.status) is TaskState.STOPPED:
+        task._exit = ExitStatus(code=p.exit_status, exited_at=timestamp(p.exited_at))
+    return task

@@ -1,0 +1,129 @@
+"""anyio byte streams over FIFO file descriptors (non-blocking, no threads)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+
+import anyio
+from anyio.abc import ByteReceiveStream, ByteSendStream
+
+__all__ = ["FifoReceiveStream", "FifoSendStream"]
+
+CHUNK = 1 << 16
+
+
+def _close_fd(fd: int) -> None:
+    anyio.notify_closing(fd)
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class FifoReceiveStream(ByteReceiveStream):
+    """The read end of a FIFO the task writes to (its stdout or stderr).
+
+    Reading waits with `anyio.wait_readable` and reads with `os.read`; the
+    stream ends when every writer (the shim) has closed the FIFO.
+    """
+
+    def __init__(self, fd: int, name: str) -> None:
+        self._fd: int | None = fd
+        self._name = name
+        self._eof = False
+
+    @property
+    def eof(self) -> bool:
+        """Whether the writer closed the FIFO and everything was read."""
+        return self._eof
+
+    async def receive(self, max_bytes: int = CHUNK) -> bytes:
+        """Read up to `max_bytes` bytes; waits until some arrive.
+
+        Raises:
+            anyio.EndOfStream: the task closed its end and all data was read.
+            anyio.ClosedResourceError: this stream was closed.
+        """
+        while True:
+            if self._fd is None:
+                raise anyio.ClosedResourceError
+            if self._eof:
+                raise anyio.EndOfStream
+            try:
+                data = os.read(self._fd, max_bytes)
+            except BlockingIOError:
+                await anyio.wait_readable(self._fd)
+                continue
+            if not data:
+                self._eof = True
+                raise anyio.EndOfStream
+            await anyio.lowlevel.checkpoint()
+            return data
+
+    async def aclose(self) -> None:
+        """Close the read end (idempotent)."""
+        self.close()
+        await anyio.lowlevel.checkpoint()
+
+    def close(self) -> None:
+        """Close the read end without waiting (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            _close_fd(fd)
+
+    def __repr__(self) -> str:
+        return f"<FifoReceiveStream {self._name} {'closed' if self._fd is None else 'open'}>"
+
+
+class FifoSendStream(ByteSendStream):
+    """The write end of the task's stdin FIFO.
+
+    Closing it (``aclose``) also asks the shim to close its own end, so the
+    process reads end-of-file after every byte sent.
+    """
+
+    def __init__(
+        self, fd: int, name: str, on_close: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self._fd: int | None = fd
+        self._name = name
+        self._on_close = on_close
+
+    async def send(self, item: bytes) -> None:
+        """Write all of `item`, waiting whenever the FIFO is full.
+
+        Raises:
+            anyio.ClosedResourceError: the stream was closed.
+            anyio.BrokenResourceError: the FIFO has no reader any more.
+        """
+        view = memoryview(item)
+        while view:
+            if self._fd is None:
+                raise anyio.ClosedResourceError
+            try:
+                n = os.write(self._fd, view[:CHUNK])
+            except BlockingIOError:
+                await anyio.wait_writable(self._fd)
+                continue
+            except BrokenPipeError as exc:
+                raise anyio.BrokenResourceError from exc
+            view = view[n:]
+        await anyio.lowlevel.checkpoint()
+
+    def close_fd(self) -> None:
+        """Close the write end without telling the shim (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            _close_fd(fd)
+
+    async def aclose(self) -> None:
+        """Close the write end: the process then reads end-of-file (idempotent)."""
+        was_open = self._fd is not None
+        self.close_fd()
+        if was_open and self._on_close is not None:
+            await self._on_close()
+        await anyio.lowlevel.checkpoint()
+
+    def __repr__(self) -> str:
+        return f"<FifoSendStream {self._name} {'closed' if self._fd is None else 'open'}>"

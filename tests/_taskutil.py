@@ -1,0 +1,200 @@
+"""Helpers for the container/task tests: a host-directory busybox rootfs and a spec for it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pycontainerd
+import pycontainerd.testing
+
+FIFO_ROOT = "/run/containerd/fifo"
+
+_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+
+def make_busybox_rootfs(root: Path) -> Path:
+    """A directory holding a static busybox and its applet links."""
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox-static is needed (apt-get install busybox-static)"
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    shutil.copy2(busybox, bin_dir / "busybox")
+    applets = subprocess.run(
+        [busybox, "--list"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            os.symlink("busybox", bin_dir / applet)
+    for d in ("proc", "sys", "dev", "tmp", "etc", "run"):
+        (root / d).mkdir()
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    return root
+
+
+def host_spec(
+    rootfs: Path | str,
+    args: list[str],
+    *,
+    namespace: str,
+    container_id: str,
+    terminal: bool = False,
+) -> dict[str, Any]:
+    """A containerd-like default Linux spec whose root is a host directory (read-only)."""
+    return {
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "terminal": terminal,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/",
+            "capabilities": dict.fromkeys(("bounding", "effective", "permitted"), _CAPS),
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": str(rootfs), "readonly": True},
+        "mounts": [
+            {
+                "destination": "/proc",
+                "type": "proc",
+                "source": "proc",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+                "destination": "/sys/fs/cgroup",
+                "type": "cgroup",
+                "source": "cgroup",
+                "options": ["ro", "nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/tmp",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "nodev", "mode=1777"],
+            },
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "cgroupsPath": f"/{namespace}/{container_id}",
+            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")],
+            "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "readonlyPaths": [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ],
+        },
+    }
+
+
+def fifo_dirs() -> set[str]:
+    """Our FIFO directories that exist now (pycontainerd.stdio's naming)."""
+    found: set[str] = set()
+    for base, prefix in ((FIFO_ROOT, "pycontainerd-"), ("/tmp", "pycontainerd-fifo-")):
+        try:
+            found.update(os.path.join(base, n) for n in os.listdir(base) if n.startswith(prefix))
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def open_fds() -> set[int]:
+    return {int(n) for n in os.listdir("/proc/self/fd")}
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A host directory with busybox-static, usable as a container's root path."""
+    return make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+
+
+HostContainer = Callable[..., Awaitable[pycontainerd.Container]]
+
+
+@pytest.fixture
+def host_container(containerd_client: pycontainerd.Client, busybox_rootfs: Path) -> HostContainer:
+    """Make containers whose root is the host busybox directory (no image, no snapshot)."""
+
+    async def make(
+        args: list[str], *, terminal: bool = False, id: str | None = None, **kw: Any
+    ) -> pycontainerd.Container:
+        cid = id or f"c-{uuid.uuid4().hex[:10]}"
+        spec = host_spec(
+            busybox_rootfs,
+            args,
+            namespace=containerd_client.namespace,
+            container_id=cid,
+            terminal=terminal,
+        )
+        return await containerd_client.containers.create(cid, spec=spec, **kw)
+
+    return make
+
+
+def runtime_stock(inv: pycontainerd.testing.Inventory) -> dict[str, tuple[str, ...]]:
+    """What containers and tasks leave behind (content is the image's business: GC may trim it)."""
+    return {
+        "tasks": inv.tasks,
+        "containers": inv.containers,
+        "snapshots": inv.snapshots,
+        "leases": inv.leases,
+        "images": inv.images,
+        "ingests": inv.ingests,
+    }

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import signal
+
+import anyio
+import pytest
+from _taskutil import HostContainer, fifo_dirs
+
+from pycontainerd import errors, stdio
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_exec_exit_code_output_and_pids(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(["sh", "-c", "echo $0; exit 4"], stdio=stdio.capture()) as p:
+            assert p.pid > 0
+            assert p.returncode is None
+            assert await p.wait() == 4
+            assert p.returncode == 4
+            assert p.captured_stdout == b"sh\n"
+        async with await task.exec(["sleep", "1000"], id="sleeper") as sleeper:
+            pids = await task.pids()
+            by_pid = {p.pid: p.exec_id for p in pids}
+            assert task.pid in by_pid
+            assert by_pid[sleeper.pid] == "sleeper"
+            with pytest.raises(errors.FailedPrecondition):
+                await sleeper.delete()
+            await sleeper.send_signal("KILL")
+            assert await sleeper.wait() == 128 + signal.SIGKILL
+        # The process context deleted it: it no longer exists.
+        with pytest.raises(errors.NotFound):
+            await sleeper.status()
+    await c.delete()
+
+
+async def test_exec_pipes_like_anyio_process(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(
+            ["sh", "-c", "tr a-z A-Z; echo bye >&2"], stdio=stdio.pipes()
+        ) as p:
+            assert p.stdin is not None
+            assert p.stdout is not None
+            assert p.stderr is not None
+            await p.stdin.send(b"hello exec\n")
+            await p.stdin.aclose()  # closing the stream gives EOF, like anyio
+            out = b"".join([chunk async for chunk in p.stdout])
+            err = b"".join([chunk async for chunk in p.stderr])
+            assert await p.wait() == 0
+        assert out == b"HELLO EXEC\n"
+        assert err == b"bye\n"
+    await c.delete()
+
+
+async def test_exec_run(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        result = await task.exec_run(
+            ["sh", "-c", "echo $GREETING from $(pwd); cat; exit 2"],
+            stdin=b"input",
+            env={"GREETING": "hi"},
+            cwd="/tmp",
+        )
+        assert result.code == 2
+        assert result.stdout == b"hi from /tmp\ninput"
+        with pytest.raises(errors.ExitCodeError) as info:
+            await task.exec_run(["sh", "-c", "echo oops >&2; exit 9"], check=True)
+        assert info.value.code == 9
+        assert info.value.result.stderr == b"oops\n"
+        with pytest.raises(TimeoutError):
+            await task.exec_run(["sleep", "1000"], timeout=0.2)
+        # Only the init process is left.
+        assert [p.pid for p in await task.pids()] == [task.pid]
+    await c.delete()
+
+
+async def test_exec_missing_binary_fails_fast(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    before = fifo_dirs()
+    async with await c.new_task() as task:
+        await task.start()
+        with anyio.fail_after(30), pytest.raises(errors.RPCError, match="nope"):
+            await task.exec(["/nope"], stdio=stdio.capture())
+        assert fifo_dirs() == before
+        assert [p.pid for p in await task.pids()] == [task.pid]
+    await c.delete()
+
+
+async def test_exec_bad_arguments(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        with pytest.raises(ValueError, match="args"):
+            await task.exec([])
+        with pytest.raises(errors.InvalidArgument, match="bad id!"):
+            await task.exec(["true"], id="bad id!")
+        with pytest.raises(ValueError, match="user"):
+            await task.exec(["true"], user="root")
+    await c.delete()

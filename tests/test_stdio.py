@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+
+import anyio
+import pytest
+from _taskutil import HostContainer, fifo_dirs
+
+import pycontainerd
+from pycontainerd import stdio
+
+pytestmark = pytest.mark.anyio
+
+MIB = 1024 * 1024
+LINE = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
+
+
+def expected_digest(size: int) -> str:
+    """sha256 of `size` bytes of LINE repeated (what `yes ... | head -c` prints)."""
+    h = hashlib.sha256()
+    full, rest = divmod(size, len(LINE))
+    block = LINE * 4096
+    n_blocks, n_lines = divmod(full, 4096)
+    for _ in range(n_blocks):
+        h.update(block)
+    h.update(LINE * n_lines + LINE[:rest])
+    return h.hexdigest()
+
+
+YES = ["sh", "-c", f"yes {LINE.decode().strip()} | head -c {100 * MIB}"]
+
+
+def test_factories_validate() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        stdio.log_file("relative.log")
+    with pytest.raises(ValueError, match="max_bytes"):
+        stdio.capture(-1)
+    assert stdio.pipes(terminal=True).terminal
+
+
+async def test_cat_echoes_and_exits_only_after_close_stdin(host_container: HostContainer) -> None:
+    c = await host_container(["cat"])
+    data = os.urandom(3 * MIB)
+    async with await c.new_task(stdio=stdio.pipes()) as task:
+        await task.start()
+        assert task.stdin is not None
+        assert task.stdout is not None
+        received = bytearray()
+        all_echoed = anyio.Event()
+        async with anyio.create_task_group() as tg:
+
+            async def read_back() -> None:
+                assert task.stdout is not None
+                async for chunk in task.stdout:
+                    received.extend(chunk)
+                    if len(received) >= len(data):
+                        all_echoed.set()
+
+            tg.start_soon(read_back)
+            await task.stdin.send(data)
+            await all_echoed.wait()
+            # Everything echoed, stdin still open: cat still runs.
+            assert (await task.status()).state is pycontainerd.TaskState.RUNNING
+            await task.close_stdin()
+        assert bytes(received) == data
+        assert (await task.wait()).code == 0
+    await c.delete()
+
+
+async def test_100_mib_through_pipes(host_container: HostContainer) -> None:
+    c = await host_container(YES)
+    async with await c.new_task(stdio=stdio.pipes()) as task:
+        await task.start()
+        assert task.stdout is not None
+        h = hashlib.sha256()
+        size = 0
+        async for chunk in task.stdout:
+            h.update(chunk)
+            size += len(chunk)
+        assert (await task.wait()).code == 0
+    assert size == 100 * MIB
+    assert h.hexdigest() == expected_digest(100 * MIB)
+    await c.delete()
+
+
+async def test_100_mib_through_capture(host_container: HostContainer) -> None:
+    c = await host_container(YES)
+    async with await c.new_task(stdio=stdio.capture()) as task:
+        await task.start()
+        assert (await task.wait()).code == 0
+        out = task.captured_stdout
+    assert len(out) == 100 * MIB
+    assert hashlib.sha256(out).hexdigest() == expected_digest(100 * MIB)
+    await c.delete()
+
+
+async def test_capture_bound_drops_the_rest(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", f"head -c {4 * MIB} /dev/zero; echo done >&2"])
+    async with await c.new_task(stdio=stdio.capture(1000)) as task:
+        await task.start()
+        assert (await task.wait()).code == 0  # never blocked on a full pipe
+        assert task.captured_stdout == b"\0" * 1000
+        assert task.captured_stderr == b"done\n"
+        assert task.output_truncated
+    await c.delete()
+
+
+async def test_capture_input_fed_to_stdin(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "wc -c; cat"])
+    async with await c.new_task(stdio=stdio.capture(input=b"x" * 100_000)) as task:
+        await task.start()
+        assert (await task.wait()).code == 0
+        assert task.captured_stdout.strip() == b"100000"
+    await c.delete()
+
+
+async def test_tty_reports_size_set_by_resize(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "read go; stty size"], terminal=True)
+    async with await c.new_task(stdio=stdio.pipes(terminal=True)) as task:
+        assert task.stderr is None  # a terminal merges stderr into stdout
+        await task.start()
+        await task.resize(123, 45)
+        assert task.stdin is not None
+        assert task.stdout is not None
+        await task.stdin.send(b"go\n")
+        out = bytearray()
+        async for chunk in task.stdout:
+            out.extend(chunk)
+        assert (await task.wait()).code == 0
+    assert out.replace(b"\r", b"").splitlines()[-1] == b"45 123"
+    await c.delete()
+
+
+async def test_long_argv(host_container: HostContainer) -> None:
+    arg = "x" * 20_000
+    c = await host_container(["sh", "-c", 'echo "${#1}"; echo "$1" | md5sum', "sh", arg])
+    async with await c.new_task(stdio=stdio.capture()) as task:
+        await task.start()
+        assert (await task.wait()).code == 0
+    lines = task.captured_stdout.splitlines()
+    assert lines[0] == b"20000"
+    assert lines[1].split()[0].decode() == hashlib.md5(arg.encode() + b"\n").hexdigest()
+    await c.delete()
+
+
+async def test_log_file(host_container: HostContainer, tmp_path) -> None:
+    log = tmp_path / "task.log"
+    c = await host_container(["sh", "-c", "echo to-out; echo to-err >&2"])
+    before = fifo_dirs()
+    async with await c.new_task(stdio=stdio.log_file(log)) as task:
+        assert fifo_dirs() == before  # no FIFOs: the shim writes the file
+        await task.start()
+        assert (await task.wait()).code == 0
+    assert sorted(log.read_bytes().splitlines()) == [b"to-err", b"to-out"]
+    await c.delete()
+
+
+async def test_null(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "cat; echo hi"])
+    async with await c.new_task(stdio=stdio.null()) as task:
+        assert task.stdin is None
+        assert task.stdout is None
+        await task.start()
+        assert (await task.wait()).code == 0  # stdin is /dev/null: cat ends at once
+    await c.delete()
+
+
+async def test_inherit_copies_to_our_stdout(host_container: HostContainer, capfd) -> None:
+    c = await host_container(["sh", "-c", "echo inherited-out; echo inherited-err >&2"])
+    async with await c.new_task(stdio=stdio.inherit()) as task:
+        await task.start()
+        assert (await task.wait()).code == 0
+    out, err = capfd.readouterr()
+    assert "inherited-out" in out
+    assert "inherited-err" in err
+    await c.delete()
+
+
+async def test_fifo_dir_is_private_and_removed(host_container: HostContainer) -> None:
+    before = fifo_dirs()
+    c = await host_container(["true"])
+    async with await c.new_task(stdio=stdio.pipes()) as task:
+        new = fifo_dirs() - before
+        assert len(new) == 1
+        (directory,) = new
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+        assert sorted(os.listdir(directory)) == [
+            f"{c.id}-stderr",
+            f"{c.id}-stdin",
+            f"{c.id}-stdout",
+        ]
+        await task.start()
+        await task.wait()
+    assert fifo_dirs() == before
+    await c.delete()

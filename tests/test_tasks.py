@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import signal
+
+import anyio
+import pytest
+from _taskutil import HostContainer, fifo_dirs
+
+import pycontainerd
+import pycontainerd.testing
+from pycontainerd import errors, stdio
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_exit_code_and_output_from_wait_and_delete(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "echo out; echo err >&2; exit 7"])
+    async with await c.new_task(stdio=stdio.capture()) as task:
+        assert task.pid > 0
+        await task.start()
+        status = await task.wait()
+        assert status.code == 7
+        assert status.exited_at is not None
+        assert task.captured_stdout == b"out\n"
+        assert task.captured_stderr == b"err\n"
+        deleted = await task.delete()
+        assert deleted.code == 7
+        # Retrying a delete that got through is not an error.
+        assert (await task.delete()).code == 7
+    await c.delete()
+
+
+async def test_wait_before_start_repeated_and_concurrent(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "exit 3"])
+    results: list[pycontainerd.ExitStatus] = []
+    async with await c.new_task() as task:
+        async with anyio.create_task_group() as tg:
+
+            async def waiter() -> None:
+                results.append(await task.wait())
+
+            for _ in range(5):
+                tg.start_soon(waiter)  # waiting before start is valid
+            await anyio.wait_all_tasks_blocked()
+            await task.start()
+        again = await task.wait()
+        assert {r.code for r in results} == {3}
+        assert len({r.exited_at for r in results}) == 1
+        assert again == results[0]
+        # Kill after exit: the process is gone.
+        with pytest.raises(errors.NotFound):
+            await task.kill(signal.SIGKILL)
+        assert (await task.status()).state is pycontainerd.TaskState.STOPPED
+    await c.delete()
+
+
+async def test_delete_running_task_and_container_refused(
+    containerd_client: pycontainerd.Client, host_container: HostContainer
+) -> None:
+    c = await host_container(["sleep", "1000"])
+    task = await c.new_task()
+    await task.start()
+    with pytest.raises(errors.FailedPrecondition):
+        await task.delete()
+    with pytest.raises(errors.FailedPrecondition):
+        await c.delete()
+    assert [t.container_id for t in await containerd_client.tasks.list()] == [c.id]
+    assert (await task.status()).state is pycontainerd.TaskState.RUNNING
+    status = await task.delete(force=True)
+    assert status.code == 128 + signal.SIGKILL
+    assert status.signal is signal.SIGKILL
+    assert await containerd_client.tasks.list() == []
+    await c.delete()
+    assert await containerd_client.containers.list() == []
+
+
+async def test_missing_binary_fails_fast(
+    containerd_client: pycontainerd.Client, host_container: HostContainer
+) -> None:
+    before = fifo_dirs()
+    c = await host_container(["/no/such/binary"])
+    with anyio.fail_after(30), pytest.raises(errors.RPCError, match="no/such/binary"):
+        await c.new_task(stdio=stdio.capture())
+    assert await containerd_client.tasks.list() == []
+    assert fifo_dirs() == before
+    await c.delete()
+
+
+async def test_stop_uses_sigterm_then_reaps(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"])
+    async with await c.new_task() as task:
+        await task.start()
+        status = await task.stop(timeout=20)
+        assert status.code == 128 + signal.SIGTERM
+        assert (await task.delete()).code == status.code
+    await c.delete()
+
+
+async def test_stop_escalates_to_sigkill(host_container: HostContainer) -> None:
+    # The shell ignores SIGTERM; stop() must fall back to SIGKILL.
+    c = await host_container(["sh", "-c", "trap '' TERM; while :; do sleep 1; done"])
+    async with await c.new_task() as task:
+        await task.start()
+        status = await task.stop(timeout=0.5)
+        assert status.code == 128 + signal.SIGKILL
+    await c.delete()
+
+
+async def test_pause_resume_status(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        assert (await task.status()).state is pycontainerd.TaskState.CREATED
+        await task.start()
+        await task.pause()
+        assert (await task.status()).state is pycontainerd.TaskState.PAUSED
+        await task.resume()
+        assert (await task.status()).state is pycontainerd.TaskState.RUNNING
+    await c.delete()
+
+
+async def test_metrics_decode(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        m = await task.metrics()
+        assert m.container_id == c.id
+        assert m.type_url.endswith("io.containerd.cgroups.v1.Metrics")
+        assert m.pids
+        assert m.pids >= 1
+        assert m.memory_usage
+        assert m.data is not None
+    await c.delete()
+
+
+async def test_update_memory_limit_seen_in_cgroup(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        limit = 96 * 1024 * 1024
+        await task.update({"memory": {"limit": limit}})
+        result = await task.exec_run(["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+        assert result.code == 0, result.stderr
+        assert int(result.stdout) == limit
+        assert (await task.metrics()).memory_limit == limit
+    await c.delete()
+
+
+async def test_reattach_to_running_task(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "read line; echo got $line"])
+    async with await c.new_task(stdio=stdio.pipes()) as task:
+        await task.start()
+        attached = await c.task(stdio=stdio.pipes())
+        assert attached.pid == task.pid
+        assert attached.stdin is not None
+        assert attached.stdout is not None
+        await attached.stdin.send(b"hello\n")
+        assert await attached.stdout.receive() == b"got hello\n"
+        assert (await attached.wait()).code == 0
+        await attached.delete()
+        with pytest.raises(errors.NotFound):
+            await task.delete()  # the other handle deleted it
+    await c.delete()
+
+
+async def test_wait_survives_daemon_restart(
+    containerd_daemon: pycontainerd.testing.ContainerdDaemon, host_container: HostContainer
+) -> None:
+    c = await host_container(["sh", "-c", "read x; exit 5"])
+    async with await c.new_task(stdio=stdio.pipes()) as task:
+        await task.start()
+        async with anyio.create_task_group() as tg:
+            statuses: list[pycontainerd.ExitStatus] = []
+
+            async def waiter() -> None:
+                statuses.append(await task.wait())
+
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            await anyio.to_thread.run_sync(containerd_daemon.restart)
+            assert not statuses  # the broken wait was not reported as an exit
+            assert task.stdin is not None
+            await task.stdin.send(b"go\n")
+        assert statuses[0].code == 5
+    await c.delete()
+
+
+async def test_hundred_concurrent_tasks(
+    containerd_client: pycontainerd.Client, host_container: HostContainer
+) -> None:
+    codes: dict[int, int] = {}
+
+    async def one(i: int) -> None:
+        c = await host_container(["sh", "-c", f"exit {i % 50}"])
+        async with await c.new_task() as task:
+            await task.start()
+            codes[i] = (await task.wait()).code
+        await c.delete()
+
+    async with anyio.create_task_group() as tg:
+        for i in range(100):
+            tg.start_soon(one, i)
+    assert codes == {i: i % 50 for i in range(100)}
+    assert await containerd_client.tasks.list() == []
