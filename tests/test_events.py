@@ -531,3 +531,41 @@ def test_envelope_wire_decoding_never_crashes(data: bytes) -> None:
     except errors.DataLoss:
         return
     assert isinstance(env, events.Envelope)
+
+
+async def test_task_lifecycle_events_in_order_exactly_once(
+    containerd_client: pycontainerd.Client, host_container: Any
+) -> None:
+    client = containerd_client
+    container = await host_container(["sh", "-c", "exit 3"])
+    cid = container.id
+    async with client.events.subscribe(
+        filters.topic_matches("^/tasks/") & filters.field("event.container_id", cid),
+        filters.topic("/lifecycle/end"),
+    ) as stream:
+        task = await container.new_task()
+        await task.start()
+        status = await task.wait()
+        await task.delete()
+        await client.events.publish("/lifecycle/end", events.ContainerDelete(id=cid))
+        got = []
+        while (env := await next_envelope(stream)).topic != "/lifecycle/end":
+            got.append(env)
+    await container.delete()
+    assert status.code == 3
+    assert [e.topic for e in got] == [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exit",
+        "/tasks/delete",
+    ]
+    create, start, exit_, delete = (e.event for e in got)
+    assert isinstance(create, events.TaskCreate)
+    assert create.container_id == cid
+    assert create.pid > 0
+    assert start == events.TaskStart(container_id=cid, pid=create.pid)
+    assert isinstance(exit_, events.TaskExit)
+    assert (exit_.container_id, exit_.id, exit_.pid, exit_.exit_status) == (cid, cid, create.pid, 3)
+    assert exit_.exited_at is not None
+    assert isinstance(delete, events.TaskDelete)
+    assert (delete.container_id, delete.pid, delete.exit_status) == (cid, create.pid, 3)
