@@ -124,7 +124,7 @@ class Commands:
 
 def build_parser() -> Parser:
     """The whole command tree."""
-    from . import _basic
+    from . import _basic, _objects
 
     parser = Parser(
         prog="pyctr",
@@ -134,6 +134,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
     commands = Commands(sub, [global_options(suppress=True)])
     _basic.register(commands)
+    _objects.register(commands)
     return parser
 
 
