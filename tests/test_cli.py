@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import pty
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,7 +23,7 @@ import pytest
 
 import pycontainerd
 from pycontainerd import events
-from pycontainerd.testing import ContainerdDaemon
+from pycontainerd.testing import ContainerdDaemon, inventory
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -213,3 +219,263 @@ async def test_events_prints_one_line_per_event(
 
 async def test_events_count_and_bad_count(pyctr: Pyctr) -> None:
     assert "--count" in one_line_error(await pyctr("events", "--count", "0"))
+
+
+IMAGE = "docker.io/library/busybox:latest"
+
+
+async def test_run_rm_returns_exit_code_and_output(
+    pyctr: Pyctr, busybox_image: pycontainerd.Image, containerd_client: pycontainerd.Client
+) -> None:
+    r = await pyctr("run", "--rm", IMAGE, "r1", "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert r.returncode == 7
+    assert r.stdout == "out\n"
+    assert r.stderr == "err\n"
+    stock = await inventory(containerd_client)
+    assert stock.containers == ()
+    assert stock.tasks == ()
+    # stdin is attached too, and the env/cwd/user/label/mount options apply
+    r = await pyctr(
+        "run",
+        "--rm",
+        "--env",
+        "GREETING=hi",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1:1",
+        "--mount",
+        "type=bind,src=/etc,dst=/hostetc,options=rbind:ro",
+        IMAGE,
+        "r2",
+        "sh",
+        "-c",
+        'read line; echo "$GREETING $line $(pwd) $(id -u) $(test -e /hostetc/hostname && echo mounted)"',
+        input="there\n",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hi there /tmp 1 mounted\n"
+
+
+async def test_run_tty_under_a_pty(
+    containerd_daemon: ContainerdDaemon,
+    busybox_image: pycontainerd.Image,
+    containerd_client: pycontainerd.Client,
+) -> None:
+    env = pyctr_env(containerd_daemon, containerd_client.namespace)
+
+    def run_in_pty() -> tuple[bytes, int]:
+        pid, fd = pty.fork()
+        if pid == 0:  # pragma: no cover - the child
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+            os.execve(
+                sys.executable,
+                [
+                    sys.executable,
+                    "-m",
+                    "pycontainerd",
+                    "run",
+                    "--rm",
+                    "-t",
+                    IMAGE,
+                    "tty1",
+                    "sh",
+                    "-c",
+                    "tty; stty size; exit 3",
+                ],
+                env,
+            )
+        output = b""
+        while True:
+            ready, _, _ = select.select([fd], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            output += data
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        return output, os.waitstatus_to_exitcode(status)
+
+    output, code = await anyio.to_thread.run_sync(run_in_pty)
+    assert code == 3, output
+    assert b"/dev/pts/" in output
+    assert b"30 90" in output
+
+
+async def test_ctrl_c_during_run_reaches_the_container(
+    containerd_daemon: ContainerdDaemon,
+    busybox_image: pycontainerd.Image,
+    containerd_client: pycontainerd.Client,
+) -> None:
+    env = pyctr_env(containerd_daemon, containerd_client.namespace)
+    script = 'trap "echo got-int; exit 7" INT; echo ready; while true; do sleep 0.05; done'
+    command = [
+        sys.executable,
+        "-m",
+        "pycontainerd",
+        "run",
+        "--rm",
+        IMAGE,
+        "sig1",
+        "sh",
+        "-c",
+        script,
+    ]
+    async with await anyio.open_process(command, env=env) as proc:
+        assert proc.stdout is not None
+        lines = Lines(proc.stdout)
+        with anyio.fail_after(60):
+            assert await lines.next() == "ready"
+            proc.send_signal(signal.SIGINT)
+            assert await lines.next() == "got-int"
+            code = await proc.wait()
+    assert code == 7
+    assert (await inventory(containerd_client)).containers == ()
+
+
+async def test_images_commands(
+    pyctr: Pyctr, busybox_image: pycontainerd.Image, busybox_rootfs: Path, tmp_path: Path
+) -> None:
+    table = ok(await pyctr("images", "ls")).splitlines()
+    assert table[0].split()[:4] == ["REF", "TYPE", "DIGEST", "SIZE"]
+    assert table[1].startswith(IMAGE + " ")
+    [record] = json.loads(ok(await pyctr("images", "ls", "--format", "json")))
+    assert record["name"] == IMAGE
+    assert record["platforms"] == ["linux/amd64"]
+    assert record["size"] > 0
+    archive = tmp_path / "busybox.tar"
+    ok(await pyctr("images", "export", str(archive), IMAGE))
+    assert archive.stat().st_size > 0
+    assert ok(await pyctr("images", "rm", IMAGE)).strip() == IMAGE
+    assert ok(await pyctr("images", "ls", "-q")) == ""
+    imported = ok(await pyctr("images", "import", "--no-unpack", str(archive)))
+    assert imported.split()[0] == IMAGE
+    built = ok(
+        await pyctr(
+            "i",
+            "build",
+            "--cmd",
+            "sh",
+            "--cmd=-c",
+            "--cmd",
+            "echo built",
+            "--unpack",
+            "example.com/built:1",
+            str(busybox_rootfs),
+        )
+    )
+    assert built.startswith("example.com/built:1 sha256:")
+    r = await pyctr("run", "--rm", "example.com/built:1", "b1")
+    assert (r.returncode, r.stdout) == (0, "built\n")
+    assert sorted(ok(await pyctr("images", "ls", "-q")).split()) == [
+        "docker.io/library/busybox:latest",
+        "example.com/built:1",
+    ]
+
+
+async def test_containers_and_tasks_commands(
+    pyctr: Pyctr, busybox_image: pycontainerd.Image, containerd_client: pycontainerd.Client
+) -> None:
+    assert (
+        ok(await pyctr("c", "create", "--label", "a=1", IMAGE, "c1", "sleep", "1000")).strip()
+        == "c1"
+    )
+    assert ok(await pyctr("c", "ls")).splitlines()[1].split() == [
+        "c1",
+        IMAGE,
+        "io.containerd.runc.v2",
+    ]
+    info = json.loads(ok(await pyctr("c", "info", "c1")))
+    assert info["labels"] == {"a": "1"}
+    assert info["spec"]["process"]["args"] == ["sleep", "1000"]
+    assert json.loads(ok(await pyctr("c", "info", "--spec", "c1")))["process"]["args"] == [
+        "sleep",
+        "1000",
+    ]
+    assert ok(await pyctr("c", "label", "c1", "a=", "b=2")).strip() == "b=2"
+    assert [c["id"] for c in json.loads(ok(await pyctr("c", "ls", "--format", "json")))] == ["c1"]
+    pid = int(ok(await pyctr("t", "start", "-d", "c1")))
+    [listed] = json.loads(ok(await pyctr("t", "ls", "--format", "json")))
+    assert (listed["container_id"], listed["pid"], listed["state"]) == ("c1", pid, "RUNNING")
+    assert str(pid) in ok(await pyctr("t", "ps", "c1"))
+    ok(await pyctr("t", "pause", "c1"))
+    assert ok(await pyctr("t", "ls")).splitlines()[1].split() == ["c1", str(pid), "PAUSED"]
+    ok(await pyctr("t", "resume", "c1"))
+    r = await pyctr("t", "exec", "--exec-id", "e1", "c1", "sh", "-c", "echo in-exec; exit 5")
+    assert (r.returncode, r.stdout) == (5, "in-exec\n")
+    metrics = json.loads(ok(await pyctr("t", "metrics", "c1", "--format", "json")))
+    assert metrics["container_id"] == "c1"
+    assert metrics["pids"] >= 1
+    assert "MEMORY" in ok(await pyctr("t", "metrics", "c1"))
+    ok(await pyctr("t", "kill", "--signal", "KILL", "c1"))
+    task = await containerd_client.tasks.get("c1")
+    assert (await task.wait()).code == 137
+    assert ok(await pyctr("t", "rm", "c1")).split() == ["c1", "137"]
+    assert ok(await pyctr("c", "rm", "c1")).strip() == "c1"
+    stock = await inventory(containerd_client)
+    assert (stock.containers, stock.tasks) == ((), ())
+    # tasks start attached: the task's exit code becomes pyctr's
+    ok(await pyctr("c", "create", IMAGE, "c2", "sh", "-c", "echo attached; exit 4"))
+    r = await pyctr("t", "start", "c2")
+    assert (r.returncode, r.stdout) == (4, "attached\n")
+    ok(await pyctr("c", "rm", "c2"))
+
+
+async def test_content_snapshots_and_leases_commands(
+    pyctr: Pyctr, containerd_client: pycontainerd.Client
+) -> None:
+    blob = b"pyctr content test\n"
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert ok(await pyctr("content", "ingest", "ref1", input=blob.decode())).strip() == digest
+    assert ok(await pyctr("content", "get", digest)) == blob.decode()
+    assert digest in ok(await pyctr("content", "ls", "-q")).split()
+    [info] = json.loads(ok(await pyctr("content", "ls", "--format", "json")))
+    assert (info["digest"], info["size"]) == (digest, len(blob))
+    assert ok(await pyctr("content", "rm", digest)).strip() == digest
+
+    mounts = ok(await pyctr("snapshots", "prepare", "--target", "/mnt", "s1"))
+    assert mounts.startswith("mount -t ")
+    assert " /mnt" in mounts
+    assert ok(await pyctr("snapshots", "ls")).splitlines()[1].split() == ["s1", "-", "active"]
+    assert json.loads(ok(await pyctr("snapshots", "mounts", "--format", "json", "/mnt", "s1")))
+    usage = json.loads(ok(await pyctr("snapshots", "usage", "--format", "json")))
+    assert [u["key"] for u in usage] == ["s1"]
+    assert ok(await pyctr("snapshots", "rm", "s1")).strip() == "s1"
+
+    assert (
+        ok(await pyctr("leases", "create", "--id", "l1", "--expires", "3600", "k=v")).strip()
+        == "l1"
+    )
+    [lease] = json.loads(ok(await pyctr("leases", "ls", "--format", "json")))
+    assert (lease["id"], lease["labels"]) == (
+        "l1",
+        {"k": "v", "containerd.io/gc.expire": lease["labels"]["containerd.io/gc.expire"]},
+    )
+    assert ok(await pyctr("leases", "rm", "l1")).strip() == "l1"
+    assert (await inventory(containerd_client)).empty
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("c", "info", "nope"), "not found"),
+        (("t", "kill", "nope"), "not found"),
+        (("images", "rm", "example.com/nope:1"), "not found"),
+        (("content", "get", "sha256:" + "0" * 64), "not found"),
+        (("t", "kill", "--signal", "SIGNOPE", "x"), "SIGNOPE"),
+        (("snapshots", "rm", "nope"), "not found"),
+        (("run", "--rm", "example.com/nope:1", "x"), "not found"),
+        (("c", "create", "--mount", "type=bind,bogus", IMAGE, "x"), "bogus"),
+    ],
+)
+async def test_missing_objects_and_bad_values_are_one_line(
+    pyctr: Pyctr, args: tuple[str, ...], needle: str
+) -> None:
+    r = await pyctr(*args)
+    assert r.returncode == 1
+    assert needle in one_line_error(r)

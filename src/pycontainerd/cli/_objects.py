@@ -182,20 +182,16 @@ async def images_import(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-class _CountingFile:
-    """A binary file wrapper that reports written bytes to a progress line."""
+class _ProgressSink:
+    """An async byte sink writing to a binary file and reporting to a progress line."""
 
     def __init__(self, raw: Any, progress: _Progress) -> None:
         self._raw = raw
         self._progress = progress
 
-    def write(self, data: bytes) -> int:
-        n: int = self._raw.write(data)
+    async def send(self, data: bytes) -> None:
+        await anyio.to_thread.run_sync(self._raw.write, data)
         self._progress.add(len(data))
-        return n
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)
 
 
 async def images_export(client: Client, args: argparse.Namespace) -> int:
@@ -210,7 +206,7 @@ async def images_export(client: Client, args: argparse.Namespace) -> int:
             raw = stack.enter_context(open(args.archive, "wb"))  # noqa: ASYNC230
         try:
             await client.images.export_archive(
-                _CountingFile(raw, progress),
+                _ProgressSink(raw, progress),
                 list(args.refs),
                 platform=args.platform,
                 all_platforms=args.all_platforms,
@@ -287,6 +283,9 @@ def _terminal_size() -> tuple[int, int] | None:
 
 
 async def _create_container(client: Client, args: argparse.Namespace) -> Container:
+    # bad values are refused before anything is made
+    mounts = [oci.Mount.parse(m) for m in args.mount]
+    labels = label_pairs(args.label)
     image = await client.images.get(args.image)
     if not await image.is_unpacked(args.snapshotter):
         await image.unpack(args.snapshotter)
@@ -302,8 +301,8 @@ async def _create_container(client: Client, args: argparse.Namespace) -> Contain
     if args.tty:
         size = _terminal_size()
         spec = spec.with_tty(**({"columns": size[0], "rows": size[1]} if size else {}))
-    if args.mount:
-        spec = spec.with_mounts([oci.Mount.parse(m) for m in args.mount])
+    if mounts:
+        spec = spec.with_mounts(mounts)
     if args.net_host:
         spec = spec.with_host_network()
     return await client.containers.create(
@@ -311,7 +310,7 @@ async def _create_container(client: Client, args: argparse.Namespace) -> Contain
         image=image,
         spec=spec,
         snapshotter=args.snapshotter,
-        labels=label_pairs(args.label),
+        labels=labels,
     )
 
 
