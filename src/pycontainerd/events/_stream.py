@@ -248,9 +248,13 @@ class EventStream(Generic[T]):
 
     # --- the reader task ---------------------------------------------------
 
-    def _push(self, item: Envelope | Resync) -> bool:
-        """Buffer an item; on overflow end the stream with `Overflow` and return False."""
-        if self._send.statistics().current_buffer_used >= self._buffer:
+    def _push(self, item: Envelope | Resync) -> int:
+        """Buffer an item and return how many are buffered now.
+
+        On overflow, end the stream with `Overflow` instead and return 0.
+        """
+        used = self._send.statistics().current_buffer_used
+        if used >= self._buffer:
             self._finish(
                 Overflow(
                     f"the event stream's buffer of {self._buffer} envelopes is full: the "
@@ -258,9 +262,10 @@ class EventStream(Generic[T]):
                     buffer=self._buffer,
                 )
             )
-            return False
+            return 0
         self._send.send_nowait(item)
-        return True
+        # handed straight to a waiting consumer, or buffered
+        return used + 1
 
     def _finish(self, error: BaseException) -> None:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -322,9 +327,10 @@ class EventStream(Generic[T]):
                             if not session.live:
                                 pending.append(msg)
                                 continue
-                            if not self._push(msg):
+                            used = self._push(msg)
+                            if not used:
                                 return _OVERFLOWED
-                            if self._send.statistics().current_buffer_used * 2 > self._buffer:
+                            if used * 2 > self._buffer:
                                 await self._let_consumer_catch_up()
                 return errors.Unavailable(
                     "the daemon ended the event subscription", method=_SUBSCRIBE
