@@ -569,3 +569,16 @@ async def test_task_lifecycle_events_in_order_exactly_once(
     assert exit_.exited_at is not None
     assert isinstance(delete, events.TaskDelete)
     assert (delete.container_id, delete.pid, delete.exit_status) == (cid, create.pid, 3)
+
+
+async def test_cancelling_around_the_stream_leaves_cleanly(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    with anyio.move_on_after(0.3) as scope:
+        async with containerd_client.events.subscribe(filters.topic("/never")) as stream:
+            await stream.receive()
+    assert scope.cancelled_caught
+    # the client still works, and a new subscription is live at once
+    async with containerd_client.events.subscribe(filters.topic("/after")) as stream:
+        await containerd_client.events.publish("/after", events.ContainerDelete(id="x"))
+        assert (await next_envelope(stream)).topic == "/after"
