@@ -93,6 +93,10 @@ def member(name: str, *, type: bytes = tarfile.REGTYPE, linkname: str = "") -> t
 def _hostile_cases(archive: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(archive)) as t:
         blob = next(m for m in t.getmembers() if m.name.startswith("blobs/sha256/") and m.isfile())
+        f = t.extractfile("index.json")
+        assert f is not None
+        index = json.loads(f.read())
+    index["manifests"][0]["size"] -= 1  # the manifest blob is bigger than declared
     return {
         "absolute": rewrite(archive, [(member("/etc/evil"), b"x")]),
         "dotdot": rewrite(archive, [(member("blobs/../../evil"), b"x")]),
@@ -113,6 +117,9 @@ def _hostile_cases(archive: bytes) -> dict[str, bytes]:
             archive, [(member("blobs/sha256/" + "ab" * 32), b"not what the name says")]
         ),
         "blob-replaced": rewrite(archive, [(member(blob.name), b"tampered")], drop=blob.name),
+        "size-lies": rewrite(
+            archive, [(member("index.json"), json.dumps(index).encode())], drop="index.json"
+        ),
     }
 
 
@@ -125,6 +132,7 @@ HOSTILE = [
     "json-too-large",
     "digest-mismatch",
     "blob-replaced",
+    "size-lies",
 ]
 
 
@@ -447,3 +455,33 @@ async def test_import_cancelled_in_unpack_leaves_nothing(
         tg.cancel_scope.cancel()
     inv = await inventory(containerd_client)
     assert inv.empty, inv
+
+
+async def test_export_to_a_stream_is_deterministic(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    image = await containerd_client.images.create_from_directory(
+        "example.com/test/stream:1", make_tree(tmp_path / "tree")
+    )
+
+    class Sink:
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        async def send(self, chunk: bytes) -> None:
+            self.data += chunk
+
+    sink = Sink()
+    await containerd_client.images.export_archive(sink, [image])
+    path = tmp_path / "out.tar"
+    await containerd_client.images.export_archive(path, [image.name])
+    assert bytes(sink.data) == path.read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(bytes(sink.data))) as t:
+        names = t.getnames()
+        f = t.extractfile("manifest.json")
+        assert f is not None
+        docker = json.loads(f.read())
+    assert names == sorted(names)
+    assert names[:2] == ["blobs", "blobs/sha256"]
+    assert {"index.json", "oci-layout", "manifest.json"} <= set(names)
+    assert docker[0]["RepoTags"] == ["example.com/test/stream:1"]

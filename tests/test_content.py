@@ -202,7 +202,6 @@ async def test_two_writers_on_one_ref(client: Client) -> None:
     content = client.content
     data = os.urandom(2 * MiB)
     first_open = anyio.Event()
-    second_waiting = anyio.Event()
     order: list[str] = []
 
     async def first() -> None:
@@ -211,7 +210,6 @@ async def test_two_writers_on_one_ref(client: Client) -> None:
             await w.write(data[:MiB])
             # the second writer is now retrying against the lock
             await wait_for_offset(content, "shared", MiB)
-            second_waiting.set()
             await anyio.sleep(0.2)  # let the second writer retry a few times
             await w.write(data[MiB:])
             order.append("first")
@@ -372,3 +370,22 @@ async def test_received_data_frames_are_not_hex_encoded(
     digest = await client.content.write("frames", data)
     assert await client.content.read(digest) == data
     assert [n for n in encoded if n > 1024] == []
+
+
+async def test_write_from_missing_path(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        await client.content.write("missing-file", tmp_path / "nope")
+    assert (await inventory(client)).ingests == ()
+
+
+async def test_source_error_midway_aborts(client: Client) -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(MiB)
+        yield os.urandom(MiB)
+        raise OSError("source broke")
+
+    with pytest.raises(OSError, match="source broke"):
+        await client.content.write("broken-source", failing())
+    stock = await inventory(client)
+    assert stock.ingests == ()
+    assert stock.content == ()

@@ -424,3 +424,43 @@ async def test_cancelled_unpack_leaves_no_lease_or_extraction_snapshot(
     assert not await image.is_unpacked()
     await image.unpack()
     assert await image.is_unpacked()
+
+
+async def test_unpack_into_another_snapshotter(
+    containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image
+) -> None:
+    assert not await busybox_image.is_unpacked("native")
+    chain = await busybox_image.unpack("native")
+    assert await busybox_image.is_unpacked("native")
+    assert chain == await busybox_image.chain_id()
+    config = (await busybox_image.manifest()).config
+    labels = (await containerd_client.content.info(config.digest)).labels
+    assert labels["containerd.io/gc.ref.snapshot.native"] == chain
+    assert labels["containerd.io/gc.ref.snapshot.overlayfs"] == chain
+    assert f"native/{chain}" in (await inventory(containerd_client)).snapshots
+
+
+async def test_cancelled_create_from_directory_leaves_nothing(
+    containerd_client: pycontainerd.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    (tree / "big").write_bytes(os.urandom(4 << 20))
+    writing = anyio.Event()
+    real_chunks = images_module._file_chunks
+
+    async def stalling(f: Any) -> Any:
+        async for chunk in real_chunks(f):
+            yield chunk
+            writing.set()
+            await anyio.sleep_forever()
+
+    monkeypatch.setattr(images_module, "_file_chunks", stalling)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(containerd_client.images.create_from_directory, "example.com/c:1", tree)
+        await writing.wait()
+        inv = await inventory(containerd_client)
+        assert inv.ingests
+        assert inv.leases
+        tg.cancel_scope.cancel()
+    inv = await inventory(containerd_client)
+    assert inv.empty, inv

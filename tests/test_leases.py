@@ -130,3 +130,25 @@ async def test_gc_keeps_leased_content_only(containerd_client: Client) -> None:
     with pytest.raises(errors.NotFound):
         await containerd_client.content.info(kept)
     assert (await inventory(containerd_client)).empty
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3, 5, 8])
+async def test_lease_block_cancelled_while_entering(containerd_client: Client, steps: int) -> None:
+    async def enter() -> None:
+        async with containerd_client.leases.lease():
+            await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(enter)
+        for _ in range(steps):
+            await anyio.lowlevel.checkpoint()
+        tg.cancel_scope.cancel()
+    assert await containerd_client.leases.list() == []
+
+
+async def test_lease_block_keeps_an_existing_lease(containerd_client: Client) -> None:
+    await containerd_client.leases.create("taken")
+    with pytest.raises(errors.AlreadyExists):
+        async with containerd_client.leases.lease("taken"):
+            pass
+    assert [lease.id for lease in await containerd_client.leases.list()] == ["taken"]

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,19 +121,19 @@ def make_archive(mib: int) -> Path:
 _CHILD = r"""
 import json, resource, sys, time, anyio, pycontainerd
 
-async def main(address, namespace, path):
+async def main(address, namespace, path, unpack):
     async with pycontainerd.Client(address, namespace=namespace) as client:
         await client.version()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         c0 = time.process_time()
         t0 = time.perf_counter()
-        await client.images.import_archive(path)
+        await client.images.import_archive(path, unpack=unpack == "unpack")
         elapsed = time.perf_counter() - t0
         cpu = time.process_time() - c0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"elapsed": elapsed, "cpu": cpu, "before": before, "peak": peak}))
 
-anyio.run(main, *sys.argv[1:4])
+anyio.run(main, *sys.argv[1:5])
 """
 
 
@@ -150,44 +151,54 @@ def _cleanup(daemon: ContainerdDaemon) -> None:
     )
 
 
-def run_ctr(daemon: ContainerdDaemon, n: int) -> dict[str, Any]:
-    path = make_archive(n)
-    _cleanup(daemon)
-    t0 = time.perf_counter()
-    _ctr(daemon, "images", "import", "--no-unpack", str(path))
-    elapsed = time.perf_counter() - t0
-    _cleanup(daemon)
-    return {"elapsed": elapsed, "mb_s_import": path.stat().st_size / 1e6 / elapsed}
+def ctr_runner(unpack: bool) -> Callable[[ContainerdDaemon, int], dict[str, Any]]:
+    def run_ctr(daemon: ContainerdDaemon, n: int) -> dict[str, Any]:
+        path = make_archive(n)
+        _cleanup(daemon)
+        t0 = time.perf_counter()
+        _ctr(daemon, "images", "import", *([] if unpack else ["--no-unpack"]), str(path))
+        elapsed = time.perf_counter() - t0
+        _cleanup(daemon)
+        return {"elapsed": elapsed, "mb_s_import": path.stat().st_size / 1e6 / elapsed}
+
+    return run_ctr
 
 
-async def run_sdk(client: pycontainerd.Client, n: int) -> dict[str, Any]:
-    path = make_archive(n)
-    env = {**os.environ, "PYTHONPATH": f"{_SRC}:{os.environ.get('PYTHONPATH', '')}"}
-    try:
+def sdk_runner(unpack: bool) -> Callable[[pycontainerd.Client, int], Awaitable[dict[str, Any]]]:
+    async def run_sdk(client: pycontainerd.Client, n: int) -> dict[str, Any]:
+        path = make_archive(n)
+        env = {**os.environ, "PYTHONPATH": f"{_SRC}:{os.environ.get('PYTHONPATH', '')}"}
+        try:
+            await client.images.delete(IMAGE, sync=True)
+        except pycontainerd.errors.NotFound:
+            pass
+        mode = "unpack" if unpack else "no-unpack"
+        out = await anyio.run_process(
+            [sys.executable, "-c", _CHILD, client.address, client.namespace, str(path), mode],
+            env=env,
+        )
+        figures = json.loads(out.stdout.decode().strip().splitlines()[-1])
         await client.images.delete(IMAGE, sync=True)
-    except pycontainerd.errors.NotFound:
-        pass
-    out = await anyio.run_process(
-        [sys.executable, "-c", _CHILD, client.address, client.namespace, str(path)], env=env
-    )
-    figures = json.loads(out.stdout.decode().strip().splitlines()[-1])
-    await client.images.delete(IMAGE, sync=True)
-    size = path.stat().st_size
-    return {
-        "elapsed": figures["elapsed"],
-        "mb_s_import": size / 1e6 / figures["elapsed"],
-        "client_cpu_s": figures["cpu"],
-        "peak_rss_mib": figures["peak"],
-        "rss_growth_mib": figures["peak"] - figures["before"],
-    }
+        size = path.stat().st_size
+        return {
+            "elapsed": figures["elapsed"],
+            "mb_s_import": size / 1e6 / figures["elapsed"],
+            "client_cpu_s": figures["cpu"],
+            "peak_rss_mib": figures["peak"],
+            "rss_growth_mib": figures["peak"] - figures["before"],
+        }
 
+    return run_sdk
+
+
+FIGURES = ["mb_s_import", "elapsed", "client_cpu_s", "peak_rss_mib", "rss_growth_mib"]
 
 SCENARIO = Scenario(
     name="IMPORT",
     description="import an N MiB OCI archive (no unpack): SDK vs ctr images import",
     namespace=NAMESPACE,
     default_n=200,
-    sdk=run_sdk,
-    others={"ctr": run_ctr},
-    figures=["mb_s_import", "elapsed", "client_cpu_s", "peak_rss_mib", "rss_growth_mib"],
+    sdk=sdk_runner(unpack=False),
+    others={"ctr": ctr_runner(unpack=False)},
+    figures=FIGURES,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ from ._descriptors import Descriptor
 from ._images import (
     Image,
     PlatformLike,
+    _check_name,
     _snapshotter_name,
     _unpack,
     read_json_blob,
@@ -161,8 +163,6 @@ def _load(data: bytes, what: str) -> dict[str, Any]:
 
 
 def _load_any(data: bytes, what: str) -> Any:
-    import json
-
     try:
         return json.loads(data)
     except ValueError as exc:
@@ -333,6 +333,8 @@ async def import_archive(
     snapshotter: str | None = None,
 ) -> list[Image]:
     """Implementation of `Images.import_archive` (see there)."""
+    if index_name is not None:
+        _check_name(index_name)
     if all_platforms:
         matcher = _oci.PlatformMatcher.all()
         unpack_matcher = _oci.matcher_for(platform)

@@ -6,7 +6,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import anyio
 import attrs
@@ -23,7 +23,6 @@ from ._api.containerd.services.containers.v1 import (
     GetContainerRequest,
     GetContainerResponse,
     ListContainersRequest,
-    ListContainersResponse,
     UpdateContainerRequest,
     UpdateContainerResponse,
 )
@@ -48,6 +47,7 @@ from ._api.containerd.services.tasks.v1 import (
     GetResponse,
     KillRequest,
 )
+from ._containers_wire import RawListContainersResponse, decode_containers
 from ._convert import timestamp
 from ._identifiers import validate
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
@@ -292,7 +292,9 @@ class Container:
             await container.delete()
             ```
         """
-        await self._require_client().containers.delete(self.id, cleanup_snapshot=cleanup_snapshot)
+        await self._require_client().containers._delete(
+            self.id, cleanup_snapshot=cleanup_snapshot, known=self
+        )
 
     async def image(self) -> Image:
         """The `Image` this container was made from.
@@ -515,12 +517,12 @@ class Containers:
             web = await client.containers.list("labels.app==web")
             ```
         """
-        reply = await self._client._caller.unary(
+        reply: RawListContainersResponse = await self._client._caller.unary(
             _CONTAINERS + "List",
             ListContainersRequest(filters=list(filters)),
-            ListContainersResponse,
+            cast(Any, RawListContainersResponse),  # decoded below, without betterproto
         )
-        return [Container._from_proto(c, self._client) for c in reply.containers]
+        return decode_containers(reply.raw, self._client, Container)
 
     async def update(
         self,
@@ -603,6 +605,9 @@ class Containers:
             ```
         """
         validate(id, "container")
+        await self._delete(id, cleanup_snapshot=cleanup_snapshot, known=None)
+
+    async def _delete(self, id: str, *, cleanup_snapshot: bool, known: Container | None) -> None:
         caller = self._client._caller
         try:
             reply = await caller.unary(_TASKS + "Get", GetRequest(container_id=id), GetResponse)
@@ -613,7 +618,7 @@ class Containers:
             raise errors.FailedPrecondition(
                 f"container {id!r} has a task ({state}): delete the task first"
             )
-        container = await self.get(id) if cleanup_snapshot else None
+        container = (known or await self.get(id)) if cleanup_snapshot else None
         with anyio.CancelScope(shield=True):
             # Snapshot first, as the Go client does: once the container is gone the
             # garbage collector may take the snapshot, and 1.6's collector leaves the

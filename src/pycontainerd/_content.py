@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import io
 import os
 import random
 import re
@@ -118,16 +119,22 @@ class _WriteChunk(WriteContentRequest):
     """A WRITE request that encodes itself by hand.
 
     The generic (Rust or Python) betterproto encoder takes ~10 ms per 1 MiB
-    ``bytes`` field; this takes one copy. Fields: action (1), offset (5), data (6).
+    ``bytes`` field; this joins the caller's buffer into the message in one
+    copy. Fields: action (1), offset (5), data (6).
     """
 
+    def __init__(self, offset: int, payload: memoryview) -> None:
+        super().__init__(action=_WRITE_ACTION, offset=offset)
+        object.__setattr__(self, "_payload", payload)
+
     def __bytes__(self) -> bytes:
+        payload: memoryview = object.__getattribute__(self, "_payload")
         return b"".join(
             (
                 b"\x08\x01",  # action = WRITE
                 b"\x28" + _varint(self.offset) if self.offset else b"",
-                b"\x32" + _varint(len(self.data)),
-                self.data,
+                b"\x32" + _varint(len(payload)),
+                payload,
             )
         )
 
@@ -287,6 +294,9 @@ class ContentReader:
             assert self._stream is not None
             with self._caller.transport.map_errors(_SERVICE + "Read"):
                 reply = await recv_message(self._stream)
+                if reply is None:
+                    # The call ended: raise the daemon's error, if it sent one.
+                    await self._stream.recv_trailing_metadata()
             if reply is None:
                 self._done = True
                 self._verify()
@@ -430,10 +440,12 @@ class ContentWriter:
         self._check_open()
         view = memoryview(data).cast("B")
         for start in range(0, len(view), CHUNK_SIZE):
-            chunk = bytes(view[start : start + CHUNK_SIZE])
+            chunk = view[start : start + CHUNK_SIZE]
             while len(self._pending) >= _WINDOW:
                 await self._ack_one()
-            await self._send(_WriteChunk(offset=self._offset, data=chunk))
+            # The message is encoded (copied) before `_send` returns: the
+            # caller may reuse its buffer once `write` returns.
+            await self._send(_WriteChunk(self._offset, chunk))
             self._offset += len(chunk)
             self._pending.append(self._offset)
 
@@ -707,7 +719,12 @@ class Content:
             ```
         """
         async with self.reader(digest, offset=offset, size=size) as r:
-            return b"".join([chunk async for chunk in r])
+            # BytesIO grows one buffer in place and hands it over without a
+            # copy; joining a list would hold every chunk and the result.
+            buffer = io.BytesIO()
+            async for chunk in r:
+                buffer.write(chunk)
+            return buffer.getvalue()
 
     @contextlib.asynccontextmanager
     async def writer(
@@ -790,7 +807,7 @@ class Content:
             except errors.RPCError:
                 raise  # the daemon answered: no ingest was opened
             except BaseException:
-                await self._cleanup(stream, ref, wait_reply=True)
+                await self._cleanup(stream, ref)
                 raise
             writer = ContentWriter(
                 stream, self._caller, ref=ref, offset=reply.offset, total=total, expected=expected
@@ -799,39 +816,46 @@ class Content:
                 yield writer
             except BaseException:
                 writer._closed = True
-                await self._cleanup(stream, ref, wait_reply=False)
+                await self._cleanup(stream, ref)
                 raise
-            if not writer._closed:
-                # Left without committing: make sure the daemon has every byte
-                # sent so far, so a later writer resumes at `writer.offset`.
-                writer._closed = True
-                try:
-                    while writer._pending:
-                        await writer._ack_one()
-                except BaseException:
-                    await self._cleanup(stream, ref, wait_reply=False)
-                    raise
+            if writer._closed:  # committed
+                await _cancel(stream)
+                return
+            # Left without committing: keep the ingest for a later writer. End
+            # the call gracefully so the daemon writes every byte sent so far
+            # and closes its writer (releasing the ref) before this returns.
+            writer._closed = True
+            with anyio.move_on_after(_CLEANUP_TIMEOUT):
+                await self._finish(stream)
             await _cancel(stream)
 
+    async def _finish(self, stream: Stream[WriteContentRequest, WriteContentResponse]) -> None:
+        """End the client side of a Write call and wait until the daemon ended it.
+
+        The daemon answers the pending WRITEs, closes its writer (unlocking the
+        ref and updating the ingest) and only then sends the call's status, so
+        once this returns the ingest is at rest. Errors are ignored: they mean
+        the call is over too.
+        """
+        map_errors = self._caller.transport.map_errors
+        with contextlib.suppress(errors.RPCError), map_errors(_WRITE):
+            await stream.end()  # fails if the COMMIT already ended our side: fine
+        with contextlib.suppress(errors.RPCError), map_errors(_WRITE):
+            while await recv_message(stream) is not None:
+                pass
+            await stream.recv_trailing_metadata()
+
     async def _cleanup(
-        self,
-        stream: Stream[WriteContentRequest, WriteContentResponse],
-        ref: str,
-        *,
-        wait_reply: bool,
+        self, stream: Stream[WriteContentRequest, WriteContentResponse], ref: str
     ) -> None:
-        """Close the stream and abort the ingest, shielded and bounded."""
+        """End the call and abort the ingest, shielded and bounded."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-            if wait_reply:
-                # The daemon may be creating the ingest right now: wait for its
-                # answer so the abort below cannot run before the ingest exists.
-                with anyio.move_on_after(_CLEANUP_TIMEOUT / 2), contextlib.suppress(Exception):
-                    with self._caller.transport.map_errors(_WRITE):
-                        await recv_message(stream)
+            with anyio.move_on_after(_CLEANUP_TIMEOUT / 2):
+                await self._finish(stream)
             await _cancel(stream)
-            # The daemon closes its writer as the reset reaches it, writing a
-            # last timestamp file into the ingest: an abort racing with that
-            # fails ("directory not empty") and is simply tried again.
+            # Should the daemon still be closing its writer (the graceful end
+            # timed out), an abort racing with it fails ("directory not
+            # empty"): try again.
             for _ in range(50):
                 try:
                     await self.abort(ref)
@@ -872,6 +896,8 @@ class Content:
             view = memoryview(source).cast("B")
             if total is None:
                 total = len(view)
+        elif isinstance(source, str | os.PathLike) and total is None:
+            total = (await anyio.Path(source).stat()).st_size
         try:
             async with self.writer(ref, total=total, expected=expected) as w:
                 if isinstance(source, bytes | bytearray | memoryview):

@@ -36,6 +36,7 @@ from ._layer_builder import pack_directory
 from ._leases import LeaseResource
 from ._platforms import Platform
 from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
+from ._transport import Caller
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -66,6 +67,12 @@ class Manifest:
         config: the image config blob.
         layers: the layer blobs, bottom first.
         annotations: the manifest's annotations.
+
+    Example:
+        ```python
+        manifest = await image.manifest("linux/arm64")
+        print(manifest.config.digest, sum(layer.size for layer in manifest.layers))
+        ```
     """
 
     descriptor: Descriptor
@@ -81,7 +88,15 @@ async def read_json_blob(client: Client, desc: Descriptor, what: str) -> bytes:
         raise errors.InvalidArgument(
             f"{what} {desc.digest} is {desc.size} bytes, larger than the 20 MiB limit"
         )
-    return await client.content.read(desc.digest)
+    # Never trust the declared size for how much to hold in memory.
+    data = await client.content.read(desc.digest, size=_oci.MAX_JSON + 1)
+    if len(data) > _oci.MAX_JSON:
+        raise errors.InvalidArgument(f"{what} {desc.digest} is larger than the 20 MiB limit")
+    if len(data) != desc.size:
+        raise errors.InvalidArgument(
+            f"{what} {desc.digest} is {len(data)} bytes, but its descriptor says {desc.size}"
+        )
+    return data
 
 
 def _json_error(exc: ValueError) -> errors.InvalidArgument:
@@ -481,7 +496,7 @@ class Images:
         self._client = client
 
     @property
-    def _caller(self) -> Any:
+    def _caller(self) -> Caller:
         return self._client._caller
 
     async def list(self, *filters: str) -> builtins.list[Image]:

@@ -49,6 +49,10 @@ EXPIRE_LABEL: Final = "containerd.io/gc.expire"
 _CLEANUP_TIMEOUT: Final = 10.0
 
 
+def _random_id() -> str:
+    return f"pycontainerd-{secrets.token_hex(8)}"
+
+
 def _rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -149,7 +153,7 @@ class Leases:
             ```
         """
         if id is None:
-            id = f"pycontainerd-{secrets.token_hex(8)}"
+            id = _random_id()
         _identifiers.validate(id, "lease")
         all_labels = dict(labels or {})
         if expires_in is not None:
@@ -268,10 +272,19 @@ class Leases:
                 ...  # create the image that refers to the blob, then leave
             ```
         """
-        created = await self.create(id, expires_in=expires_in, labels=labels)
+        lease_id = _random_id() if id is None else id
         try:
-            yield self._client.with_lease(created.id)
+            await self.create(lease_id, expires_in=expires_in, labels=labels)
+        except (anyio.get_cancelled_exc_class(), errors.DeadlineExceeded):
+            # The daemon may have made the lease before the answer was lost.
+            await self._release(lease_id, sync=False)
+            raise
+        try:
+            yield self._client.with_lease(lease_id)
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                with contextlib.suppress(errors.NotFound):
-                    await self.delete(created.id, sync=sync_delete)
+            await self._release(lease_id, sync=sync_delete)
+
+    async def _release(self, lease_id: str, *, sync: bool) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+            with contextlib.suppress(errors.NotFound):
+                await self.delete(lease_id, sync=sync)

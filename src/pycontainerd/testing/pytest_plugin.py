@@ -35,7 +35,7 @@ def containerd_daemon() -> Iterator[ContainerdDaemon]:
 def containerd_namespace(request: pytest.FixtureRequest) -> str:
     """A namespace name unique to this test (not yet created)."""
     stem = "".join(ch if ch.isalnum() else "-" for ch in request.node.name.lower())
-    stem = "-".join(part for part in stem.split("-") if part)[:50]
+    stem = "-".join(part for part in stem.split("-") if part)[:50].rstrip("-")
     return f"{stem}-{uuid.uuid4().hex[:8]}".strip("-")
 
 
