@@ -151,7 +151,18 @@ def timestamp(data: bytes, pos: int, end: int) -> datetime | None:
         raise WireError("malformed timestamp")
     if not seconds and not nanos:
         return None
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    if not 0 <= nanos < 1_000_000_000:
+        raise WireError("timestamp nanos out of range")
+    # events come in bursts within the same second: reuse that second's datetime
+    global _last_second
+    last_seconds, base = _last_second
+    if seconds != last_seconds:
+        base = _EPOCH + timedelta(seconds=seconds)
+        _last_second = (seconds, base)
+    return base.replace(microsecond=nanos // 1000)
+
+
+_last_second: tuple[int, datetime] = (0, _EPOCH)
 
 
 def mount(data: bytes, pos: int, end: int) -> Mount:
