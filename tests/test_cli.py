@@ -479,3 +479,19 @@ async def test_missing_objects_and_bad_values_are_one_line(
     r = await pyctr(*args)
     assert r.returncode == 1
     assert needle in one_line_error(r)
+
+
+async def test_run_detach_and_net_host(
+    pyctr: Pyctr, busybox_image: pycontainerd.Image, containerd_client: pycontainerd.Client
+) -> None:
+    host_lines = len((await anyio.Path("/proc/net/dev").read_text()).splitlines())
+    r = await pyctr(
+        "run", "--rm", "--net-host", IMAGE, "n1", "sh", "-c", "cat /proc/net/dev | wc -l"
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, str(host_lines))
+    assert ok(await pyctr("run", "-d", IMAGE, "d1", "sleep", "1000")).strip() == "d1"
+    [status] = await containerd_client.tasks.list()
+    assert (status.container_id, status.state.value) == ("d1", "running")
+    assert "--rm and --detach" in one_line_error(await pyctr("run", "-d", "--rm", IMAGE, "d2"))
+    ok(await pyctr("t", "rm", "--force", "d1"))
+    ok(await pyctr("c", "rm", "d1"))
