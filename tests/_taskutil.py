@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 
 import pycontainerd
 import pycontainerd.testing
+from pycontainerd.stdio import _io as stdio_io
 
 FIFO_ROOT = "/run/containerd/fifo"
 
@@ -144,10 +145,26 @@ def host_spec(
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_fifo_root() -> Iterator[str]:
+    """FIFO directories of this test session go under a directory of their own.
+
+    They stay under /run/containerd/fifo, but other processes using it at the
+    same time (another test session) cannot disturb the before/after counts.
+    """
+    root = os.path.join(FIFO_ROOT, f"test-{os.getpid()}")
+    saved = stdio_io.FIFO_ROOT
+    stdio_io.FIFO_ROOT = root
+    yield root
+    stdio_io.FIFO_ROOT = saved
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def fifo_dirs() -> set[str]:
     """Our FIFO directories that exist now (pycontainerd.stdio's naming)."""
     found: set[str] = set()
-    for base, prefix in ((FIFO_ROOT, "pycontainerd-"), ("/tmp", "pycontainerd-fifo-")):
+    bases = ((stdio_io.FIFO_ROOT, "pycontainerd-"), ("/tmp", f"pycontainerd-fifo-{os.getpid()}-"))
+    for base, prefix in bases:
         try:
             found.update(os.path.join(base, n) for n in os.listdir(base) if n.startswith(prefix))
         except FileNotFoundError:

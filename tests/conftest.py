@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from _taskutil import busybox_rootfs, host_container  # noqa: F401  (container/task test fixtures)
+from _taskutil import busybox_rootfs, host_container, private_fifo_root  # noqa: F401  (container/task test fixtures)
 
 import pycontainerd
 from pycontainerd.testing import busybox_archive

@@ -485,3 +485,55 @@ async def test_export_to_a_stream_is_deterministic(
     assert names[:2] == ["blobs", "blobs/sha256"]
     assert {"index.json", "oci-layout", "manifest.json"} <= set(names)
     assert docker[0]["RepoTags"] == ["example.com/test/stream:1"]
+
+
+async def test_index_import_labels_match_ctr(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    entries = []
+    for arch in ("amd64", "arm64", "386"):
+        img = await containerd_client.images.create_from_directory(
+            f"example.com/lbl:{arch}", tree, platform=f"linux/{arch}"
+        )
+        entries.append(
+            {
+                "mediaType": img.target.media_type,
+                "digest": img.target.digest,
+                "size": img.target.size,
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
+    index = json.dumps({"schemaVersion": 2, "manifests": entries}).encode()
+    async with containerd_client.leases.lease() as leased:
+        digest = await leased.content.write("idx", index)
+        await leased.images.create(
+            "example.com/lbl:latest",
+            pycontainerd.Descriptor(
+                media_type="application/vnd.oci.image.index.v1+json", digest=digest, size=len(index)
+            ),
+        )
+    archive = tmp_path / "all.tar"
+    await containerd_client.images.export_archive(
+        archive, ["example.com/lbl:latest"], all_platforms=True
+    )
+
+    async def clean() -> None:
+        for name in [i.name for i in await containerd_client.images.list()]:
+            await containerd_client.images.delete(name, sync=True)
+        assert (await inventory(containerd_client)).empty
+
+    async def labels() -> dict[str, dict[str, str]]:
+        # A synchronous lease deletion runs the GC: unreferenced blobs go first.
+        async with containerd_client.leases.lease(sync_delete=True):
+            pass
+        return {info.digest: dict(info.labels) for info in await containerd_client.content.list()}
+
+    await clean()
+    await ctr(containerd_client, "images", "import", "--no-unpack", str(archive))
+    by_ctr = await labels()
+    await clean()
+    await containerd_client.images.import_archive(archive)
+    assert await labels() == by_ctr
+    # The index keeps the host's manifest (and, on amd64, the 386 one it can run).
+    assert any("containerd.io/gc.ref.content.m.0" in v for v in by_ctr.values())

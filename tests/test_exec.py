@@ -102,3 +102,21 @@ async def test_exec_bad_arguments(host_container: HostContainer) -> None:
         with pytest.raises(ValueError, match="user"):
             await task.exec(["true"], user="root")
     await c.delete()
+
+
+async def test_process_kill_terminate_like_anyio(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(["sleep", "1000"]) as p:
+            await p.kill()  # SIGKILL, as anyio.abc.Process.kill
+            assert await p.wait() == 128 + signal.SIGKILL
+            assert p.exit_status is not None
+            assert p.exit_status.signal is signal.SIGKILL
+        script = "trap 'exit 42' TERM; echo ready; sleep 1000 & wait"
+        async with await task.exec(["sh", "-c", script], stdio=stdio.pipes()) as p:
+            assert p.stdout is not None
+            assert await p.stdout.receive() == b"ready\n"  # the trap is set
+            await p.terminate()
+            assert await p.wait() == 42
+    await c.delete()

@@ -78,3 +78,20 @@ async def test_run_missing_binary(
     with pytest.raises(errors.RPCError, match="nope"):
         await containerd_client.run(busybox_image, ["/nope"])
     assert runtime_stock(await testing.inventory(containerd_client)) == before
+
+
+async def test_run_with_a_spec_and_no_image(
+    containerd_client: pycontainerd.Client, busybox_rootfs
+) -> None:
+    from _taskutil import host_spec
+
+    spec = host_spec(
+        busybox_rootfs, ["false"], namespace=containerd_client.namespace, container_id="x"
+    )
+    result = await containerd_client.run(
+        spec=spec, args=["sh", "-c", "echo $A; cat"], env=["A=1"], stdin=b"in"
+    )
+    assert (result.code, result.stdout) == (0, b"1\nin")
+    assert await containerd_client.containers.list() == []
+    with pytest.raises(errors.InvalidArgument, match="image or a spec"):
+        await containerd_client.run(args=["true"])

@@ -195,3 +195,21 @@ async def test_fifo_dir_is_private_and_removed(host_container: HostContainer) ->
         await task.wait()
     assert fifo_dirs() == before
     await c.delete()
+
+
+async def test_concurrent_waiters_share_one_capture(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", f"head -c {5 * MIB} /dev/zero; echo end >&2"])
+    async with await c.new_task(stdio=stdio.capture()) as task:
+        await task.start()
+        codes: list[int] = []
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+
+                async def waiter() -> None:
+                    codes.append((await task.wait()).code)
+
+                tg.start_soon(waiter)
+        assert codes == [0, 0, 0, 0]
+        assert task.captured_stdout == b"\0" * (5 * MIB)
+        assert task.captured_stderr == b"end\n"
+    await c.delete()

@@ -87,9 +87,11 @@ async def test_missing_binary_fails_fast(
 
 
 async def test_stop_uses_sigterm_then_reaps(host_container: HostContainer) -> None:
-    c = await host_container(["sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"])
-    async with await c.new_task() as task:
+    c = await host_container(["sh", "-c", "trap 'exit 143' TERM; echo ready; sleep 1000 & wait"])
+    async with await c.new_task(stdio=stdio.pipes()) as task:
         await task.start()
+        assert task.stdout is not None
+        assert await task.stdout.receive() == b"ready\n"  # the trap is set
         status = await task.stop(timeout=20)
         assert status.code == 128 + signal.SIGTERM
         assert (await task.delete()).code == status.code
@@ -98,9 +100,11 @@ async def test_stop_uses_sigterm_then_reaps(host_container: HostContainer) -> No
 
 async def test_stop_escalates_to_sigkill(host_container: HostContainer) -> None:
     # The shell ignores SIGTERM; stop() must fall back to SIGKILL.
-    c = await host_container(["sh", "-c", "trap '' TERM; while :; do sleep 1; done"])
-    async with await c.new_task() as task:
+    c = await host_container(["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"])
+    async with await c.new_task(stdio=stdio.pipes()) as task:
         await task.start()
+        assert task.stdout is not None
+        assert await task.stdout.receive() == b"ready\n"
         status = await task.stop(timeout=0.5)
         assert status.code == 128 + signal.SIGKILL
     await c.delete()

@@ -18,13 +18,10 @@ from ._api.containerd.services.containers.v1 import Container as ContainerProto
 from ._api.containerd.services.containers.v1 import (
     ContainerRuntime,
     CreateContainerRequest,
-    CreateContainerResponse,
     DeleteContainerRequest,
     GetContainerRequest,
-    GetContainerResponse,
     ListContainersRequest,
     UpdateContainerRequest,
-    UpdateContainerResponse,
 )
 from ._api.containerd.services.leases.v1 import CreateRequest as CreateLeaseRequest
 from ._api.containerd.services.leases.v1 import CreateResponse as CreateLeaseResponse
@@ -50,11 +47,14 @@ from ._api.containerd.services.tasks.v1 import (
 from ._containers_wire import RawListContainersResponse, decode_containers
 from ._convert import timestamp
 from ._identifiers import validate
+from ._oci import chain_id
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
 from .stdio import Stdio, null
 
 if TYPE_CHECKING:
+    from . import oci
     from ._client import Client
+    from ._image_config import ImageConfig
     from ._images import Image
 
 __all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
@@ -65,6 +65,7 @@ _TASKS: Final = "/containerd.services.tasks.v1.Tasks/"
 SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 DEFAULT_RUNTIME: Final = "io.containerd.runc.v2"
 DEFAULT_SNAPSHOTTER: Final = "overlayfs"
+_CONFIG_CACHE_SIZE: Final = 32
 
 
 class _JSONable(Protocol):
@@ -184,13 +185,14 @@ class Container:
         )
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> oci.Spec:
         """The OCI runtime spec, as an `oci.Spec` (decoded on first access)."""
         if self._spec_cache is None:
-            from . import oci
+            from .oci import Spec
 
-            object.__setattr__(self, "_spec_cache", oci.Spec.from_json(self.spec_json or b"{}"))
-        return self._spec_cache
+            object.__setattr__(self, "_spec_cache", Spec.from_json(self.spec_json or b"{}"))
+        spec: oci.Spec = self._spec_cache
+        return spec
 
     def _spec_dict(self) -> dict[str, Any]:
         data = json.loads(self.spec_json or b"{}")
@@ -323,6 +325,17 @@ async def _remove_task(client: Client, container_id: str) -> None:
         pass
 
 
+# Create, Get and Update answer with the container in field 1, like List: the
+# same direct decoder serves them all (betterproto would decode the spec's
+# bytes into a message object first).
+_RAW_REPLY: Any = RawListContainersResponse
+
+
+def _one_container(reply: RawListContainersResponse, client: Client) -> Container:
+    [container] = decode_containers(reply.raw, client, Container)
+    return container
+
+
 def _label_paths(labels: Mapping[str, str | None]) -> list[str]:
     return [f"labels.{k}" for k in labels]
 
@@ -338,6 +351,19 @@ class Containers:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        # Image configs by the image's target digest: content-addressed, so
+        # never stale; saves reading index, manifest and config on every create.
+        self._configs: dict[str, ImageConfig] = {}
+
+    async def _image_config(self, image: Image) -> ImageConfig:
+        key = image.target.digest
+        config = self._configs.get(key)
+        if config is None:
+            config = await image.config()
+            if len(self._configs) >= _CONFIG_CACHE_SIZE:
+                self._configs.pop(next(iter(self._configs)))
+            self._configs[key] = config
+        return config
 
     async def create(
         self,
@@ -393,8 +419,9 @@ class Containers:
         image_obj = await client.images.get(image) if isinstance(image, str) else image
         if image_obj is None and spec is None:
             raise errors.InvalidArgument(f"container {id!r} needs a spec or an image")
+        config = None
         if image_obj is not None:
-            config = await image_obj.config()
+            config = await self._image_config(image_obj)
             if spec is None:
                 from . import oci
 
@@ -415,7 +442,7 @@ class Containers:
         )
         if runtime_options is not None:
             message.runtime.options = runtime_options._to_proto()
-        if snapshot is not None or image_obj is None:
+        if snapshot is not None or image_obj is None or config is None:
             return await self._create_message(message)
 
         lease = "pycontainerd-" + secrets.token_hex(8)
@@ -430,22 +457,13 @@ class Containers:
         prepared = False
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
-            if not await image_obj.is_unpacked(sn):
+            parent = chain_id(config.diff_ids)
+            try:
+                await self._prepare(leased, sn, id, parent, readonly=readonly)
+            except errors.NotFound:
+                # The image is not unpacked in this snapshotter yet (or partly).
                 await image_obj.unpack(sn)
-            parent = await image_obj.chain_id()
-            with anyio.CancelScope(shield=True):
-                if readonly:
-                    await leased._caller.unary(
-                        _SNAPSHOTS + "View",
-                        ViewSnapshotRequest(snapshotter=sn, key=id, parent=parent),
-                        ViewSnapshotResponse,
-                    )
-                else:
-                    await leased._caller.unary(
-                        _SNAPSHOTS + "Prepare",
-                        PrepareSnapshotRequest(snapshotter=sn, key=id, parent=parent),
-                        PrepareSnapshotResponse,
-                    )
+                await self._prepare(leased, sn, id, parent, readonly=readonly)
             prepared = True
             message.snapshot_key = id
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -471,15 +489,32 @@ class Containers:
                     )
                 )
 
+    @staticmethod
+    async def _prepare(leased: Client, sn: str, key: str, parent: str, *, readonly: bool) -> None:
+        """Prepare (or view) the rootfs snapshot; shielded: once asked, it is known to exist."""
+        with anyio.CancelScope(shield=True):
+            if readonly:
+                await leased._caller.unary(
+                    _SNAPSHOTS + "View",
+                    ViewSnapshotRequest(snapshotter=sn, key=key, parent=parent),
+                    ViewSnapshotResponse,
+                )
+            else:
+                await leased._caller.unary(
+                    _SNAPSHOTS + "Prepare",
+                    PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
+                    PrepareSnapshotResponse,
+                )
+
     async def _create_message(self, message: ContainerProto) -> Container:
         client = self._client
         with anyio.CancelScope(shield=True):
             reply = await client._caller.unary(
                 _CONTAINERS + "Create",
                 CreateContainerRequest(container=message),
-                CreateContainerResponse,
+                _RAW_REPLY,
             )
-        container = Container._from_proto(reply.container, client)
+        container = _one_container(reply, client)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -501,9 +536,9 @@ class Containers:
         """
         validate(id, "container")
         reply = await self._client._caller.unary(
-            _CONTAINERS + "Get", GetContainerRequest(id=id), GetContainerResponse
+            _CONTAINERS + "Get", GetContainerRequest(id=id), _RAW_REPLY
         )
-        return Container._from_proto(reply.container, self._client)
+        return _one_container(reply, self._client)
 
     async def list(self, *filters: str) -> list[Container]:
         """The namespace's containers, optionally filtered (several filters are ORed).
@@ -582,9 +617,9 @@ class Containers:
         reply = await self._client._caller.unary(
             _CONTAINERS + "Update",
             UpdateContainerRequest(container=message, update_mask=FieldMask(paths=paths)),
-            UpdateContainerResponse,
+            _RAW_REPLY,
         )
-        return Container._from_proto(reply.container, self._client)
+        return _one_container(reply, self._client)
 
     async def delete(self, id: str, *, cleanup_snapshot: bool = True) -> None:
         """Delete a container (and, by default, its rootfs snapshot).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -100,8 +100,13 @@ def _pair(data: bytes, start: int, end: int) -> tuple[bytes, bytes]:
                 return data[ks:ke], b""
             if data[ke] == 0x12:
                 vl = data[ke + 1]
-                if vl < 0x80 and ke + 2 + vl == end:
-                    return data[ks:ke], data[ke + 2 : end]
+                if vl < 0x80:
+                    if ke + 2 + vl == end:
+                        return data[ks:ke], data[ke + 2 : end]
+                else:
+                    vl, vs = _varint(data, ke + 1)
+                    if vs + vl == end:
+                        return data[ks:ke], data[vs:end]
     k = v = b""
     for number, wire, s, e in _fields(data, start, end):
         if wire == 2:
@@ -136,6 +141,8 @@ def decode_containers(
     from ._containers import Extension, Runtime
 
     containers = []
+    runtimes: dict[bytes, Runtime] = {}  # equal bytes, equal (immutable) value
+    default_runtime = Runtime(name="")
     n = len(data)
     i = 0
     while i < n:
@@ -153,7 +160,11 @@ def decode_containers(
         if key >> 3 != 1:
             i = end
             continue
-        kw: dict[str, Any] = {"id": "", "spec_type": ""}
+        cid = image_name = snapshotter = snapshot_key = ""
+        spec_type = ""
+        spec_json = b""
+        created_at = updated_at = None
+        runtime = default_runtime
         labels: dict[str, str] = {}
         extensions: dict[str, Extension] = {}
         j = i
@@ -180,18 +191,26 @@ def decode_containers(
                 k, v = _pair(data, s, j)
                 labels[k.decode()] = v.decode()
             elif f == 1:
-                kw["id"] = data[s:j].decode()
+                cid = data[s:j].decode()
             elif f == 5:
                 url, value = _pair(data, s, j)
-                kw["spec_type"] = url.decode()
-                kw["spec_json"] = value
+                spec_type = url.decode()
+                spec_json = value
             elif f == 8 or f == 9:
                 # Timestamp: 0x08 seconds (varint), 0x10 nanos (varint).
                 seconds = nanos = 0
                 t = s
                 while t < j:
                     tk = data[t]
-                    number, t = _varint(data, t + 1)
+                    t += 1
+                    number = shift = 0
+                    while True:  # varint, inline
+                        b = data[t]
+                        t += 1
+                        number |= (b & 0x7F) << shift
+                        if b < 0x80:
+                            break
+                        shift += 7
                     if tk == 0x08:
                         seconds = number if number < 1 << 63 else number - (1 << 64)
                     elif tk == 0x10:
@@ -203,10 +222,18 @@ def decode_containers(
                     if seconds or nanos
                     else None
                 )
-                kw["created_at" if f == 8 else "updated_at"] = stamp
+                if f == 8:
+                    created_at = stamp
+                else:
+                    updated_at = stamp
             elif f == 3:
-                kw["image_name"] = data[s:j].decode()
+                image_name = data[s:j].decode()
             elif f == 4:
+                raw = data[s:j]
+                cached = runtimes.get(raw)
+                if cached is not None:
+                    runtime = cached
+                    continue
                 name = b""
                 options = None
                 for rf, rw, rs, re_ in _fields(data, s, j):
@@ -216,11 +243,11 @@ def decode_containers(
                         url, value = _pair(data, rs, re_)
                         if url:
                             options = Extension(type_url=url.decode(), value=value)
-                kw["runtime"] = Runtime(name=name.decode(), options=options)
+                runtime = runtimes[raw] = Runtime(name=name.decode(), options=options)
             elif f == 6:
-                kw["snapshotter"] = data[s:j].decode()
+                snapshotter = data[s:j].decode()
             elif f == 7:
-                kw["snapshot_key"] = data[s:j].decode()
+                snapshot_key = data[s:j].decode()
             elif f == 10:
                 ext_key = b""
                 url = value = b""
@@ -230,5 +257,20 @@ def decode_containers(
                     elif ew == 2 and ef == 2:
                         url, value = _pair(data, es, ee)
                 extensions[ext_key.decode()] = Extension(type_url=url.decode(), value=value)
-        containers.append(make(labels=labels, extensions=extensions, client=client, **kw))
+        containers.append(
+            make(
+                id=cid,
+                labels=labels,
+                image_name=image_name,
+                runtime=runtime,
+                snapshotter=snapshotter,
+                snapshot_key=snapshot_key,
+                created_at=created_at,
+                updated_at=updated_at,
+                extensions=extensions,
+                spec_type=spec_type,
+                spec_json=spec_json,
+                client=client,
+            )
+        )
     return containers

@@ -35,6 +35,7 @@ from ._api.containerd.services.leases.v1 import (
 )
 from ._api.containerd.services.leases.v1 import Lease as _Lease
 from ._convert import timestamp
+from ._transport import DEFAULT, Timeout
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -152,6 +153,16 @@ class Leases:
             lease = await client.leases.create(expires_in=24 * 3600, labels={"job": "pull"})
             ```
         """
+        return await self._create(id, expires_in, labels, timeout=DEFAULT)
+
+    async def _create(
+        self,
+        id: str | None,
+        expires_in: float | None,
+        labels: Mapping[str, str] | None,
+        *,
+        timeout: Timeout,
+    ) -> Lease:
         if id is None:
             id = _random_id()
         _identifiers.validate(id, "lease")
@@ -161,7 +172,10 @@ class Leases:
                 raise errors.InvalidArgument(f"invalid expires_in {expires_in!r}: negative")
             all_labels[EXPIRE_LABEL] = _rfc3339(datetime.now(UTC) + timedelta(seconds=expires_in))
         reply = await self._caller.unary(
-            _SERVICE + "Create", CreateRequest(id=id, labels=all_labels), CreateResponse
+            _SERVICE + "Create",
+            CreateRequest(id=id, labels=all_labels),
+            CreateResponse,
+            timeout=timeout,
         )
         return Lease._from_proto(reply.lease)
 
@@ -256,7 +270,8 @@ class Leases:
         The lease is deleted when the block ends, by an exception or by
         cancellation too (shielded, bounded in time); the expiry is a
         safety net in case the process dies first. Entering and leaving each
-        make one short call.
+        make one short call; a cancellation arriving while entering waits for
+        the lease to be created, then deletes it and propagates.
 
         Args:
             id: the lease's id (default: a random one).
@@ -272,19 +287,15 @@ class Leases:
                 ...  # create the image that refers to the blob, then leave
             ```
         """
-        lease_id = _random_id() if id is None else id
+        # A cancelled Create may still make the lease after a Delete sent to
+        # clean it up: let the (short, bounded) Create finish, then honour
+        # the cancellation with the lease known.
+        with anyio.CancelScope(shield=True):
+            lease = await self._create(id, expires_in, labels, timeout=_CLEANUP_TIMEOUT)
         try:
-            await self.create(lease_id, expires_in=expires_in, labels=labels)
-        except (anyio.get_cancelled_exc_class(), errors.DeadlineExceeded):
-            # The daemon may have made the lease before the answer was lost.
-            await self._release(lease_id, sync=False)
-            raise
-        try:
-            yield self._client.with_lease(lease_id)
+            await anyio.lowlevel.checkpoint()
+            yield self._client.with_lease(lease.id)
         finally:
-            await self._release(lease_id, sync=sync_delete)
-
-    async def _release(self, lease_id: str, *, sync: bool) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-            with contextlib.suppress(errors.NotFound):
-                await self.delete(lease_id, sync=sync)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                with contextlib.suppress(errors.NotFound):
+                    await self.delete(lease.id, sync=sync_delete)

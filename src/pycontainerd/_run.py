@@ -96,7 +96,7 @@ async def run(
 
         # As ``ctr run``/``docker run``: args replace the image's cmd, the entrypoint stays.
         base = oci.Spec.from_image(
-            await image_obj.config(),
+            await client.containers._image_config(image_obj),
             args=args,
             env=env,
             cwd=cwd,

@@ -516,7 +516,9 @@ class _ProcessHandle:
         if force:
             await self._force_stop()
             stopped = self._exit is not None
-        elif not self._delete_tried:
+        elif not self._delete_tried and self._exit is None:
+            # Not known to have exited: check on the client side, as the Go client
+            # does (the shim's own refusal comes back as an opaque UNKNOWN error).
             state = (await self.status()).state
             if state not in deletable:
                 raise errors.FailedPrecondition(
@@ -1068,13 +1070,28 @@ class Process(_ProcessHandle):
         """
         return (await self._wait()).code
 
+    async def kill(
+        self, signal: int | str | _signal.Signals = _signal.SIGKILL, *, all: bool = False
+    ) -> None:
+        """Send `signal` to the process: SIGKILL by default, as `anyio.abc.Process.kill`.
+
+        Raises:
+            pycontainerd.errors.NotFound: the process already exited.
+
+        Example:
+            ```python
+            await proc.kill()
+            ```
+        """
+        await super().kill(signal, all=all)
+
     async def send_signal(self, signal: int | str | _signal.Signals) -> None:
         """Send `signal` to the process."""
-        await self.kill(signal)
+        await super().kill(signal)
 
     async def terminate(self) -> None:
         """Send SIGTERM."""
-        await self.kill(_signal.SIGTERM)
+        await super().kill(_signal.SIGTERM)
 
     async def delete(self, *, force: bool = False) -> ExitStatus:
         """Delete the exec process; returns its exit status.

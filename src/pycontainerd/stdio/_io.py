@@ -34,7 +34,7 @@ def make_fifo_dir() -> str:
     if root is not None:
         with contextlib.suppress(OSError):
             return tempfile.mkdtemp(prefix="pycontainerd-", dir=root)  # mode 0700
-    return tempfile.mkdtemp(prefix="pycontainerd-fifo-")
+    return tempfile.mkdtemp(prefix=f"pycontainerd-fifo-{os.getpid()}-")
 
 
 def mkfifo(directory: str, name: str, stream: str) -> str:
