@@ -7,6 +7,7 @@ import pycontainerd
 from pycontainerd.testing import busybox_archive
 
 pytest_plugins = ["pycontainerd.testing.pytest_plugin"]
+pytest_plugins += ["registry_harness"]  # docker-registry fixtures for tests/test_registry*.py
 
 
 @pytest.fixture(scope="session")

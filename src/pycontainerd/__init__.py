@@ -13,7 +13,7 @@ Example:
     ```
 """
 
-from . import errors, events, oci, stdio
+from . import errors, events, oci, registry, stdio
 from ._client import Client
 from ._containers import Container, Containers, Extension, Runtime
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
@@ -87,5 +87,6 @@ __all__ = [
     "forward_signals",
     "oci",
     "parse_signal",
+    "registry",
     "stdio",
 ]

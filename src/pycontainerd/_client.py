@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from betterproto.lib.google.protobuf import Empty
 
@@ -29,6 +29,14 @@ from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
 from ._tasks import RunResult, Tasks
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
 from .events._stream import Events
+
+if TYPE_CHECKING:
+    import os as _os
+    import ssl
+
+    from ._descriptors import Descriptor
+    from ._platforms import Platform
+    from .registry import Credentials, Progress
 
 __all__ = [
     "Client",
@@ -391,3 +399,139 @@ class Client:
             ```
         """
         return Diff(self._caller)
+
+    async def pull(
+        self,
+        ref: str,
+        *,
+        platform: Platform | str | None = None,
+        unpack: bool = True,
+        snapshotter: str | None = None,
+        auth: Credentials | tuple[str, str] | None = None,
+        insecure: bool = False,
+        ca: str | _os.PathLike[str] | ssl.SSLContext | None = None,
+        progress: Callable[[Progress], Awaitable[None] | None] | None = None,
+        max_concurrent_downloads: int = 3,
+    ) -> Image:
+        """Pull an image from a registry into this namespace, unpack it and name it `ref`.
+
+        The reference is normalised as docker does (``busybox`` is
+        ``docker.io/library/busybox:latest``). An index (or Docker manifest
+        list) is resolved to one manifest for `platform` (default: the
+        host's). Blobs stream into the content store in constant memory, up
+        to `max_concurrent_downloads` at a time, and are verified (size and
+        digest). Everything runs under a lease: a failed or cancelled pull
+        leaves no image, while partly downloaded blobs stay as ingests so the
+        next pull resumes them.
+
+        Args:
+            ref: the image reference (``[registry/]repository[:tag][@digest]``).
+            platform: the platform to pull (``"linux/arm64"``, a `Platform`).
+            unpack: unpack the layers into `snapshotter` (default: the
+                namespace's, else ``overlayfs``) after fetching.
+            snapshotter: where to unpack.
+            auth: credentials (`pycontainerd.registry.Credentials` or a
+                ``(username, password)`` tuple); by default docker's
+                ``config.json`` (``$DOCKER_CONFIG`` or ``~/.docker``) is used.
+            insecure: allow plain HTTP and skip TLS verification for this
+                registry. Loopback registries (``localhost``, ``127.0.0.0/8``,
+                ``[::1]``) may use plain HTTP without it.
+            ca: a CA bundle path to verify the registry with, or an
+                ``ssl.SSLContext`` (client certificates and the like).
+            progress: a sync or async callable receiving
+                `pycontainerd.registry.Progress` updates per blob.
+            max_concurrent_downloads: how many blobs download at once.
+
+        Returns:
+            The image, as `client.images.get` would return it.
+
+        Raises:
+            ValueError: the reference is malformed.
+            pycontainerd.registry.AuthenticationError: the registry refused the
+                credentials (never quoted in the message).
+            pycontainerd.registry.NotFoundError: no such repository or tag.
+            pycontainerd.registry.PlatformNotFoundError: the index has no
+                manifest for the platform.
+            pycontainerd.registry.DigestError: the registry served content that
+                does not match its digest; nothing of it was kept.
+            pycontainerd.registry.RegistryError: any other registry failure.
+
+        Example:
+            ```python
+            from pycontainerd.registry import Credentials
+
+            image = await client.pull(
+                "registry.example.com/team/app:v1",
+                auth=Credentials(username="ci", password=token),
+                progress=lambda p: print(p.digest[:19], p.state.value, p.offset, p.total),
+            )
+            print(image.name, image.target.digest)
+            ```
+        """
+        from .registry._pull import pull
+
+        return await pull(
+            self,
+            ref,
+            platform=platform,
+            unpack=unpack,
+            snapshotter=snapshotter,
+            auth=auth,
+            insecure=insecure,
+            ca=ca,
+            progress=progress,
+            max_concurrent_downloads=max_concurrent_downloads,
+        )
+
+    async def push(
+        self,
+        ref: str,
+        image: Image | str | None = None,
+        *,
+        platform: Platform | str | None = None,
+        auth: Credentials | tuple[str, str] | None = None,
+        insecure: bool = False,
+        ca: str | _os.PathLike[str] | ssl.SSLContext | None = None,
+        progress: Callable[[Progress], Awaitable[None] | None] | None = None,
+    ) -> Descriptor:
+        """Push an image to a registry as `ref`: missing blobs, then manifests, then the tag.
+
+        Blobs the registry already has are skipped. With `platform`, only
+        that platform's manifest is pushed (and tagged) out of an index.
+
+        Args:
+            ref: where to push (``registry.example.com/team/app:v1``).
+            image: the local image (an `Image` or its name); default: the
+                image named `ref`.
+            platform: push only this platform's manifest.
+            auth: credentials, as for `pull`.
+            insecure: allow plain HTTP / skip TLS verification, as for `pull`.
+            ca: CA bundle path or ``ssl.SSLContext``, as for `pull`.
+            progress: per-blob `pycontainerd.registry.Progress` updates.
+
+        Returns:
+            The descriptor of the manifest or index now tagged in the registry.
+
+        Raises:
+            pycontainerd.errors.NotFound: the local image or one of its blobs is missing.
+            pycontainerd.registry.AuthenticationError: push access was refused.
+            pycontainerd.registry.RegistryError: any other registry failure.
+
+        Example:
+            ```python
+            image = await client.images.create_from_directory("localhost:5000/tools:1", "./rootfs")
+            await client.push("localhost:5000/tools:1")
+            ```
+        """
+        from .registry._push import push
+
+        return await push(
+            self,
+            ref,
+            image,
+            platform=platform,
+            auth=auth,
+            insecure=insecure,
+            ca=ca,
+            progress=progress,
+        )

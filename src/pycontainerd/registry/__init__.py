@@ -1,0 +1,38 @@
+"""Pull images from and push them to OCI distribution registries.
+
+Example:
+    ```python
+    from pycontainerd.registry import Credentials, Reference
+
+    ref = Reference.parse("busybox")   # docker.io/library/busybox:latest
+    image = await client.pull(str(ref))
+    await client.push("registry.example.com/team/app:v1", image,
+                      auth=Credentials(username="ci", password=token))
+    ```
+"""
+
+from ._auth import Credentials
+from ._errors import (
+    AuthenticationError,
+    DigestError,
+    NotFoundError,
+    PlatformNotFoundError,
+    RegistryError,
+    UnsupportedMediaTypeError,
+)
+from ._progress import BlobState, Progress, ProgressCallback
+from ._reference import Reference
+
+__all__ = [
+    "AuthenticationError",
+    "BlobState",
+    "Credentials",
+    "DigestError",
+    "NotFoundError",
+    "PlatformNotFoundError",
+    "Progress",
+    "ProgressCallback",
+    "Reference",
+    "RegistryError",
+    "UnsupportedMediaTypeError",
+]

@@ -1,0 +1,533 @@
+"""The HTTP side of distribution: one repository on one registry, over httpx.
+
+`Repository` owns an ``httpx.AsyncClient`` for its lifetime (an async
+context manager). It picks the scheme (HTTPS; plain HTTP only for hosts
+marked insecure or on loopback), answers ``WWW-Authenticate`` challenges
+(basic, and bearer tokens from the challenge's realm) and maps HTTP failures
+to `pycontainerd.registry` errors. Credentials and tokens only ever travel in
+``Authorization`` headers: no message, repr or log line carries them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Final, Self
+
+import anyio
+import httpx
+
+from .._descriptors import Descriptor
+from ._auth import Challenge, Credentials, parse_challenges
+from ._errors import (
+    AuthenticationError,
+    DigestError,
+    NotFoundError,
+    RegistryError,
+)
+from ._media import ACCEPT, DOCKER_SCHEMA1, INDEXES, MANIFESTS, MAX_MANIFEST_SIZE, sniff
+from ._reference import Reference, is_loopback
+
+__all__ = ["CHUNK_SIZE", "Repository", "TLSConfig"]
+
+CHUNK_SIZE: Final = 1 << 20
+_USER_AGENT: Final = "pycontainerd/0.1"
+_CLEANUP_TIMEOUT: Final = 10.0
+
+TLSConfig = str | os.PathLike[str] | ssl.SSLContext | None
+
+
+def _digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def _verify_context(ca: TLSConfig, insecure: bool) -> ssl.SSLContext | bool:
+    if isinstance(ca, ssl.SSLContext):
+        return ca
+    if insecure:
+        return False
+    if ca is not None:
+        return ssl.create_default_context(cafile=os.fspath(ca))
+    return True
+
+
+def _registry_errors(response: httpx.Response) -> tuple[list[str], str]:
+    """The registry's error codes and a short detail text from an error body."""
+    try:
+        body = json.loads(response.content[:65536])
+        errors = body.get("errors") if isinstance(body, dict) else None
+    except ValueError:
+        errors = None
+    if not isinstance(errors, list):
+        return [], ""
+    codes = [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
+    messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+    return codes, "; ".join(m for m in messages if m)
+
+
+def _is_tls_mismatch(exc: BaseException) -> bool:
+    """Whether a connect error looks like a plain-HTTP server answering a TLS hello."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
+
+
+class Repository:
+    """One repository on one registry: resolve, fetch and push over HTTP.
+
+    Args:
+        ref: any reference in the repository (its domain and path are used).
+        credentials: explicit credentials, or ``None`` for anonymous access.
+        push: ask for push rights (bearer scope ``pull,push``).
+        insecure: allow plain HTTP and skip certificate checks for this host.
+            Loopback hosts may fall back to plain HTTP without it (certificates
+            are still checked when they speak HTTPS).
+        ca: a CA bundle path, or a ready ``ssl.SSLContext`` (client certificates...).
+        max_connections: the connection pool's bound.
+    """
+
+    def __init__(
+        self,
+        ref: Reference,
+        *,
+        credentials: Credentials | None = None,
+        push: bool = False,
+        insecure: bool = False,
+        ca: TLSConfig = None,
+        max_connections: int = 8,
+    ) -> None:
+        self.ref = ref
+        self._credentials = credentials
+        self._scopes = [f"repository:{ref.path}:{'pull,push' if push else 'pull'}"]
+        self._plain_ok = insecure or is_loopback(ref.host)
+        self._client = httpx.AsyncClient(
+            verify=_verify_context(ca, insecure),
+            timeout=httpx.Timeout(60.0, pool=None),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=True,
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
+        )
+        self._base: str | None = None
+        self._base_lock = anyio.Lock()
+        self._auth_lock = anyio.Lock()
+        self._authorization: str | None = None
+        self._token_expires = 0.0
+        self._challenges: list[Challenge] = []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+            await self._client.aclose()
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def base(self) -> str:
+        """``https://host`` or, for insecure and loopback hosts answering plain HTTP, ``http://host``."""
+        if self._base is not None:
+            return self._base
+        async with self._base_lock:
+            if self._base is None:
+                https = f"https://{self.ref.host}"
+                if not self._plain_ok:
+                    self._base = https
+                else:
+                    try:
+                        response = await self._client.get(f"{https}/v2/")
+                        await response.aclose()
+                        self._base = https
+                    except httpx.ConnectError as exc:
+                        if not _is_tls_mismatch(exc):
+                            raise self._connect_error(exc, https) from None
+                        self._base = f"http://{self.ref.host}"
+            return self._base
+
+    def _connect_error(self, exc: Exception, url: str) -> RegistryError:
+        reason = str(exc) or type(exc).__name__
+        return RegistryError(f"cannot reach registry {self.ref.domain} at {url}: {reason}", url=url)
+
+    async def url(self, suffix: str) -> str:
+        """The URL of ``/v2/<repository>/<suffix>``."""
+        return f"{await self.base()}/v2/{self.ref.path}/{suffix}"
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: Callable[[], AsyncIterator[bytes]] | bytes | None = None,
+        stream: bool = False,
+        ok: Sequence[int] = (200,),
+        what: str = "",
+    ) -> httpx.Response:
+        """Send a request, answering one auth challenge; raise on a status not in `ok`.
+
+        `content` may be a factory of async byte iterators, so the body can
+        be sent again after an auth challenge. With ``stream=True`` the caller
+        must close the response.
+        """
+        for attempt in range(2):
+            used = self._authorization
+            request_headers = dict(headers or {})
+            if used is not None and time.monotonic() < self._token_expires:
+                request_headers["Authorization"] = used
+            body = content() if callable(content) else content
+            try:
+                request = self._client.build_request(
+                    method, url, headers=request_headers, content=body
+                )
+                response = await self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                raise self._connect_error(exc, url) from None
+            finally:
+                close = getattr(body, "aclose", None)
+                if close is not None:  # an async generator body: end it here, not in the GC
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                        await close()
+            try:
+                if response.status_code == 401 and attempt == 0:
+                    challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+                    await response.aclose()
+                    await self._authenticate(challenges, used, url)
+                    continue
+                if response.status_code == 401 and self._authorization is not None:
+                    raise AuthenticationError(
+                        f"{what or method}: registry {self.ref.domain} refused the credentials "
+                        "given for it (401)",
+                        status_code=401,
+                        url=url,
+                    )
+                if response.status_code not in ok:
+                    await response.aread()
+                    raise self._status_error(response, what or f"{method} {url}")
+                if not stream:
+                    await response.aread()
+                    await response.aclose()
+                return response
+            except BaseException:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                    await response.aclose()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _status_error(self, response: httpx.Response, what: str) -> RegistryError:
+        codes, detail = _registry_errors(response)
+        status = response.status_code
+        url = str(response.request.url.copy_with(query=None))
+        text = f"{what}: registry {self.ref.domain} answered {status}"
+        if codes:
+            text += f" {', '.join(codes)}"
+        if detail:
+            text += f" ({detail})"
+        kind: type[RegistryError] = RegistryError
+        if status in (401, 403):
+            kind = AuthenticationError
+        elif status == 404:
+            kind = NotFoundError
+        return kind(text, status_code=status, url=url, codes=codes)
+
+    async def _authenticate(self, challenges: list[Challenge], used: str | None, url: str) -> None:
+        async with self._auth_lock:
+            if self._authorization != used and self._authorization is not None:
+                return  # another request refreshed it meanwhile
+            for challenge in challenges:
+                if challenge.scheme == "bearer" and challenge.params.get("realm"):
+                    await self._fetch_token(challenge)
+                    return
+                if challenge.scheme == "basic":
+                    creds = self._credentials
+                    if creds is None or not (creds.username or creds.password):
+                        raise AuthenticationError(
+                            f"registry {self.ref.domain} requires authentication and no credentials "
+                            "were given (pass auth= or add them to docker's config.json)",
+                            status_code=401,
+                            url=url,
+                        )
+                    if used is not None and used.startswith("Basic "):
+                        raise AuthenticationError(
+                            f"registry {self.ref.domain} refused the credentials given for it",
+                            status_code=401,
+                            url=url,
+                        )
+                    pair = f"{creds.username}:{creds.password}".encode()
+                    self._authorization = "Basic " + base64.b64encode(pair).decode()
+                    self._token_expires = float("inf")
+                    return
+            raise AuthenticationError(
+                f"registry {self.ref.domain} refused the request (401) without a usable challenge",
+                status_code=401,
+                url=url,
+            )
+
+    async def _fetch_token(self, challenge: Challenge) -> None:
+        realm = challenge.params["realm"]
+        scopes = list(self._scopes)
+        for scope in challenge.params.get("scope", "").split():
+            if scope not in scopes:
+                scopes.append(scope)
+        creds = self._credentials
+        service = challenge.params.get("service", "")
+        try:
+            if creds is not None and creds.identity_token:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "client_id": "pycontainerd",
+                    "scope": " ".join(scopes),
+                }
+                if service:
+                    form["service"] = service
+                response = await self._client.post(realm, data=form)
+            else:
+                params = httpx.QueryParams([("scope", s) for s in scopes])
+                if service:
+                    params = params.add("service", service)
+                auth = (
+                    (creds.username, creds.password)
+                    if creds is not None and (creds.username or creds.password)
+                    else None
+                )
+                response = await self._client.get(realm, params=params, auth=auth)
+        except httpx.TransportError as exc:
+            raise self._connect_error(exc, realm) from None
+        if response.status_code in (401, 403):
+            detail = "refused the credentials given" if creds else "requires credentials"
+            raise AuthenticationError(
+                f"token server of registry {self.ref.domain} {detail} (HTTP {response.status_code})",
+                status_code=response.status_code,
+                url=realm,
+            )
+        if response.status_code != 200:
+            raise self._status_error(response, f"token request to {realm}")
+        try:
+            answer: Any = response.json()
+            token = answer.get("token") or answer.get("access_token")
+            expires_in = int(answer.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            token = None
+            expires_in = 0
+        if not isinstance(token, str) or not token:
+            raise AuthenticationError(
+                f"token server of registry {self.ref.domain} answered without a token", url=realm
+            )
+        self._authorization = f"Bearer {token}"
+        # Renew a little early; a token without expiry is good for 60 s by the spec.
+        self._token_expires = time.monotonic() + max(expires_in - 10, 10)
+
+    # -- pull -------------------------------------------------------------
+
+    async def resolve(self) -> Descriptor:
+        """The descriptor of the manifest or index the reference names.
+
+        Raises:
+            NotFoundError: the registry has no such tag or digest.
+            DigestError: the registry's digest differs from the reference's.
+            UnsupportedMediaTypeError: a schema 1 or unknown manifest.
+        """
+        ref = self.ref
+        url = await self.url(f"manifests/{ref.object}")
+        what = f"resolving {ref}"
+        response = await self.send(
+            "HEAD", url, headers={"Accept": ACCEPT}, ok=(200, 400, 405, 501), what=what
+        )
+        if response.status_code == 200:
+            media_type = response.headers.get("content-type", "").split(";")[0].strip()
+            digest = response.headers.get("docker-content-digest")
+            length = response.headers.get("content-length")
+        else:  # a registry without HEAD on manifests: GET below
+            media_type, digest, length = "", None, None
+        if ref.digest is not None:
+            if digest is not None and digest != ref.digest:
+                raise DigestError(
+                    f"{what}: registry {ref.domain} returned digest {digest}", url=url
+                )
+            digest = ref.digest
+        if digest is None or length is None or not length.isdigit():
+            data, media_type = await self._get_manifest(url, ACCEPT, what)
+            actual = _digest_of(data, (digest or "sha256:").split(":")[0])
+            if digest is not None and actual != digest:
+                raise DigestError(
+                    f"{what}: manifest from {ref.domain} has digest {actual}, expected {digest}",
+                    url=url,
+                )
+            return Descriptor(media_type=media_type, digest=actual, size=len(data))
+        if media_type in DOCKER_SCHEMA1:
+            sniff(media_type, b"", what)  # raises: schema 1 is not supported
+        if media_type not in INDEXES and media_type not in MANIFESTS:
+            _, media_type = await self._get_manifest(url, ACCEPT, what)  # sniff the document
+        return Descriptor(media_type=media_type, digest=digest, size=int(length))
+
+    async def _get_manifest(self, url: str, accept: str, what: str) -> tuple[bytes, str]:
+        response = await self.send("GET", url, headers={"Accept": accept}, stream=True, what=what)
+        try:
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_MANIFEST_SIZE:
+                raise RegistryError(
+                    f"{what}: manifest of {declared} bytes exceeds the {MAX_MANIFEST_SIZE} byte limit",
+                    url=url,
+                )
+            data = bytearray()
+            async for chunk in response.aiter_raw():
+                data += chunk
+                if len(data) > MAX_MANIFEST_SIZE:
+                    raise RegistryError(
+                        f"{what}: manifest exceeds the {MAX_MANIFEST_SIZE} byte limit", url=url
+                    )
+        finally:
+            await response.aclose()
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        return bytes(data), sniff(media_type, bytes(data), what)
+
+    async def fetch_manifest(self, desc: Descriptor) -> bytes:
+        """A manifest or index's bytes, checked against the descriptor's digest and size.
+
+        Raises:
+            DigestError: the bytes do not match the descriptor.
+        """
+        what = f"fetching manifest {desc.digest} of {self.ref.name}"
+        if desc.size > MAX_MANIFEST_SIZE:
+            raise RegistryError(
+                f"{what}: {desc.size} bytes exceeds the {MAX_MANIFEST_SIZE} byte limit"
+            )
+        url = await self.url(f"manifests/{desc.digest}")
+        accept = desc.media_type + ", " + ACCEPT if desc.media_type else ACCEPT
+        data, _ = await self._get_manifest(url, accept, what)
+        actual = _digest_of(data, desc.digest.split(":")[0])
+        if len(data) != desc.size or actual != desc.digest:
+            raise DigestError(
+                f"{what}: got {len(data)} bytes with digest {actual}, expected {desc.size} bytes",
+                url=url,
+            )
+        return data
+
+    @asynccontextmanager
+    async def blob(self, desc: Descriptor, offset: int = 0) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Stream a blob's bytes from `offset` (a ``Range`` request when resuming).
+
+        The yielded iterator gives chunks; the response closes on exit. Sizes
+        are checked (a short or long body raises `DigestError`); digests are
+        left to the content store's commit.
+        """
+        url = await self.url(f"blobs/{desc.digest}")
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        response = await self.send(
+            "GET",
+            url,
+            headers=headers,
+            stream=True,
+            ok=(200, 206),
+            what=f"fetching blob {desc.digest} of {self.ref.name}",
+        )
+        try:
+            skip = 0
+            if offset and response.status_code == 200:
+                skip = offset  # the registry ignored the range: drop what we have
+            elif response.status_code == 206:
+                start = response.headers.get("content-range", "").removeprefix("bytes ")
+                if not start.startswith(f"{offset}-"):
+                    raise RegistryError(
+                        f"blob {desc.digest}: registry answered range {start!r} for offset {offset}",
+                        url=url,
+                    )
+            yield self._chunks(response, desc, offset, skip, url)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                await response.aclose()
+
+    @staticmethod
+    async def _chunks(
+        response: httpx.Response, desc: Descriptor, offset: int, skip: int, url: str
+    ) -> AsyncIterator[bytes]:
+        position = offset - skip
+        pending = bytearray()
+        async for chunk in response.aiter_raw():
+            if skip:
+                drop = min(skip, len(chunk))
+                chunk = chunk[drop:]
+                skip -= drop
+                position += drop
+                if not chunk:
+                    continue
+            position += len(chunk)
+            if position > desc.size:
+                raise DigestError(
+                    f"blob {desc.digest}: registry sent more than the expected {desc.size} bytes",
+                    url=url,
+                )
+            pending += chunk
+            while len(pending) >= CHUNK_SIZE:
+                # Whole 1 MiB pieces: one content WRITE message each.
+                with memoryview(pending) as view:
+                    piece = bytes(view[:CHUNK_SIZE])
+                del pending[:CHUNK_SIZE]
+                yield piece
+        if pending:
+            yield bytes(pending)
+        if position != desc.size:
+            raise DigestError(
+                f"blob {desc.digest}: registry sent {position} of {desc.size} bytes", url=url
+            )
+
+    # -- push -------------------------------------------------------------
+
+    async def blob_exists(self, desc: Descriptor) -> bool:
+        """Whether the registry has the blob (``HEAD``) with the expected size."""
+        url = await self.url(f"blobs/{desc.digest}")
+        response = await self.send("HEAD", url, ok=(200, 404), what=f"checking blob {desc.digest}")
+        if response.status_code == 404:
+            return False
+        length = response.headers.get("content-length")
+        return length is None or not length.isdigit() or int(length) == desc.size
+
+    async def push_blob(
+        self, desc: Descriptor, content: Callable[[], AsyncIterator[bytes]]
+    ) -> None:
+        """Upload a blob in one ``PUT`` (after ``POST`` opens the upload session)."""
+        what = f"uploading blob {desc.digest} to {self.ref.name}"
+        start = await self.url("blobs/uploads/")
+        response = await self.send("POST", start, ok=(202,), what=what)
+        location = response.headers.get("location")
+        if not location:
+            raise RegistryError(f"{what}: registry gave no upload location", url=start)
+        upload = httpx.URL(start).join(location)
+        upload = upload.copy_merge_params({"digest": desc.digest})
+        await self.send(
+            "PUT",
+            str(upload),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)},
+            content=content,
+            ok=(201,),
+            what=what,
+        )
+
+    async def put_manifest(self, tag_or_digest: str, media_type: str, data: bytes) -> str:
+        """Store a manifest or index under a tag or its digest; returns the registry's digest."""
+        url = await self.url(f"manifests/{tag_or_digest}")
+        response = await self.send(
+            "PUT",
+            url,
+            headers={"Content-Type": media_type},
+            content=data,
+            ok=(200, 201),
+            what=f"pushing manifest {self.ref.name}:{tag_or_digest}",
+        )
+        return response.headers.get("docker-content-digest") or _digest_of(data)

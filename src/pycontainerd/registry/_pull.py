@@ -1,0 +1,397 @@
+"""``client.pull``: fetch an image from a registry into the content store, unpack, name it.
+
+The flow follows containerd's Go client (``Client.Pull``): resolve the
+reference, walk index -> manifest -> config and layers (one manifest, the
+best match for the platform), stream blobs into the content store under one
+lease, label parents with ``containerd.io/gc.ref.content.*`` and every blob
+with ``containerd.io/distribution.source.<host>``, unpack, then create (or
+update) the image record. Only then is the lease released: a failed or
+cancelled pull leaves no image record, and what it committed is collected.
+Partial blobs stay as ingests (with containerd's 24-hour expiry for
+unleased ingests) so the next pull resumes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import attrs
+
+from .. import _images, _oci, errors
+from .._descriptors import Descriptor
+from .._image_config import ImageConfig
+from .._images import Image
+from .._leases import LeaseResource
+from .._platforms import Platform
+from .._snapshots import Snapshots
+from ._auth import Credentials, docker_config_credentials
+from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
+from ._http import Repository, TLSConfig
+from ._ingest import open_ingest, prime_ingest
+from ._media import append_source, distribution_source, label_fits
+from ._progress import BlobState, Progress, ProgressCallback, report
+from ._reference import Reference
+from ._tasks import task_group
+
+if TYPE_CHECKING:
+    from .._client import Client
+    from .._content import ContentWriter
+
+__all__ = ["AuthLike", "pull", "resolve_credentials"]
+
+_LEASE_EXPIRY: Final = 24 * 3600.0
+_CLEANUP_TIMEOUT: Final = 10.0
+
+AuthLike = Credentials | tuple[str, str] | None
+
+
+async def resolve_credentials(auth: AuthLike, domain: str) -> Credentials | None:
+    """Explicit credentials, else docker's ``config.json`` entry for `domain`, else ``None``."""
+    if auth is not None:
+        return Credentials._coerce(auth)
+    return await docker_config_credentials(domain)
+
+
+def _ref_key(desc: Descriptor) -> str:
+    """The ingest ref containerd's Go client uses for a blob (``remotes.MakeRefKey``)."""
+    mt = desc.media_type
+    if _oci.is_manifest(mt):
+        kind = "manifest"
+    elif _oci.is_index(mt):
+        kind = "index"
+    elif _oci.is_layer(mt):
+        kind = "layer"
+    elif _oci.is_config(mt):
+        kind = "config"
+    else:
+        kind = "unknown"
+    return f"{kind}-{desc.digest}"
+
+
+@attrs.define
+class _Parent:
+    descriptor: Descriptor
+    data: bytes
+    gc_labels: dict[str, str]
+
+
+class _Puller:
+    def __init__(
+        self,
+        client: Client,
+        leased: Client,
+        repo: Repository,
+        matcher: _oci.PlatformMatcher,
+        progress: ProgressCallback | None,
+        limit: int,
+    ) -> None:
+        self.client = client
+        self.leased = leased
+        self.repo = repo
+        self.matcher = matcher
+        self.progress = progress
+        self.limiter = anyio.CapacityLimiter(limit)
+        self.source_key = distribution_source(repo.ref.domain)
+        self.source_repo = repo.ref.path
+
+    async def _report(self, desc: Descriptor, offset: int, state: BlobState) -> None:
+        await report(
+            self.progress,
+            Progress(
+                digest=desc.digest,
+                media_type=desc.media_type,
+                offset=offset,
+                total=desc.size,
+                state=state,
+            ),
+        )
+
+    async def fetch(self, root: Descriptor, snapshotter: str | None) -> None:
+        """Fetch everything `root` needs for one platform; parents are stored last.
+
+        With a `snapshotter`, layers are unpacked while later ones still
+        download (as containerd's unpacker does): each is applied as soon as
+        it and the layers below it are in the content store.
+        """
+        parents: list[_Parent] = []
+        blobs: list[Descriptor] = []
+        await self._walk(root, parents, blobs)
+        unique = list({b.digest: b for b in blobs}.values())
+        stored = {b.digest: anyio.Event() for b in unique}
+        for blob in unique:
+            await self._report(blob, 0, BlobState.WAITING)
+        async with task_group() as tg:
+            for blob in unique:
+                tg.start_soon(self._blob, blob, stored[blob.digest])
+            if snapshotter is not None:
+                config, *layers = blobs  # the selected manifest's config, then its layers
+                tg.start_soon(self._unpack, snapshotter, config, layers, stored)
+        for parent in reversed(parents):  # manifest before the index pointing at it
+            await self._store_parent(parent)
+
+    async def _unpack(
+        self,
+        snapshotter: str,
+        config_desc: Descriptor,
+        layers: list[Descriptor],
+        stored: dict[str, anyio.Event],
+    ) -> None:
+        """Containerd's unpack (see `Image.unpack`), layer by layer as the blobs land."""
+        await stored[config_desc.digest].wait()
+        data = await self.leased.content.read(config_desc.digest)
+        try:
+            diff_ids = ImageConfig.from_json(data).diff_ids
+        except ValueError as exc:
+            raise errors.InvalidArgument(f"image config {config_desc.digest}: {exc}") from None
+        if len(diff_ids) != len(layers):
+            raise errors.InvalidArgument(
+                f"{self.repo.ref}: manifest has {len(layers)} layers "
+                f"but the config lists {len(diff_ids)} diff IDs"
+            )
+        snapshots = self.leased.snapshots(snapshotter)
+        for attempt in range(3):
+            try:
+                top = await self._unpack_layers(snapshots, layers, diff_ids, stored)
+            except _images._ParentGone as gone:
+                # A lower snapshot vanished between its stat and the prepare on
+                # top of it (removed or collected): start again from the bottom.
+                if attempt == 2:
+                    raise errors.NotFound(
+                        f"{self.repo.ref}: snapshot {gone.parent} keeps disappearing"
+                    ) from None
+                continue
+            break
+        await self.leased.content.update(
+            config_desc.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
+        )
+
+    async def _unpack_layers(
+        self,
+        snapshots: Snapshots,
+        layers: list[Descriptor],
+        diff_ids: Sequence[str],
+        stored: dict[str, anyio.Event],
+    ) -> str:
+        chain: list[str] = []
+        lease = self.leased.lease
+        assert lease is not None
+        for layer, diff_id in zip(layers, diff_ids, strict=True):
+            parent = _oci.chain_id(chain)
+            chain.append(diff_id)
+            chain_id = _oci.chain_id(chain)
+            # Hold the snapshot in the pull's lease first, so that one found
+            # below cannot be collected before the image refers to it.
+            await self.leased.leases.add_resource(
+                lease, LeaseResource(id=chain_id, type=f"snapshots/{snapshots.name}")
+            )
+            if await _images._exists(snapshots, chain_id):
+                continue
+            await stored[layer.digest].wait()
+            labels = {
+                k: v
+                for k, v in layer.annotations.items()
+                if k.startswith("containerd.io/snapshot/")
+            }
+            labels[_oci.LABEL_SNAPSHOT_REF] = chain_id
+            if await _images._apply_layer(
+                self.leased, snapshots, layer, diff_id, parent, chain_id, labels
+            ):
+                await self.leased.content.update(
+                    layer.digest, labels={_oci.LABEL_UNCOMPRESSED: diff_id}
+                )
+        return _oci.chain_id(chain)
+
+    async def _walk(
+        self, desc: Descriptor, parents: list[_Parent], blobs: list[Descriptor]
+    ) -> None:
+        where = f"{self.repo.ref.name}@{desc.digest}"
+        if not (_oci.is_index(desc.media_type) or _oci.is_manifest(desc.media_type)):
+            raise UnsupportedMediaTypeError(
+                f"{where}: cannot pull media type {desc.media_type!r} (not a manifest or index)"
+            )
+        await self._report(desc, 0, BlobState.DOWNLOADING)
+        data = await self.repo.fetch_manifest(desc)
+        try:
+            if _oci.is_index(desc.media_type):
+                entries, _ = _oci.parse_index(data, desc.media_type, f"index {where}")
+                parents.append(
+                    _Parent(desc, data, _oci.child_gc_labels([e.descriptor for e in entries]))
+                )
+                candidates = [
+                    e
+                    for e in entries
+                    if (e.platform is None or self.matcher.match(e.platform))
+                    and (
+                        _oci.is_manifest(e.descriptor.media_type)
+                        or _oci.is_index(e.descriptor.media_type)
+                    )
+                ]
+                if not candidates:
+                    offered = sorted({str(e.platform) for e in entries if e.platform is not None})
+                    raise PlatformNotFoundError(
+                        f"{where} has no manifest for {self.matcher} "
+                        f"(it offers: {', '.join(offered) or 'none'})"
+                    )
+                await self._walk(self.matcher.sort(candidates)[0].descriptor, parents, blobs)
+            else:
+                config, layers, _ = _oci.parse_manifest(data, desc.media_type, f"manifest {where}")
+                parents.append(_Parent(desc, data, _oci.child_gc_labels([config, *layers])))
+                blobs.extend([config, *layers])
+        except ValueError as exc:
+            raise UnsupportedMediaTypeError(str(exc)) from None
+
+    def _source_labels(self, current: str | None) -> dict[str, str]:
+        value = append_source(current, self.source_repo)
+        return {self.source_key: value} if label_fits(self.source_key, value) else {}
+
+    async def _store_parent(self, parent: _Parent) -> None:
+        desc = parent.descriptor
+        labels = {**parent.gc_labels, **self._source_labels(None)}
+        for attempt in range(2):
+            start = 0
+            try:
+                async with open_ingest(
+                    self.leased, _ref_key(desc), total=desc.size, expected=desc.digest
+                ) as w:
+                    start = w.offset
+                    await w.write(parent.data[start:])
+                    await self._commit(w, desc, labels)
+            except errors.AlreadyExists:
+                await self._label_existing(desc, parent.gc_labels)
+                await self._report(desc, desc.size, BlobState.EXISTS)
+                return
+            except DigestError:
+                if attempt == 0 and start > 0:
+                    continue  # a stale partial ingest (now aborted): once more from 0
+                raise
+            await self._report(desc, desc.size, BlobState.DONE)
+            return
+
+    async def _label_existing(self, desc: Descriptor, extra: dict[str, str]) -> None:
+        info = await self.leased.content.info(desc.digest)
+        labels = {**extra, **self._source_labels(info.labels.get(self.source_key))}
+        if any(info.labels.get(k) != v for k, v in labels.items()):
+            await self.leased.content.update(desc.digest, labels=dict(labels))
+
+    async def _commit(self, w: ContentWriter, desc: Descriptor, labels: dict[str, str]) -> None:
+        try:
+            await w.commit(labels=labels)
+        except errors.FailedPrecondition as exc:
+            raise DigestError(
+                f"blob {desc.digest} from {self.repo.ref.domain} does not match its digest "
+                f"or size: {exc}"
+            ) from None
+
+    async def _blob(self, desc: Descriptor, stored: anyio.Event) -> None:
+        async with self.limiter:
+            key = _ref_key(desc)
+            try:
+                await prime_ingest(self.client, key, total=desc.size, expected=desc.digest)
+            except errors.AlreadyExists:
+                pass  # the lease still has to take hold of it, below
+            for attempt in range(2):
+                start = 0
+                try:
+                    async with open_ingest(
+                        self.leased, key, total=desc.size, expected=desc.digest
+                    ) as w:
+                        start = w.offset
+                        if start > desc.size:
+                            raise DigestError(
+                                f"ingest {key} holds {start} bytes, more than {desc.size}"
+                            )
+                        await self._download(w, desc, start)
+                        await self._commit(w, desc, self._source_labels(None))
+                except errors.AlreadyExists:
+                    await self._label_existing(desc, {})
+                    stored.set()
+                    await self._report(desc, desc.size, BlobState.EXISTS)
+                    return
+                except DigestError:
+                    if attempt == 0 and start > 0:
+                        continue  # the resumed part may be what was bad: once more from 0
+                    raise
+                stored.set()
+                await self._report(desc, desc.size, BlobState.DONE)
+                return
+
+    async def _download(self, w: ContentWriter, desc: Descriptor, start: int) -> None:
+        offset = start
+        await self._report(desc, offset, BlobState.DOWNLOADING)
+        if offset >= desc.size:
+            return
+        async with self.repo.blob(desc, offset) as chunks:
+            async for chunk in chunks:
+                await w.write(chunk)
+                offset += len(chunk)
+                await self._report(desc, offset, BlobState.DOWNLOADING)
+
+
+async def _put_image(client: Client, name: str, target: Descriptor) -> Image:
+    """Create the image record, or re-point an existing one (as containerd's ``createNewImage``)."""
+    while True:
+        try:
+            return await client.images.create(name, target)
+        except errors.AlreadyExists:
+            pass
+        try:
+            return await client.images.update(name, target=target)
+        except errors.NotFound:
+            continue  # removed meanwhile: create again
+
+
+async def pull(
+    client: Client,
+    ref: str,
+    *,
+    platform: Platform | str | None = None,
+    unpack: bool = True,
+    snapshotter: str | None = None,
+    auth: AuthLike = None,
+    insecure: bool = False,
+    ca: TLSConfig = None,
+    progress: ProgressCallback | None = None,
+    max_concurrent_downloads: int = 3,
+) -> Image:
+    """Implementation of `Client.pull` (see there)."""
+    reference = Reference.parse(ref)
+    if not isinstance(max_concurrent_downloads, int) or max_concurrent_downloads < 1:
+        raise ValueError(
+            f"invalid max_concurrent_downloads {max_concurrent_downloads!r}: must be at least 1"
+        )
+    matcher = _oci.matcher_for(platform)
+    credentials = await resolve_credentials(auth, reference.domain)
+    async with Repository(
+        reference,
+        credentials=credentials,
+        insecure=insecure,
+        ca=ca,
+        max_connections=max_concurrent_downloads + 1,
+    ) as repo:
+        root = await repo.resolve()
+        lease = await client.leases.create(
+            expires_in=_LEASE_EXPIRY, labels={"pycontainerd/pull": _label_value(str(reference))}
+        )
+        leased = client.with_lease(lease.id)
+        done = False
+        try:
+            unpack_into = await _images._snapshotter_name(client, snapshotter) if unpack else None
+            puller = _Puller(client, leased, repo, matcher, progress, max_concurrent_downloads)
+            await puller.fetch(root, unpack_into)
+            name = str(reference)
+            image = await _put_image(leased, name, root)
+            done = True
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                # After a failure, collect what was committed right away. A
+                # lease that cannot be deleted (daemon gone) expires by itself.
+                with contextlib.suppress(errors.RPCError):
+                    await client.leases.delete(lease.id, sync=not done)
+    return attrs.evolve(image, _client=client)
+
+
+def _label_value(value: str) -> str:
+    return value[:4000]

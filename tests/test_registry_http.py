@@ -1,0 +1,298 @@
+"""The registry HTTP layer against a real docker-registry (no containerd needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from registry_harness import PASSWORD, REFRESH_TOKEN, USER, RegistryServer
+
+from pycontainerd import Descriptor
+from pycontainerd.registry import (
+    AuthenticationError,
+    Credentials,
+    DigestError,
+    NotFoundError,
+    Reference,
+    RegistryError,
+    UnsupportedMediaTypeError,
+)
+from pycontainerd.registry._auth import docker_config_credentials, parse_challenges
+from pycontainerd.registry._http import Repository
+from pycontainerd.registry._media import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    append_source,
+    distribution_source,
+    sniff,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def _desc(media_type: str, data: bytes) -> Descriptor:
+    return Descriptor(
+        media_type=media_type, digest="sha256:" + hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+
+
+def _source(data: bytes, chunk: int = 1000) -> Callable[[], AsyncIterator[bytes]]:
+    async def gen() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), chunk):
+            yield data[i : i + chunk]
+
+    return gen
+
+
+async def _push_image(repo: Repository, tag: str, layer: bytes) -> tuple[Descriptor, bytes]:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
+    cdesc = _desc(OCI_CONFIG, config)
+    ldesc = _desc("application/vnd.oci.image.layer.v1.tar", layer)
+    for desc, data in ((cdesc, config), (ldesc, layer)):
+        if not await repo.blob_exists(desc):
+            await repo.push_blob(desc, _source(data))
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": cdesc.media_type, "digest": cdesc.digest, "size": cdesc.size},
+            "layers": [{"mediaType": ldesc.media_type, "digest": ldesc.digest, "size": ldesc.size}],
+        }
+    ).encode()
+    await repo.put_manifest(tag, OCI_MANIFEST, manifest)
+    return _desc(OCI_MANIFEST, manifest), manifest
+
+
+def _ref(server: RegistryServer, tag: str = "v1") -> Reference:
+    return Reference.parse(f"{server.host}/http-test/{uuid.uuid4().hex[:8]}:{tag}")
+
+
+async def _collect(repo: Repository, desc: Descriptor, offset: int = 0) -> bytes:
+    out = bytearray()
+    async with repo.blob(desc, offset) as chunks:
+        async for chunk in chunks:
+            out += chunk
+    return bytes(out)
+
+
+async def test_push_resolve_fetch_round_trip(registry: RegistryServer) -> None:
+    ref = _ref(registry)
+    layer = os.urandom(3 << 20)
+    async with Repository(ref, push=True) as repo:
+        assert await repo.base() == f"http://{registry.host}"  # loopback: plain HTTP fallback
+        mdesc, manifest = await _push_image(repo, "v1", layer)
+        resolved = await repo.resolve()
+        assert resolved == mdesc
+        assert await repo.fetch_manifest(resolved) == manifest
+        ldesc = _desc("application/vnd.oci.image.layer.v1.tar", layer)
+        assert await repo.blob_exists(ldesc)
+        assert await _collect(repo, ldesc) == layer
+        assert await _collect(repo, ldesc, offset=1234567) == layer[1234567:]  # Range resume
+    async with Repository(ref.with_digest(mdesc.digest)) as repo:
+        assert await repo.resolve() == mdesc
+
+
+async def test_missing_tag_and_blob(registry: RegistryServer) -> None:
+    async with Repository(_ref(registry, "nope")) as repo:
+        with pytest.raises(NotFoundError, match="404") as info:
+            await repo.resolve()
+        assert info.value.status_code == 404
+        ghost = _desc("application/octet-stream", b"ghost")
+        assert not await repo.blob_exists(ghost)
+        with pytest.raises(NotFoundError, match=r"BLOB_UNKNOWN|NAME_UNKNOWN"):
+            await _collect(repo, ghost)
+
+
+async def test_manifest_digest_and_size_checked(registry: RegistryServer) -> None:
+    ref = _ref(registry)
+    async with Repository(ref, push=True) as repo:
+        mdesc, _ = await _push_image(repo, "v1", b"layer")
+        wrong = Descriptor(media_type=OCI_MANIFEST, digest="sha256:" + "0" * 64, size=mdesc.size)
+        with pytest.raises(NotFoundError):  # the registry looks manifests up by digest
+            await repo.fetch_manifest(wrong)
+        short = Descriptor(media_type=OCI_MANIFEST, digest=mdesc.digest, size=mdesc.size - 1)
+        with pytest.raises(DigestError, match="expected"):
+            await repo.fetch_manifest(short)
+        ldesc = _desc("application/vnd.oci.image.layer.v1.tar", b"layer")
+        longer = Descriptor(media_type=ldesc.media_type, digest=ldesc.digest, size=ldesc.size + 5)
+        with pytest.raises(DigestError, match="sent 5 of 10 bytes"):
+            await _collect(repo, longer)
+
+
+def test_schema1_is_refused() -> None:
+    with pytest.raises(UnsupportedMediaTypeError, match="schema 1"):
+        sniff("application/vnd.docker.distribution.manifest.v1+prettyjws", b"{}", "m")
+
+
+async def test_basic_auth(auth_registry: RegistryServer) -> None:
+    ref = _ref(auth_registry)
+    async with Repository(
+        ref, push=True, credentials=Credentials(username=USER, password=PASSWORD)
+    ) as repo:
+        mdesc, _ = await _push_image(repo, "v1", b"basic")
+        assert await repo.resolve() == mdesc
+    async with Repository(ref) as repo:
+        with pytest.raises(AuthenticationError, match="no credentials were given") as info:
+            await repo.resolve()
+        assert info.value.status_code == 401
+    bad = Credentials(username=USER, password="wrong-" + PASSWORD)
+    async with Repository(ref, credentials=bad) as repo:
+        with pytest.raises(AuthenticationError, match="refused the credentials") as info:
+            await repo.resolve()
+    _assert_secret_free(info.value, bad.password)
+    assert PASSWORD not in repr(bad)
+    assert "wrong-" not in repr(bad)
+
+
+def _assert_secret_free(exc: BaseException, secret: str) -> None:
+    texts = [str(exc), repr(exc), *(str(a) for a in exc.args), str(vars(exc))]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        texts += [str(cause), repr(cause)]
+        cause = cause.__cause__ or cause.__context__
+    for text in texts:
+        assert secret not in text
+
+
+async def test_bearer_token_flow(token_registry: RegistryServer) -> None:
+    assert token_registry.token is not None
+    ref = _ref(token_registry)
+    creds = Credentials(username=USER, password=PASSWORD)
+    async with Repository(ref, push=True, credentials=creds) as repo:
+        before = token_registry.token.issued
+        mdesc, _ = await _push_image(repo, "v1", os.urandom(1000))
+        assert await repo.resolve() == mdesc
+        assert token_registry.token.issued == before + 1  # one token, reused for every request
+    async with Repository(ref, credentials=Credentials(identity_token=REFRESH_TOKEN)) as repo:
+        assert await repo.resolve() == mdesc  # OAuth refresh-token grant
+    async with Repository(ref) as repo:
+        with pytest.raises(AuthenticationError, match="requires credentials"):
+            await repo.resolve()
+    bad = Credentials(username=USER, password="not-the-" + PASSWORD)
+    async with Repository(ref, credentials=bad) as repo:
+        with pytest.raises(AuthenticationError, match="refused the credentials") as info:
+            await repo.resolve()
+    _assert_secret_free(info.value, bad.password)
+
+
+async def test_tls_with_custom_ca(tls_registry: RegistryServer) -> None:
+    ref = _ref(tls_registry)
+    creds = Credentials(username=USER, password=PASSWORD)
+    assert tls_registry.ca is not None
+    async with Repository(ref, push=True, credentials=creds, ca=tls_registry.ca) as repo:
+        assert await repo.base() == f"https://{tls_registry.host}"
+        mdesc, _ = await _push_image(repo, "v1", b"tls")
+        assert await repo.resolve() == mdesc
+    ctx = ssl.create_default_context(cafile=str(tls_registry.ca))
+    async with Repository(ref, credentials=creds, ca=ctx) as repo:
+        assert await repo.resolve() == mdesc
+    # Without the CA the certificate is refused: no silent fallback to plain HTTP.
+    async with Repository(ref, credentials=creds) as repo:
+        with pytest.raises(RegistryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
+            await repo.resolve()
+    # insecure=True skips verification, as docker does for insecure registries.
+    async with Repository(ref, credentials=creds, insecure=True) as repo:
+        assert await repo.resolve() == mdesc
+
+
+def test_plain_http_policy() -> None:
+    def plain(ref: str, insecure: bool = False) -> bool:
+        return Repository(Reference.parse(ref), insecure=insecure)._plain_ok
+
+    assert plain("localhost:5000/a")
+    assert plain("127.0.0.2/a")
+    assert plain("[::1]:5000/a")
+    assert not plain("registry.example.com/a")
+    assert not plain("busybox")
+    assert plain("registry.example.com/a", insecure=True)
+
+
+async def test_unreachable_registry_names_it() -> None:
+    ref = Reference.parse("127.0.0.1:1/nothing:here")
+    async with Repository(ref) as repo:
+        with pytest.raises(RegistryError, match=r"cannot reach registry 127\.0\.0\.1:1"):
+            await repo.resolve()
+
+
+def test_parse_challenges() -> None:
+    got = parse_challenges(
+        [
+            'Basic realm="r"',
+            'Bearer realm="https://auth.example/token",service="reg.example",scope="repository:a/b:pull"',
+        ]
+    )
+    assert [c.scheme for c in got] == ["bearer", "basic"]
+    assert got[0].params == {
+        "realm": "https://auth.example/token",
+        "service": "reg.example",
+        "scope": "repository:a/b:pull",
+    }
+    two = parse_challenges(['Basic realm="a\\"b", Bearer realm=x,  service="s"'])
+    assert [(c.scheme, dict(c.params)) for c in two] == [
+        ("bearer", {"realm": "x", "service": "s"}),
+        ("basic", {"realm": 'a"b'}),
+    ]
+    assert parse_challenges(["", "   "]) == []
+
+
+async def test_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    config = {
+        "auths": {
+            "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hubuser:hubpw").decode()},
+            "http://127.0.0.1:5000": {"username": "u", "password": "p"},
+            "reg.example/v1/": {"identitytoken": "tok"},
+            "broken.example": {"auth": "!!!notbase64"},
+        }
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert await docker_config_credentials("docker.io") == Credentials(
+        username="hubuser", password="hubpw"
+    )
+    assert await docker_config_credentials("127.0.0.1:5000") == Credentials(
+        username="u", password="p"
+    )
+    assert await docker_config_credentials("reg.example") == Credentials(identity_token="tok")
+    assert await docker_config_credentials("other.example") is None
+    with pytest.raises(AuthenticationError, match="not base64") as info:
+        await docker_config_credentials("broken.example")
+    assert "!!!notbase64" not in str(info.value)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "missing"))
+    assert await docker_config_credentials("docker.io") is None
+
+
+async def test_docker_config_credential_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    helper = tmp_path / "bin" / "docker-credential-pyctrtest"
+    helper.parent.mkdir()
+    helper.write_text(
+        "#!/bin/sh\nread server\n"
+        'if [ "$server" = "helped.example" ]; then echo \'{"Username":"hu","Secret":"hs"}\'; '
+        "else echo 'credentials not found in native keychain'; exit 1; fi\n"
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:{os.environ['PATH']}")
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "pyctrtest"}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert await docker_config_credentials("helped.example") == Credentials(
+        username="hu", password="hs"
+    )
+    assert await docker_config_credentials("other.example") is None
+
+
+def test_distribution_source_labels() -> None:
+    assert distribution_source("127.0.0.1:5000") == "containerd.io/distribution.source.127.0.0.1"
+    assert distribution_source("docker.io") == "containerd.io/distribution.source.docker.io"
+    assert distribution_source("[::1]:5000") == "containerd.io/distribution.source.::1"
+    assert append_source(None, "library/busybox") == "library/busybox"
+    assert append_source("b/x,a/y", "library/busybox") == "a/y,b/x,library/busybox"
+    assert append_source("a/y", "a/y") == "a/y"
