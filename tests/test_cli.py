@@ -16,6 +16,7 @@ import termios
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -495,3 +496,17 @@ async def test_run_detach_and_net_host(
     assert "--rm and --detach" in one_line_error(await pyctr("run", "-d", "--rm", IMAGE, "d2"))
     ok(await pyctr("t", "rm", "--force", "d1"))
     ok(await pyctr("c", "rm", "d1"))
+
+
+async def test_images_push_and_pull(
+    pyctr: Pyctr, busybox_image: pycontainerd.Image, registry: Any
+) -> None:
+    remote = f"{registry.host}/cli/busybox:1"
+    pushed = ok(await pyctr("images", "push", remote, IMAGE))
+    assert pushed.split() == [remote, busybox_image.target.digest]
+    pulled = ok(await pyctr("images", "pull", remote))
+    assert pulled.split() == [remote, busybox_image.target.digest]
+    r = await pyctr("run", "--rm", remote, "p1", "echo", "pulled")
+    assert (r.returncode, r.stdout) == (0, "pulled\n")
+    err = one_line_error(await pyctr("images", "pull", f"{registry.host}/cli/missing:1"))
+    assert "missing" in err

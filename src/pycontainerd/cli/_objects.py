@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import os
 import sys
 import termios
@@ -58,6 +59,18 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("refs", nargs="+", metavar="REF")
     p.add_argument("--platform", help="export this platform only")
     p.add_argument("--all-platforms", action="store_true", help="export every platform")
+    p = images.command("pull", images_pull, "pull an image from a registry (and unpack it)")
+    p.add_argument("ref", help="e.g. docker.io/library/busybox:latest")
+    p.add_argument("--platform", help="the platform to pull (default: the host's)")
+    p.add_argument("--no-unpack", action="store_true", help="do not unpack it")
+    p.add_argument("--snapshotter", help="snapshotter to unpack into")
+    p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N")
+    _registry_options(p)
+    p = images.command("push", images_push, "push an image to a registry")
+    p.add_argument("ref", help="where to push, e.g. registry.example.com/team/app:v1")
+    p.add_argument("local", nargs="?", help="the local image (default: the one named REF)")
+    p.add_argument("--platform", help="push only this platform's manifest")
+    _registry_options(p)
     p = images.command("rm", images_rm, "remove images", aliases=["remove", "delete"])
     p.add_argument("refs", nargs="+", metavar="REF")
     p.add_argument("--sync", action="store_true", help="wait for garbage collection")
@@ -219,6 +232,85 @@ async def images_export(client: Client, args: argparse.Namespace) -> int:
             raise
         finally:
             progress.finish()
+    return 0
+
+
+def _registry_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user", help="USER[:PASSWORD] (the password is asked for if missing)")
+    p.add_argument(
+        "--insecure",
+        "--plain-http",
+        action="store_true",
+        help="allow plain HTTP and unverified TLS",
+    )
+    p.add_argument("--ca", help="CA bundle to verify the registry with")
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    if not args.user:
+        return None
+    user, sep, password = args.user.partition(":")
+    if not sep:
+        if not sys.stdin.isatty():
+            raise CliError("--user without a password needs a terminal to ask for it")
+        password = getpass.getpass(f"password for {user}: ")
+    return user, password
+
+
+class _BlobProgress:
+    """Sums per-blob registry progress into one progress line (on a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self._line = _Progress(label, None)
+        self._blobs: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, update: Any) -> None:
+        self._blobs[update.digest] = (update.offset, update.total)
+        done = sum(offset for offset, _ in self._blobs.values())
+        self._line.total = sum(total for _, total in self._blobs.values()) or None
+        self._line.add(done - self._line.done)
+
+    def finish(self) -> None:
+        self._line.finish()
+
+
+async def images_pull(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images pull."""
+    progress = _BlobProgress("pulling")
+    try:
+        image = await client.pull(
+            args.ref,
+            platform=args.platform,
+            unpack=not args.no_unpack,
+            snapshotter=args.snapshotter,
+            auth=_credentials(args),
+            insecure=args.insecure,
+            ca=args.ca,
+            progress=progress,
+            max_concurrent_downloads=args.max_concurrent_downloads,
+        )
+    finally:
+        progress.finish()
+    print(f"{image.name} {image.target.digest}")
+    return 0
+
+
+async def images_push(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images push."""
+    progress = _BlobProgress("pushing")
+    try:
+        desc = await client.push(
+            args.ref,
+            args.local,
+            platform=args.platform,
+            auth=_credentials(args),
+            insecure=args.insecure,
+            ca=args.ca,
+            progress=progress,
+        )
+    finally:
+        progress.finish()
+    print(f"{args.ref} {desc.digest}")
     return 0
 
 
