@@ -1,7 +1,7 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, oci, registry, stdio, testing
+from pycontainerd import errors, events, oci, registry, stdio, testing
 
 PUBLIC = [
     "Client",
@@ -35,6 +35,7 @@ PUBLIC = [
     "Runtime",
     "ServerInfo",
     "Services",
+    "SignalTarget",
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
@@ -45,7 +46,10 @@ PUBLIC = [
     "Usage",
     "Version",
     "errors",
+    "events",
+    "forward_signals",
     "oci",
+    "parse_signal",
     "registry",
     "stdio",
 ]
@@ -63,6 +67,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, oci, registry, stdio, testing):
+    for mod in (errors, events, events.filters, oci, registry, stdio, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

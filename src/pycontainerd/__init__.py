@@ -13,7 +13,7 @@ Example:
     ```
 """
 
-from . import errors, oci, registry, stdio
+from . import errors, events, oci, registry, stdio
 from ._client import Client
 from ._containers import Container, Containers, Extension, Runtime
 from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
@@ -26,6 +26,7 @@ from ._leases import Lease, LeaseResource, Leases
 from ._namespaces import Namespace, Namespaces
 from ._platforms import Platform
 from ._services import Services
+from ._signals import SignalTarget, forward_signals, parse_signal
 from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
 from ._tasks import (
     ExitStatus,
@@ -71,6 +72,7 @@ __all__ = [
     "Runtime",
     "ServerInfo",
     "Services",
+    "SignalTarget",
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
@@ -81,7 +83,10 @@ __all__ = [
     "Usage",
     "Version",
     "errors",
+    "events",
+    "forward_signals",
     "oci",
+    "parse_signal",
     "registry",
     "stdio",
 ]

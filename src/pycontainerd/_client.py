@@ -28,6 +28,7 @@ from ._services import Services
 from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
 from ._tasks import RunResult, Tasks
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
+from .events._stream import Events
 
 if TYPE_CHECKING:
     import os as _os
@@ -210,6 +211,21 @@ class Client:
     def namespaces(self) -> Namespaces:
         """The daemon's namespaces."""
         return Namespaces(self._transport)
+
+    @cached_property
+    def events(self) -> Events:
+        """The event bus: subscribe to typed events of this namespace, publish your own.
+
+        Example:
+            ```python
+            from pycontainerd.events import filters
+
+            async with client.events.subscribe(filters.topic("/tasks/exit")) as stream:
+                async for envelope in stream:
+                    print(envelope.event)
+            ```
+        """
+        return Events(self)
 
     @cached_property
     def images(self) -> Images:

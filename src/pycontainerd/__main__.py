@@ -1,0 +1,5 @@
+"""``python -m pycontainerd``: the ``pyctr`` command line."""
+
+from pycontainerd.cli import main
+
+raise SystemExit(main())

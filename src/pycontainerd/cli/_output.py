@@ -1,0 +1,81 @@
+"""Output helpers for pyctr: aligned tables, JSON, one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+import attrs
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy of `value` (attrs classes, datetimes, bytes, enums, mappings)."""
+    if attrs.has(type(value)):
+        return {f.name: jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, enum.Enum):
+        return value.name if not isinstance(value, int) else int(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, BaseException):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def print_json(value: Any, *, out: TextIO | None = None, indent: int | None = 2) -> None:
+    """Write `value` as JSON and a newline."""
+    stream = out or sys.stdout
+    stream.write(json.dumps(jsonable(value), indent=indent, sort_keys=False) + "\n")
+    stream.flush()
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, out: TextIO | None = None
+) -> None:
+    """Write rows as a table whose columns are aligned (the last one is not padded)."""
+    stream = out or sys.stdout
+    cells = [[str(h) for h in headers]] + [[cell_text(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for r in cells:
+        line = "   ".join(c.ljust(w) for c, w in zip(r[:-1], widths[:-1], strict=True))
+        stream.write((line + "   " + r[-1] if len(r) > 1 else r[0]).rstrip() + "\n")
+    stream.flush()
+
+
+def cell_text(value: Any) -> str:
+    """How a value looks in a table cell."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "-"
+    if isinstance(value, list | tuple):
+        return ",".join(cell_text(v) for v in value) or "-"
+    if isinstance(value, enum.Enum):
+        return str(value.name).lower()
+    return str(value) if value != "" else "-"
+
+
+def human_size(size: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover

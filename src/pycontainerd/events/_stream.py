@@ -1,0 +1,612 @@
+"""The event stream (``client.events.subscribe``) and publishing."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import uuid
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Self, TypeVar, overload
+
+import anyio
+import anyio.lowlevel
+import attrs
+import betterproto
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from betterproto.lib.google.protobuf import Any as ProtoAny
+from betterproto.lib.google.protobuf import Empty
+from grpclib.const import Cardinality
+
+from .. import _identifiers, errors
+from .._api.containerd.services.events.v1 import PublishRequest, SubscribeRequest
+from .._transport import DEFAULT, Caller, Timeout
+from . import filters as _filters
+from ._types import Envelope, Event, _EnvelopeReply, encode
+
+if TYPE_CHECKING:
+    from .._client import Client
+
+__all__ = ["DEFAULT_BUFFER", "EventStream", "Events", "Overflow", "Resync"]
+
+_SUBSCRIBE: Final = "/containerd.services.events.v1.Events/Subscribe"
+_PUBLISH: Final = "/containerd.services.events.v1.Events/Publish"
+
+PROBE_PREFIX: Final = "/pycontainerd/probe/"
+"""Topics under this prefix are the SDK's liveness probes; every stream swallows them."""
+
+DEFAULT_BUFFER: Final = 1024
+"""Envelopes a stream holds for a consumer that has fallen behind, by default."""
+
+# Probe re-publication delays while waiting for the subscription to go live,
+# and the reconnect backoff.
+_PROBE_DELAYS: Final = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+_BACKOFF_FIRST: Final = 0.1
+_BACKOFF_MAX: Final = 5.0
+# receive() takes buffered envelopes without yielding, but yields every this many.
+_YIELD_EVERY: Final = 64
+
+T = TypeVar("T")
+
+
+class Overflow(errors.ContainerdError):
+    """The consumer fell behind: the stream's buffer filled up and events were lost.
+
+    Raised by the stream's iteration once the events received before the
+    overflow have been consumed; the subscription is over by then, and every
+    further iteration raises it again. Enter a new subscription (and
+    reconcile, e.g. list tasks) to go on.
+
+    Attributes:
+        buffer: the size of the buffer that overflowed.
+    """
+
+    def __init__(self, message: str, *, buffer: int) -> None:
+        super().__init__(message)
+        self.buffer = buffer
+
+
+@attrs.frozen(kw_only=True)
+class Resync:
+    """Marker of a ``reconnect=True`` stream: the subscription was re-established.
+
+    Events published while the stream was down are lost; when this marker
+    arrives, the stream is live again, so reconcile now (list tasks,
+    containers, ...) and then keep consuming. Envelopes are never repeated
+    across a reconnection.
+
+    Attributes:
+        reason: why the previous subscription ended.
+        attempts: how many subscriptions were tried until one went live.
+    """
+
+    reason: str
+    attempts: int = 1
+
+
+@attrs.frozen
+class _End:
+    error: BaseException
+
+
+class _Session:
+    """One subscription attempt's shared state."""
+
+    def __init__(self, token: str, *, attempts: int, reason: str) -> None:
+        self.topic = PROBE_PREFIX + token
+        self.attempts = attempts
+        self.reason = reason
+        self.live = False
+        self.probe_scope = anyio.CancelScope()
+        self.error: BaseException | None = None
+
+
+class EventStream(Generic[T]):
+    """A live subscription to the daemon's events (from `Events.subscribe`).
+
+    Use it as an async context manager, then iterate. Entering blocks until
+    the subscription is live (an event published after it returns is
+    delivered); leaving cancels the subscription and does not block.
+
+    A task inside the context reads the gRPC stream into a bounded buffer of
+    `buffer` envelopes. If the consumer falls so far behind that the buffer
+    fills, the subscription stops and iteration raises `Overflow` after the
+    buffered envelopes (nothing is dropped silently).
+
+    With ``reconnect=True``, losing the connection (daemon restart) does not
+    end the stream: it resubscribes with exponential backoff (0.1 s up to
+    5 s, forever) and, once live again, yields one `Resync` marker before
+    the envelopes that follow. Otherwise the connection error is raised by
+    iteration, after the buffered envelopes.
+
+    Example:
+        ```python
+        async with client.events.subscribe(filters.topic("/tasks/exit")) as stream:
+            async for envelope in stream:
+                print(envelope.namespace, envelope.event)
+        ```
+    """
+
+    def __init__(
+        self,
+        caller: Caller,
+        filters: list[str],
+        *,
+        reconnect: bool,
+        buffer: int,
+    ) -> None:
+        self._caller = caller
+        self._filters = filters
+        self._reconnect = reconnect
+        self._buffer = buffer
+        self._state: Literal["new", "open", "closed"] = "new"
+        self._tg: TaskGroup | None = None
+        # One slot more than the buffer: room for the final _End marker.
+        send, recv = anyio.create_memory_object_stream[Any](buffer + 1)
+        self._send: MemoryObjectSendStream[Any] = send
+        self._recv: MemoryObjectReceiveStream[Any] = recv
+        self._task_status: TaskStatus[None] | None = None
+        self._startup_error: BaseException | None = None
+        self._error: BaseException | None = None
+        self._fast = 0
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """The filters sent to the daemon (namespace scoping included)."""
+        return tuple(self._filters)
+
+    @property
+    def buffer(self) -> int:
+        """How many undelivered envelopes the stream holds before it overflows."""
+        return self._buffer
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise RuntimeError("an EventStream can be entered only once; subscribe again")
+        self._state = "open"
+        tg = self._tg = anyio.create_task_group()
+        await tg.__aenter__()
+        try:
+            await tg.start(self._run)
+        except BaseException:
+            # Only cancellation gets here: _run reports its errors instead of raising.
+            self._close()
+            await tg.__aexit__(*sys.exc_info())
+            raise
+        if self._startup_error is not None:
+            self._close()
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
+            raise self._startup_error
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg = self._tg
+        if tg is None or self._state == "closed":
+            return None
+        self._close()
+        tg.cancel_scope.cancel()
+        # Pass on a cancellation (the scope must see it) but not the
+        # consumer's own exceptions: the task group would wrap them.
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            return await tg.__aexit__(exc_type, exc, tb)
+        await tg.__aexit__(None, None, None)
+        return None
+
+    def _close(self) -> None:
+        self._state = "closed"
+        self._send.close()
+        self._recv.close()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def receive(self) -> T:
+        """The next envelope (or `Resync`), waiting for it.
+
+        Raises:
+            anyio.EndOfStream: the stream's context has ended.
+            Overflow: the consumer fell behind and events were lost.
+            pycontainerd.errors.ConnectionError: the connection was lost
+                (``reconnect=False``).
+        """
+        if self._error is not None:
+            raise self._error
+        if self._state == "new":
+            raise RuntimeError("enter the EventStream with 'async with' before iterating it")
+        try:
+            # Hand over what is buffered without a round trip through the event
+            # loop, but still yield (and see cancellation) every few items.
+            self._fast += 1
+            if self._fast < _YIELD_EVERY:
+                try:
+                    item = self._recv.receive_nowait()
+                except anyio.WouldBlock:
+                    self._fast = 0
+                    item = await self._recv.receive()
+            else:
+                self._fast = 0
+                item = await self._recv.receive()
+        except (anyio.ClosedResourceError, anyio.EndOfStream):
+            raise anyio.EndOfStream from None
+        if isinstance(item, _End):
+            self._error = item.error
+            raise item.error
+        return item  # type: ignore[no-any-return]
+
+    # --- the reader task ---------------------------------------------------
+
+    def _push(self, item: Envelope | Resync) -> int:
+        """Buffer an item and return how many are buffered now.
+
+        On overflow, end the stream with `Overflow` instead and return 0.
+        """
+        used = self._send.statistics().current_buffer_used
+        if used >= self._buffer:
+            self._finish(
+                Overflow(
+                    f"the event stream's buffer of {self._buffer} envelopes is full: the "
+                    "consumer fell behind and events were lost; subscribe again and reconcile",
+                    buffer=self._buffer,
+                )
+            )
+            return 0
+        self._send.send_nowait(item)
+        # handed straight to a waiting consumer, or buffered
+        return used + 1
+
+    def _finish(self, error: BaseException) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._send.send_nowait(_End(error))
+        self._send.close()
+
+    async def _run(self, *, task_status: TaskStatus[None]) -> None:
+        """Subscribe, and resubscribe on connection loss when asked to. Never raises."""
+        self._task_status = task_status
+        attempts = 0
+        delay = _BACKOFF_FIRST
+        reason = ""
+        while True:
+            attempts += 1
+            session = _Session(uuid.uuid4().hex, attempts=attempts, reason=reason)
+            outcome: BaseException | object
+            try:
+                outcome = await self._session(session)
+            except Exception as exc:  # a bug must reach the consumer, not the task group
+                outcome = exc
+            if outcome is _OVERFLOWED:
+                return  # _push has ended the stream
+            assert isinstance(outcome, BaseException)
+            if self._task_status is not None:  # never went live: fail __aenter__
+                self._startup_error = outcome
+                self._started()
+                return
+            if not (self._reconnect and _reconnectable(outcome)):
+                self._finish(outcome)
+                return
+            if session.live:
+                attempts, delay, reason = 0, _BACKOFF_FIRST, str(outcome)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _session(self, session: _Session) -> BaseException | object:
+        """Run one subscription until it ends; return why (an error or `_OVERFLOWED`)."""
+        assert self._tg is not None
+        request = SubscribeRequest(filters=[*self._filters, _filters.topic(session.topic)])
+        pending: list[Envelope] = []
+        try:
+            with anyio.CancelScope() as scope:
+                async with self._caller.stream(
+                    _SUBSCRIBE, Cardinality.UNARY_STREAM, SubscribeRequest, _EnvelopeReply
+                ) as stream:
+                    await stream.send_message(request, end=True)
+                    self._tg.start_soon(self._probe, session, scope)
+                    reader = _FrameReader(stream)
+                    while (batch := await reader.batch()) is not None:
+                        for data in batch:
+                            msg = Envelope._from_wire(data)
+                            if msg.topic.startswith(PROBE_PREFIX):
+                                if not session.live and msg.topic == session.topic:
+                                    session.live = True
+                                    session.probe_scope.cancel()
+                                    if not self._went_live(session, pending):
+                                        return _OVERFLOWED
+                                continue
+                            if not session.live:
+                                pending.append(msg)
+                                continue
+                            used = self._push(msg)
+                            if not used:
+                                return _OVERFLOWED
+                            if used * 2 > self._buffer:
+                                await self._let_consumer_catch_up()
+                return errors.Unavailable(
+                    "the daemon ended the event subscription", method=_SUBSCRIBE
+                )
+            # Only the probe task cancels this scope: publishing the probe failed.
+            assert session.error is not None
+            return session.error
+        except errors.ContainerdError as exc:
+            return _subscription_error(exc)
+        finally:
+            session.probe_scope.cancel()
+
+    async def _let_consumer_catch_up(self) -> None:
+        """Yield while the consumer is draining a buffer that is over half full.
+
+        A batch of messages is handed over without awaiting, so a consumer
+        that keeps up on average could still see the buffer fill during a
+        burst. Stop waiting as soon as a yield brings no progress: a consumer
+        that is busy elsewhere gets the documented overflow, never a stall.
+        """
+        stats = self._send.statistics
+        used = stats().current_buffer_used
+        while used * 2 > self._buffer:
+            await anyio.lowlevel.checkpoint()
+            now = stats().current_buffer_used
+            if now >= used:
+                return
+            used = now
+
+    def _went_live(self, session: _Session, pending: list[Envelope]) -> bool:
+        if self._task_status is not None:
+            self._started()
+        elif not self._push(Resync(reason=session.reason, attempts=session.attempts)):
+            return False
+        for envelope in pending:
+            if not self._push(envelope):
+                return False
+        pending.clear()
+        return True
+
+    def _started(self) -> None:
+        status, self._task_status = self._task_status, None
+        if status is not None:
+            status.started()
+
+    async def _probe(self, session: _Session, session_scope: anyio.CancelScope) -> None:
+        """Publish the session's probe until the subscription delivers it. Never raises."""
+        with session.probe_scope:
+            for delay in itertools.chain(_PROBE_DELAYS, itertools.repeat(_PROBE_DELAYS[-1])):
+                await anyio.sleep(delay)
+                try:
+                    await self._caller.unary(
+                        _PUBLISH, PublishRequest(topic=session.topic, event=_PROBE_EVENT), Empty
+                    )
+                except errors.ContainerdError as exc:
+                    if not session.live:
+                        session.error = exc
+                        session_scope.cancel()
+                    return
+
+
+class _FrameReader:
+    """Reads a server stream's gRPC messages in batches, straight from grpclib's buffer.
+
+    grpclib's ``recv_message`` costs two buffer reads, a dispatch and a flow
+    control acknowledgement per message, and wakes the reader once per
+    message. This takes every DATA frame that has already arrived in one go,
+    acknowledges them together and splits out all complete messages. It
+    relies on grpclib 0.4's ``Stream`` internals (its buffer queue, ack
+    callback and wake-up wrapper), pinned in the dependencies; trailers and
+    errors are still handled by grpclib when the stream's context exits.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._pending = bytearray()
+        self._eof = False
+
+    async def batch(self) -> list[bytes] | None:
+        """The next complete messages (at least one), or ``None`` at the end of the stream."""
+        stream = self._stream
+        if not stream._recv_initial_metadata_done:
+            await stream.recv_initial_metadata()
+        buffer = stream._stream.buffer
+        queue = buffer._unacked
+        while True:
+            messages = self._split()
+            if messages:
+                return messages
+            if self._eof:
+                if self._pending:
+                    raise errors.DataLoss("the event stream ended inside a message")
+                return None
+            with stream._wrapper:  # grpclib wakes us this way on resets and lost connections
+                items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            acked = 0
+            for data, _, ack_size in items:
+                if not ack_size and buffer._eof:
+                    self._eof = True
+                    break
+                self._pending += data
+                acked += ack_size
+            if acked:
+                buffer._ack_callback(acked)
+
+    def _split(self) -> list[bytes]:
+        pending = self._pending
+        size = len(pending)
+        out: list[bytes] = []
+        pos = 0
+        while size - pos >= 5:
+            if pending[pos]:
+                raise errors.DataLoss("compressed gRPC messages are not supported")
+            length = int.from_bytes(pending[pos + 1 : pos + 5], "big")
+            end = pos + 5 + length
+            if end > size:
+                break
+            out.append(bytes(pending[pos + 5 : end]))
+            pos = end
+        if pos:
+            del pending[:pos]
+        return out
+
+
+_PROBE_EVENT: Final = ProtoAny(type_url="google.protobuf.Empty", value=b"")
+_OVERFLOWED: Final = object()
+
+
+def _reconnectable(error: BaseException) -> bool:
+    return isinstance(error, errors.Unavailable | errors.Canceled)
+
+
+def _subscription_error(exc: errors.ContainerdError) -> BaseException:
+    # containerd 1.6 reports a filter it cannot parse as UNKNOWN.
+    if isinstance(exc, errors.Unknown) and "failed parsing subscription filters" in str(exc):
+        error = errors.InvalidArgument(str(exc), method=_SUBSCRIBE)
+        error.__cause__ = exc
+        return error
+    return exc
+
+
+class Events:
+    """The daemon's event bus (``client.events``): subscribe and publish.
+
+    Example:
+        ```python
+        from pycontainerd.events import filters
+
+        async with client.events.subscribe(filters.topic("/tasks/exit")) as stream:
+            async for envelope in stream:
+                print(envelope.event.container_id, envelope.event.exit_status)
+        ```
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @overload
+    def subscribe(
+        self,
+        *filters: str,
+        all_namespaces: bool = ...,
+        reconnect: Literal[False] = ...,
+        buffer: int = ...,
+    ) -> EventStream[Envelope]: ...
+
+    @overload
+    def subscribe(
+        self,
+        *filters: str,
+        all_namespaces: bool = ...,
+        reconnect: Literal[True],
+        buffer: int = ...,
+    ) -> EventStream[Envelope | Resync]: ...
+
+    @overload
+    def subscribe(
+        self,
+        *filters: str,
+        all_namespaces: bool = ...,
+        reconnect: bool,
+        buffer: int = ...,
+    ) -> EventStream[Envelope] | EventStream[Envelope | Resync]: ...
+
+    def subscribe(
+        self,
+        *filters: str,
+        all_namespaces: bool = False,
+        reconnect: bool = False,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> EventStream[Envelope] | EventStream[Envelope | Resync]:
+        """A stream of the events that match any of `filters` (all events when none).
+
+        Filters follow containerd's syntax (see `pycontainerd.events.filters`):
+        several filters are ORed, the comma-separated selectors inside one
+        filter are ANDed. Unless `all_namespaces` is true, each filter is
+        narrowed to the client's namespace.
+
+        Args:
+            *filters: filter expressions, e.g. ``filters.topic("/tasks/exit")``
+                or ``'topic~="^/containers/"'``.
+            all_namespaces: deliver events of every namespace.
+            reconnect: survive daemon restarts: resubscribe with backoff and
+                yield one `Resync` marker each time the stream is live again.
+            buffer: how many envelopes may wait for the consumer before the
+                stream overflows (`Overflow`).
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a filter does not parse
+                (raised here, before any call).
+            ValueError: `buffer` is not a positive integer.
+
+        Example:
+            ```python
+            async with client.events.subscribe(reconnect=True) as stream:
+                async for item in stream:
+                    if isinstance(item, events.Resync):
+                        await reconcile()
+                    else:
+                        handle(item.event)
+            ```
+        """
+        if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1:
+            raise ValueError(f"buffer must be a positive number of envelopes, not {buffer!r}")
+        checked = [_filters.validate(f) for f in filters] or [""]  # "" matches everything
+        if not all_namespaces:
+            scope = _filters.namespace(self._client.namespace)
+            checked = [_filters.all_of(scope, f) for f in checked]
+        stream: EventStream[Any] = EventStream(
+            self._client._caller, checked, reconnect=reconnect, buffer=buffer
+        )
+        return stream
+
+    async def publish(
+        self,
+        topic: str,
+        event: Event | betterproto.Message,
+        *,
+        timeout: Timeout = DEFAULT,
+    ) -> None:
+        """Publish `event` on `topic` in the client's namespace.
+
+        Args:
+            topic: a path of identifiers, e.g. ``/myapp/deployed``.
+            event: a typed event (`TaskExit`, ...), an `Unknown` carrying
+                any type URL and payload, or a generated protobuf message.
+            timeout: deadline in seconds (default: the client's).
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: the topic is malformed.
+            TypeError: `event` cannot be encoded.
+
+        Example:
+            ```python
+            await client.events.publish(
+                "/myapp/exit", events.TaskExit(container_id="web", exit_status=3)
+            )
+            ```
+        """
+        _validate_topic(topic)
+        payload = encode(event)
+        await self._client._caller.unary(
+            _PUBLISH, PublishRequest(topic=topic, event=payload), Empty, timeout=timeout
+        )
+
+
+def _validate_topic(topic: str) -> None:
+    if not isinstance(topic, str) or not topic.startswith("/") or len(topic) < 2:
+        raise errors.InvalidArgument(
+            f"invalid event topic {topic!r}: a topic is '/' followed by identifiers "
+            "separated by '/', e.g. '/myapp/deployed'"
+        )
+    for part in topic[1:].split("/"):
+        try:
+            _identifiers.validate(part, "topic component")
+        except errors.InvalidArgument as exc:
+            raise errors.InvalidArgument(f"invalid event topic {topic!r}: {exc}") from None

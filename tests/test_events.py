@@ -1,0 +1,584 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import pycontainerd
+from pycontainerd import errors, events
+from pycontainerd._api.containerd.services.events.v1 import PublishRequest
+from pycontainerd.events import filters
+from pycontainerd.testing import ContainerdDaemon
+
+pytestmark = pytest.mark.anyio
+
+
+async def next_envelope(stream: events.EventStream[Any]) -> Any:
+    with anyio.fail_after(10):
+        return await stream.receive()
+
+
+# --- filters: pure ------------------------------------------------------------
+
+
+def test_helpers_quote_values() -> None:
+    assert filters.topic("/tasks/exit") == 'topic=="/tasks/exit"'
+    assert filters.namespace("build") == 'namespace=="build"'
+    assert filters.topic_matches("^/tasks/") == 'topic~="^/tasks/"'
+    assert filters.field("event.container_id", "a,b c") == 'event.container_id=="a,b c"'
+    assert filters.field(("labels", "com.example.tier")) == 'labels."com.example.tier"'
+    combined = filters.topic("/tasks/exit") & filters.field("event.container_id", "web")
+    assert combined == 'topic=="/tasks/exit",event.container_id=="web"'
+    assert isinstance(combined, filters.Filter)
+    assert 'namespace=="x"' & filters.topic("/a") == 'namespace=="x",topic=="/a"'
+    assert filters.all_of("", filters.topic("/a"), "") == 'topic=="/a"'
+
+
+def test_parse_follows_containerd_grammar() -> None:
+    sel = filters.Selector
+    assert filters.parse("") == ()
+    assert filters.parse('topic=="/tasks/exit",event.id') == (
+        sel(fieldpath=("topic",), operator="==", value="/tasks/exit"),
+        sel(fieldpath=("event", "id")),
+    )
+    assert filters.parse("name==foo.bar-1") == (
+        sel(fieldpath=("name",), operator="==", value="foo.bar-1"),
+    )
+    # ~= accepts /regexp/ and |regexp| quoting; == does not
+    assert filters.parse("topic~=/tasks/")[0].value == "tasks"
+    assert filters.parse("topic~=|^/tasks/|")[0].value == "^/tasks/"
+    assert filters.parse(" a == b")[0] == sel(fieldpath=("a",), operator="==", value="b")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "topic==/tasks/exit",  # unquoted '/' value
+        "topic==",
+        'topic=="/x" ',  # trailing space
+        "a==b c",
+        "a=b",
+        "==b",
+        'a=="unterminated',
+        'a=="bad \\q escape"',
+        "a,",
+        "a.",
+        "a==b,,c",
+    ],
+)
+def test_invalid_filters_raise_invalid_argument(bad: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match="invalid filter"):
+        filters.validate(bad)
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40))
+def test_quote_round_trips(value: str) -> None:
+    parsed = filters.parse(filters.field("event.name", value))
+    assert parsed == (filters.Selector(fieldpath=("event", "name"), operator="==", value=value),)
+    assert filters.parse(filters.field("a", value, op="~="))[0].value == value
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_field_path_round_trips(path: list[str]) -> None:
+    assert filters.parse(filters.field(path))[0].fieldpath == tuple(path)
+
+
+def test_bad_helper_arguments() -> None:
+    with pytest.raises(errors.InvalidArgument):
+        filters.field("a..b", "x")
+    with pytest.raises(errors.InvalidArgument):
+        filters.field("a", "x", op="=")  # type: ignore[arg-type]
+
+
+# --- typed events: pure ----------------------------------------------------------
+
+
+def test_typed_events_round_trip_through_any() -> None:
+    from pycontainerd import Mount
+    from pycontainerd.events._types import decode, encode
+
+    when = dt.datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=dt.UTC)
+    values: list[Any] = [
+        events.TaskExit(container_id="c", id="c", pid=7, exit_status=3, exited_at=when),
+        events.TaskDelete(container_id="c", pid=7, exit_status=137),
+        events.TaskCreate(
+            container_id="c",
+            bundle="/b",
+            rootfs=(Mount(type="overlay", source="overlay", options=("ro",)),),
+            io=events.TaskIO(stdout="/fifo/out", terminal=True),
+            pid=9,
+        ),
+        events.TaskStart(container_id="c", pid=9),
+        events.TaskOOM(container_id="c"),
+        events.TaskExecAdded(container_id="c", exec_id="e"),
+        events.TaskExecStarted(container_id="c", exec_id="e", pid=3),
+        events.TaskPaused(container_id="c"),
+        events.TaskResumed(container_id="c"),
+        events.TaskCheckpointed(container_id="c", checkpoint="sha256:00"),
+        events.ContainerCreate(
+            id="c",
+            image="img",
+            runtime=events.ContainerRuntime(
+                name="io.containerd.runc.v2",
+                options=events.Unknown(type_url="x.Opts", value=b"\x08\x01"),
+            ),
+        ),
+        events.ContainerUpdate(id="c", labels={"a": "b"}, snapshot_key="k"),
+        events.ContainerDelete(id="c"),
+        events.ImageCreate(name="docker.io/library/busybox:latest", labels={"x": "y"}),
+        events.ImageUpdate(name="i"),
+        events.ImageDelete(name="i"),
+        events.ContentDelete(digest="sha256:ab"),
+        events.NamespaceCreate(name="n", labels={"k": "v"}),
+        events.NamespaceUpdate(name="n"),
+        events.NamespaceDelete(name="n"),
+        events.SnapshotPrepare(key="k", parent="p"),
+        events.SnapshotCommit(key="k", name="n"),
+        events.SnapshotRemove(key="k"),
+        events.Unknown(type_url="example.com.Thing", value=b"\x01\x02"),
+    ]
+    for value in values:
+        assert decode(encode(value)) == value
+    # type URLs with the google prefix are understood too
+    exit_any = encode(values[0])
+    exit_any.type_url = "type.googleapis.com/" + exit_any.type_url
+    assert decode(exit_any) == values[0]
+    assert events.TaskExit(container_id="c").exited_at is None
+
+
+# --- against the daemon ----------------------------------------------------------
+
+
+async def test_publish_and_receive_typed_event(containerd_client: pycontainerd.Client) -> None:
+    client = containerd_client
+    async with client.events.subscribe(filters.topic_matches("^/test/")) as stream:
+        await client.events.publish(
+            "/test/exit", events.TaskExit(container_id="web", exit_status=3)
+        )
+        env = await next_envelope(stream)
+    assert env.topic == "/test/exit"
+    assert env.namespace == client.namespace
+    assert env.event == events.TaskExit(container_id="web", exit_status=3)
+    assert env.timestamp is not None
+    assert env.timestamp.tzinfo is not None
+
+
+async def test_publish_generated_message_and_unknown(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    from pycontainerd._api.containerd.events import ContainerDelete
+
+    client = containerd_client
+    async with client.events.subscribe(filters.topic_matches("^/test/")) as stream:
+        await client.events.publish("/test/raw", ContainerDelete(id="x"))
+        await client.events.publish(
+            "/test/unknown", events.Unknown(type_url="example.Foo", value=b"abc")
+        )
+        first = await next_envelope(stream)
+        second = await next_envelope(stream)
+    assert first.event == events.ContainerDelete(id="x")
+    assert second.event == events.Unknown(type_url="example.Foo", value=b"abc")
+
+
+async def test_publish_rejects_bad_topic_and_payload(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    with pytest.raises(errors.InvalidArgument, match="'tasks/exit'"):
+        await containerd_client.events.publish("tasks/exit", events.TaskOOM(container_id="c"))
+    with pytest.raises(errors.InvalidArgument, match="'/a//b'"):
+        await containerd_client.events.publish("/a//b", events.TaskOOM(container_id="c"))
+    with pytest.raises(TypeError):
+        await containerd_client.events.publish("/a", "not an event")  # type: ignore[arg-type]
+
+
+async def test_entered_stream_is_live(containerd_client: pycontainerd.Client) -> None:
+    """An event published right after __aenter__ returns is delivered (no sleeps)."""
+    client = containerd_client
+    for i in range(5):
+        async with client.events.subscribe(filters.topic(f"/live/n{i}")) as stream:
+            await client.events.publish(f"/live/n{i}", events.ContainerDelete(id=f"c{i}"))
+            env = await next_envelope(stream)
+            assert env.event == events.ContainerDelete(id=f"c{i}")
+
+
+async def test_probes_are_not_delivered(containerd_client: pycontainerd.Client) -> None:
+    client = containerd_client
+    async with client.events.subscribe() as outer:
+        # another subscription's probes travel on the bus but never surface
+        async with client.events.subscribe(filters.topic("/nothing")):
+            pass
+        await client.events.publish("/probe-check/done", events.ContainerDelete(id="d"))
+        env = await next_envelope(outer)
+    assert env.topic == "/probe-check/done"
+
+
+async def test_filters_are_ored_and_selectors_anded(containerd_client: pycontainerd.Client) -> None:
+    client = containerd_client
+    async with client.events.subscribe(
+        filters.topic("/f/a"),
+        filters.topic("/f/b") & filters.field("event.id", "keep"),
+    ) as stream:
+        await client.events.publish("/f/a", events.ContainerDelete(id="one"))
+        await client.events.publish("/f/b", events.ContainerDelete(id="drop"))
+        await client.events.publish("/f/c", events.ContainerDelete(id="keep"))
+        await client.events.publish("/f/b", events.ContainerDelete(id="keep"))
+        await client.events.publish("/f/end", events.ContainerDelete(id="x"))
+        await client.events.publish("/f/a", events.ContainerDelete(id="two"))
+        got = [(await next_envelope(stream)) for _ in range(3)]
+    assert [(e.topic, e.event.id) for e in got] == [
+        ("/f/a", "one"),
+        ("/f/b", "keep"),
+        ("/f/a", "two"),
+    ]
+
+
+async def test_raw_filter_strings_pass_through(containerd_client: pycontainerd.Client) -> None:
+    client = containerd_client
+    async with client.events.subscribe('topic~="^/raw/",event.id!="skip"') as stream:
+        await client.events.publish("/raw/x", events.ContainerDelete(id="skip"))
+        await client.events.publish("/raw/y", events.ContainerDelete(id="take"))
+        env = await next_envelope(stream)
+    assert env.topic == "/raw/y"
+
+
+async def test_invalid_filter_raises_before_any_call(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    with pytest.raises(errors.InvalidArgument, match="topic==/tasks/exit"):
+        containerd_client.events.subscribe("topic==/tasks/exit")
+
+
+async def test_daemon_rejected_filter_is_invalid_argument(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    # bypass the client-side check: the daemon's own refusal maps to InvalidArgument too
+    stream = events.EventStream(
+        containerd_client._caller, ["topic==/x"], reconnect=False, buffer=10
+    )
+    with pytest.raises(errors.InvalidArgument, match="failed parsing subscription filters"):
+        async with stream:
+            pass
+
+
+async def test_namespace_scoping(
+    containerd_client: pycontainerd.Client, containerd_namespace: str
+) -> None:
+    client = containerd_client
+    other_ns = f"other-{uuid.uuid4().hex[:8]}"
+    other = client.with_namespace(other_ns)
+    async with (
+        client.events.subscribe(filters.topic_matches("^/scope/")) as mine,
+        client.events.subscribe(filters.topic_matches("^/scope/"), all_namespaces=True) as every,
+    ):
+        assert all(f.startswith(f'namespace=="{client.namespace}",') for f in mine.filters)
+        await other.events.publish("/scope/elsewhere", events.ContainerDelete(id="a"))
+        await client.events.publish("/scope/here", events.ContainerDelete(id="b"))
+        seen_mine = await next_envelope(mine)
+        seen_every = [await next_envelope(every), await next_envelope(every)]
+    assert (seen_mine.namespace, seen_mine.topic) == (client.namespace, "/scope/here")
+    assert [(e.namespace, e.topic) for e in seen_every] == [
+        (other_ns, "/scope/elsewhere"),
+        (client.namespace, "/scope/here"),
+    ]
+
+
+async def test_all_namespaces_without_filters_gets_everything(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    client = containerd_client
+    other = client.with_namespace(f"any-{uuid.uuid4().hex[:8]}")
+    async with client.events.subscribe(all_namespaces=True) as stream:
+        assert stream.filters[0] == ""
+        await other.events.publish("/anything/at-all", events.ContainerDelete(id="z"))
+        while (env := await next_envelope(stream)).topic != "/anything/at-all":
+            pass  # other tests' daemon activity may come first
+    assert env.namespace == other.namespace
+
+
+async def test_namespace_events_from_real_calls(containerd_client: pycontainerd.Client) -> None:
+    client = containerd_client
+    name = f"evns-{uuid.uuid4().hex[:8]}"
+    async with client.events.subscribe(
+        filters.topic_matches("^/namespaces/") & filters.field("event.name", name),
+        all_namespaces=True,
+    ) as stream:
+        await client.namespaces.create(name, labels={"a": "1"})
+        await client.namespaces.update(name, labels={"a": "2"})
+        await client.namespaces.delete(name)
+        got = [await next_envelope(stream) for _ in range(3)]
+    assert [e.event for e in got] == [
+        events.NamespaceCreate(name=name, labels={"a": "1"}),
+        events.NamespaceUpdate(name=name, labels={"a": "2"}),
+        events.NamespaceDelete(name=name),
+    ]
+    assert [e.topic for e in got] == [
+        "/namespaces/create",
+        "/namespaces/update",
+        "/namespaces/delete",
+    ]
+
+
+async def test_container_and_image_events_from_raw_calls(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    from betterproto.lib.google.protobuf import Any as ProtoAny
+    from betterproto.lib.google.protobuf import Empty
+
+    from pycontainerd._api.containerd.services.containers.v1 import (
+        Container,
+        ContainerRuntime,
+        CreateContainerRequest,
+        CreateContainerResponse,
+        DeleteContainerRequest,
+    )
+    from pycontainerd._api.containerd.services.images.v1 import (
+        CreateImageRequest,
+        CreateImageResponse,
+        DeleteImageRequest,
+        Image,
+    )
+    from pycontainerd._api.containerd.types import Descriptor
+
+    client = containerd_client
+    c = client._caller
+    async with client.events.subscribe(
+        filters.topic_matches("^/containers/"), filters.topic_matches("^/images/")
+    ) as stream:
+        await c.unary(
+            "/containerd.services.containers.v1.Containers/Create",
+            CreateContainerRequest(
+                container=Container(
+                    id="ev-c1",
+                    image="example.com/img:1",
+                    runtime=ContainerRuntime(name="io.containerd.runc.v2"),
+                    spec=ProtoAny(
+                        type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec",
+                        value=b"{}",
+                    ),
+                )
+            ),
+            CreateContainerResponse,
+        )
+        await c.unary(
+            "/containerd.services.containers.v1.Containers/Delete",
+            DeleteContainerRequest(id="ev-c1"),
+            Empty,
+        )
+        await c.unary(
+            "/containerd.services.images.v1.Images/Create",
+            CreateImageRequest(
+                image=Image(
+                    name="example.com/img:1",
+                    labels={"l": "v"},
+                    target=Descriptor(
+                        media_type="application/vnd.oci.image.manifest.v1+json",
+                        digest="sha256:" + "0" * 64,
+                        size=1,
+                    ),
+                )
+            ),
+            CreateImageResponse,
+        )
+        await c.unary(
+            "/containerd.services.images.v1.Images/Delete",
+            DeleteImageRequest(name="example.com/img:1", sync=True),
+            Empty,
+        )
+        got = [await next_envelope(stream) for _ in range(4)]
+    assert [e.event for e in got] == [
+        events.ContainerCreate(
+            id="ev-c1",
+            image="example.com/img:1",
+            runtime=events.ContainerRuntime(name="io.containerd.runc.v2"),
+        ),
+        events.ContainerDelete(id="ev-c1"),
+        events.ImageCreate(name="example.com/img:1", labels={"l": "v"}),
+        events.ImageDelete(name="example.com/img:1"),
+    ]
+
+
+async def test_slow_consumer_overflows_after_buffered_events(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    client = containerd_client
+    async with client.events.subscribe(filters.topic_matches("^/burst/"), buffer=4) as stream:
+        for i in range(6):
+            await client.events.publish(f"/burst/n{i}", events.ContainerDelete(id=f"c{i}"))
+        # wait (without consuming) until the reader has hit the full buffer and ended;
+        # the reader gives no signal to wait on but the closing of its send side
+        with anyio.fail_after(10):
+            while stream._recv.statistics().open_send_streams:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        received = [await next_envelope(stream) for _ in range(4)]
+        with pytest.raises(events.Overflow) as info:
+            await next_envelope(stream)
+        assert info.value.buffer == 4
+        # the stream stays failed
+        with pytest.raises(events.Overflow):
+            await stream.receive()
+    assert [e.event.id for e in received] == ["c0", "c1", "c2", "c3"]
+
+
+async def test_exceptions_in_body_are_not_wrapped(containerd_client: pycontainerd.Client) -> None:
+    with pytest.raises(KeyError):
+        async with containerd_client.events.subscribe():
+            raise KeyError("mine")
+
+
+async def test_stream_cannot_be_reentered_or_iterated_before_enter(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    stream = containerd_client.events.subscribe()
+    with pytest.raises(RuntimeError, match="async with"):
+        await stream.receive()
+    async with stream:
+        pass
+    with pytest.raises(RuntimeError, match="only once"):
+        async with stream:
+            pass
+    with pytest.raises(ValueError, match="buffer"):
+        containerd_client.events.subscribe(buffer=0)
+
+
+async def test_cancel_while_waiting(containerd_client: pycontainerd.Client) -> None:
+    async with containerd_client.events.subscribe(filters.topic("/never")) as stream:
+        with anyio.move_on_after(0.2) as scope:
+            await stream.receive()
+        assert scope.cancelled_caught
+    # the subscription is gone: iterating after exit ends the iteration
+    with pytest.raises(anyio.EndOfStream):
+        await stream.receive()
+
+
+async def test_connection_loss_without_reconnect_raises(
+    containerd_daemon: ContainerdDaemon, containerd_client: pycontainerd.Client
+) -> None:
+    client = containerd_client
+    async with client.events.subscribe(filters.topic_matches("^/loss/")) as stream:
+        await client.events.publish("/loss/before", events.ContainerDelete(id="a"))
+        assert (await next_envelope(stream)).topic == "/loss/before"
+        try:
+            await anyio.to_thread.run_sync(containerd_daemon.restart)
+            with pytest.raises(errors.ConnectionError):
+                await next_envelope(stream)
+        finally:
+            if not containerd_daemon.running:
+                containerd_daemon.start()
+
+
+async def test_reconnect_survives_daemon_restart(
+    containerd_daemon: ContainerdDaemon, containerd_client: pycontainerd.Client
+) -> None:
+    client = containerd_client
+    async with client.events.subscribe(filters.topic_matches("^/re/"), reconnect=True) as stream:
+        await client.events.publish("/re/before", events.ContainerDelete(id="a"))
+        assert (await next_envelope(stream)).topic == "/re/before"
+        try:
+            await anyio.to_thread.run_sync(containerd_daemon.restart)
+        finally:
+            if not containerd_daemon.running:
+                containerd_daemon.start()
+        with anyio.fail_after(30):
+            marker = await stream.receive()
+        assert isinstance(marker, events.Resync)
+        assert marker.reason
+        await client.events.publish("/re/after", events.ContainerDelete(id="b"))
+        await client.events.publish("/re/after2", events.ContainerDelete(id="c"))
+        after = [await next_envelope(stream), await next_envelope(stream)]
+    assert [e.topic for e in after] == ["/re/after", "/re/after2"]
+
+
+async def test_publish_request_type_matches_generated(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    # Any values decoded from the wire carry no google prefix (pitfall 3)
+    req = PublishRequest(topic="/t", event=events._types.encode(events.TaskOOM(container_id="c")))
+    assert req.event.type_url == "containerd.events.TaskOOM"
+
+
+def test_envelope_wire_decoding_matches_betterproto() -> None:
+    from pycontainerd._api.containerd.services.events.v1 import Envelope as ProtoEnvelope
+    from pycontainerd.events._types import encode
+
+    when = dt.datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    event = events.TaskExit(container_id="c", id="e", pid=4, exit_status=2**32 - 1, exited_at=when)
+    proto = ProtoEnvelope(timestamp=when, namespace="ns", topic="/tasks/exit", event=encode(event))
+    got = events.Envelope._from_wire(bytes(proto))
+    assert got == events.Envelope(timestamp=when, namespace="ns", topic="/tasks/exit", event=event)
+    assert got == events.Envelope._from_proto(proto)
+    with pytest.raises(errors.DataLoss):  # a timestamp beyond datetime's range
+        events.Envelope._from_wire(b"\x0a\x0b\x08" + b"\xff" * 8 + b"\x7f")
+    empty = events.Envelope._from_wire(b"")
+    assert empty.timestamp is None
+    assert empty.event == events.Unknown(type_url="", value=b"")
+
+
+@given(st.binary(max_size=64))
+def test_envelope_wire_decoding_never_crashes(data: bytes) -> None:
+    try:
+        env = events.Envelope._from_wire(data)
+    except errors.DataLoss:
+        return
+    assert isinstance(env, events.Envelope)
+
+
+async def test_task_lifecycle_events_in_order_exactly_once(
+    containerd_client: pycontainerd.Client, host_container: Any
+) -> None:
+    client = containerd_client
+    container = await host_container(["sh", "-c", "exit 3"])
+    cid = container.id
+    async with client.events.subscribe(
+        filters.topic_matches("^/tasks/") & filters.field("event.container_id", cid),
+        filters.topic("/lifecycle/end"),
+    ) as stream:
+        task = await container.new_task()
+        await task.start()
+        status = await task.wait()
+        await task.delete()
+        await client.events.publish("/lifecycle/end", events.ContainerDelete(id=cid))
+        got = []
+        while (env := await next_envelope(stream)).topic != "/lifecycle/end":
+            got.append(env)
+    await container.delete()
+    assert status.code == 3
+    assert [e.topic for e in got] == [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exit",
+        "/tasks/delete",
+    ]
+    create, start, exit_, delete = (e.event for e in got)
+    assert isinstance(create, events.TaskCreate)
+    assert create.container_id == cid
+    assert create.pid > 0
+    assert start == events.TaskStart(container_id=cid, pid=create.pid)
+    assert isinstance(exit_, events.TaskExit)
+    assert (exit_.container_id, exit_.id, exit_.pid, exit_.exit_status) == (cid, cid, create.pid, 3)
+    assert exit_.exited_at is not None
+    assert isinstance(delete, events.TaskDelete)
+    assert (delete.container_id, delete.pid, delete.exit_status) == (cid, create.pid, 3)
+
+
+async def test_cancelling_around_the_stream_leaves_cleanly(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    with anyio.move_on_after(0.3) as scope:
+        async with containerd_client.events.subscribe(filters.topic("/never")) as stream:
+            await stream.receive()
+    assert scope.cancelled_caught
+    # the client still works, and a new subscription is live at once
+    async with containerd_client.events.subscribe(filters.topic("/after")) as stream:
+        await containerd_client.events.publish("/after", events.ContainerDelete(id="x"))
+        assert (await next_envelope(stream)).topic == "/after"
