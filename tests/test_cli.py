@@ -266,41 +266,35 @@ async def test_run_tty_under_a_pty(
     env = pyctr_env(containerd_daemon, containerd_client.namespace)
 
     def run_in_pty() -> tuple[bytes, int]:
-        pid, fd = pty.fork()
-        if pid == 0:  # pragma: no cover - the child
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-            os.execve(
-                sys.executable,
-                [
-                    sys.executable,
-                    "-m",
-                    "pycontainerd",
-                    "run",
-                    "--rm",
-                    "-t",
-                    IMAGE,
-                    "tty1",
-                    "sh",
-                    "-c",
-                    "tty; stty size; exit 3",
-                ],
-                env,
-            )
+        # subprocess forks and execs in C: safe in this multi-threaded process,
+        # where pty.fork() would run Python code in the child.
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+        command = [sys.executable, "-m", "pycontainerd", "run", "--rm", "-t", IMAGE, "tty1"]
+        proc = subprocess.Popen(
+            [*command, "sh", "-c", "tty; stty size; exit 3"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
         output = b""
         while True:
-            ready, _, _ = select.select([fd], [], [], 60)
+            ready, _, _ = select.select([master], [], [], 60)
             if not ready:
                 break
             try:
-                data = os.read(fd, 4096)
-            except OSError:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: every writer of the pty is gone
                 break
             if not data:
                 break
             output += data
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-        return output, os.waitstatus_to_exitcode(status)
+        code = proc.wait(60)
+        os.close(master)
+        return output, code
 
     output, code = await anyio.to_thread.run_sync(run_in_pty)
     assert code == 3, output
