@@ -294,6 +294,8 @@ class _Puller:
             key = _ref_key(desc)
             try:
                 await self._transfer(desc, stored, key)
+            except DigestError:
+                raise  # this blob's own ingest went with its bad data
             except BaseException:
                 if self.bad_data:
                     # Cancelled because another blob proved bad: the pull
