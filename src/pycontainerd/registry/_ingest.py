@@ -27,9 +27,11 @@ from .._transport import recv_message
 from ._errors import DigestError
 
 if TYPE_CHECKING:
+    from grpclib.client import Stream
+
     from .._client import Client
 
-__all__ = ["open_ingest", "prime_ingest"]
+__all__ = ["abort_ingest", "open_ingest", "prime_ingest"]
 
 _WRITE: Final = "/containerd.services.content.v1.Content/Write"
 _CLEANUP_TIMEOUT: Final = 10.0
@@ -67,6 +69,13 @@ async def _session(
             if type(exc) is errors.Unavailable and "locked" in str(exc):
                 raise _Locked from None  # another writer holds the ref: retried by the caller
             raise
+        except errors.RPCError:
+            raise  # the daemon answered: its call is over
+        except BaseException:
+            # Interrupted before the answer: the daemon may be creating the
+            # ingest right now. Let it finish before anyone looks at the ref.
+            await _end(client, stream)
+            raise
         if reply is None:
             raise errors.Unknown(f"content write of ref {ref!r}: no answer", method=_WRITE)
         writer = ContentWriter(
@@ -76,20 +85,39 @@ async def _session(
             yield writer
         except abort_on:
             writer._closed = True
+            await _end(client, stream)
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                with contextlib.suppress(Exception):
-                    await stream.cancel()
                 await _abort(client, ref)
             raise
         except BaseException:
             writer._closed = True  # interrupted: keep the ingest for a resume
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                with contextlib.suppress(Exception):
-                    await stream.cancel()
+            await _end(client, stream)
             raise
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
             with contextlib.suppress(Exception):
                 await stream.cancel()
+
+
+async def _end(client: Client, stream: Stream[WriteContentRequest, WriteContentResponse]) -> None:
+    """End an interrupted Write call gracefully, then reset it (shielded, bounded).
+
+    A reset alone lets the daemon's handler run on: it may still be creating
+    the ingest, writing, or closing its writer (the ref stays locked) after
+    the caller moved on, so an abort sent next could come first and the
+    ingest outlive it. Ending our side and waiting for the call's status
+    means the daemon's writer is closed and the ingest at rest.
+    """
+    with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(_CLEANUP_TIMEOUT), contextlib.suppress(Exception):
+            await client.content._finish(stream)
+        with anyio.move_on_after(_CLEANUP_TIMEOUT), contextlib.suppress(Exception):
+            await stream.cancel()
+
+
+async def abort_ingest(client: Client, ref: str) -> None:
+    """Abort the ingest `ref` if it exists (shielded, bounded in time)."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+        await _abort(client, ref)
 
 
 async def _abort(client: Client, ref: str) -> None:

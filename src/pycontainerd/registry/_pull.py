@@ -30,7 +30,7 @@ from .._snapshots import Snapshots
 from ._auth import Credentials, docker_config_credentials
 from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
 from ._http import Repository, TLSConfig
-from ._ingest import open_ingest, prime_ingest
+from ._ingest import abort_ingest, open_ingest, prime_ingest
 from ._media import append_source, distribution_source, label_fits
 from ._progress import BlobState, Progress, ProgressCallback, report
 from ._reference import Reference
@@ -96,6 +96,10 @@ class _Puller:
         self.limiter = anyio.CapacityLimiter(limit)
         self.source_key = distribution_source(repo.ref.domain)
         self.source_repo = repo.ref.path
+        # Set when a blob fails its digest: the blobs cancelled because of it
+        # abort their ingests (a failed pull leaves none; an interrupted one
+        # keeps them for the next pull to resume).
+        self.bad_data = False
 
     async def _report(self, desc: Descriptor, offset: int, state: BlobState) -> None:
         await report(
@@ -289,34 +293,47 @@ class _Puller:
         async with self.limiter:
             key = _ref_key(desc)
             try:
-                await prime_ingest(self.client, key, total=desc.size, expected=desc.digest)
+                await self._transfer(desc, stored, key)
+            except DigestError:
+                raise  # this blob's own ingest went with its bad data
+            except BaseException:
+                if self.bad_data:
+                    # Cancelled because another blob proved bad: the pull
+                    # fails, it was not interrupted, so keep nothing to resume.
+                    await abort_ingest(self.leased, key)
+                raise
+
+    async def _transfer(self, desc: Descriptor, stored: anyio.Event, key: str) -> None:
+        try:
+            await prime_ingest(self.client, key, total=desc.size, expected=desc.digest)
+        except errors.AlreadyExists:
+            pass  # the lease still has to take hold of it, below
+        for attempt in range(2):
+            start = 0
+            try:
+                async with open_ingest(
+                    self.leased, key, total=desc.size, expected=desc.digest
+                ) as w:
+                    start = w.offset
+                    if start > desc.size:
+                        raise DigestError(
+                            f"ingest {key} holds {start} bytes, more than {desc.size}"
+                        )
+                    await self._download(w, desc, start)
+                    await self._commit(w, desc, self._source_labels(None))
             except errors.AlreadyExists:
-                pass  # the lease still has to take hold of it, below
-            for attempt in range(2):
-                start = 0
-                try:
-                    async with open_ingest(
-                        self.leased, key, total=desc.size, expected=desc.digest
-                    ) as w:
-                        start = w.offset
-                        if start > desc.size:
-                            raise DigestError(
-                                f"ingest {key} holds {start} bytes, more than {desc.size}"
-                            )
-                        await self._download(w, desc, start)
-                        await self._commit(w, desc, self._source_labels(None))
-                except errors.AlreadyExists:
-                    await self._label_existing(desc, {})
-                    stored.set()
-                    await self._report(desc, desc.size, BlobState.EXISTS)
-                    return
-                except DigestError:
-                    if attempt == 0 and start > 0:
-                        continue  # the resumed part may be what was bad: once more from 0
-                    raise
+                await self._label_existing(desc, {})
                 stored.set()
-                await self._report(desc, desc.size, BlobState.DONE)
+                await self._report(desc, desc.size, BlobState.EXISTS)
                 return
+            except DigestError:
+                if attempt == 0 and start > 0:
+                    continue  # the resumed part may be what was bad: once more from 0
+                self.bad_data = True  # before the task group cancels the other blobs
+                raise
+            stored.set()
+            await self._report(desc, desc.size, BlobState.DONE)
+            return
 
     async def _download(self, w: ContentWriter, desc: Descriptor, start: int) -> None:
         offset = start
