@@ -3,10 +3,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import uuid
+from pathlib import Path
 
 import anyio
 import pytest
-from _taskutil import HostContainer, fifo_dirs
+from _taskutil import HostContainer, fifo_dirs, host_spec
 
 import pycontainerd
 from pycontainerd import stdio
@@ -145,9 +147,30 @@ async def test_long_argv(host_container: HostContainer) -> None:
     await c.delete()
 
 
-async def test_log_file(host_container: HostContainer, tmp_path) -> None:
+async def test_log_file(
+    containerd_client: pycontainerd.Client, busybox_rootfs: Path, tmp_path: Path
+) -> None:
+    # containerd 1.6's shim sends both streams of a file:// log through one fd
+    # and closes that fd when stdout ends (pkg/process/io.go, copyPipes): what
+    # its stderr copier has not written by then is lost ("error copying
+    # stderr"). So the process waits until its stderr line is in the file,
+    # which it sees through a read-only bind mount, before it exits.
     log = tmp_path / "task.log"
-    c = await host_container(["sh", "-c", "echo to-out; echo to-err >&2"])
+    script = (
+        "echo to-out; echo to-err >&2; i=0; "
+        "until grep -q to-err /log/task.log || [ $i -ge 3000 ]; do sleep 0.01; i=$((i+1)); done"
+    )
+    cid = f"c-{uuid.uuid4().hex[:10]}"
+    spec = host_spec(
+        busybox_rootfs,
+        ["sh", "-c", script],
+        namespace=containerd_client.namespace,
+        container_id=cid,
+    )
+    spec["mounts"].append(
+        {"destination": "/log", "type": "bind", "source": str(tmp_path), "options": ["rbind", "ro"]}
+    )
+    c = await containerd_client.containers.create(cid, spec=spec)
     before = fifo_dirs()
     async with await c.new_task(stdio=stdio.log_file(log)) as task:
         assert fifo_dirs() == before  # no FIFOs: the shim writes the file

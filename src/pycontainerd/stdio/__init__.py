@@ -194,6 +194,11 @@ def capture(
 def log_file(path: str | os.PathLike[str], *, terminal: bool = False) -> Stdio:
     """The shim appends stdout and stderr to the file at `path` (``file://`` URI).
 
+    containerd 1.6's runc shim writes both streams through one file
+    descriptor and closes it when stdout ends: stderr output it has not
+    copied by then is lost (the daemon logs "error copying stderr"). Use
+    `pipes` or `capture` when stderr must be complete.
+
     Raises:
         ValueError: `path` is not absolute.
 
