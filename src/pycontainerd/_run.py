@@ -12,7 +12,7 @@ import anyio
 from . import errors
 from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes, image_user_files
 from ._identifiers import validate
-from ._tasks import RunResult, _merge_env, _user_of
+from ._tasks import RunResult, _finish_run, _merge_env, _user_of
 from .stdio import capture
 
 if TYPE_CHECKING:
@@ -132,14 +132,4 @@ async def run(
                     await client.containers.delete(cid)
                 except errors.NotFound:
                     pass
-    result = RunResult(
-        args=run_args,
-        code=status.code,
-        stdout=task.captured_stdout,
-        stderr=task.captured_stderr,
-        exited_at=status.exited_at,
-        truncated=task.output_truncated,
-    )
-    if check:
-        result.check_returncode()
-    return result
+    return _finish_run(run_args, status, task, check=check)

@@ -561,6 +561,22 @@ class _ProcessHandle:
                 except errors.NotFound:
                     pass
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
+        except Exception:
+            if exc is None:
+                raise
+            # The body's exception wins; the cleanup failure is lost.
+
     async def _teardown(self, *, cleanup_timeout: float) -> None:
         """Kill, wait and delete, shielded from cancellation and bounded in time."""
         with anyio.CancelScope(shield=True):
@@ -573,6 +589,23 @@ class _ProcessHandle:
                             self._close_io(removed=True)
             finally:
                 self._close_io(removed=False)
+
+
+def _finish_run(
+    args: tuple[str, ...], status: ExitStatus, handle: _ProcessHandle, *, check: bool
+) -> RunResult:
+    """The `RunResult` of a captured run (raises `ExitCodeError` with `check`)."""
+    result = RunResult(
+        args=args,
+        code=status.code,
+        stdout=handle.captured_stdout,
+        stderr=handle.captured_stderr,
+        exited_at=status.exited_at,
+        truncated=handle.output_truncated,
+    )
+    if check:
+        result.check_returncode()
+    return result
 
 
 class Task(_ProcessHandle):
@@ -616,22 +649,6 @@ class Task(_ProcessHandle):
     def container(self) -> Container:
         """The container this task runs."""
         return self._container
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
-        except Exception:
-            if exc is None:
-                raise
-            # The body's exception wins; the cleanup failure is lost.
 
     async def start(self) -> int:
         """Start the task's init process; returns its pid.
@@ -964,17 +981,7 @@ class Task(_ProcessHandle):
                 status = await proc._wait()
             if scope.cancelled_caught:
                 raise TimeoutError(f"{list(args)!r} did not exit within {timeout} seconds")
-        result = RunResult(
-            args=tuple(args),
-            code=status.code,
-            stdout=proc.captured_stdout,
-            stderr=proc.captured_stderr,
-            exited_at=status.exited_at,
-            truncated=proc.output_truncated,
-        )
-        if check:
-            result.check_returncode()
-        return result
+        return _finish_run(tuple(args), status, proc, check=check)
 
 
 def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
@@ -1032,21 +1039,6 @@ class Process(_ProcessHandle):
     def exit_status(self) -> ExitStatus | None:
         """The full exit status once `wait` has returned, else ``None``."""
         return self._exit
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
-        except Exception:
-            if exc is None:
-                raise
 
     async def aclose(self) -> None:
         """Kill (if running), wait for and delete the process; closes its streams."""
