@@ -121,14 +121,13 @@ async def plugins_ls(client: Client, args: argparse.Namespace) -> int:
 async def namespaces_ls(client: Client, args: argparse.Namespace) -> int:
     """Pyctr namespaces ls."""
     namespaces = await client.namespaces.list()
-    if args.format == "json":
-        out.print_json(namespaces)
-    elif args.quiet:
-        for n in namespaces:
-            print(n.name)
-    else:
-        out.table(["NAME", "LABELS"], ([n.name, n.labels] for n in namespaces))
-    return 0
+    return out.listing(
+        args,
+        namespaces,
+        key=lambda n: n.name,
+        headers=["NAME", "LABELS"],
+        row=lambda n: [n.name, n.labels],
+    )
 
 
 async def namespaces_create(client: Client, args: argparse.Namespace) -> int:

@@ -455,17 +455,16 @@ def _spec_json(container: Container) -> Any:
 async def containers_ls(client: Client, args: argparse.Namespace) -> int:
     """Pyctr containers ls."""
     containers = await client.containers.list(*args.filters)
-    if args.format == "json":
-        out.print_json([_container_record(c, spec=False) for c in containers])
-    elif args.quiet:
-        for container in containers:
-            print(container.id)
-    else:
-        out.table(
-            ["CONTAINER", "IMAGE", "RUNTIME"],
-            ([c.id, c.image_name, c.runtime.name] for c in containers),
-        )
-    return 0
+    return out.listing(
+        args,
+        containers,
+        key=lambda c: c.id,
+        headers=["CONTAINER", "IMAGE", "RUNTIME"],
+        row=lambda c: [c.id, c.image_name, c.runtime.name],
+        json_value=[_container_record(c, spec=False) for c in containers]
+        if args.format == "json"
+        else None,
+    )
 
 
 async def containers_create(client: Client, args: argparse.Namespace) -> int:
@@ -543,17 +542,13 @@ def _register_tasks(commands: Commands) -> None:
 async def tasks_ls(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks ls."""
     tasks = await client.tasks.list()
-    if args.format == "json":
-        out.print_json(tasks)
-    elif args.quiet:
-        for t in tasks:
-            print(t.container_id)
-    else:
-        out.table(
-            ["TASK", "PID", "STATUS"],
-            ([t.container_id, t.pid, t.state.value.upper()] for t in tasks),
-        )
-    return 0
+    return out.listing(
+        args,
+        tasks,
+        key=lambda t: t.container_id,
+        headers=["TASK", "PID", "STATUS"],
+        row=lambda t: [t.container_id, t.pid, t.state.value.upper()],
+    )
 
 
 @contextlib.contextmanager
@@ -754,17 +749,13 @@ def _age(when: datetime | None) -> str:
 async def content_ls(client: Client, args: argparse.Namespace) -> int:
     """Pyctr content ls."""
     infos = await client.content.list(*args.filters)
-    if args.format == "json":
-        out.print_json(infos)
-    elif args.quiet:
-        for info in infos:
-            print(info.digest)
-    else:
-        out.table(
-            ["DIGEST", "SIZE", "AGE", "LABELS"],
-            ([i.digest, out.human_size(i.size), _age(i.created_at), i.labels] for i in infos),
-        )
-    return 0
+    return out.listing(
+        args,
+        infos,
+        key=lambda i: i.digest,
+        headers=["DIGEST", "SIZE", "AGE", "LABELS"],
+        row=lambda i: [i.digest, out.human_size(i.size), _age(i.created_at), i.labels],
+    )
 
 
 async def content_get(client: Client, args: argparse.Namespace) -> int:
@@ -845,17 +836,13 @@ def _mount_lines(mounts: list[Any], target: str) -> list[str]:
 async def snapshots_ls(client: Client, args: argparse.Namespace) -> int:
     """Pyctr snapshots ls."""
     infos = await client.snapshots(args.snapshotter).list(*args.filters)
-    if args.format == "json":
-        out.print_json(infos)
-    elif args.quiet:
-        for info in infos:
-            print(info.name)
-    else:
-        out.table(
-            ["KEY", "PARENT", "KIND"],
-            ([i.name, i.parent, i.kind.name.lower()] for i in infos),
-        )
-    return 0
+    return out.listing(
+        args,
+        infos,
+        key=lambda i: i.name,
+        headers=["KEY", "PARENT", "KIND"],
+        row=lambda i: [i.name, i.parent, i.kind.name.lower()],
+    )
 
 
 async def snapshots_prepare(client: Client, args: argparse.Namespace) -> int:
@@ -921,14 +908,13 @@ def _register_leases(commands: Commands) -> None:
 async def leases_ls(client: Client, args: argparse.Namespace) -> int:
     """Pyctr leases ls."""
     leases = await client.leases.list(*args.filters)
-    if args.format == "json":
-        out.print_json(leases)
-    elif args.quiet:
-        for lease in leases:
-            print(lease.id)
-    else:
-        out.table(["ID", "CREATED AT", "LABELS"], ([x.id, x.created_at, x.labels] for x in leases))
-    return 0
+    return out.listing(
+        args,
+        leases,
+        key=lambda x: x.id,
+        headers=["ID", "CREATED AT", "LABELS"],
+        row=lambda x: [x.id, x.created_at, x.labels],
+    )
 
 
 async def leases_create(client: Client, args: argparse.Namespace) -> int:

@@ -6,11 +6,13 @@ import base64
 import enum
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import attrs
+
+_T = TypeVar("_T")
 
 
 def jsonable(value: Any) -> Any:
@@ -52,6 +54,30 @@ def table(
         line = "   ".join(c.ljust(w) for c, w in zip(r[:-1], widths[:-1], strict=True))
         stream.write((line + "   " + r[-1] if len(r) > 1 else r[0]).rstrip() + "\n")
     stream.flush()
+
+
+def listing(
+    args: Any,
+    items: Sequence[_T],
+    *,
+    key: Callable[[_T], object],
+    headers: Sequence[str],
+    row: Callable[[_T], Sequence[Any]],
+    json_value: Any = None,
+) -> int:
+    """Print a listing the pyctr way and return the exit code.
+
+    ``--format json`` prints `json_value` (default: the items), ``-q`` one
+    `key` a line, otherwise an aligned table of `row`s under `headers`.
+    """
+    if args.format == "json":
+        print_json(items if json_value is None else json_value)
+    elif args.quiet:
+        for item in items:
+            print(key(item))
+    else:
+        table(headers, (row(item) for item in items))
+    return 0
 
 
 def cell_text(value: Any) -> str:
