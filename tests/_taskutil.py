@@ -14,26 +14,10 @@ import pytest
 
 import pycontainerd
 import pycontainerd.testing
+from pycontainerd import oci
 from pycontainerd.stdio import _io as stdio_io
 
 FIFO_ROOT = "/run/containerd/fifo"
-
-_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
 
 
 def make_busybox_rootfs(root: Path) -> Path:
@@ -73,7 +57,10 @@ def host_spec(
             "args": args,
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
             "cwd": "/",
-            "capabilities": dict.fromkeys(("bounding", "effective", "permitted"), _CAPS),
+            "capabilities": {
+                key: list(oci.DEFAULT_CAPABILITIES)
+                for key in ("bounding", "effective", "permitted")
+            },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
