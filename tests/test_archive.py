@@ -361,6 +361,35 @@ async def test_names_for_bare_tags_follow_ctr(
     assert (await images[0].manifest()).descriptor.digest == images[1].target.digest
 
 
+async def _make_index(
+    client: pycontainerd.Client, tmp_path: Path, repo: str, archs: tuple[str, ...]
+) -> None:
+    """Images ``example.com/<repo>:<arch>`` from one tree, and an OCI index of them as ``:latest``."""
+    tree = make_tree(tmp_path / "tree")
+    entries = []
+    for arch in archs:
+        img = await client.images.create_from_directory(
+            f"example.com/{repo}:{arch}", tree, platform=f"linux/{arch}"
+        )
+        entries.append(
+            {
+                "mediaType": img.target.media_type,
+                "digest": img.target.digest,
+                "size": img.target.size,
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
+    index = json.dumps({"schemaVersion": 2, "manifests": entries}).encode()
+    async with client.leases.lease() as leased:
+        digest = await leased.content.write("idx", index)
+        await leased.images.create(
+            f"example.com/{repo}:latest",
+            pycontainerd.Descriptor(
+                media_type="application/vnd.oci.image.index.v1+json", digest=digest, size=len(index)
+            ),
+        )
+
+
 async def test_import_gzipped_archive_from_a_stream(
     containerd_client: pycontainerd.Client, tmp_path: Path
 ) -> None:
@@ -379,29 +408,7 @@ async def test_import_gzipped_archive_from_a_stream(
 async def test_export_of_an_index_keeps_only_the_platform_asked_for(
     containerd_client: pycontainerd.Client, tmp_path: Path
 ) -> None:
-    tree = make_tree(tmp_path / "tree")
-    entries = []
-    for arch in ("amd64", "arm64"):
-        img = await containerd_client.images.create_from_directory(
-            f"example.com/multi:{arch}", tree, platform=f"linux/{arch}"
-        )
-        entries.append(
-            {
-                "mediaType": img.target.media_type,
-                "digest": img.target.digest,
-                "size": img.target.size,
-                "platform": {"architecture": arch, "os": "linux"},
-            }
-        )
-    index = json.dumps({"schemaVersion": 2, "manifests": entries}).encode()
-    async with containerd_client.leases.lease() as leased:
-        digest = await leased.content.write("idx", index)
-        await leased.images.create(
-            "example.com/multi:latest",
-            pycontainerd.Descriptor(
-                media_type="application/vnd.oci.image.index.v1+json", digest=digest, size=len(index)
-            ),
-        )
+    await _make_index(containerd_client, tmp_path, "multi", ("amd64", "arm64"))
     one = tmp_path / "one.tar"
     await containerd_client.images.export_archive(
         one, ["example.com/multi:latest"], platform="linux/arm64"
@@ -490,29 +497,7 @@ async def test_export_to_a_stream_is_deterministic(
 async def test_index_import_labels_match_ctr(
     containerd_client: pycontainerd.Client, tmp_path: Path
 ) -> None:
-    tree = make_tree(tmp_path / "tree")
-    entries = []
-    for arch in ("amd64", "arm64", "386"):
-        img = await containerd_client.images.create_from_directory(
-            f"example.com/lbl:{arch}", tree, platform=f"linux/{arch}"
-        )
-        entries.append(
-            {
-                "mediaType": img.target.media_type,
-                "digest": img.target.digest,
-                "size": img.target.size,
-                "platform": {"architecture": arch, "os": "linux"},
-            }
-        )
-    index = json.dumps({"schemaVersion": 2, "manifests": entries}).encode()
-    async with containerd_client.leases.lease() as leased:
-        digest = await leased.content.write("idx", index)
-        await leased.images.create(
-            "example.com/lbl:latest",
-            pycontainerd.Descriptor(
-                media_type="application/vnd.oci.image.index.v1+json", digest=digest, size=len(index)
-            ),
-        )
+    await _make_index(containerd_client, tmp_path, "lbl", ("amd64", "arm64", "386"))
     archive = tmp_path / "all.tar"
     await containerd_client.images.export_archive(
         archive, ["example.com/lbl:latest"], all_platforms=True
