@@ -12,7 +12,7 @@ import anyio
 from . import errors
 from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes, image_user_files
 from ._identifiers import validate
-from ._tasks import RunResult, _finish_run, _merge_env, _user_of
+from ._tasks import RunResult, _checked_args, _finish_run, _override_process
 from .stdio import capture
 
 if TYPE_CHECKING:
@@ -47,16 +47,8 @@ def _build_spec(
     spec: dict[str, Any] = json.loads(_spec_bytes(base) or b"{}")
     process = spec.setdefault("process", {})
     if args is not None:
-        if isinstance(args, str) or not args:
-            raise ValueError(f"args must be a non-empty sequence of strings, not {args!r}")
-        process["args"] = list(args)
-    if env:
-        extra = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else list(env)
-        process["env"] = _merge_env(process.get("env") or [], extra)
-    if cwd is not None:
-        process["cwd"] = cwd
-    if user is not None:
-        process["user"] = _user_of(user)
+        process["args"] = _checked_args(args)
+    _override_process(process, env=env, cwd=cwd, user=user)
     process["terminal"] = terminal
     if mounts:
         spec["mounts"] = [*(spec.get("mounts") or []), *(_mount_dict(m) for m in mounts)]

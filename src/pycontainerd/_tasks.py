@@ -282,6 +282,29 @@ def _user_of(user: str | int | None) -> dict[str, Any] | None:
     return {"uid": int(uid), "gid": int(gid or uid)}
 
 
+def _checked_args(args: Sequence[str]) -> list[str]:
+    if isinstance(args, str) or not args:
+        raise ValueError(f"args must be a non-empty sequence of strings, not {args!r}")
+    return list(args)
+
+
+def _override_process(
+    process: dict[str, Any],
+    *,
+    env: Mapping[str, str] | Sequence[str] | None,
+    cwd: str | None,
+    user: str | int | None,
+) -> None:
+    """Apply a run's or exec's env (merged by name), cwd and user to an OCI process dict."""
+    if env:
+        extra = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else list(env)
+        process["env"] = _merge_env(process.get("env") or [], extra)
+    if cwd is not None:
+        process["cwd"] = cwd
+    if user is not None:
+        process["user"] = _user_of(user)
+
+
 def _resources_json(resources: Mapping[str, Any] | _JSONable) -> bytes:
     if isinstance(resources, Mapping):
         return json.dumps(dict(resources), separators=(",", ":")).encode()
@@ -930,18 +953,11 @@ class Task(_ProcessHandle):
         cwd: str | None,
         user: str | int | None,
     ) -> dict[str, Any]:
-        if isinstance(args, str) or not args:
-            raise ValueError(f"args must be a non-empty sequence of strings, not {args!r}")
+        argv = _checked_args(args)
         spec = self._container._spec_dict()
         process: dict[str, Any] = dict(spec.get("process") or {})
-        process["args"] = list(args)
-        if env:
-            extra = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else list(env)
-            process["env"] = _merge_env(process.get("env") or [], extra)
-        if cwd is not None:
-            process["cwd"] = cwd
-        if user is not None:
-            process["user"] = _user_of(user)
+        process["args"] = argv
+        _override_process(process, env=env, cwd=cwd, user=user)
         process.setdefault("cwd", "/")
         process.setdefault("user", {"uid": 0, "gid": 0})
         return process

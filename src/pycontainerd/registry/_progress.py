@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
+from .._descriptors import Descriptor
+
 __all__ = ["BlobState", "Progress", "ProgressCallback", "report"]
 
 
@@ -66,10 +68,20 @@ updates as an async iterator in another task.
 """
 
 
-async def report(callback: ProgressCallback | None, update: Progress) -> None:
-    """Deliver `update` to `callback` (awaiting it if it is async)."""
+async def report(
+    callback: ProgressCallback | None, desc: Descriptor, offset: int, state: BlobState
+) -> None:
+    """Deliver the `Progress` of blob `desc` to `callback` (awaiting it if it is async)."""
     if callback is None:
         return
-    result = callback(update)
+    result = callback(
+        Progress(
+            digest=desc.digest,
+            media_type=desc.media_type,
+            offset=offset,
+            total=desc.size,
+            state=state,
+        )
+    )
     if inspect.isawaitable(result):
         await result

@@ -32,7 +32,7 @@ from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeErr
 from ._http import Repository, TLSConfig
 from ._ingest import abort_ingest, open_ingest, prime_ingest
 from ._media import append_source, distribution_source, label_fits
-from ._progress import BlobState, Progress, ProgressCallback, report
+from ._progress import BlobState, ProgressCallback, report
 from ._reference import Reference
 from ._tasks import task_group
 
@@ -101,18 +101,6 @@ class _Puller:
         # keeps them for the next pull to resume).
         self.bad_data = False
 
-    async def _report(self, desc: Descriptor, offset: int, state: BlobState) -> None:
-        await report(
-            self.progress,
-            Progress(
-                digest=desc.digest,
-                media_type=desc.media_type,
-                offset=offset,
-                total=desc.size,
-                state=state,
-            ),
-        )
-
     async def fetch(self, root: Descriptor, snapshotter: str | None) -> None:
         """Fetch everything `root` needs for one platform; parents are stored last.
 
@@ -126,7 +114,7 @@ class _Puller:
         unique = list({b.digest: b for b in blobs}.values())
         stored = {b.digest: anyio.Event() for b in unique}
         for blob in unique:
-            await self._report(blob, 0, BlobState.WAITING)
+            await report(self.progress, blob, 0, BlobState.WAITING)
         async with task_group() as tg:
             for blob in unique:
                 tg.start_soon(self._blob, blob, stored[blob.digest])
@@ -216,7 +204,7 @@ class _Puller:
             raise UnsupportedMediaTypeError(
                 f"{where}: cannot pull media type {desc.media_type!r} (not a manifest or index)"
             )
-        await self._report(desc, 0, BlobState.DOWNLOADING)
+        await report(self.progress, desc, 0, BlobState.DOWNLOADING)
         data = await self.repo.fetch_manifest(desc)
         try:
             if _oci.is_index(desc.media_type):
@@ -265,13 +253,13 @@ class _Puller:
                     await self._commit(w, desc, labels)
             except errors.AlreadyExists:
                 await self._label_existing(desc, parent.gc_labels)
-                await self._report(desc, desc.size, BlobState.EXISTS)
+                await report(self.progress, desc, desc.size, BlobState.EXISTS)
                 return
             except DigestError:
                 if attempt == 0 and start > 0:
                     continue  # a stale partial ingest (now aborted): once more from 0
                 raise
-            await self._report(desc, desc.size, BlobState.DONE)
+            await report(self.progress, desc, desc.size, BlobState.DONE)
             return
 
     async def _label_existing(self, desc: Descriptor, extra: dict[str, str]) -> None:
@@ -324,7 +312,7 @@ class _Puller:
             except errors.AlreadyExists:
                 await self._label_existing(desc, {})
                 stored.set()
-                await self._report(desc, desc.size, BlobState.EXISTS)
+                await report(self.progress, desc, desc.size, BlobState.EXISTS)
                 return
             except DigestError:
                 if attempt == 0 and start > 0:
@@ -332,19 +320,19 @@ class _Puller:
                 self.bad_data = True  # before the task group cancels the other blobs
                 raise
             stored.set()
-            await self._report(desc, desc.size, BlobState.DONE)
+            await report(self.progress, desc, desc.size, BlobState.DONE)
             return
 
     async def _download(self, w: ContentWriter, desc: Descriptor, start: int) -> None:
         offset = start
-        await self._report(desc, offset, BlobState.DOWNLOADING)
+        await report(self.progress, desc, offset, BlobState.DOWNLOADING)
         if offset >= desc.size:
             return
         async with self.repo.blob(desc, offset) as chunks:
             async for chunk in chunks:
                 await w.write(chunk)
                 offset += len(chunk)
-                await self._report(desc, offset, BlobState.DOWNLOADING)
+                await report(self.progress, desc, offset, BlobState.DOWNLOADING)
 
 
 async def _put_image(client: Client, name: str, target: Descriptor) -> Image:

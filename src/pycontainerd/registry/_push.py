@@ -12,7 +12,7 @@ from .._descriptors import Descriptor
 from .._images import Image
 from .._platforms import Platform
 from ._http import Repository, TLSConfig
-from ._progress import BlobState, Progress, ProgressCallback, report
+from ._progress import BlobState, ProgressCallback, report
 from ._pull import AuthLike, resolve_credentials
 from ._reference import Reference
 from ._tasks import task_group
@@ -31,18 +31,6 @@ class _Pusher:
         self.repo = repo
         self.progress = progress
         self.limiter = anyio.CapacityLimiter(_MAX_CONCURRENT_UPLOADS)
-
-    async def _report(self, desc: Descriptor, offset: int, state: BlobState) -> None:
-        await report(
-            self.progress,
-            Progress(
-                digest=desc.digest,
-                media_type=desc.media_type,
-                offset=offset,
-                total=desc.size,
-                state=state,
-            ),
-        )
 
     async def walk(
         self,
@@ -90,11 +78,11 @@ class _Pusher:
     async def upload(self, desc: Descriptor) -> None:
         async with self.limiter:
             if await self.repo.blob_exists(desc):
-                await self._report(desc, desc.size, BlobState.EXISTS)
+                await report(self.progress, desc, desc.size, BlobState.EXISTS)
                 return
-            await self._report(desc, 0, BlobState.UPLOADING)
+            await report(self.progress, desc, 0, BlobState.UPLOADING)
             await self.repo.push_blob(desc, lambda: self._chunks(desc))
-            await self._report(desc, desc.size, BlobState.DONE)
+            await report(self.progress, desc, desc.size, BlobState.DONE)
 
     async def _chunks(self, desc: Descriptor) -> AsyncIterator[bytes]:
         offset = 0
@@ -102,7 +90,7 @@ class _Pusher:
             async for chunk in reader:
                 yield chunk
                 offset += len(chunk)
-                await self._report(desc, offset, BlobState.UPLOADING)
+                await report(self.progress, desc, offset, BlobState.UPLOADING)
 
 
 async def push(
@@ -146,7 +134,7 @@ async def push(
         for desc, data in manifests:
             is_root = desc.digest == target.digest
             tag = reference.tag if is_root and reference.tag and not reference.digest else None
-            await pusher._report(desc, 0, BlobState.UPLOADING)
+            await report(progress, desc, 0, BlobState.UPLOADING)
             await repo.put_manifest(tag or desc.digest, desc.media_type, data)
-            await pusher._report(desc, desc.size, BlobState.DONE)
+            await report(progress, desc, desc.size, BlobState.DONE)
     return target
