@@ -643,6 +643,23 @@ class Content:
         _check_ref(ref)
         await self._caller.unary(_SERVICE + "Abort", AbortRequest(ref=ref), Empty)
 
+    async def _abort_settled(self, ref: str) -> None:
+        """Abort `ref` once the daemon has closed its writer; a missing ingest is fine.
+
+        Should the daemon still be closing its writer (a graceful end timed
+        out), an abort racing with it fails ("directory not empty"): it is
+        tried again, up to about a second.
+        """
+        for _ in range(50):
+            try:
+                await self.abort(ref)
+            except (errors.NotFound, errors.ConnectionError):
+                return
+            except errors.RPCError:
+                await anyio.sleep(0.02)
+            else:
+                return
+
     @contextlib.asynccontextmanager
     async def reader(
         self, digest: str, *, offset: int = 0, size: int | None = None
@@ -853,18 +870,7 @@ class Content:
             with anyio.move_on_after(_CLEANUP_TIMEOUT / 2):
                 await self._finish(stream)
             await _cancel(stream)
-            # Should the daemon still be closing its writer (the graceful end
-            # timed out), an abort racing with it fails ("directory not
-            # empty"): try again.
-            for _ in range(50):
-                try:
-                    await self.abort(ref)
-                except (errors.NotFound, errors.ConnectionError):
-                    return
-                except errors.RPCError:
-                    await anyio.sleep(0.02)
-                else:
-                    return
+            await self._abort_settled(ref)
 
     async def write(
         self,

@@ -87,7 +87,7 @@ async def _session(
             writer._closed = True
             await _end(client, stream)
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                await _abort(client, ref)
+                await client.content._abort_settled(ref)
             raise
         except BaseException:
             writer._closed = True  # interrupted: keep the ingest for a resume
@@ -117,21 +117,7 @@ async def _end(client: Client, stream: Stream[WriteContentRequest, WriteContentR
 async def abort_ingest(client: Client, ref: str) -> None:
     """Abort the ingest `ref` if it exists (shielded, bounded in time)."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-        await _abort(client, ref)
-
-
-async def _abort(client: Client, ref: str) -> None:
-    # The daemon may still be closing its writer: an abort racing with that
-    # fails and is tried again (as the content facade does).
-    for _ in range(50):
-        try:
-            await client.content.abort(ref)
-        except (errors.NotFound, errors.ConnectionError):
-            return
-        except errors.RPCError:
-            await anyio.sleep(0.02)
-        else:
-            return
+        await client.content._abort_settled(ref)
 
 
 @contextlib.asynccontextmanager
