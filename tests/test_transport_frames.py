@@ -90,7 +90,8 @@ class _Peer:
             stream = self.protocol.connection.create_stream()
             await stream.send_request(_REQUEST, _processor=self.protocol.processor)
             self.streams.append(stream)
-        await asyncio.sleep(0)  # the coalescing transport writes at the end of the step
+        while not self.wire.written:  # the coalescing transport writes a few loop hops later
+            await asyncio.sleep(0)
         events = self.server.receive_data(self.wire.take())
         opened = [e.stream_id for e in events if isinstance(e, RequestReceived)]
         assert opened == [s.id for s in self.streams]

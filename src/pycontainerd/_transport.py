@@ -100,12 +100,15 @@ def _restore_cancelling(task: asyncio.Task[Any] | None, before: int) -> None:
 
 
 class _CoalescingTransport:
-    """Sends the bytes written during one event-loop step in a single syscall.
+    """Sends the bytes written during one turn of the event loop in a single syscall.
 
     grpclib writes the HEADERS and DATA frames of a request (and its flow
     control updates) separately, each a ``send()`` that wakes the daemon; on a
-    unary call that is most of the client's cost. Deferring the writes to the
-    end of the step (``call_soon``) merges them without delaying anything.
+    unary call that is most of the client's cost. Writes are held until the
+    callbacks that were ready when the first one came have run, plus one
+    more hop: a reply's frames wake the caller's task in the same read that
+    makes h2 answer the daemon's PING, so the answer leaves with the caller's
+    next request instead of in a ``send()`` of its own.
     """
 
     def __init__(self, transport: asyncio.Transport) -> None:
@@ -116,8 +119,11 @@ class _CoalescingTransport:
         if not data:
             return
         if not self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._hop)
         self._pending.append(data)
+
+    def _hop(self) -> None:
+        asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         if self._pending:
