@@ -27,14 +27,18 @@ from typing import Any, Final, TypeVar
 
 import betterproto
 from grpclib.client import Channel, Handler, Stream
-from grpclib.const import Cardinality
+from grpclib.const import Cardinality, Status
+from grpclib.encoding.base import GRPC_CONTENT_TYPE
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+from grpclib.metadata import USER_AGENT, decode_grpc_message, encode_timeout
 from grpclib.protocol import H2Protocol
+from grpclib.protocol import Stream as ProtocolStream
 from h2.connection import ConnectionState
+from h2.errors import ErrorCodes
 from h2.stream import StreamState
 
 from . import errors
-from ._codec import FastProtoCodec
+from ._codec import FastProtoCodec, encode
 
 __all__ = ["DEFAULT", "Caller", "Default", "Timeout", "Transport", "parse_address", "recv_message"]
 
@@ -46,6 +50,8 @@ _STREAM_ID_MASK: Final = 0x7FFFFFFF
 _DATA: Final = 0x0
 _NOT_PLAIN: Final = 0x1 | 0x8  # END_STREAM, PADDED
 _RECEIVING: Final = frozenset({StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL})
+# gRPC message prefix: compressed flag, length.
+_PREFIX: Final = struct.Struct(">?L")
 
 _Req = TypeVar("_Req", bound=betterproto.Message)
 _Rep = TypeVar("_Rep", bound=betterproto.Message)
@@ -353,21 +359,39 @@ class Caller:
         *,
         timeout: Timeout = DEFAULT,
     ) -> _Rep:
-        """Make one unary call and return its reply."""
+        """Make one unary call and return its reply.
+
+        Unary calls skip grpclib's client-side `Stream` (its per-call
+        wrappers, metadata multidicts and event dispatch cost more than the
+        call itself) and drive grpclib's HTTP/2 stream directly; see
+        `_unary_call`. The deadline is both sent (``grpc-timeout``) and kept
+        here with ``asyncio.timeout``.
+        """
         t = self.transport
+        deadline = t._deadline(timeout)
         with t.map_errors(method):
-            async with t.channel().request(
-                method,
-                Cardinality.UNARY_UNARY,
-                type(request),
-                reply_type,
-                timeout=t._deadline(timeout),
-                metadata=self._metadata,
-            ) as stream:
-                await stream.send_message(request, end=True)
-                reply = await stream.recv_message()
-        assert reply is not None
-        return reply
+            channel = t.channel()
+            headers = [
+                (":method", "POST"),
+                (":scheme", channel._scheme),
+                (":path", method),
+                (":authority", channel._authority),
+            ]
+            if deadline is not None:
+                headers.append(("grpc-timeout", encode_timeout(deadline)))
+            headers += self._unary_headers()
+            if deadline is None:
+                return await _unary_call(channel, headers, request, reply_type)
+            async with asyncio.timeout(deadline):
+                return await _unary_call(channel, headers, request, reply_type)
+
+    def _unary_headers(self) -> list[tuple[str, str]]:
+        return [
+            ("te", "trailers"),
+            ("content-type", GRPC_CONTENT_TYPE),
+            ("user-agent", USER_AGENT),
+            *self._metadata,
+        ]
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -397,6 +421,117 @@ class Caller:
                 metadata=self._metadata,
             ) as stream:
                 yield stream
+
+
+class _Termination:
+    """Stands in for grpclib's call wrapper on the HTTP/2 stream of a unary call.
+
+    grpclib tells a stream's wrapper when the stream dies (reset by the
+    daemon, connection lost); its own wrapper then cancels the calling task.
+    This one records the error and wakes whatever the call waits on, so the
+    call raises it without any task cancellation.
+    """
+
+    __slots__ = ("error", "stream")
+
+    def __init__(self) -> None:
+        self.error: StreamTerminatedError | None = None
+        self.stream: ProtocolStream | None = None
+
+    def cancel(self, error: StreamTerminatedError) -> None:
+        self.error = error
+        if self.stream is not None:
+            self.stream.headers_received.set()
+            self.stream.trailers_received.set()
+            self.stream.buffer.eof()
+
+
+# gRPC's mapping of HTTP statuses to gRPC codes, for replies that are not gRPC at all.
+_HTTP_STATUS: Final = {
+    "400": Status.INTERNAL,
+    "401": Status.UNAUTHENTICATED,
+    "403": Status.PERMISSION_DENIED,
+    "404": Status.UNIMPLEMENTED,
+    "429": Status.UNAVAILABLE,
+    "502": Status.UNAVAILABLE,
+    "503": Status.UNAVAILABLE,
+    "504": Status.UNAVAILABLE,
+}
+
+
+def _raise_for_status(headers: list[tuple[str, str]] | None) -> bool:
+    """Raise the `GRPCError` a header block carries; True if it carried an OK status."""
+    if headers is None:
+        return False
+    found = dict(headers)
+    http_status = found.get(":status")
+    if http_status is not None and http_status != "200":
+        raise GRPCError(
+            _HTTP_STATUS.get(http_status, Status.UNKNOWN), f"Received :status = {http_status!r}"
+        )
+    code = found.get("grpc-status")
+    if code is None:
+        return False
+    try:
+        status = Status(int(code))
+    except ValueError:
+        raise GRPCError(Status.UNKNOWN, f"Invalid grpc-status: {code!r}") from None
+    if status is not Status.OK:
+        message = found.get("grpc-message")
+        raise GRPCError(status, decode_grpc_message(message) if message is not None else None)
+    return True
+
+
+async def _recv(stream: ProtocolStream, termination: _Termination, size: int) -> bytes:
+    """`size` bytes of the reply, or ``b""`` when the stream ended before any."""
+    try:
+        return await stream.recv_data(size)
+    except AssertionError:  # grpclib's buffer: the stream ended inside a message
+        if termination.error is not None:
+            raise termination.error from None
+        raise GRPCError(Status.INTERNAL, "the reply message was cut short") from None
+
+
+async def _unary_call(
+    channel: Channel, headers: list[tuple[str, str]], request: _Req, reply_type: type[_Rep]
+) -> _Rep:
+    """Send `request` on a new HTTP/2 stream and read the one reply and its status.
+
+    Raises grpclib's `GRPCError` or `StreamTerminatedError` (mapped by the
+    caller). Whatever ends the call early, cancellation included, resets the
+    stream if it is still open and releases it, without awaiting.
+    """
+    protocol = await channel.__connect__()
+    termination = _Termination()
+    stream = protocol.processor.connection.create_stream(wrapper=termination)  # type: ignore[arg-type]
+    termination.stream = stream
+    release = await stream.send_request(headers, _processor=protocol.processor)
+    finished = False
+    try:
+        payload = encode(request)
+        await stream.send_data(_PREFIX.pack(0, len(payload)) + payload, end_stream=True)
+        await stream.headers_received.wait()
+        if _raise_for_status(stream.headers):  # a trailers-only reply: no message
+            raise GRPCError(Status.UNKNOWN, "the daemon sent no reply message")
+        prefix = await _recv(stream, termination, _PREFIX.size)
+        if prefix:
+            compressed, size = _PREFIX.unpack(prefix)
+            if compressed:
+                raise GRPCError(Status.INTERNAL, "compressed replies are not supported")
+            data = await _recv(stream, termination, size)
+            await stream.trailers_received.wait()
+            if termination.error is None:
+                _raise_for_status(stream.trailers)
+                finished = True
+                return reply_type.FromString(data)
+        _raise_for_status(stream.trailers)
+        if termination.error is not None:
+            raise termination.error
+        raise GRPCError(Status.UNKNOWN, "the daemon sent no reply message")
+    finally:
+        if not finished and stream.closable:
+            stream.reset_nowait(ErrorCodes.CANCEL)
+        release()
 
 
 def default_address() -> str:

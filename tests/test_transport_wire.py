@@ -1,11 +1,13 @@
-"""The transport's fast path for DATA frames, against h2 as the peer and h2 as the judge.
+"""The transport's own HTTP/2 pieces, against h2 playing the daemon.
 
-`_transport._Protocol` takes plain DATA frames past h2. These tests play a
-gRPC server with h2 itself, cut what it sends into arbitrary socket reads and
-feed them both to the fast protocol and to grpclib's own `H2Protocol`: the
-streams must receive the same bytes and trailers, and h2's flow-control
-windows must end in the same state. (Reads from a real daemon go through the
-same path in every daemon test.)
+`_transport._Protocol` takes plain DATA frames past h2: what a server sends
+is cut into arbitrary socket reads and fed both to it and to grpclib's own
+`H2Protocol`; the streams must receive the same bytes and trailers, and h2's
+flow-control windows must end in the same state. `_transport._unary_call`
+drives a unary call without grpclib's client stream: every way a reply can
+end (OK, trailers-only error, reset, HTTP error, cut short, cancelled) is
+played here, where the daemon cannot be made to misbehave. (Every daemon test
+goes through both as well.)
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ import asyncio
 from typing import Any
 
 import pytest
+from betterproto.lib.google.protobuf import Empty
 from grpclib.client import Handler
 from grpclib.config import Configuration
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.protocol import H2Protocol, Stream
 from h2.config import H2Configuration
 from h2.connection import ConnectionState, H2Connection
-from h2.events import RequestReceived
+from h2.errors import ErrorCodes
+from h2.events import DataReceived, RequestReceived, StreamReset
 from hyperframe.frame import DataFrame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pycontainerd import _transport
+from pycontainerd._api.containerd.services.version.v1 import VersionResponse
 
 _REQUEST = [
     (":method", "POST"),
@@ -42,9 +49,16 @@ class _Wire:
     def __init__(self) -> None:
         self.written = bytearray()
         self.closed = False
+        self._wrote = asyncio.Event()
 
     def write(self, data: bytes) -> None:
         self.written += data
+        self._wrote.set()
+
+    async def wait(self) -> None:
+        """Until something was written (the coalescing transport writes a few loop hops later)."""
+        await self._wrote.wait()
+        self._wrote.clear()
 
     def is_closing(self) -> bool:
         return self.closed
@@ -90,8 +104,7 @@ class _Peer:
             stream = self.protocol.connection.create_stream()
             await stream.send_request(_REQUEST, _processor=self.protocol.processor)
             self.streams.append(stream)
-        while not self.wire.written:  # the coalescing transport writes a few loop hops later
-            await asyncio.sleep(0)
+        await self.wire.wait()
         events = self.server.receive_data(self.wire.take())
         opened = [e.stream_id for e in events if isinstance(e, RequestReceived)]
         assert opened == [s.id for s in self.streams]
@@ -210,5 +223,148 @@ def test_a_frame_over_the_window_is_a_flow_control_error(protocol_index: int) ->
         # h2 saw the overflow and ended the connection with FLOW_CONTROL_ERROR.
         assert h2.state_machine.state is ConnectionState.CLOSED
         assert peer.wire.closed
+
+    asyncio.run(scenario())
+
+
+class _Channel:
+    """What `_unary_call` needs of a grpclib channel: a connected protocol."""
+
+    def __init__(self, protocol: H2Protocol) -> None:
+        self.protocol = protocol
+
+    async def __connect__(self) -> H2Protocol:
+        return self.protocol
+
+
+async def _start_call(peer: _Peer) -> tuple[asyncio.Task[VersionResponse], int]:
+    """Start a Version call through the fast protocol; return it and its stream id."""
+    headers = [*_REQUEST, ("containerd-namespace", "t")]
+    call = asyncio.create_task(
+        _transport._unary_call(_Channel(peer.protocol), headers, Empty(), VersionResponse)  # type: ignore[arg-type]
+    )
+    await peer.wire.wait()
+    events = peer.server.receive_data(peer.wire.take())
+    [stream_id] = [e.stream_id for e in events if isinstance(e, RequestReceived)]
+    assert any(isinstance(e, DataReceived) and e.stream_ended for e in events)
+    return call, stream_id
+
+
+def _reply(message: bytes) -> bytes:
+    return _transport._PREFIX.pack(0, len(message)) + message
+
+
+_OK_HEADERS = [(":status", "200"), ("content-type", "application/grpc")]
+
+
+async def _play(respond: Any) -> tuple[Any, _Peer]:
+    """Run one call against `respond(server, stream_id)`; return its result or error."""
+    peer = _Peer(_protocols()[0], streams=0)
+    call, stream_id = await _start_call(peer)
+    respond(peer.server, stream_id)
+    peer.protocol.data_received(peer.server.data_to_send())
+    try:
+        result: Any = await call
+    except Exception as exc:
+        result = exc
+    assert peer.protocol.processor.streams == {}  # released, whatever happened
+    return result, peer
+
+
+def test_unary_call_returns_the_reply() -> None:
+    reply = bytes(VersionResponse(version="1.6.20", revision="r"))
+
+    def respond(server: H2Connection, stream_id: int) -> None:
+        server.send_headers(stream_id, _OK_HEADERS)
+        server.send_data(stream_id, _reply(reply))
+        server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
+
+    result, _ = asyncio.run(_play(respond))
+    assert result == VersionResponse(version="1.6.20", revision="r")
+
+
+@pytest.mark.parametrize(
+    ("respond", "expected"),
+    [
+        pytest.param(
+            lambda server, sid: server.send_headers(
+                sid,
+                [*_OK_HEADERS, ("grpc-status", "5"), ("grpc-message", "no%20such%20thing")],
+                end_stream=True,
+            ),
+            (Status.NOT_FOUND, "no such thing"),
+            id="trailers-only-error",
+        ),
+        pytest.param(
+            lambda server, sid: (
+                server.send_headers(sid, [*_OK_HEADERS, ("grpc-status", "9")]),
+                server.reset_stream(sid, ErrorCodes.NO_ERROR),
+            ),
+            (Status.FAILED_PRECONDITION, None),
+            id="error-then-reset",
+        ),
+        pytest.param(
+            lambda server, sid: (
+                server.send_headers(sid, _OK_HEADERS),
+                server.send_data(sid, _reply(b"")),
+                server.send_headers(sid, [("grpc-status", "14")], end_stream=True),
+            ),
+            (Status.UNAVAILABLE, None),
+            id="error-in-trailers",
+        ),
+        pytest.param(
+            lambda server, sid: server.send_headers(sid, [(":status", "503")], end_stream=True),
+            (Status.UNAVAILABLE, "Received :status = '503'"),
+            id="http-error",
+        ),
+        pytest.param(
+            lambda server, sid: (
+                server.send_headers(sid, _OK_HEADERS),
+                server.send_data(sid, _reply(b"abcdef")[:-2], end_stream=True),
+            ),
+            (Status.INTERNAL, "the reply message was cut short"),
+            id="cut-short",
+        ),
+        pytest.param(
+            lambda server, sid: server.send_headers(
+                sid, [*_OK_HEADERS, ("grpc-status", "0")], end_stream=True
+            ),
+            (Status.UNKNOWN, "the daemon sent no reply message"),
+            id="no-message",
+        ),
+    ],
+)
+def test_unary_call_raises_what_the_reply_says(respond: Any, expected: tuple[Status, Any]) -> None:
+    result, _ = asyncio.run(_play(respond))
+    assert isinstance(result, GRPCError)
+    assert (result.status, result.message) == expected
+
+
+def test_unary_call_reset_before_any_status_is_a_terminated_stream() -> None:
+    def respond(server: H2Connection, stream_id: int) -> None:
+        server.send_headers(stream_id, _OK_HEADERS)
+        server.reset_stream(stream_id, ErrorCodes.INTERNAL_ERROR)
+
+    result, _ = asyncio.run(_play(respond))
+    assert isinstance(result, StreamTerminatedError)
+
+
+def test_cancelled_unary_call_resets_its_stream() -> None:
+    async def scenario() -> None:
+        peer = _Peer(_protocols()[0], streams=0)
+        call, stream_id = await _start_call(peer)
+        peer.server.send_headers(stream_id, _OK_HEADERS)
+        peer.protocol.data_received(peer.server.data_to_send())
+        await peer.wire.wait()  # the client's SETTINGS ACK
+        peer.server.receive_data(peer.wire.take())
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert peer.protocol.processor.streams == {}
+        await peer.wire.wait()
+        events = peer.server.receive_data(peer.wire.take())
+        assert [(type(e), e.error_code) for e in events if isinstance(e, StreamReset)] == [
+            (StreamReset, ErrorCodes.CANCEL)
+        ]
 
     asyncio.run(scenario())
