@@ -403,6 +403,21 @@ async def test_containers_and_tasks_commands(
     ok(await pyctr("t", "resume", "c1"))
     r = await pyctr("t", "exec", "--exec-id", "e1", "c1", "sh", "-c", "echo in-exec; exit 5")
     assert (r.returncode, r.stdout) == (5, "in-exec\n")
+    # An exec process signalled by its exec id: its exit code is the signal's.
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    async def exec_sleep() -> None:
+        results.append(await pyctr("t", "exec", "--exec-id", "e2", "c1", "sleep", "1000"))
+
+    async with (
+        containerd_client.events.subscribe(events.filters.topic("/tasks/exec-started")) as started,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(exec_sleep)
+        with anyio.fail_after(60):
+            assert (await anext(started)).event.exec_id == "e2"
+        ok(await pyctr("t", "kill", "--exec-id", "e2", "-s", "KILL", "c1"))
+    assert results[0].returncode == 128 + 9
     metrics = json.loads(ok(await pyctr("t", "metrics", "c1", "--format", "json")))
     assert metrics["container_id"] == "c1"
     assert metrics["pids"] >= 1
@@ -463,6 +478,7 @@ async def test_content_snapshots_and_leases_commands(
         (("images", "rm", "example.com/nope:1"), "not found"),
         (("content", "get", "sha256:" + "0" * 64), "not found"),
         (("t", "kill", "--signal", "SIGNOPE", "x"), "SIGNOPE"),
+        (("t", "kill", "--all", "--exec-id", "e", "x"), "cannot be used together"),
         (("snapshots", "rm", "nope"), "not found"),
         (("run", "--rm", "example.com/nope:1", "x"), "not found"),
         (("c", "create", "--mount", "type=bind,bogus", IMAGE, "x"), "bogus"),

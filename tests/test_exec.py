@@ -120,3 +120,24 @@ async def test_process_kill_terminate_like_anyio(host_container: HostContainer) 
             await p.terminate()
             assert await p.wait() == 42
     await c.delete()
+
+
+async def test_load_process_gives_a_handle_on_an_existing_exec(
+    host_container: HostContainer,
+) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        started = await task.exec(["sh", "-c", "sleep 1000"], id="loaded")
+        again = await (await c.task()).load_process("loaded")
+        assert (again.id, again.pid, again.returncode) == ("loaded", started.pid, None)
+        await again.kill()
+        assert await started.wait() == 128 + signal.SIGKILL
+        done = await task.load_process("loaded")  # exited, not yet deleted
+        assert done.returncode == 128 + signal.SIGKILL
+        assert (await done.delete()).code == 128 + signal.SIGKILL
+        with pytest.raises(errors.NotFound):
+            await task.load_process("loaded")
+        with pytest.raises(errors.InvalidArgument, match="bad/id"):
+            await task.load_process("bad/id")
+    await c.delete()

@@ -945,6 +945,38 @@ class Task(_ProcessHandle):
             raise
         return proc
 
+    async def load_process(self, exec_id: str, *, stdio: Stdio | None = None) -> Process:
+        """A handle on an exec process already in the task (made by another client, say).
+
+        Like Go's ``Task.LoadProcess``. With `stdio`, its streams are
+        attached to the process's FIFOs (as `Tasks.get` does for a task).
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: `exec_id` is not an identifier.
+            pycontainerd.errors.NotFound: the task has no such process.
+
+        Example:
+            ```python
+            proc = await task.load_process("debug-shell")
+            await proc.kill(signal.SIGKILL)
+            await proc.wait()
+            await proc.delete()
+            ```
+        """
+        validate(exec_id, "exec id")
+        reply = await self._client._caller.unary(
+            _TASKS + "Get",
+            GetRequest(container_id=self._container_id, exec_id=exec_id),
+            GetResponse,
+        )
+        p = reply.process
+        io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
+        proc = Process(self._client, self, exec_id, io)
+        proc._pid = p.pid
+        if TaskState._from_proto(p.status) is TaskState.STOPPED:
+            proc._exit = ExitStatus(code=p.exit_status, exited_at=timestamp(p.exited_at))
+        return proc
+
     async def _process_spec(
         self,
         args: Sequence[str],

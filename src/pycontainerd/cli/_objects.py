@@ -516,6 +516,7 @@ def _register_tasks(commands: Commands) -> None:
     p.add_argument("id")
     p.add_argument("-s", "--signal", default="SIGTERM", help="name or number (default SIGTERM)")
     p.add_argument("--all", action="store_true", help="signal every process of the task")
+    p.add_argument("--exec-id", help="signal this exec process instead of the task's")
     p = t.command("ps", tasks_ps, "list a task's processes")
     p.add_argument("id")
     format_option(p)
@@ -602,8 +603,13 @@ def _process_terminal(container: Container) -> bool:
 async def tasks_kill(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks kill."""
     sig = parse_signal(args.signal)
+    if args.exec_id and args.all:
+        raise CliError("--all and --exec-id cannot be used together")
     task = await client.tasks.get(args.id)
-    await task.kill(sig, all=args.all)
+    if args.exec_id:
+        await (await task.load_process(args.exec_id)).kill(sig)
+    else:
+        await task.kill(sig, all=args.all)
     return 0
 
 
