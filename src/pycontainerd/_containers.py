@@ -44,7 +44,12 @@ from ._api.containerd.services.tasks.v1 import (
     GetResponse,
     KillRequest,
 )
-from ._containers_wire import RawListContainersResponse, decode_containers
+from ._containers_wire import (
+    RawListContainersResponse,
+    decode_containers,
+    decode_fields,
+    split_containers,
+)
 from ._convert import timestamp
 from ._identifiers import validate
 from ._oci import chain_id
@@ -159,6 +164,26 @@ class Container:
     spec_json: bytes = attrs.field(default=b"", repr=False)
     _client: Client | None = attrs.field(default=None, eq=False, repr=False, alias="client")
     _spec_cache: Any = attrs.field(default=None, init=False, eq=False, repr=False)
+    # A listed container's serialised message, until its fields are first read.
+    _wire: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    if not TYPE_CHECKING:  # (keeps type checkers strict about attribute names)
+
+        def __getattr__(self, name: str) -> Any:
+            # Only called for a slot never set: the fields of a listed container
+            # (`_listed`), decoded all at once on first access.
+            try:
+                wire = object.__getattribute__(self, "_wire")
+            except AttributeError:
+                wire = None
+            if wire is None or name not in _WIRE_FIELDS:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+                )
+            for field, value in decode_fields(wire).items():
+                object.__setattr__(self, field, value)
+            object.__setattr__(self, "_wire", None)
+            return object.__getattribute__(self, name)
 
     @classmethod
     def _from_proto(cls, msg: ContainerProto, client: Client | None) -> Container:
@@ -334,6 +359,31 @@ _RAW_REPLY: Any = RawListContainersResponse
 def _one_container(reply: RawListContainersResponse, client: Client) -> Container:
     [container] = decode_containers(reply.raw, client, Container)
     return container
+
+
+_WIRE_FIELDS: Final = frozenset(
+    a.name for a in attrs.fields(Container) if a.init and a.name != "_client"
+)
+
+
+def _listed(data: bytes, client: Client) -> list[Container]:
+    """The containers of a serialised ``ListContainersResponse``, each decoded when first read.
+
+    Listing 1000 containers to count or filter a few of them should not pay
+    for decoding every field of every one: each `Container` holds its own
+    message bytes and decodes them on first attribute access (see
+    `Container.__getattr__`). Nothing else differs from an eagerly built one.
+    """
+    new = object.__new__
+    set_ = object.__setattr__
+    out = []
+    for raw in split_containers(data):
+        c = new(Container)
+        set_(c, "_wire", raw)
+        set_(c, "_client", client)
+        set_(c, "_spec_cache", None)
+        out.append(c)
+    return out
 
 
 def _label_paths(labels: Mapping[str, str | None]) -> list[str]:
@@ -562,7 +612,7 @@ class Containers:
             ListContainersRequest(filters=list(filters)),
             cast(Any, RawListContainersResponse),  # decoded below, without betterproto
         )
-        return decode_containers(reply.raw, self._client, Container)
+        return _listed(reply.raw, self._client)
 
     async def update(
         self,
