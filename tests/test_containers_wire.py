@@ -97,3 +97,10 @@ def test_listed_container_copies_pickles_and_evolves() -> None:
     assert lazy.labels == {"k": "v"}  # still decodes after a failed lookup
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         lazy.id = "b"  # type: ignore[misc]
+
+
+def test_decoded_fields_are_the_containers_init_fields() -> None:
+    from pycontainerd._containers import _WIRE_FIELDS
+    from pycontainerd._containers_wire import decode_fields
+
+    assert set(decode_fields(bytes(ContainerProto(id="x")))) == _WIRE_FIELDS
