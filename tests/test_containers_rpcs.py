@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 import pycontainerd
@@ -116,3 +117,37 @@ async def test_create_failing_after_the_container_leaves_nothing(
         await containerd_client.containers.create("dup", image=busybox_image)
     assert "overlayfs/dup" not in (await testing.inventory(containerd_client)).snapshots
     await containerd_client.containers.delete("dup")
+
+
+async def test_create_unpacks_an_image_not_unpacked_yet(
+    containerd_client: pycontainerd.Client, busybox_archive_bytes: bytes
+) -> None:
+    [image] = await containerd_client.images.import_archive(busybox_archive_bytes)
+    assert not await image.is_unpacked()
+    container = await containerd_client.containers.create("fresh", image=image)
+    assert await image.is_unpacked()
+    async with await container.new_task() as task:
+        await task.start()
+        assert (await task.wait()).code == 0
+    await container.delete()
+    stock = await testing.inventory(containerd_client)
+    assert (stock.containers, stock.leases) == ((), ())
+    assert "overlayfs/fresh" not in stock.snapshots
+
+
+async def test_cancelled_create_from_image_leaves_nothing(
+    containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image
+) -> None:
+    before = await testing.inventory(containerd_client)
+    for i, delay in enumerate([0, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02]):
+        made: pycontainerd.Container | None = None
+        with anyio.move_on_after(delay):
+            made = await containerd_client.containers.create(f"cancel-{i}", image=busybox_image)
+        if made is not None:  # created before the deadline: not cancelled
+            await made.delete()
+        after = await testing.inventory(containerd_client)
+        assert (after.containers, after.snapshots, after.leases) == (
+            before.containers,
+            before.snapshots,
+            before.leases,
+        )
