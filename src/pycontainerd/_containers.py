@@ -605,8 +605,10 @@ class Containers:
         """The namespace's containers, optionally filtered (several filters are ORed).
 
         Filters use containerd's syntax: ``labels.app==web``,
-        ``image~=busybox``, ``id==a,labels.x==y`` (commas AND). Specs are not
-        decoded until read.
+        ``image~=busybox``, ``id==a,labels.x==y`` (commas AND). Each
+        container's fields are decoded on first access (all at once), its
+        spec only when read: listing many containers to count them or pick
+        a few costs little.
 
         Example:
             ```python
