@@ -57,6 +57,24 @@ async def test_image_handle_reads_manifest_and_config_once(
     assert rpcs == ["Content/Read", "Content/Read"]
 
 
+async def test_concurrent_first_reads_of_a_handle_read_once(
+    containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image, rpcs: list[str]
+) -> None:
+    image = await containerd_client.images.get(busybox_image.name)
+    rpcs.clear()
+    configs: list[object] = []
+
+    async def read() -> None:
+        configs.append(await image.config())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(read)
+        tg.start_soon(image.manifest)
+    assert rpcs == ["Content/Read", "Content/Read"]
+    assert all(c is configs[0] for c in configs)
+
+
 async def test_create_from_image_then_task_calls(
     containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image, rpcs: list[str]
 ) -> None:

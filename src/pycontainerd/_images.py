@@ -219,6 +219,20 @@ class Image:
         """
         found: Manifest | None = self._resolved.get(("manifest", platform))
         if found is None:
+            async with self._resolving():
+                found = await self._manifest(platform)
+        return found
+
+    def _resolving(self) -> anyio.Lock:
+        """The lock that makes concurrent first calls read the blobs once, not each."""
+        lock: anyio.Lock | None = self._resolved.get(("lock", None))
+        if lock is None:
+            lock = self._resolved["lock", None] = anyio.Lock()
+        return lock
+
+    async def _manifest(self, platform: PlatformLike) -> Manifest:
+        found: Manifest | None = self._resolved.get(("manifest", platform))
+        if found is None:
             found = await resolve_manifest(self._client, self.target, _oci.matcher_for(platform))
             self._resolved["manifest", platform] = found
         return found
@@ -233,14 +247,18 @@ class Image:
             ```
         """
         found: ImageConfig | None = self._resolved.get(("config", platform))
-        if found is None:
-            manifest = await self.manifest(platform)
-            data = await read_json_blob(self._client, manifest.config, "image config")
-            try:
-                found = ImageConfig.from_json(data)
-            except ValueError as exc:
-                raise _json_error(exc) from None
-            self._resolved["config", platform] = found
+        if found is not None:
+            return found
+        async with self._resolving():
+            found = self._resolved.get(("config", platform))
+            if found is None:
+                manifest = await self._manifest(platform)
+                data = await read_json_blob(self._client, manifest.config, "image config")
+                try:
+                    found = ImageConfig.from_json(data)
+                except ValueError as exc:
+                    raise _json_error(exc) from None
+                self._resolved["config", platform] = found
         return found
 
     async def platforms(self) -> list[Platform]:
