@@ -9,6 +9,7 @@ from _taskutil import HostContainer, fifo_dirs
 import pycontainerd
 import pycontainerd.testing
 from pycontainerd import errors, stdio
+from pycontainerd._api.containerd.services.tasks.v1 import WaitRequest, WaitResponse
 
 pytestmark = pytest.mark.anyio
 
@@ -205,3 +206,25 @@ async def test_hundred_concurrent_tasks(
             tg.start_soon(one, i)
     assert codes == {i: i % 50 for i in range(100)}
     assert await containerd_client.tasks.list() == []
+
+
+async def test_blocking_unary_call_ends_cleanly_on_deadline_and_cancel(
+    host_container: HostContainer, containerd_client: pycontainerd.Client
+) -> None:
+    """Tasks.Wait blocks in the daemon: a deadline or a cancellation ends it and frees its stream."""
+    c = await host_container(["sleep", "30"])
+    async with await c.new_task() as task:
+        await task.start()
+        wait = WaitRequest(container_id=c.id)
+        method = "/containerd.services.tasks.v1.Tasks/Wait"
+        caller = containerd_client._caller
+        with pytest.raises(errors.DeadlineExceeded):
+            await caller.unary(method, wait, WaitResponse, timeout=0.2)
+        with anyio.move_on_after(0.2) as scope:
+            await caller.unary(method, wait, WaitResponse, timeout=None)
+        assert scope.cancelled_caught
+        channel = containerd_client._transport.channel()
+        assert channel._protocol is not None
+        assert channel._protocol.processor.streams == {}  # both calls reset and released
+        assert (await task.status()).state is pycontainerd.TaskState.RUNNING
+    await c.delete()

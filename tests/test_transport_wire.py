@@ -1,0 +1,409 @@
+"""The transport's own HTTP/2 pieces, against h2 playing the daemon.
+
+`_transport._Protocol` takes plain DATA frames past h2: what a server sends
+is cut into arbitrary socket reads and fed both to it and to grpclib's own
+`H2Protocol`; the streams must receive the same bytes and trailers, and h2's
+flow-control windows must end in the same state. `_transport._unary_call`
+drives a unary call without grpclib's client stream: every way a reply can
+end (OK, trailers-only error, reset, HTTP error, cut short, cancelled) is
+played here, where the daemon cannot be made to misbehave. (Every daemon test
+goes through both as well.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from betterproto.lib.google.protobuf import Empty
+from grpclib.client import Handler
+from grpclib.config import Configuration
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+from grpclib.protocol import H2Protocol, Stream
+from h2.config import H2Configuration
+from h2.connection import ConnectionState, H2Connection
+from h2.errors import ErrorCodes
+from h2.events import DataReceived, RequestReceived, StreamReset
+from hyperframe.frame import DataFrame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pycontainerd import _transport
+from pycontainerd._api.containerd.services.version.v1 import VersionResponse
+
+_REQUEST = [
+    (":method", "POST"),
+    (":scheme", "http"),
+    (":path", "/containerd.services.content.v1.Content/Read"),
+    (":authority", "localhost"),
+    ("te", "trailers"),
+    ("content-type", "application/grpc"),
+]
+
+
+class _Wire:
+    """A transport that keeps what the protocol writes."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.closed = False
+        self._wrote = asyncio.Event()
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+        self._wrote.set()
+
+    async def wait(self) -> None:
+        """Until something was written (the coalescing transport writes a few loop hops later)."""
+        await self._wrote.wait()
+        self._wrote.clear()
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def take(self) -> bytes:
+        data = bytes(self.written)
+        self.written.clear()
+        return data
+
+
+def _client_h2_config() -> H2Configuration:
+    # grpclib's Channel configures h2 this way.
+    return H2Configuration(
+        client_side=True,
+        header_encoding="ascii",
+        validate_inbound_headers=False,
+        validate_outbound_headers=False,
+        normalize_inbound_headers=False,
+        normalize_outbound_headers=False,
+    )
+
+
+class _Peer:
+    """A client protocol wired to an h2 server, with some streams opened."""
+
+    def __init__(self, protocol: H2Protocol, streams: int) -> None:
+        self.protocol = protocol
+        self.wire = _Wire()
+        protocol.connection_made(self.wire)  # type: ignore[arg-type]
+        self.server = H2Connection(H2Configuration(client_side=False))
+        self.server.initiate_connection()
+        self.streams: list[Stream] = []
+        self._streams = streams
+
+    async def open(self) -> None:
+        for _ in range(self._streams):
+            stream = self.protocol.connection.create_stream()
+            await stream.send_request(_REQUEST, _processor=self.protocol.processor)
+            self.streams.append(stream)
+        await self.wire.wait()
+        events = self.server.receive_data(self.wire.take())
+        opened = [e.stream_id for e in events if isinstance(e, RequestReceived)]
+        assert opened == [s.id for s in self.streams]
+        for stream_id in opened:
+            self.server.send_headers(
+                stream_id, [(":status", "200"), ("content-type", "application/grpc")]
+            )
+
+    def feed(self, data: bytes, cuts: list[int]) -> None:
+        pos = 0
+        for size in cuts:
+            if pos >= len(data):
+                break
+            self.protocol.data_received(data[pos : pos + size])
+            pos += size
+        if pos < len(data):
+            self.protocol.data_received(data[pos:])
+
+    def windows(self) -> tuple[int, ...]:
+        h2 = self.protocol.connection._connection
+        conn = h2._inbound_flow_control_window_manager
+        found = [conn.current_window_size, conn._bytes_processed]
+        for stream in self.streams:
+            manager = h2.streams[stream.id]._inbound_window_manager
+            found += [manager.current_window_size, manager._bytes_processed]
+        return tuple(found)
+
+
+def _protocols() -> list[H2Protocol]:
+    return [
+        _transport._Protocol(Handler(), Configuration().__for_client__(), _client_h2_config()),
+        H2Protocol(Handler(), Configuration().__for_client__(), _client_h2_config()),
+    ]
+
+
+def _server_bytes(peer: _Peer, payloads: list[tuple[int, bytes, int]]) -> bytes:
+    """Send each (stream index, payload, padding) as DATA, then trailers on every stream."""
+    for index, payload, padding in payloads:
+        stream_id = peer.streams[index].id
+        peer.server.send_data(stream_id, payload, pad_length=padding or None)
+    for stream in peer.streams:
+        peer.server.send_headers(stream.id, [("grpc-status", "0")], end_stream=True)
+    return peer.server.data_to_send()
+
+
+async def _received(peer: _Peer, payloads: list[tuple[int, bytes, int]]) -> list[bytes]:
+    out = []
+    for index, stream in enumerate(peer.streams):
+        size = sum(len(p) for i, p, _ in payloads if i == index)
+        out.append(await stream.recv_data(size))
+        assert await stream.recv_data(1) == b""  # the stream ended
+        assert await stream.recv_trailers() == [("grpc-status", "0")]
+    return out
+
+
+# No empty DATA frames: grpclib's buffer takes one for the end of the stream,
+# and the fast path leaves them to h2 and grpclib as they are.
+_payloads = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.binary(min_size=1, max_size=40_000),
+        st.sampled_from([0, 0, 0, 7]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(payloads=_payloads, cuts=st.lists(st.integers(1, 30_000), max_size=30))
+def test_fast_path_receives_what_h2_receives(
+    payloads: list[tuple[int, bytes, int]], cuts: list[int]
+) -> None:
+    async def scenario() -> list[tuple[list[bytes], tuple[int, ...]]]:
+        results = []
+        for protocol in _protocols():
+            peer = _Peer(protocol, streams=3)
+            await peer.open()
+            peer.feed(_server_bytes(peer, payloads), cuts)
+            received = await _received(peer, payloads)
+            results.append((received, peer.windows()))
+        return results
+
+    (fast, fast_windows), (reference, reference_windows) = asyncio.run(scenario())
+    assert fast == reference
+    assert fast == [b"".join(p for i, p, _ in payloads if i == n) for n in range(3)]
+    assert fast_windows == reference_windows
+
+
+def test_frames_of_one_read_reach_the_stream_as_one_chunk() -> None:
+    async def scenario() -> None:
+        peer = _Peer(_protocols()[0], streams=1)
+        await peer.open()
+        [stream] = peer.streams
+        for _ in range(8):
+            peer.server.send_data(stream.id, b"x" * 16384)
+        peer.protocol.data_received(peer.server.data_to_send())
+        assert stream.buffer._unacked.qsize() == 1
+        assert await stream.recv_data(8 * 16384) == b"x" * 8 * 16384
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("protocol_index", [0, 1])
+def test_a_frame_over_the_window_is_a_flow_control_error(protocol_index: int) -> None:
+    async def scenario() -> None:
+        peer = _Peer(_protocols()[protocol_index], streams=1)
+        await peer.open()
+        [stream] = peer.streams
+        peer.protocol.data_received(peer.server.data_to_send())  # settings and headers
+        h2 = peer.protocol.connection._connection
+        window = h2.streams[stream.id]._inbound_window_manager.current_window_size
+        frame = DataFrame(stream.id)
+        frame.data = b"y" * 16384
+        for _ in range(window // 16384 + 1):
+            peer.protocol.data_received(frame.serialize())
+        # h2 saw the overflow and ended the connection with FLOW_CONTROL_ERROR.
+        assert h2.state_machine.state is ConnectionState.CLOSED
+        assert peer.wire.closed
+
+    asyncio.run(scenario())
+
+
+class _Channel:
+    """What `_unary_call` needs of a grpclib channel: a connected protocol."""
+
+    def __init__(self, protocol: H2Protocol) -> None:
+        self.protocol = protocol
+
+    async def __connect__(self) -> H2Protocol:
+        return self.protocol
+
+
+async def _start_call(peer: _Peer) -> tuple[asyncio.Task[VersionResponse], int]:
+    """Start a Version call through the fast protocol; return it and its stream id."""
+    headers = [*_REQUEST, ("containerd-namespace", "t")]
+    call = asyncio.create_task(
+        _transport._unary_call(_Channel(peer.protocol), headers, Empty(), VersionResponse)  # type: ignore[arg-type]
+    )
+    await peer.wire.wait()
+    events = peer.server.receive_data(peer.wire.take())
+    [stream_id] = [e.stream_id for e in events if isinstance(e, RequestReceived)]
+    assert any(isinstance(e, DataReceived) and e.stream_ended for e in events)
+    return call, stream_id
+
+
+def _reply(message: bytes) -> bytes:
+    return _transport._PREFIX.pack(0, len(message)) + message
+
+
+_OK_HEADERS = [(":status", "200"), ("content-type", "application/grpc")]
+
+
+async def _play(respond: Any) -> tuple[Any, _Peer]:
+    """Run one call against `respond(server, stream_id)`; return its result or error."""
+    peer = _Peer(_protocols()[0], streams=0)
+    call, stream_id = await _start_call(peer)
+    respond(peer.server, stream_id)
+    peer.protocol.data_received(peer.server.data_to_send())
+    try:
+        result: Any = await call
+    except Exception as exc:
+        result = exc
+    assert peer.protocol.processor.streams == {}  # released, whatever happened
+    return result, peer
+
+
+def test_unary_call_returns_the_reply() -> None:
+    reply = bytes(VersionResponse(version="1.6.20", revision="r"))
+
+    def respond(server: H2Connection, stream_id: int) -> None:
+        server.send_headers(stream_id, _OK_HEADERS)
+        server.send_data(stream_id, _reply(reply))
+        server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
+
+    result, _ = asyncio.run(_play(respond))
+    assert result == VersionResponse(version="1.6.20", revision="r")
+
+
+@pytest.mark.parametrize(
+    ("respond", "expected"),
+    [
+        pytest.param(
+            lambda server, sid: server.send_headers(
+                sid,
+                [*_OK_HEADERS, ("grpc-status", "5"), ("grpc-message", "no%20such%20thing")],
+                end_stream=True,
+            ),
+            (Status.NOT_FOUND, "no such thing"),
+            id="trailers-only-error",
+        ),
+        pytest.param(
+            lambda server, sid: (
+                server.send_headers(sid, [*_OK_HEADERS, ("grpc-status", "9")]),
+                server.reset_stream(sid, ErrorCodes.NO_ERROR),
+            ),
+            (Status.FAILED_PRECONDITION, None),
+            id="error-then-reset",
+        ),
+        pytest.param(
+            lambda server, sid: (
+                server.send_headers(sid, _OK_HEADERS),
+                server.send_data(sid, _reply(b"")),
+                server.send_headers(sid, [("grpc-status", "14")], end_stream=True),
+            ),
+            (Status.UNAVAILABLE, None),
+            id="error-in-trailers",
+        ),
+        pytest.param(
+            lambda server, sid: server.send_headers(sid, [(":status", "503")], end_stream=True),
+            (Status.UNAVAILABLE, "Received :status = '503'"),
+            id="http-error",
+        ),
+        pytest.param(
+            lambda server, sid: (
+                server.send_headers(sid, _OK_HEADERS),
+                server.send_data(sid, _reply(b"abcdef")[:-2], end_stream=True),
+            ),
+            (Status.INTERNAL, "the reply message was cut short"),
+            id="cut-short",
+        ),
+        pytest.param(
+            lambda server, sid: server.send_headers(
+                sid, [*_OK_HEADERS, ("grpc-status", "0")], end_stream=True
+            ),
+            (Status.UNKNOWN, "the daemon sent no reply message"),
+            id="no-message",
+        ),
+    ],
+)
+def test_unary_call_raises_what_the_reply_says(respond: Any, expected: tuple[Status, Any]) -> None:
+    result, _ = asyncio.run(_play(respond))
+    assert isinstance(result, GRPCError)
+    assert (result.status, result.message) == expected
+
+
+def test_unary_call_reset_before_any_status_is_a_terminated_stream() -> None:
+    def respond(server: H2Connection, stream_id: int) -> None:
+        server.send_headers(stream_id, _OK_HEADERS)
+        server.reset_stream(stream_id, ErrorCodes.INTERNAL_ERROR)
+
+    result, _ = asyncio.run(_play(respond))
+    assert isinstance(result, StreamTerminatedError)
+
+
+def test_cancelled_unary_call_resets_its_stream() -> None:
+    async def scenario() -> None:
+        peer = _Peer(_protocols()[0], streams=0)
+        call, stream_id = await _start_call(peer)
+        peer.server.send_headers(stream_id, _OK_HEADERS)
+        peer.protocol.data_received(peer.server.data_to_send())
+        await peer.wire.wait()  # the client's SETTINGS ACK
+        peer.server.receive_data(peer.wire.take())
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert peer.protocol.processor.streams == {}
+        await peer.wire.wait()
+        events = peer.server.receive_data(peer.wire.take())
+        assert [(type(e), e.error_code) for e in events if isinstance(e, StreamReset)] == [
+            (StreamReset, ErrorCodes.CANCEL)
+        ]
+
+    asyncio.run(scenario())
+
+
+async def _send_through(protocol: H2Protocol, payload: bytes) -> tuple[bytes, tuple[int, int]]:
+    """Send `payload` (and the end of the stream) to the h2 server, which acknowledges as it reads."""
+    peer = _Peer(protocol, streams=1)
+    await peer.open()
+    peer.protocol.data_received(peer.server.data_to_send())  # settings, headers
+    [stream] = peer.streams
+    assert stream.id is not None
+    sending = asyncio.create_task(stream.send_data(payload, end_stream=True))
+    received = bytearray()
+    ended = False
+    async with asyncio.timeout(10):
+        while not ended:
+            await peer.wire.wait()
+            for event in peer.server.receive_data(peer.wire.take()):
+                if isinstance(event, DataReceived):
+                    received += event.data
+                    peer.server.acknowledge_received_data(event.flow_controlled_length, stream.id)
+                    ended = event.stream_ended is not None
+            peer.protocol.data_received(peer.server.data_to_send())
+        await sending
+    h2 = peer.protocol.connection._connection
+    windows = (h2.outbound_flow_control_window, h2.streams[stream.id].outbound_flow_control_window)
+    return bytes(received), windows
+
+
+@pytest.mark.parametrize("size", [0, 1, 16384, 65535, 200_003])
+def test_batched_send_delivers_the_bytes_within_the_windows(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+
+    async def scenario() -> None:
+        fast, reference = [await _send_through(p, payload) for p in _protocols()]
+        # The server's window (64 KiB) is smaller than the payload: sending had
+        # to wait for its updates, and both end with the same windows.
+        assert fast == reference
+        assert fast[0] == payload
+
+    asyncio.run(scenario())
