@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime
 
+import attrs
+import pytest
 from betterproto.lib.google.protobuf import Any as AnyProto
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +19,7 @@ from pycontainerd._api.containerd.services.containers.v1 import (
     ContainerRuntime,
     ListContainersResponse,
 )
-from pycontainerd._containers import Container
+from pycontainerd._containers import Container, _listed
 from pycontainerd._containers_wire import decode_containers
 
 text = st.text(max_size=300)
@@ -59,3 +63,44 @@ def test_unset_fields_and_unknown_fields() -> None:
     assert c.id == "a"
     assert c.created_at is None
     assert c.labels == {}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(containers, max_size=4))
+def test_listed_containers_decode_on_access_like_eager_ones(items: list[ContainerProto]) -> None:
+    data = bytes(ListContainersResponse(containers=items))
+    eager = decode_containers(data, None, Container)
+    lazy = _listed(data, None)
+    assert lazy == eager
+    assert [repr(c) for c in _listed(data, None)] == [repr(c) for c in eager]
+    for c, e in zip(_listed(data, None), eager, strict=True):
+        # Any one field first: the others are then there too.
+        assert (c.updated_at, c.spec_json, c.id) == (e.updated_at, e.spec_json, e.id)
+        assert attrs.asdict(c, recurse=False) == attrs.asdict(e, recurse=False)
+
+
+def test_listed_container_copies_pickles_and_evolves() -> None:
+    data = bytes(
+        ListContainersResponse(
+            containers=[ContainerProto(id="a", labels={"k": "v"}, snapshot_key="snap")]
+        )
+    )
+    [eager] = decode_containers(data, None, Container)
+    assert pickle.loads(pickle.dumps(_listed(data, None)[0])) == eager
+    assert copy.deepcopy(_listed(data, None)[0]) == eager
+    assert copy.copy(_listed(data, None)[0]) == eager
+    evolved = attrs.evolve(_listed(data, None)[0], labels={})
+    assert (evolved.id, evolved.labels, evolved.snapshot_key) == ("a", {}, "snap")
+    [lazy] = _listed(data, None)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        lazy.nope  # noqa: B018
+    assert lazy.labels == {"k": "v"}  # still decodes after a failed lookup
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        lazy.id = "b"  # type: ignore[misc]
+
+
+def test_decoded_fields_are_the_containers_init_fields() -> None:
+    from pycontainerd._containers import _WIRE_FIELDS
+    from pycontainerd._containers_wire import decode_fields
+
+    assert set(decode_fields(bytes(ContainerProto(id="x")))) == _WIRE_FIELDS

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import anyio
@@ -23,9 +22,6 @@ from ._api.containerd.services.containers.v1 import (
     ListContainersRequest,
     UpdateContainerRequest,
 )
-from ._api.containerd.services.leases.v1 import CreateRequest as CreateLeaseRequest
-from ._api.containerd.services.leases.v1 import CreateResponse as CreateLeaseResponse
-from ._api.containerd.services.leases.v1 import DeleteRequest as DeleteLeaseRequest
 from ._api.containerd.services.snapshots.v1 import (
     MountsRequest,
     MountsResponse,
@@ -44,7 +40,13 @@ from ._api.containerd.services.tasks.v1 import (
     GetResponse,
     KillRequest,
 )
-from ._containers_wire import RawListContainersResponse, decode_containers
+from ._api.containerd.types import Mount as MountProto
+from ._containers_wire import (
+    RawListContainersResponse,
+    decode_containers,
+    decode_fields,
+    split_containers,
+)
 from ._convert import timestamp
 from ._identifiers import validate
 from ._oci import chain_id
@@ -159,6 +161,29 @@ class Container:
     spec_json: bytes = attrs.field(default=b"", repr=False)
     _client: Client | None = attrs.field(default=None, eq=False, repr=False, alias="client")
     _spec_cache: Any = attrs.field(default=None, init=False, eq=False, repr=False)
+    # The rootfs mounts Prepare answered with, when `Containers.create` made the
+    # snapshot: the first `new_task` uses them instead of asking Mounts again.
+    _prepared_mounts: Any = attrs.field(default=None, init=False, eq=False, repr=False)
+    # A listed container's serialised message, until its fields are first read.
+    _wire: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    if not TYPE_CHECKING:  # (keeps type checkers strict about attribute names)
+
+        def __getattr__(self, name: str) -> Any:
+            # Only called for a slot never set: the fields of a listed container
+            # (`_listed`), decoded all at once on first access.
+            try:
+                wire = object.__getattribute__(self, "_wire")
+            except AttributeError:
+                wire = None
+            if wire is None or name not in _WIRE_FIELDS:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+                )
+            for field, value in decode_fields(wire).items():
+                object.__setattr__(self, field, value)
+            object.__setattr__(self, "_wire", None)
+            return object.__getattribute__(self, name)
 
     @classmethod
     def _from_proto(cls, msg: ContainerProto, client: Client | None) -> Container:
@@ -229,12 +254,16 @@ class Container:
         config = stdio or null()
         rootfs = []
         if self.snapshot_key:
-            reply = await client._caller.unary(
-                _SNAPSHOTS + "Mounts",
-                MountsRequest(snapshotter=self.snapshotter, key=self.snapshot_key),
-                MountsResponse,
-            )
-            rootfs = reply.mounts
+            rootfs = self._prepared_mounts
+            if rootfs is not None:
+                object.__setattr__(self, "_prepared_mounts", None)  # used once
+            else:
+                reply = await client._caller.unary(
+                    _SNAPSHOTS + "Mounts",
+                    MountsRequest(snapshotter=self.snapshotter, key=self.snapshot_key),
+                    MountsResponse,
+                )
+                rootfs = reply.mounts
         io = config._open(self.id)
         created = False
         try:
@@ -336,6 +365,32 @@ def _one_container(reply: RawListContainersResponse, client: Client) -> Containe
     return container
 
 
+_WIRE_FIELDS: Final = frozenset(
+    a.name for a in attrs.fields(Container) if a.init and a.name != "_client"
+)
+
+
+def _listed(data: bytes, client: Client) -> list[Container]:
+    """The containers of a serialised ``ListContainersResponse``, each decoded when first read.
+
+    Listing 1000 containers to count or filter a few of them should not pay
+    for decoding every field of every one: each `Container` holds its own
+    message bytes and decodes them on first attribute access (see
+    `Container.__getattr__`). Nothing else differs from an eagerly built one.
+    """
+    new = object.__new__
+    set_ = object.__setattr__
+    out = []
+    for raw in split_containers(data):
+        c = new(Container)
+        set_(c, "_wire", raw)
+        set_(c, "_client", client)
+        set_(c, "_spec_cache", None)
+        set_(c, "_prepared_mounts", None)
+        out.append(c)
+    return out
+
+
 def _label_paths(labels: Mapping[str, str | None]) -> list[str]:
     return [f"labels.{k}" for k in labels]
 
@@ -385,9 +440,10 @@ class Containers:
         image's config. With an image, a new writable snapshot named after the
         container is prepared from the image's unpacked layers (a read-only
         view with ``readonly=True``), unless `snapshot` names an existing one.
-        A temporary lease protects the new snapshot until the container
-        references it; everything made is removed again if creation fails or
-        is cancelled.
+        The container is recorded first and its new snapshot prepared next:
+        the container's reference keeps the snapshot from the garbage
+        collector from the start. Everything made is removed again if
+        creation fails or is cancelled.
 
         Args:
             id: the container id (an identifier).
@@ -450,32 +506,27 @@ class Containers:
         if snapshot is not None or image_obj is None or config is None:
             return await self._create_message(message)
 
-        lease = "pycontainerd-" + secrets.token_hex(8)
-        expire = (datetime.now(UTC) + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with anyio.CancelScope(shield=True):  # once made, the finally below removes it
-            await client._caller.unary(
-                "/containerd.services.leases.v1.Leases/Create",
-                CreateLeaseRequest(id=lease, labels={"containerd.io/gc.expire": expire}),
-                CreateLeaseResponse,
-            )
-        leased = client.with_lease(lease)
+        # The container is recorded first, naming the snapshot it is about to
+        # get: containerd's garbage collector keeps every container's snapshot,
+        # so the snapshot is protected from the moment it exists, with no
+        # temporary lease (two round trips fewer than Go's lease create/delete).
+        parent = chain_id(config.diff_ids)
+        message.snapshot_key = id
+        container = await self._create_message(message)
         prepared = False
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
-            parent = chain_id(config.diff_ids)
             try:
-                await self._prepare(leased, sn, id, parent, readonly=readonly)
+                mounts = await self._prepare(client, sn, id, parent, readonly=readonly)
             except errors.NotFound:
                 # The image is not unpacked in this snapshotter yet (or partly).
                 await image_obj.unpack(sn)
-                await self._prepare(leased, sn, id, parent, readonly=readonly)
+                mounts = await self._prepare(client, sn, id, parent, readonly=readonly)
             prepared = True
-            message.snapshot_key = id
             await anyio.lowlevel.checkpoint_if_cancelled()
-            return await self._create_message(message)
         except BaseException:
-            if prepared:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+                if prepared:
                     await _ignore_not_found(
                         client._caller.unary(
                             _SNAPSHOTS + "Remove",
@@ -483,33 +534,38 @@ class Containers:
                             Empty,
                         )
                     )
-            raise
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
                 await _ignore_not_found(
                     client._caller.unary(
-                        "/containerd.services.leases.v1.Leases/Delete",
-                        DeleteLeaseRequest(id=lease),
-                        Empty,
+                        _CONTAINERS + "Delete", DeleteContainerRequest(id=id), Empty
                     )
                 )
+            raise
+        object.__setattr__(container, "_prepared_mounts", mounts)
+        return container
 
     @staticmethod
-    async def _prepare(leased: Client, sn: str, key: str, parent: str, *, readonly: bool) -> None:
-        """Prepare (or view) the rootfs snapshot; shielded: once asked, it is known to exist."""
+    async def _prepare(
+        client: Client, sn: str, key: str, parent: str, *, readonly: bool
+    ) -> list[MountProto]:
+        """Prepare (or view) the rootfs snapshot, giving its mounts.
+
+        Shielded: once asked, the snapshot is known to exist.
+        """
+        reply: ViewSnapshotResponse | PrepareSnapshotResponse
         with anyio.CancelScope(shield=True):
             if readonly:
-                await leased._caller.unary(
+                reply = await client._caller.unary(
                     _SNAPSHOTS + "View",
                     ViewSnapshotRequest(snapshotter=sn, key=key, parent=parent),
                     ViewSnapshotResponse,
                 )
             else:
-                await leased._caller.unary(
+                reply = await client._caller.unary(
                     _SNAPSHOTS + "Prepare",
                     PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
                     PrepareSnapshotResponse,
                 )
+        return reply.mounts
 
     async def _create_message(self, message: ContainerProto) -> Container:
         client = self._client
@@ -549,8 +605,10 @@ class Containers:
         """The namespace's containers, optionally filtered (several filters are ORed).
 
         Filters use containerd's syntax: ``labels.app==web``,
-        ``image~=busybox``, ``id==a,labels.x==y`` (commas AND). Specs are not
-        decoded until read.
+        ``image~=busybox``, ``id==a,labels.x==y`` (commas AND). Each
+        container's fields are decoded on first access (all at once), its
+        spec only when read: listing many containers to count them or pick
+        a few costs little.
 
         Example:
             ```python
@@ -562,7 +620,7 @@ class Containers:
             ListContainersRequest(filters=list(filters)),
             cast(Any, RawListContainersResponse),  # decoded below, without betterproto
         )
-        return decode_containers(reply.raw, self._client, Container)
+        return _listed(reply.raw, self._client)
 
     async def update(
         self,

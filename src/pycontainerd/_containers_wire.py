@@ -3,22 +3,31 @@
 Decoding ``ListContainersResponse`` through betterproto costs about 0.2 ms
 per container (it builds a message object per field, labels entry and
 timestamp), so listing 1000 containers took over 200 ms. Containers are
-simple records, so this module walks the protobuf wire format itself and
-builds `Container` values directly; the spec stays raw bytes (decoded only
-when read). Unknown fields are skipped, as protobuf requires.
+simple records, so this module walks the protobuf wire format itself.
+
+Listing only splits the reply into each container's bytes (`split_containers`);
+a listed `Container` decodes its fields on first access (`decode_fields`,
+all fields at once), so a list whose entries are never looked at costs
+little. The spec stays raw bytes even then (decoded only when read).
+Unknown fields are skipped, as protobuf requires.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._client import Client
-    from ._containers import Container
+    from ._containers import Container, Extension, Runtime
 
-__all__ = ["RawListContainersResponse", "decode_containers"]
+__all__ = [
+    "RawListContainersResponse",
+    "decode_containers",
+    "decode_fields",
+    "split_containers",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -90,23 +99,6 @@ def _fields(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]
 
 def _pair(data: bytes, start: int, end: int) -> tuple[bytes, bytes]:
     """Key and value bytes of a map entry (or type_url and value of an Any)."""
-    # Fast path: field 1 then field 2, both with one-byte lengths (the usual case).
-    if start < end and data[start] == 0x0A:
-        kl = data[start + 1]
-        if kl < 0x80:
-            ks = start + 2
-            ke = ks + kl
-            if ke == end:
-                return data[ks:ke], b""
-            if data[ke] == 0x12:
-                vl = data[ke + 1]
-                if vl < 0x80:
-                    if ke + 2 + vl == end:
-                        return data[ks:ke], data[ke + 2 : end]
-                else:
-                    vl, vs = _varint(data, ke + 1)
-                    if vs + vl == end:
-                        return data[ks:ke], data[vs:end]
     k = v = b""
     for number, wire, s, e in _fields(data, start, end):
         if wire == 2:
@@ -118,6 +110,7 @@ def _pair(data: bytes, start: int, end: int) -> tuple[bytes, bytes]:
 
 
 def _timestamp(data: bytes, start: int, end: int) -> datetime | None:
+    """A Timestamp message (seconds = 1, nanos = 2) as a UTC datetime; all zero is unset."""
     seconds = nanos = 0
     for number, wire, s, _ in _fields(data, start, end):
         if wire == 0:
@@ -130,19 +123,10 @@ def _timestamp(data: bytes, start: int, end: int) -> datetime | None:
     return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
-def decode_containers(
-    data: bytes, client: Client | None, make: Callable[..., Container]
-) -> list[Container]:
-    """The containers of a serialised ``ListContainersResponse``.
-
-    Written for speed: field keys and lengths are read inline (one-byte
-    fast paths), each container's fields are decoded in a single pass.
-    """
-    from ._containers import Extension, Runtime
-
-    containers = []
-    runtimes: dict[bytes, Runtime] = {}  # equal bytes, equal (immutable) value
-    default_runtime = Runtime(name="")
+def split_containers(data: bytes) -> list[bytes]:
+    """The serialised ``Container`` messages (field 1) of a ``ListContainersResponse``."""
+    out: list[bytes] = []
+    append = out.append
     n = len(data)
     i = 0
     while i < n:
@@ -155,122 +139,150 @@ def decode_containers(
         if wire != 2:
             i = _skip(data, i, wire)
             continue
-        ln, i = _varint(data, i)
+        ln = data[i]
+        if ln < 0x80:
+            i += 1
+        else:
+            ln, i = _varint(data, i)
         end = i + ln
-        if key >> 3 != 1:
-            i = end
-            continue
-        cid = image_name = snapshotter = snapshot_key = ""
-        spec_type = ""
-        spec_json = b""
-        created_at = updated_at = None
-        runtime = default_runtime
-        labels: dict[str, str] = {}
-        extensions: dict[str, Extension] = {}
-        j = i
+        if key == 0x0A:
+            append(data[i:end])
         i = end
-        while j < end:
-            key = data[j]
-            if key < 0x80:
-                j += 1
-            else:
-                key, j = _varint(data, j)
-            wire = key & 7
-            if wire != 2:
-                j = _skip(data, j, wire)
-                continue
-            ln = data[j]
-            if ln < 0x80:
-                j += 1
-            else:
-                ln, j = _varint(data, j)
-            s = j
-            j += ln
-            f = key >> 3
-            if f == 2:
-                k, v = _pair(data, s, j)
-                labels[k.decode()] = v.decode()
-            elif f == 1:
-                cid = data[s:j].decode()
-            elif f == 5:
-                url, value = _pair(data, s, j)
-                spec_type = url.decode()
-                spec_json = value
-            elif f == 8 or f == 9:
-                # Timestamp: 0x08 seconds (varint), 0x10 nanos (varint).
-                seconds = nanos = 0
-                t = s
-                while t < j:
-                    tk = data[t]
-                    t += 1
-                    number = shift = 0
-                    while True:  # varint, inline
-                        b = data[t]
-                        t += 1
-                        number |= (b & 0x7F) << shift
-                        if b < 0x80:
-                            break
-                        shift += 7
-                    if tk == 0x08:
-                        seconds = number if number < 1 << 63 else number - (1 << 64)
-                    elif tk == 0x10:
-                        nanos = number
-                    elif tk & 7 != 0:
-                        break  # not what a Timestamp holds: ignore the rest
-                stamp = (
-                    _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
-                    if seconds or nanos
-                    else None
-                )
-                if f == 8:
-                    created_at = stamp
-                else:
-                    updated_at = stamp
-            elif f == 3:
-                image_name = data[s:j].decode()
-            elif f == 4:
-                raw = data[s:j]
-                cached = runtimes.get(raw)
-                if cached is not None:
-                    runtime = cached
+    return out
+
+
+def _runtime(data: bytes, s: int, e: int) -> Runtime:
+    from ._containers import Extension, Runtime
+
+    name = b""
+    options = None
+    for rf, rw, rs, re_ in _fields(data, s, e):
+        if rw == 2 and rf == 1:
+            name = data[rs:re_]
+        elif rw == 2 and rf == 2:
+            url, value = _pair(data, rs, re_)
+            if url:
+                options = Extension(type_url=url.decode(), value=value)
+    return Runtime(name=name.decode(), options=options)
+
+
+def _extension(data: bytes, s: int, e: int) -> tuple[str, Extension]:
+    from ._containers import Extension
+
+    key = url = value = b""
+    for ef, ew, es, ee in _fields(data, s, e):
+        if ew == 2 and ef == 1:
+            key = data[es:ee]
+        elif ew == 2 and ef == 2:
+            url, value = _pair(data, es, ee)
+    return key.decode(), Extension(type_url=url.decode(), value=value)
+
+
+# Decoded values shared between containers: equal bytes, equal immutable value.
+# Bounded: cleared when full.
+_RUNTIMES: dict[bytes, Runtime] = {}
+_STAMPS: dict[bytes, datetime] = {}
+_SHARED_MAX = 4096
+
+
+def decode_fields(data: bytes) -> dict[str, Any]:
+    """The fields of one serialised ``Container`` message, by `Container` attribute name.
+
+    Written for speed: field keys and lengths are read inline (one-byte
+    fast paths) in a single pass.
+    """
+    cid = image_name = snapshotter = snapshot_key = spec_type = ""
+    spec_json = b""
+    created_at = updated_at = None
+    runtime: Runtime | None = None
+    labels: dict[str, str] = {}
+    extensions: dict[str, Extension] = {}
+    stamps = _STAMPS
+    end = len(data)
+    j = 0
+    while j < end:
+        key = data[j]
+        if key < 0x80:
+            j += 1
+        else:
+            key, j = _varint(data, j)
+        if key & 7 != 2:
+            j = _skip(data, j, key & 7)
+            continue
+        ln = data[j]
+        if ln < 0x80:
+            j += 1
+        else:
+            ln, j = _varint(data, j)
+        s = j
+        j += ln
+        if key == 0x12:  # labels: a map entry, key (1) then value (2)
+            if ln >= 2 and data[s] == 0x0A and data[s + 1] < 0x80:
+                ke = s + 2 + data[s + 1]
+                if ke == j:
+                    labels[data[s + 2 : ke].decode()] = ""
                     continue
-                name = b""
-                options = None
-                for rf, rw, rs, re_ in _fields(data, s, j):
-                    if rw == 2 and rf == 1:
-                        name = data[rs:re_]
-                    elif rw == 2 and rf == 2:
-                        url, value = _pair(data, rs, re_)
-                        if url:
-                            options = Extension(type_url=url.decode(), value=value)
-                runtime = runtimes[raw] = Runtime(name=name.decode(), options=options)
-            elif f == 6:
-                snapshotter = data[s:j].decode()
-            elif f == 7:
-                snapshot_key = data[s:j].decode()
-            elif f == 10:
-                ext_key = b""
-                url = value = b""
-                for ef, ew, es, ee in _fields(data, s, j):
-                    if ew == 2 and ef == 1:
-                        ext_key = data[es:ee]
-                    elif ew == 2 and ef == 2:
-                        url, value = _pair(data, es, ee)
-                extensions[ext_key.decode()] = Extension(type_url=url.decode(), value=value)
-        containers.append(
-            make(
-                id=cid,
-                labels=labels,
-                image_name=image_name,
-                runtime=runtime,
-                snapshotter=snapshotter,
-                snapshot_key=snapshot_key,
-                created_at=created_at,
-                updated_at=updated_at,
-                extensions=extensions,
-                spec_type=spec_type,
-                spec_json=spec_json,
-                client=client,
-            )
-        )
-    return containers
+                if ke + 2 <= j and data[ke] == 0x12 and ke + 2 + data[ke + 1] == j:
+                    labels[data[s + 2 : ke].decode()] = data[ke + 2 : j].decode()
+                    continue
+            k, v = _pair(data, s, j)
+            labels[k.decode()] = v.decode()
+        elif key == 0x0A:
+            cid = data[s:j].decode()
+        elif key == 0x42 or key == 0x4A:  # created_at (8), updated_at (9)
+            raw = data[s:j]
+            stamp = stamps.get(raw)
+            if stamp is None:
+                stamp = _timestamp(data, s, j)
+                if stamp is not None:
+                    if len(stamps) >= _SHARED_MAX:
+                        stamps.clear()
+                    stamps[raw] = stamp
+            if key == 0x42:
+                created_at = stamp
+            else:
+                updated_at = stamp
+        elif key == 0x2A:  # spec: an Any, type_url (1) then value (2)
+            url, spec_json = _pair(data, s, j)
+            spec_type = url.decode()
+        elif key == 0x22:  # runtime
+            raw = data[s:j]
+            runtime = _RUNTIMES.get(raw)
+            if runtime is None:
+                runtime = _runtime(data, s, j)
+                if len(_RUNTIMES) >= _SHARED_MAX:
+                    _RUNTIMES.clear()
+                _RUNTIMES[raw] = runtime
+        elif key == 0x1A:
+            image_name = data[s:j].decode()
+        elif key == 0x32:
+            snapshotter = data[s:j].decode()
+        elif key == 0x3A:
+            snapshot_key = data[s:j].decode()
+        elif key == 0x52:
+            ext_key, ext = _extension(data, s, j)
+            extensions[ext_key] = ext
+    if runtime is None:
+        from ._containers import Runtime
+
+        runtime = Runtime(name="")
+    return {
+        "id": cid,
+        "labels": labels,
+        "image_name": image_name,
+        "runtime": runtime,
+        "snapshotter": snapshotter,
+        "snapshot_key": snapshot_key,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "extensions": extensions,
+        "spec_type": spec_type,
+        "spec_json": spec_json,
+    }
+
+
+def decode_containers(
+    data: bytes, client: Client | None, make: Callable[..., Container]
+) -> list[Container]:
+    """The containers of a serialised ``ListContainersResponse``, decoded at once."""
+    return [make(client=client, **decode_fields(raw)) for raw in split_containers(data)]

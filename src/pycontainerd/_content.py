@@ -728,13 +728,27 @@ class Content:
     async def read(self, digest: str, *, offset: int = 0, size: int | None = None) -> bytes:
         """The blob `digest` (or the range asked for) as one ``bytes`` value.
 
-        The whole value is held in memory: use `reader` for large blobs.
+        The whole value is held in memory: use `reader` for large blobs. A
+        read from the start is checked against the digest whenever it
+        covers the whole blob, as `reader` does.
+
+        Raises:
+            pycontainerd.errors.NotFound: there is no such blob.
+            pycontainerd.errors.OutOfRange: `offset` is past the end of the blob.
+            pycontainerd.errors.DataLoss: the bytes read do not match the
+                blob's size or digest.
 
         Example:
             ```python
             manifest = json.loads(await client.content.read(digest))
             ```
         """
+        if offset == 0 and size != 0 and _hasher(_check_digest(digest)) is not None:
+            if size is not None and size < 0:
+                raise errors.InvalidArgument(
+                    f"invalid read range offset={offset!r} size={size!r}: must not be negative"
+                )
+            return await self._read_from_start(digest, size)
         async with self.reader(digest, offset=offset, size=size) as r:
             # BytesIO grows one buffer in place and hands it over without a
             # copy; joining a list would hold every chunk and the result.
@@ -742,6 +756,57 @@ class Content:
             async for chunk in r:
                 buffer.write(chunk)
             return buffer.getvalue()
+
+    async def _read_from_start(self, digest: str, limit: int | None) -> bytes:
+        """`read` from offset 0 in one round trip: no ``Info`` call for the size first.
+
+        The Read stream itself reports a missing blob. Without the size, a
+        read that stops short of `limit` (or has none) is the whole blob, so
+        its digest must match; one that fills `limit` exactly may be partial,
+        so a digest mismatch then asks ``Info`` whether the blob is longer.
+        """
+        method = _SERVICE + "Read"
+        hasher = _hasher(digest)
+        assert hasher is not None
+        buffer = io.BytesIO()
+        received = 0
+        async with self._caller.stream(
+            method, Cardinality.UNARY_STREAM, ReadContentRequest, _ReadChunk
+        ) as stream:
+            # containerd reads size 0 as "to the end" and clips a size past the end.
+            await stream.send_message(ReadContentRequest(digest=digest, size=limit or 0), end=True)
+            done = False
+            try:
+                while True:
+                    with self._caller.transport.map_errors(method):
+                        reply = await recv_message(stream)
+                        if reply is None:
+                            # The call ended: raise the daemon's error, if it sent one.
+                            await stream.recv_trailing_metadata()
+                    if reply is None:
+                        done = True
+                        break
+                    data = reply.data
+                    received += len(data)
+                    if limit is not None and received > limit:
+                        raise errors.DataLoss(
+                            f"content {digest}: received {received} bytes, expected at most {limit}",
+                            method=method,
+                        )
+                    if len(data) >= _THREADED_HASH_MIN:
+                        await anyio.to_thread.run_sync(hasher.update, data)
+                    else:
+                        hasher.update(data)
+                    buffer.write(data)
+            finally:
+                if not done:
+                    await _cancel(stream)
+        actual = f"{hasher.name}:{hasher.hexdigest()}"
+        if actual != digest and (
+            limit is None or received < limit or (await self.info(digest)).size == received
+        ):
+            raise errors.DataLoss(f"content {digest}: data read has digest {actual}", method=method)
+        return buffer.getvalue()
 
     @contextlib.asynccontextmanager
     async def writer(

@@ -168,7 +168,9 @@ class Image:
     A handle: it holds the client it came from, and creating one does no
     I/O. Methods that look inside the image resolve the manifest for a
     platform: the host's by default (and what it can run, such as 386 on
-    amd64), or the `platform` passed.
+    amd64), or the `platform` passed. The manifest and config are read
+    once per handle and platform (the target is content-addressed, so they
+    cannot change); a new handle (`Images.get`) reads them afresh.
 
     Example:
         ```python
@@ -186,6 +188,11 @@ class Image:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     _client: Client = attrs.field(alias="_client", eq=False, repr=False)
+    # Manifests and configs this handle has resolved, by (what, platform): the
+    # target is content-addressed, so what it resolves to never changes.
+    _resolved: dict[tuple[str, PlatformLike], Any] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
     @classmethod
     def _from_proto(cls, client: Client, msg: _Image) -> Image:
@@ -210,7 +217,25 @@ class Image:
             print(m.config.digest, [layer.size for layer in m.layers])
             ```
         """
-        return await resolve_manifest(self._client, self.target, _oci.matcher_for(platform))
+        found: Manifest | None = self._resolved.get(("manifest", platform))
+        if found is None:
+            async with self._resolving():
+                found = await self._manifest(platform)
+        return found
+
+    def _resolving(self) -> anyio.Lock:
+        """The lock that makes concurrent first calls read the blobs once, not each."""
+        lock: anyio.Lock | None = self._resolved.get(("lock", None))
+        if lock is None:
+            lock = self._resolved["lock", None] = anyio.Lock()
+        return lock
+
+    async def _manifest(self, platform: PlatformLike) -> Manifest:
+        found: Manifest | None = self._resolved.get(("manifest", platform))
+        if found is None:
+            found = await resolve_manifest(self._client, self.target, _oci.matcher_for(platform))
+            self._resolved["manifest", platform] = found
+        return found
 
     async def config(self, platform: PlatformLike = None) -> ImageConfig:
         """The image config (entrypoint, env, diff IDs, ...) for `platform` (default: the host's).
@@ -221,12 +246,20 @@ class Image:
             print(config.entrypoint, config.cmd, config.env)
             ```
         """
-        manifest = await self.manifest(platform)
-        data = await read_json_blob(self._client, manifest.config, "image config")
-        try:
-            return ImageConfig.from_json(data)
-        except ValueError as exc:
-            raise _json_error(exc) from None
+        found: ImageConfig | None = self._resolved.get(("config", platform))
+        if found is not None:
+            return found
+        async with self._resolving():
+            found = self._resolved.get(("config", platform))
+            if found is None:
+                manifest = await self._manifest(platform)
+                data = await read_json_blob(self._client, manifest.config, "image config")
+                try:
+                    found = ImageConfig.from_json(data)
+                except ValueError as exc:
+                    raise _json_error(exc) from None
+                self._resolved["config", platform] = found
+        return found
 
     async def platforms(self) -> list[Platform]:
         """Every platform the image offers (from its index, or from the config of a single manifest).
