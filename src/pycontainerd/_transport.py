@@ -37,6 +37,7 @@ from grpclib.utils import Wrapper
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.stream import StreamState
+from h2.windows import WindowManager
 
 from . import errors
 from ._codec import FastProtoCodec, encode
@@ -50,7 +51,6 @@ _FRAME_HEADER: Final = struct.Struct(">HBBBL")
 _STREAM_ID_MASK: Final = 0x7FFFFFFF
 _DATA: Final = 0x0
 _NOT_PLAIN: Final = 0x1 | 0x8  # END_STREAM, PADDED
-_RECEIVING: Final = frozenset({StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL})
 # gRPC message prefix: compressed flag, length.
 _PREFIX: Final = struct.Struct(">?L")
 
@@ -244,8 +244,13 @@ class _Protocol(H2Protocol):
         view = memoryview(data)
         end = len(data)
         pos = start = 0  # data[start:pos] are whole frames h2 has not seen yet
+        conn_window = self._h2._inbound_flow_control_window_manager
         run_id = 0  # the stream whose DATA payloads `run` gathers
         run: list[memoryview] = []
+        # run_id's inbound window while the fast path may take its frames;
+        # None when not, or not checked since h2 last saw frames.
+        run_window: WindowManager | None = None
+        max_size = 0
         while end - pos >= _FRAME_HEADER.size:
             high, low, kind, flags, stream_id = _FRAME_HEADER.unpack_from(data, pos)
             length = high << 8 | low
@@ -258,11 +263,21 @@ class _Protocol(H2Protocol):
                     if not self._to_h2(view[start:pos]):
                         return
                     start = pos
+                    run_window = None
                 stream_id &= _STREAM_ID_MASK
-                if self._accept(stream_id, length):
-                    if stream_id != run_id:
-                        self._deliver(run_id, run)
-                        run_id = stream_id
+                if stream_id != run_id or run_window is None:
+                    self._deliver(run_id, run)
+                    run_id = stream_id
+                    run_window = self._receiving_window(stream_id)
+                    max_size = self._h2.max_inbound_frame_size
+                if (
+                    run_window is not None
+                    and length <= max_size
+                    and length <= conn_window.current_window_size
+                    and length <= run_window.current_window_size
+                ):
+                    conn_window.current_window_size -= length
+                    run_window.current_window_size -= length
                     run.append(view[pos + _FRAME_HEADER.size : stop])
                     start = stop
             pos = stop
@@ -277,33 +292,26 @@ class _Protocol(H2Protocol):
         super().data_received(bytes(frames))
         return self._h2.state_machine.state is not ConnectionState.CLOSED
 
-    def _accept(self, stream_id: int, length: int) -> bool:
-        """Charge a plain DATA frame to the flow-control windows if the fast path may take it."""
+    def _receiving_window(self, stream_id: int) -> WindowManager | None:
+        """The stream's inbound window if h2 would only count its plain DATA frames, else None."""
         h2 = self._h2
         if (
             h2.state_machine.state is not ConnectionState.CLIENT_OPEN
             or h2.incoming_buffer._headers_buffer  # a header block awaits CONTINUATION frames
-            or length > h2.max_inbound_frame_size
             or stream_id not in self.processor.streams
         ):
-            return False
+            return None
         stream = h2.streams.get(stream_id)
         if stream is None:
-            return False
-        machine = stream.state_machine
-        conn_window = h2._inbound_flow_control_window_manager
-        stream_window = stream._inbound_window_manager
+            return None
+        state = stream.state_machine.state
         if (
-            machine.state not in _RECEIVING
-            or not machine.headers_received
+            (state is not StreamState.OPEN and state is not StreamState.HALF_CLOSED_LOCAL)
+            or not stream.state_machine.headers_received
             or stream._expected_content_length is not None
-            or length > conn_window.current_window_size
-            or length > stream_window.current_window_size
         ):
-            return False
-        conn_window.current_window_size -= length
-        stream_window.current_window_size -= length
-        return True
+            return None
+        return stream._inbound_window_manager
 
     def _deliver(self, stream_id: int, run: list[memoryview]) -> None:
         """Queue the gathered payloads of one stream as one entry of its grpclib buffer."""
