@@ -582,3 +582,19 @@ async def test_cancelling_around_the_stream_leaves_cleanly(
     async with containerd_client.events.subscribe(filters.topic("/after")) as stream:
         await containerd_client.events.publish("/after", events.ContainerDelete(id="x"))
         assert (await next_envelope(stream)).topic == "/after"
+
+
+@given(st.integers(0, 2**64 - 1), st.binary(max_size=3))
+def test_varint_decoding_matches_the_encoding(value: int, after: bytes) -> None:
+    from pycontainerd.events import _wire
+
+    encoded = bytearray()
+    rest = value
+    while rest > 0x7F:
+        encoded.append(rest & 0x7F | 0x80)
+        rest >>= 7
+    encoded.append(rest)
+    data = b"\x00" + bytes(encoded) + after
+    assert _wire.varint(data, 1) == (value, 1 + len(encoded))
+    with pytest.raises(_wire.WireError):
+        _wire.varint(data[: len(encoded)], 1)  # cut short

@@ -40,20 +40,23 @@ class WireError(ValueError):
 
 def varint(data: bytes, pos: int) -> tuple[int, int]:
     """Decode a varint at `pos`; return it and the position after it."""
-    result = 0
-    shift = 0
-    while True:
-        try:
+    try:
+        b = data[pos]
+        if b < 0x80:  # most field values: one byte, no loop
+            return b, pos + 1
+        result = b & 0x7F
+        shift = 7
+        while True:
+            pos += 1
             b = data[pos]
-        except IndexError:
-            raise WireError("truncated varint") from None
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise WireError("varint too long")
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result, pos + 1
+            shift += 7
+            if shift > 63:
+                raise WireError("varint too long")
+    except IndexError:
+        raise WireError("truncated varint") from None
 
 
 Builder = Callable[[bytes, int, int], Any]
