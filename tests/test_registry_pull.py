@@ -523,3 +523,45 @@ async def test_concurrent_pulls_of_one_image(
     assert stock.images == (str(ref),)
     assert stock.leases == ()
     assert stock.ingests == ()
+
+
+async def test_layer_downloads_take_turns_bottom_up() -> None:
+    from pycontainerd.registry._pull import _Turns
+
+    stored = [anyio.Event() for _ in range(3)]
+    layers = [(f"sha256:{i}", e) for i, e in enumerate(stored)]
+    turns = _Turns(layers, stall=3600)
+    started: list[str] = []
+
+    async def start(turns: _Turns, digest: str) -> None:
+        await turns.wait(digest)
+        started.append(digest)
+
+    with anyio.fail_after(10):
+        await start(turns, "sha256:config")  # not a layer: never waits
+        await start(turns, "sha256:0")  # the head: no wait
+        assert turns.head() == "sha256:0"
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(start, turns, "sha256:2")
+            tg.start_soon(start, turns, "sha256:1")
+            for _ in range(3):  # the head makes progress: the others keep waiting
+                await anyio.wait_all_tasks_blocked()
+                turns.moved("sha256:0")
+            await anyio.wait_all_tasks_blocked()
+            assert started == ["sha256:config", "sha256:0"]
+            stored[0].set()
+            turns.moved("sha256:0", done=True)  # layer 1 is the head now
+            await anyio.wait_all_tasks_blocked()
+            assert started == ["sha256:config", "sha256:0", "sha256:1"]
+            stored[1].set()
+            turns.moved("sha256:1", done=True)
+        assert started == ["sha256:config", "sha256:0", "sha256:1", "sha256:2"]
+        stored[2].set()
+        assert turns.head() is None
+        await start(turns, "sha256:2")  # everything stored: nothing waits
+
+        # A head that makes no progress for the stall time lets the next layer start.
+        started.clear()
+        stalled = _Turns([(f"sha256:{i}", anyio.Event()) for i in range(2)], stall=0.01)
+        await start(stalled, "sha256:1")
+        assert started == ["sha256:1"]

@@ -44,6 +44,10 @@ __all__ = ["AuthLike", "pull", "resolve_credentials"]
 
 _LEASE_EXPIRY: Final = 24 * 3600.0
 _CLEANUP_TIMEOUT: Final = 10.0
+# While unpacking, a layer's download starts early (before those below it are
+# stored) only once the lowest layer still downloading made no progress for
+# this long: its connection is not what limits the pull.
+_STALL: Final = 0.1
 
 AuthLike = Credentials | tuple[str, str] | None
 
@@ -69,6 +73,51 @@ def _ref_key(desc: Descriptor) -> str:
     else:
         kind = "unknown"
     return f"{kind}-{desc.digest}"
+
+
+class _Turns:
+    """The order layer downloads start in while unpacking: lowest layer first.
+
+    The unpacker applies layers bottom-up, each as soon as it is stored. When
+    the layers share what limits the pull (the client's or the daemon's CPU,
+    as with a registry on the same host), downloading them side by side
+    stores the bottom layer late and leaves most of the unpacking for after
+    the last byte arrived. So a layer starts when every layer below it is
+    stored, or earlier when the lowest layer still downloading stalls (no
+    piece for `_STALL`: its connection is slow, so more of them, up to
+    ``max_concurrent_downloads``, fetch side by side). A layer, once started,
+    is never held back.
+    """
+
+    def __init__(self, layers: list[tuple[str, anyio.Event]], stall: float = _STALL) -> None:
+        self._layers = layers
+        self._stall = stall
+        self._digests = {digest for digest, _ in layers}
+        self._moved = anyio.Event()
+
+    def head(self) -> str | None:
+        """The digest of the lowest layer not stored yet (``None``: all are)."""
+        for digest, stored in self._layers:
+            if not stored.is_set():
+                return digest
+        return None
+
+    def moved(self, digest: str, *, done: bool = False) -> None:
+        """Record progress of the download of `digest` (`done`: it is stored or ended)."""
+        if done or digest == self.head():
+            self._moved.set()
+            self._moved = anyio.Event()
+
+    async def wait(self, digest: str) -> None:
+        """Wait until layer `digest` is the head, or the head stalls (others: no wait)."""
+        if digest not in self._digests:
+            return
+        while (head := self.head()) is not None and head != digest:
+            moved = self._moved
+            with anyio.move_on_after(self._stall) as scope:
+                await moved.wait()
+            if scope.cancelled_caught:
+                return
 
 
 @attrs.define
@@ -100,13 +149,15 @@ class _Puller:
         # abort their ingests (a failed pull leaves none; an interrupted one
         # keeps them for the next pull to resume).
         self.bad_data = False
+        self.turns: _Turns | None = None
 
     async def fetch(self, root: Descriptor, snapshotter: str | None) -> None:
         """Fetch everything `root` needs for one platform; parents are stored last.
 
         With a `snapshotter`, layers are unpacked while later ones still
         download (as containerd's unpacker does): each is applied as soon as
-        it and the layers below it are in the content store.
+        it and the layers below it are in the content store, and layers
+        start downloading bottom-up (see `_Turns`).
         """
         parents: list[_Parent] = []
         blobs: list[Descriptor] = []
@@ -115,6 +166,8 @@ class _Puller:
         stored = {b.digest: anyio.Event() for b in unique}
         for blob in unique:
             await report(self.progress, blob, 0, BlobState.WAITING)
+        if snapshotter is not None:
+            self.turns = _Turns([(b.digest, stored[b.digest]) for b in blobs[1:]])
         async with task_group() as tg:
             for blob in unique:
                 tg.start_soon(self._blob, blob, stored[blob.digest])
@@ -278,6 +331,8 @@ class _Puller:
             ) from None
 
     async def _blob(self, desc: Descriptor, stored: anyio.Event) -> None:
+        if self.turns is not None:
+            await self.turns.wait(desc.digest)
         async with self.limiter:
             key = _ref_key(desc)
             try:
@@ -290,6 +345,9 @@ class _Puller:
                     # fails, it was not interrupted, so keep nothing to resume.
                     await abort_ingest(self.leased, key)
                 raise
+            finally:
+                if self.turns is not None:
+                    self.turns.moved(desc.digest, done=True)
 
     async def _transfer(self, desc: Descriptor, stored: anyio.Event, key: str) -> None:
         try:
@@ -332,6 +390,8 @@ class _Puller:
             async for chunk in chunks:
                 await w.write(chunk)
                 offset += len(chunk)
+                if self.turns is not None:
+                    self.turns.moved(desc.digest)
                 await report(self.progress, desc, offset, BlobState.DOWNLOADING)
 
 
