@@ -24,7 +24,7 @@ from pycontainerd.registry import (
     UnsupportedMediaTypeError,
 )
 from pycontainerd.registry._auth import docker_config_credentials, parse_challenges
-from pycontainerd.registry._http import CHUNK_SIZE, Repository, _WholeReads
+from pycontainerd.registry._http import CHUNK_SIZE, Repository, _verify_context, _WholeReads
 from pycontainerd.registry._media import (
     OCI_CONFIG,
     OCI_MANIFEST,
@@ -225,6 +225,17 @@ async def test_tls_with_custom_ca(tls_registry: RegistryServer) -> None:
     # insecure=True skips verification, as docker does for insecure registries.
     async with Repository(ref, credentials=creds, insecure=True) as repo:
         assert await repo.resolve() == mdesc
+
+
+def test_system_ca_context_is_made_once_and_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = _verify_context(None, insecure=False)
+    assert isinstance(first, ssl.SSLContext)
+    assert first.verify_mode == ssl.CERT_REQUIRED
+    assert first.check_hostname
+    assert _verify_context(None, insecure=False) is first  # shared by every Repository
+    assert _verify_context(None, insecure=True) is False
 
 
 def test_plain_http_policy() -> None:

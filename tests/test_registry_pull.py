@@ -528,40 +528,50 @@ async def test_concurrent_pulls_of_one_image(
 async def test_layer_downloads_take_turns_bottom_up() -> None:
     from pycontainerd.registry._pull import _Turns
 
-    stored = [anyio.Event() for _ in range(3)]
-    layers = [(f"sha256:{i}", e) for i, e in enumerate(stored)]
-    turns = _Turns(layers, stall=3600)
+    mib = 1 << 20
+    sizes = [20 * mib, 100, 200, 30 * mib, 5 * mib]  # two small layers, a repeated one
+    layers = [
+        Descriptor(media_type=LAYER, digest=f"sha256:{n}", size=size)
+        for n, size in enumerate(sizes)
+    ]
+    layers.append(layers[1])
+    stored = {d.digest: anyio.Event() for d in layers}
+    turns = _Turns(layers, stored, lookahead=8 * mib, stall=3600)
     started: list[str] = []
 
     async def start(turns: _Turns, digest: str) -> None:
         await turns.wait(digest)
         started.append(digest)
 
+    def store(digest: str) -> None:
+        stored[digest].set()
+        turns.moved(digest)
+
     with anyio.fail_after(10):
         await start(turns, "sha256:config")  # not a layer: never waits
-        await start(turns, "sha256:0")  # the head: no wait
-        assert turns.head() == "sha256:0"
         async with anyio.create_task_group() as tg:
-            tg.start_soon(start, turns, "sha256:2")
-            tg.start_soon(start, turns, "sha256:1")
-            for _ in range(3):  # the head makes progress: the others keep waiting
-                await anyio.wait_all_tasks_blocked()
-                turns.moved("sha256:0")
+            for d in reversed(layers[:-1]):  # one download per digest, as a pull has
+                tg.start_soon(start, turns, d.digest)
             await anyio.wait_all_tasks_blocked()
-            assert started == ["sha256:config", "sha256:0"]
-            stored[0].set()
-            turns.moved("sha256:0", done=True)  # layer 1 is the head now
+            assert started == ["sha256:config", "sha256:0"]  # 20 MiB to go below the rest
+            turns.moved("sha256:0", 10 * mib)
             await anyio.wait_all_tasks_blocked()
-            assert started == ["sha256:config", "sha256:0", "sha256:1"]
-            stored[1].set()
-            turns.moved("sha256:1", done=True)
-        assert started == ["sha256:config", "sha256:0", "sha256:1", "sha256:2"]
-        stored[2].set()
-        assert turns.head() is None
-        await start(turns, "sha256:2")  # everything stored: nothing waits
+            assert started == ["sha256:config", "sha256:0"]  # still 10 MiB below
+            turns.moved("sha256:0", 13 * mib)  # 7 MiB left: the small ones and layer 3 start
+            await anyio.wait_all_tasks_blocked()
+            assert started == ["sha256:config", *(f"sha256:{n}" for n in range(4))]
+            for n in range(3):
+                store(f"sha256:{n}")
+            await anyio.wait_all_tasks_blocked()
+            assert len(started) == 5  # layer 3's 30 MiB are below layer 4
+            turns.moved("sha256:3", 25 * mib)
+        assert started[-1] == "sha256:4"
+        assert turns.pending_below("sha256:4") == 5 * mib
 
-        # A head that makes no progress for the stall time lets the next layer start.
+        # When the lowest download makes no progress for the stall time, the next starts.
         started.clear()
-        stalled = _Turns([(f"sha256:{i}", anyio.Event()) for i in range(2)], stall=0.01)
+        stored = {d.digest: anyio.Event() for d in layers}
+        stalled = _Turns(layers, stored, lookahead=0, stall=0.01)
+        await start(stalled, "sha256:0")
         await start(stalled, "sha256:1")
-        assert started == ["sha256:1"]
+        assert started == ["sha256:0", "sha256:1"]

@@ -11,6 +11,7 @@ to `pycontainerd.registry` errors. Credentials and tokens only ever travel in
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -60,7 +61,19 @@ def _verify_context(ca: TLSConfig, insecure: bool) -> ssl.SSLContext | bool:
         return False
     if ca is not None:
         return ssl.create_default_context(cafile=os.fspath(ca))
-    return True
+    return _system_verify(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _system_verify(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext | bool:
+    """The verifying context httpx makes for the system's CAs, made once per CA location.
+
+    Loading the CA bundle takes ~20 ms of CPU; every `Repository` (every
+    pull and push) would load it again. The arguments are the environment
+    variables httpx reads, so a changed location makes a new context.
+    """
+    create = getattr(httpx, "create_ssl_context", None)
+    return create() if create is not None else True
 
 
 def _registry_errors(response: httpx.Response) -> tuple[list[str], str]:

@@ -14,7 +14,7 @@ unleased ingests) so the next pull resumes them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -44,10 +44,11 @@ __all__ = ["AuthLike", "pull", "resolve_credentials"]
 
 _LEASE_EXPIRY: Final = 24 * 3600.0
 _CLEANUP_TIMEOUT: Final = 10.0
-# While unpacking, a layer's download starts early (before those below it are
-# stored) only once the lowest layer still downloading made no progress for
-# this long: its connection is not what limits the pull.
+# While unpacking, layer downloads start bottom-up (see `_Turns`): a layer
+# starts when at most _LOOKAHEAD bytes remain to download below it, or when
+# the lowest download made no progress for _STALL seconds.
 _STALL: Final = 0.1
+_LOOKAHEAD: Final = 8 << 20
 
 AuthLike = Credentials | tuple[str, str] | None
 
@@ -76,48 +77,81 @@ def _ref_key(desc: Descriptor) -> str:
 
 
 class _Turns:
-    """The order layer downloads start in while unpacking: lowest layer first.
+    """When each layer download may start while unpacking: bottom-up, a little ahead.
 
     The unpacker applies layers bottom-up, each as soon as it is stored. When
     the layers share what limits the pull (the client's or the daemon's CPU,
     as with a registry on the same host), downloading them side by side
     stores the bottom layer late and leaves most of the unpacking for after
-    the last byte arrived. So a layer starts when every layer below it is
-    stored, or earlier when the lowest layer still downloading stalls (no
-    piece for `_STALL`: its connection is slow, so more of them, up to
-    ``max_concurrent_downloads``, fetch side by side). A layer, once started,
-    is never held back.
+    the last byte arrived. So a layer starts once at most `_LOOKAHEAD` bytes
+    remain to download below it (small layers go side by side; a large one
+    is followed closely by the next, which has its ingest and request ready
+    as it ends), or once the lowest download made no progress for `_STALL`
+    (a slow connection: more of them help). Waiting layers queue in order;
+    ``max_concurrent_downloads`` bounds the downloads as before, and a
+    download, once started, is never held back.
     """
 
-    def __init__(self, layers: list[tuple[str, anyio.Event]], stall: float = _STALL) -> None:
-        self._layers = layers
+    def __init__(
+        self,
+        layers: Sequence[Descriptor],
+        stored: Mapping[str, anyio.Event],
+        *,
+        lookahead: int = _LOOKAHEAD,
+        stall: float = _STALL,
+    ) -> None:
+        unique = {d.digest: d.size for d in layers}  # first occurrence, in order
+        self._order = list(unique)
+        self._size = unique
+        self._stored = stored
+        self._fetched = dict.fromkeys(unique, 0)
+        self._started = {digest: anyio.Event() for digest in unique}
+        self._lookahead = lookahead
         self._stall = stall
-        self._digests = {digest for digest, _ in layers}
         self._moved = anyio.Event()
 
-    def head(self) -> str | None:
-        """The digest of the lowest layer not stored yet (``None``: all are)."""
-        for digest, stored in self._layers:
-            if not stored.is_set():
+    def _head(self) -> str | None:
+        for digest in self._order:
+            if not self._stored[digest].is_set():
                 return digest
         return None
 
-    def moved(self, digest: str, *, done: bool = False) -> None:
-        """Record progress of the download of `digest` (`done`: it is stored or ended)."""
-        if done or digest == self.head():
-            self._moved.set()
-            self._moved = anyio.Event()
+    def pending_below(self, digest: str) -> int:
+        """Bytes still to download for the layers below `digest`."""
+        index = self._order.index(digest)
+        return sum(
+            self._size[d] - self._fetched[d]
+            for d in self._order[:index]
+            if not self._stored[d].is_set()
+        )
+
+    def moved(self, digest: str, fetched: int | None = None) -> None:
+        """Record that the download of `digest` holds `fetched` bytes (``None``: it ended)."""
+        if digest not in self._fetched:
+            return
+        if fetched is not None:
+            self._fetched[digest] = fetched
+            if digest != self._head():
+                return  # only the lowest download's pace matters to the waiting ones
+        self._moved.set()
+        self._moved = anyio.Event()
 
     async def wait(self, digest: str) -> None:
-        """Wait until layer `digest` is the head, or the head stalls (others: no wait)."""
-        if digest not in self._digests:
+        """Wait for layer `digest`'s turn (other blobs, such as the config, never wait)."""
+        if digest not in self._started:
             return
-        while (head := self.head()) is not None and head != digest:
-            moved = self._moved
-            with anyio.move_on_after(self._stall) as scope:
-                await moved.wait()
-            if scope.cancelled_caught:
-                return
+        try:
+            index = self._order.index(digest)
+            if index:
+                await self._started[self._order[index - 1]].wait()  # queue in order
+            while self.pending_below(digest) > self._lookahead:
+                moved = self._moved
+                with anyio.move_on_after(self._stall) as scope:
+                    await moved.wait()
+                if scope.cancelled_caught:
+                    return  # the lowest download stalled
+        finally:
+            self._started[digest].set()
 
 
 @attrs.define
@@ -167,7 +201,7 @@ class _Puller:
         for blob in unique:
             await report(self.progress, blob, 0, BlobState.WAITING)
         if snapshotter is not None:
-            self.turns = _Turns([(b.digest, stored[b.digest]) for b in blobs[1:]])
+            self.turns = _Turns(blobs[1:], stored)  # the layers, bottom-up
         async with task_group() as tg:
             for blob in unique:
                 tg.start_soon(self._blob, blob, stored[blob.digest])
@@ -347,7 +381,7 @@ class _Puller:
                 raise
             finally:
                 if self.turns is not None:
-                    self.turns.moved(desc.digest, done=True)
+                    self.turns.moved(desc.digest)
 
     async def _transfer(self, desc: Descriptor, stored: anyio.Event, key: str) -> None:
         try:
@@ -391,7 +425,7 @@ class _Puller:
                 await w.write(chunk)
                 offset += len(chunk)
                 if self.turns is not None:
-                    self.turns.moved(desc.digest)
+                    self.turns.moved(desc.digest, offset)
                 await report(self.progress, desc, offset, BlobState.DOWNLOADING)
 
 
