@@ -186,7 +186,7 @@ class _Puller:
         self.turns: _Turns | None = None
 
     async def fetch(self, root: Descriptor, snapshotter: str | None) -> None:
-        """Fetch everything `root` needs for one platform; parents are stored last.
+        """Fetch everything `root` needs for one platform; parents are stored after the blobs.
 
         With a `snapshotter`, layers are unpacked while later ones still
         download (as containerd's unpacker does): each is applied as soon as
@@ -208,6 +208,16 @@ class _Puller:
             if snapshotter is not None:
                 config, *layers = blobs  # the selected manifest's config, then its layers
                 tg.start_soon(self._unpack, snapshotter, config, layers, stored)
+            tg.start_soon(self._store_parents, parents, list(stored.values()))
+
+    async def _store_parents(self, parents: list[_Parent], stored: list[anyio.Event]) -> None:
+        """Store the manifest (and index) once every blob is, while the last layers unpack.
+
+        A pull that fails after this (in the unpacking) still leaves nothing:
+        its lease goes, and the garbage collector with it takes these too.
+        """
+        for event in stored:
+            await event.wait()
         for parent in reversed(parents):  # manifest before the index pointing at it
             await self._store_parent(parent)
 
