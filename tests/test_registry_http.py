@@ -24,7 +24,7 @@ from pycontainerd.registry import (
     UnsupportedMediaTypeError,
 )
 from pycontainerd.registry._auth import docker_config_credentials, parse_challenges
-from pycontainerd.registry._http import Repository
+from pycontainerd.registry._http import CHUNK_SIZE, Repository, _verify_context, _WholeReads
 from pycontainerd.registry._media import (
     OCI_CONFIG,
     OCI_MANIFEST,
@@ -96,6 +96,32 @@ async def test_push_resolve_fetch_round_trip(registry: RegistryServer) -> None:
         assert await _collect(repo, ldesc, offset=1234567) == layer[1234567:]  # Range resume
     async with Repository(ref.with_digest(mdesc.digest)) as repo:
         assert await repo.resolve() == mdesc
+
+
+async def test_blob_comes_in_whole_pieces_over_whole_reads(
+    registry: RegistryServer, tls_registry: RegistryServer
+) -> None:
+    ref = _ref(registry)
+    layer = os.urandom(2 * CHUNK_SIZE + 12345)
+    ldesc = _desc("application/vnd.oci.image.layer.v1.tar", layer)
+    async with Repository(ref, push=True) as repo:
+        await _push_image(repo, "v1", layer)
+        for offset in (0, 100, CHUNK_SIZE + 1):
+            async with repo.blob(ldesc, offset) as chunks:
+                pieces = [bytes(chunk) async for chunk in chunks]
+            # One content WRITE message per MiB: only the last piece is short.
+            assert [len(p) for p in pieces[:-1]] == [CHUNK_SIZE] * (len(pieces) - 1)
+            assert 0 < len(pieces[-1]) <= CHUNK_SIZE
+            assert b"".join(pieces) == layer[offset:]
+        # Plain TCP reads take what the socket holds (not httpcore's 64 KiB).
+        response = await repo._client.get(await repo.url(f"blobs/{ldesc.digest}"))
+        assert isinstance(response.extensions["network_stream"], _WholeReads)
+        assert response.content == layer
+    # TLS streams are httpcore's own (a TLS read returns one record anyway).
+    creds = Credentials(username=USER, password=PASSWORD)
+    async with Repository(_ref(tls_registry), credentials=creds, ca=tls_registry.ca) as repo:
+        response = await repo._client.get(await repo.url("tags/list"))
+        assert not isinstance(response.extensions["network_stream"], _WholeReads)
 
 
 async def test_missing_tag_and_blob(registry: RegistryServer) -> None:
@@ -199,6 +225,17 @@ async def test_tls_with_custom_ca(tls_registry: RegistryServer) -> None:
     # insecure=True skips verification, as docker does for insecure registries.
     async with Repository(ref, credentials=creds, insecure=True) as repo:
         assert await repo.resolve() == mdesc
+
+
+def test_system_ca_context_is_made_once_and_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = _verify_context(None, insecure=False)
+    assert isinstance(first, ssl.SSLContext)
+    assert first.verify_mode == ssl.CERT_REQUIRED
+    assert first.check_hostname
+    assert _verify_context(None, insecure=False) is first  # shared by every Repository
+    assert _verify_context(None, insecure=True) is False
 
 
 def test_plain_http_policy() -> None:

@@ -440,7 +440,8 @@ class Client:
                 ``ssl.SSLContext`` (client certificates and the like).
             progress: a sync or async callable receiving
                 `pycontainerd.registry.Progress` updates per blob.
-            max_concurrent_downloads: how many blobs download at once.
+            max_concurrent_downloads: how many blobs download at once, at most
+                (when unpacking, layers start bottom-up, see the registry guide).
 
         Returns:
             The image, as `client.images.get` would return it.

@@ -11,6 +11,7 @@ to `pycontainerd.registry` errors. Credentials and tokens only ever travel in
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import anyio
+import httpcore
 import httpx
 
 from .._descriptors import Descriptor
@@ -38,6 +40,10 @@ from ._reference import Reference, is_loopback
 __all__ = ["CHUNK_SIZE", "Repository", "TLSConfig"]
 
 CHUNK_SIZE: Final = 1 << 20
+# The most a plain-TCP read may return. httpcore asks for 64 KiB at a time;
+# a blob's bytes arrive faster than that is worth (each read goes through
+# h11 and five async iterators), so reads take what the socket holds.
+_READ_SIZE: Final = 1 << 20
 _USER_AGENT: Final = "pycontainerd/0.1"
 _CLEANUP_TIMEOUT: Final = 10.0
 
@@ -55,7 +61,19 @@ def _verify_context(ca: TLSConfig, insecure: bool) -> ssl.SSLContext | bool:
         return False
     if ca is not None:
         return ssl.create_default_context(cafile=os.fspath(ca))
-    return True
+    return _system_verify(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _system_verify(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext | bool:
+    """The verifying context httpx makes for the system's CAs, made once per CA location.
+
+    Loading the CA bundle takes ~20 ms of CPU; every `Repository` (every
+    pull and push) would load it again. The arguments are the environment
+    variables httpx reads, so a changed location makes a new context.
+    """
+    create = getattr(httpx, "create_ssl_context", None)
+    return create() if create is not None else True
 
 
 def _registry_errors(response: httpx.Response) -> tuple[list[str], str]:
@@ -80,6 +98,82 @@ def _is_tls_mismatch(exc: BaseException) -> bool:
             return False
         seen = seen.__cause__ or seen.__context__
     return True
+
+
+class _WholeReads(httpcore.AsyncNetworkStream):
+    """A plain TCP stream whose reads take whatever has arrived, up to `_READ_SIZE`.
+
+    Each read returns at once with what the socket holds (it never waits to
+    fill the size), so only the number of reads changes: a 50 MiB blob takes
+    a few hundred instead of a few thousand. TLS streams are left as they
+    are: a TLS read returns one record (16 KiB) whatever the size asked.
+    """
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max(max_bytes, _READ_SIZE), timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._stream.start_tls(ssl_context, server_hostname, timeout)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _WholeReadsBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, with `_WholeReads` TCP streams."""
+
+    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._backend = backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _WholeReads(stream)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._backend.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+def _transport(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """The httpx transport, its connection pool using `_WholeReadsBackend`.
+
+    httpx has no option for the network backend; its transport keeps the
+    httpcore pool in ``_pool``. Should that change, the transport is used
+    as it is (the same requests, only more reads).
+    """
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(pool, httpcore.AsyncConnectionPool) and isinstance(
+        backend, httpcore.AsyncNetworkBackend
+    ):
+        pool._network_backend = _WholeReadsBackend(backend)
+    return transport
 
 
 class Repository:
@@ -110,12 +204,15 @@ class Repository:
         self._credentials = credentials
         self._scopes = [f"repository:{ref.path}:{'pull,push' if push else 'pull'}"]
         self._plain_ok = insecure or is_loopback(ref.host)
+        verify = _verify_context(ca, insecure)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self._client = httpx.AsyncClient(
-            verify=_verify_context(ca, insecure),
+            transport=_transport(verify, limits),
+            verify=verify,  # for proxies from the environment, as before
+            limits=limits,
             timeout=httpx.Timeout(60.0, pool=None),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
             follow_redirects=True,
             headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
         )
@@ -420,7 +517,9 @@ class Repository:
         return data
 
     @asynccontextmanager
-    async def blob(self, desc: Descriptor, offset: int = 0) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def blob(
+        self, desc: Descriptor, offset: int = 0
+    ) -> AsyncIterator[AsyncIterator[bytearray]]:
         """Stream a blob's bytes from `offset` (a ``Range`` request when resuming).
 
         The yielded iterator gives chunks; the response closes on exit. Sizes
@@ -456,9 +555,12 @@ class Repository:
     @staticmethod
     async def _chunks(
         response: httpx.Response, desc: Descriptor, offset: int, skip: int, url: str
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytearray]:
         position = offset - skip
-        pending = bytearray()
+        # The body is gathered into whole 1 MiB pieces (one content WRITE
+        # message each), copied once: each piece is a new buffer, given away.
+        piece = bytearray(CHUNK_SIZE)
+        filled = 0
         async for chunk in response.aiter_raw():
             if skip:
                 drop = min(skip, len(chunk))
@@ -473,15 +575,20 @@ class Repository:
                     f"blob {desc.digest}: registry sent more than the expected {desc.size} bytes",
                     url=url,
                 )
-            pending += chunk
-            while len(pending) >= CHUNK_SIZE:
-                # Whole 1 MiB pieces: one content WRITE message each.
-                with memoryview(pending) as view:
-                    piece = bytes(view[:CHUNK_SIZE])
-                del pending[:CHUNK_SIZE]
-                yield piece
-        if pending:
-            yield bytes(pending)
+            with memoryview(chunk) as data:
+                start = 0
+                while start < len(data):
+                    take = min(CHUNK_SIZE - filled, len(data) - start)
+                    piece[filled : filled + take] = data[start : start + take]
+                    filled += take
+                    start += take
+                    if filled == CHUNK_SIZE:
+                        yield piece
+                        piece = bytearray(CHUNK_SIZE)
+                        filled = 0
+        if filled:
+            del piece[filled:]
+            yield piece
         if position != desc.size:
             raise DigestError(
                 f"blob {desc.digest}: registry sent {position} of {desc.size} bytes", url=url

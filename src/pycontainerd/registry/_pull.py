@@ -14,7 +14,7 @@ unleased ingests) so the next pull resumes them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -44,6 +44,11 @@ __all__ = ["AuthLike", "pull", "resolve_credentials"]
 
 _LEASE_EXPIRY: Final = 24 * 3600.0
 _CLEANUP_TIMEOUT: Final = 10.0
+# While unpacking, layer downloads start bottom-up (see `_Turns`): a layer
+# starts when at most _LOOKAHEAD bytes remain to download below it, or when
+# the lowest download made no progress for _STALL seconds.
+_STALL: Final = 0.1
+_LOOKAHEAD: Final = 8 << 20
 
 AuthLike = Credentials | tuple[str, str] | None
 
@@ -69,6 +74,84 @@ def _ref_key(desc: Descriptor) -> str:
     else:
         kind = "unknown"
     return f"{kind}-{desc.digest}"
+
+
+class _Turns:
+    """When each layer download may start while unpacking: bottom-up, a little ahead.
+
+    The unpacker applies layers bottom-up, each as soon as it is stored. When
+    the layers share what limits the pull (the client's or the daemon's CPU,
+    as with a registry on the same host), downloading them side by side
+    stores the bottom layer late and leaves most of the unpacking for after
+    the last byte arrived. So a layer starts once at most `_LOOKAHEAD` bytes
+    remain to download below it (small layers go side by side; a large one
+    is followed closely by the next, which has its ingest and request ready
+    as it ends), or once the lowest download made no progress for `_STALL`
+    (a slow connection: more of them help). Waiting layers queue in order;
+    ``max_concurrent_downloads`` bounds the downloads as before, and a
+    download, once started, is never held back.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Descriptor],
+        stored: Mapping[str, anyio.Event],
+        *,
+        lookahead: int = _LOOKAHEAD,
+        stall: float = _STALL,
+    ) -> None:
+        unique = {d.digest: d.size for d in layers}  # first occurrence, in order
+        self._order = list(unique)
+        self._size = unique
+        self._stored = stored
+        self._fetched = dict.fromkeys(unique, 0)
+        self._started = {digest: anyio.Event() for digest in unique}
+        self._lookahead = lookahead
+        self._stall = stall
+        self._moved = anyio.Event()
+
+    def _head(self) -> str | None:
+        for digest in self._order:
+            if not self._stored[digest].is_set():
+                return digest
+        return None
+
+    def pending_below(self, digest: str) -> int:
+        """Bytes still to download for the layers below `digest`."""
+        index = self._order.index(digest)
+        return sum(
+            self._size[d] - self._fetched[d]
+            for d in self._order[:index]
+            if not self._stored[d].is_set()
+        )
+
+    def moved(self, digest: str, fetched: int | None = None) -> None:
+        """Record that the download of `digest` holds `fetched` bytes (``None``: it ended)."""
+        if digest not in self._fetched:
+            return
+        if fetched is not None:
+            self._fetched[digest] = fetched
+            if digest != self._head():
+                return  # only the lowest download's pace matters to the waiting ones
+        self._moved.set()
+        self._moved = anyio.Event()
+
+    async def wait(self, digest: str) -> None:
+        """Wait for layer `digest`'s turn (other blobs, such as the config, never wait)."""
+        if digest not in self._started:
+            return
+        try:
+            index = self._order.index(digest)
+            if index:
+                await self._started[self._order[index - 1]].wait()  # queue in order
+            while self.pending_below(digest) > self._lookahead:
+                moved = self._moved
+                with anyio.move_on_after(self._stall) as scope:
+                    await moved.wait()
+                if scope.cancelled_caught:
+                    return  # the lowest download stalled
+        finally:
+            self._started[digest].set()
 
 
 @attrs.define
@@ -100,13 +183,15 @@ class _Puller:
         # abort their ingests (a failed pull leaves none; an interrupted one
         # keeps them for the next pull to resume).
         self.bad_data = False
+        self.turns: _Turns | None = None
 
     async def fetch(self, root: Descriptor, snapshotter: str | None) -> None:
-        """Fetch everything `root` needs for one platform; parents are stored last.
+        """Fetch everything `root` needs for one platform; parents are stored after the blobs.
 
         With a `snapshotter`, layers are unpacked while later ones still
         download (as containerd's unpacker does): each is applied as soon as
-        it and the layers below it are in the content store.
+        it and the layers below it are in the content store, and layers
+        start downloading bottom-up (see `_Turns`).
         """
         parents: list[_Parent] = []
         blobs: list[Descriptor] = []
@@ -115,12 +200,24 @@ class _Puller:
         stored = {b.digest: anyio.Event() for b in unique}
         for blob in unique:
             await report(self.progress, blob, 0, BlobState.WAITING)
+        if snapshotter is not None:
+            self.turns = _Turns(blobs[1:], stored)  # the layers, bottom-up
         async with task_group() as tg:
             for blob in unique:
                 tg.start_soon(self._blob, blob, stored[blob.digest])
             if snapshotter is not None:
                 config, *layers = blobs  # the selected manifest's config, then its layers
                 tg.start_soon(self._unpack, snapshotter, config, layers, stored)
+            tg.start_soon(self._store_parents, parents, list(stored.values()))
+
+    async def _store_parents(self, parents: list[_Parent], stored: list[anyio.Event]) -> None:
+        """Store the manifest (and index) once every blob is, while the last layers unpack.
+
+        A pull that fails after this (in the unpacking) still leaves nothing:
+        its lease goes, and the garbage collector with it takes these too.
+        """
+        for event in stored:
+            await event.wait()
         for parent in reversed(parents):  # manifest before the index pointing at it
             await self._store_parent(parent)
 
@@ -278,6 +375,8 @@ class _Puller:
             ) from None
 
     async def _blob(self, desc: Descriptor, stored: anyio.Event) -> None:
+        if self.turns is not None:
+            await self.turns.wait(desc.digest)
         async with self.limiter:
             key = _ref_key(desc)
             try:
@@ -290,6 +389,9 @@ class _Puller:
                     # fails, it was not interrupted, so keep nothing to resume.
                     await abort_ingest(self.leased, key)
                 raise
+            finally:
+                if self.turns is not None:
+                    self.turns.moved(desc.digest)
 
     async def _transfer(self, desc: Descriptor, stored: anyio.Event, key: str) -> None:
         try:
@@ -332,6 +434,8 @@ class _Puller:
             async for chunk in chunks:
                 await w.write(chunk)
                 offset += len(chunk)
+                if self.turns is not None:
+                    self.turns.moved(desc.digest, offset)
                 await report(self.progress, desc, offset, BlobState.DOWNLOADING)
 
 
