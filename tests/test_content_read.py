@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
-from pycontainerd import Client, Content, errors
+from pycontainerd import Client, Content, _content, errors
 
 pytestmark = pytest.mark.anyio
 
@@ -105,3 +106,36 @@ async def test_corrupt_blob_is_data_loss_whatever_the_limit(
     assert no_info == [digest]
     # A partial read cannot be checked against the digest, and is not.
     assert await client.content.read(digest, size=100) == data[:100]
+
+
+async def test_corrupt_large_blob_is_data_loss(client: Client, containerd_daemon: Any) -> None:
+    # Large enough that its chunks are hashed in a worker thread.
+    data = os.urandom(3 << 20)
+    digest = await client.content.write("corrupt-large", data)
+    corrupt(containerd_daemon.root, digest, data)
+    with pytest.raises(errors.DataLoss, match="digest"):
+        await client.content.read(digest)
+
+
+async def test_whole_read_cancelled_midway(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(8 << 20)
+    digest = await client.content.write("cancelled-read", data)
+    chunks = 0
+    scope = anyio.CancelScope()
+    original = _content._Digester.update
+
+    async def update(self: Any, chunk: bytes | memoryview) -> None:
+        nonlocal chunks
+        chunks += 1
+        await original(self, chunk)
+        if chunks == 2:
+            scope.cancel()  # with the second chunk's hash still running in its thread
+
+    monkeypatch.setattr(_content._Digester, "update", update)
+    with scope:
+        await client.content.read(digest)
+    assert scope.cancelled_caught
+    assert chunks == 2
+    monkeypatch.undo()
+    # The stream was reset and nothing is left running: the next read is whole.
+    assert await client.content.read(digest) == data

@@ -56,6 +56,7 @@ from ._convert import timestamp
 from ._transport import recv_message
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
     from grpclib.client import Stream
 
     from ._transport import Caller
@@ -140,7 +141,11 @@ class _WriteChunk(WriteContentRequest):
 
 
 class _ReadChunk(ReadContentResponse):
-    """A Read reply that decodes itself by hand: offset (1) and data (2), one copy."""
+    """A Read reply that decodes itself by hand: offset (1) and data (2).
+
+    ``data`` is a memoryview into the received message, not a copy: a
+    whole-blob `Content.read` writes it straight into its buffer.
+    """
 
     @classmethod
     def FromString(cls, data: bytes) -> _ReadChunk:
@@ -157,7 +162,7 @@ class _ReadChunk(ReadContentResponse):
             elif wire == 2:
                 length, pos = _read_varint(view, pos)
                 if field == 2:
-                    msg.data = bytes(view[pos : pos + length])
+                    msg.data = view[pos : pos + length]  # type: ignore[assignment]
                 pos += length
             elif wire == 1:
                 pos += 8
@@ -189,6 +194,43 @@ def _check_ref(ref: str) -> str:
 def _hasher(digest: str) -> hashlib._Hash | None:
     algorithm = digest.partition(":")[0]
     return hashlib.new(algorithm) if algorithm in _HASHES else None
+
+
+class _Digester:
+    """Hashes a blob's chunks in a worker thread, one chunk behind its reader.
+
+    Hashing costs about as much CPU as receiving, and hashlib releases the
+    GIL: while chunk N is hashed in a thread, chunk N+1 is received and
+    stored, so a whole-blob read keeps two cores busy instead of taking
+    turns. Chunks are hashed in order, one at a time; each runs as a task
+    of `task_group`, which the caller keeps open until `digest` returns.
+    """
+
+    def __init__(self, hasher: hashlib._Hash, task_group: TaskGroup) -> None:
+        self._hasher = hasher
+        self._task_group = task_group
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def update(self, data: bytes | memoryview) -> None:
+        """Queue `data` (kept unchanged until hashed) once the previous chunk is done."""
+        await self._idle.wait()
+        if len(data) < _THREADED_HASH_MIN:
+            self._hasher.update(data)
+            return
+        self._idle = anyio.Event()
+        self._task_group.start_soon(self._hash, data, self._idle)
+
+    async def _hash(self, data: bytes | memoryview, idle: anyio.Event) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._hasher.update, data)
+        finally:
+            idle.set()
+
+    async def digest(self) -> str:
+        """``algorithm:hex`` of everything given to `update`."""
+        await self._idle.wait()
+        return f"{self._hasher.name}:{self._hasher.hexdigest()}"
 
 
 @attrs.frozen(kw_only=True)
@@ -301,7 +343,7 @@ class ContentReader:
                 self._done = True
                 self._verify()
                 break
-            data = reply.data
+            data = bytes(reply.data)
             if not data:
                 continue
             self._received += len(data)
@@ -769,6 +811,29 @@ class Content:
         hasher = _hasher(digest)
         assert hasher is not None
         buffer = io.BytesIO()
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            digester = _Digester(hasher, tg)
+            try:
+                received = await self._receive_blob(digest, limit, buffer, digester)
+                actual = await digester.digest()
+            except Exception as exc:
+                # Raised after the task group, so that callers see it unwrapped.
+                failure = exc
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        if actual != digest and (
+            limit is None or received < limit or (await self.info(digest)).size == received
+        ):
+            raise errors.DataLoss(f"content {digest}: data read has digest {actual}", method=method)
+        return buffer.getvalue()
+
+    async def _receive_blob(
+        self, digest: str, limit: int | None, buffer: io.BytesIO, digester: _Digester
+    ) -> int:
+        """Stream `digest` from its start into `buffer` and `digester`; the byte count."""
+        method = _SERVICE + "Read"
         received = 0
         async with self._caller.stream(
             method, Cardinality.UNARY_STREAM, ReadContentRequest, _ReadChunk
@@ -785,7 +850,7 @@ class Content:
                             await stream.recv_trailing_metadata()
                     if reply is None:
                         done = True
-                        break
+                        return received
                     data = reply.data
                     received += len(data)
                     if limit is not None and received > limit:
@@ -793,20 +858,11 @@ class Content:
                             f"content {digest}: received {received} bytes, expected at most {limit}",
                             method=method,
                         )
-                    if len(data) >= _THREADED_HASH_MIN:
-                        await anyio.to_thread.run_sync(hasher.update, data)
-                    else:
-                        hasher.update(data)
                     buffer.write(data)
+                    await digester.update(data)
             finally:
                 if not done:
                     await _cancel(stream)
-        actual = f"{hasher.name}:{hasher.hexdigest()}"
-        if actual != digest and (
-            limit is None or received < limit or (await self.info(digest)).size == received
-        ):
-            raise errors.DataLoss(f"content {digest}: data read has digest {actual}", method=method)
-        return buffer.getvalue()
 
     @contextlib.asynccontextmanager
     async def writer(
