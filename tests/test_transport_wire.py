@@ -26,6 +26,8 @@ from h2.config import H2Configuration
 from h2.connection import ConnectionState, H2Connection
 from h2.errors import ErrorCodes
 from h2.events import DataReceived, RequestReceived, StreamReset
+from h2.exceptions import TooManyStreamsError
+from h2.settings import SettingCodes
 from hyperframe.frame import DataFrame
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -407,3 +409,156 @@ def test_batched_send_delivers_the_bytes_within_the_windows(size: int) -> None:
         assert fast[0] == payload
 
     asyncio.run(scenario())
+
+
+# Header blocks: the server's encoder indexes, Huffman-codes and (when its
+# table is resized) evicts, so replies reach the client as literals, indexed
+# fields and size updates in every mix.
+_values = st.text(alphabet="abcxyz019-%", max_size=40)
+_replies = st.lists(
+    st.tuples(
+        st.lists(st.tuples(st.sampled_from(["x-a", "x-b", "grpc-x"]), _values), max_size=3),
+        st.sampled_from(["0", "0", "5", "13"]),
+        _values,
+        st.booleans(),  # trailers only
+        st.sampled_from([None, None, None, 0, 64, 4096]),  # resize the server's table first
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+async def _header_blocks(
+    protocol: H2Protocol, replies: list[Any], cuts: list[int]
+) -> list[tuple[Any, Any, bytes]]:
+    """Play each reply on a call of its own; what each call's stream received."""
+    peer = _Peer(protocol, streams=0)
+    seen = []
+    for metadata, code, message, trailers_only, table_size in replies:
+        stream = protocol.connection.create_stream()
+        release = await stream.send_request(_REQUEST, _processor=protocol.processor)
+        await peer.wire.wait()
+        [opened] = [
+            e.stream_id
+            for e in peer.server.receive_data(peer.wire.take())
+            if isinstance(e, RequestReceived)
+        ]
+        if table_size is not None:
+            peer.server.encoder.header_table_size = table_size
+        trailers = [("grpc-status", code), ("grpc-message", message)]
+        if trailers_only:
+            peer.server.send_headers(opened, [*_OK_HEADERS, *trailers], end_stream=True)
+        else:
+            peer.server.send_headers(opened, [*_OK_HEADERS, *metadata])
+            peer.server.send_data(opened, _reply(b"m"))
+            peer.server.send_headers(opened, trailers, end_stream=True)
+        peer.feed(peer.server.data_to_send(), cuts)
+        async with asyncio.timeout(5):
+            data = await stream.recv_data(6 if not trailers_only else 1)
+            assert await stream.recv_data(1) == b""
+        seen.append((stream.headers, stream.trailers, data))
+        release()
+    return seen
+
+
+@settings(max_examples=60, deadline=None)
+@given(replies=_replies, cuts=st.lists(st.integers(1, 60), max_size=20))
+def test_header_blocks_reach_the_streams_as_through_h2(replies: list[Any], cuts: list[int]) -> None:
+    async def scenario() -> list[list[tuple[Any, Any, bytes]]]:
+        return [await _header_blocks(p, replies, cuts) for p in _protocols()]
+
+    fast, reference = asyncio.run(scenario())
+    assert fast == reference
+    for (headers, trailers, data), (metadata, code, message, trailers_only, _) in zip(
+        fast, replies, strict=True
+    ):
+        expected = [("grpc-status", code), ("grpc-message", message)]
+        if trailers_only:
+            assert (headers, trailers, data) == ([*_OK_HEADERS, *expected], None, b"")
+        else:
+            assert (headers, trailers, data) == ([*_OK_HEADERS, *metadata], expected, _reply(b"m"))
+
+
+@pytest.mark.parametrize("protocol_index", [0, 1])
+def test_a_bad_header_block_ends_the_connection(protocol_index: int) -> None:
+    async def scenario() -> None:
+        protocol = _protocols()[protocol_index]
+        peer = _Peer(protocol, streams=0)
+        termination = _transport._Termination()
+        stream = protocol.connection.create_stream(wrapper=termination)  # type: ignore[arg-type]
+        await stream.send_request(_REQUEST, _processor=protocol.processor)
+        await peer.wire.wait()
+        peer.server.receive_data(peer.wire.take())
+        peer.server.send_headers(stream.id, _OK_HEADERS)
+        protocol.data_received(peer.server.data_to_send())
+        # An indexed field naming a table entry that does not exist.
+        protocol.data_received(
+            _transport._FRAME_HEADER.pack(0, 1, 0x1, 0x4 | 0x1, stream.id) + b"\xfe"
+        )
+        assert protocol.connection._connection.state_machine.state is ConnectionState.CLOSED
+        assert peer.wire.closed
+        assert isinstance(termination.error, StreamTerminatedError)
+
+    asyncio.run(scenario())
+
+
+def _connected(fast: bool, max_streams: int | None = None) -> tuple[H2Connection, H2Connection]:
+    client = H2Connection(_client_h2_config())
+    client.initiate_connection()
+    if fast:
+        _transport._adopt(client)
+    server = H2Connection(H2Configuration(client_side=False))
+    server.initiate_connection()
+    if max_streams is not None:
+        server.update_settings({SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    server.receive_data(client.data_to_send())
+    return client, server
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    extra=st.lists(
+        st.tuples(
+            st.sampled_from(["containerd-namespace", "containerd-lease", "grpc-timeout", "x-y"]),
+            st.text(alphabet="abcé-9", max_size=20) | st.just("v" * 12_000),
+        ),
+        max_size=4,
+    ),
+    end_stream=st.booleans(),
+)
+def test_request_headers_reach_the_server_as_h2_sends_them(
+    extra: list[tuple[str, str]], end_stream: bool
+) -> None:
+    headers = [*_REQUEST, *extra]
+    results = []
+    for fast in (True, False):
+        client, server = _connected(fast)
+        seen = []
+        for _ in range(3):  # fields encoded once are sent again as they were
+            stream_id = client.get_next_available_stream_id()
+            client.send_headers(stream_id, headers, end_stream=end_stream)
+            [request] = [
+                e
+                for e in server.receive_data(client.data_to_send())
+                if isinstance(e, RequestReceived)
+            ]
+            stream = client.streams[stream_id]
+            seen.append(
+                (request.headers, request.stream_ended is not None, stream.state_machine.state)
+            )
+        results.append(seen)
+    fast_seen, reference_seen = results
+    assert fast_seen == reference_seen
+    encoded = [(n.encode(), v.encode()) for n, v in headers]
+    assert [s[0] for s in fast_seen] == [encoded] * 3
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_streams_past_the_servers_limit_are_refused(fast: bool) -> None:
+    client, _ = _connected(fast, max_streams=2)
+    for _ in range(2):
+        client.send_headers(client.get_next_available_stream_id(), _REQUEST)
+    with pytest.raises(TooManyStreamsError):
+        client.send_headers(client.get_next_available_stream_id(), _REQUEST)

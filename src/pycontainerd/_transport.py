@@ -10,8 +10,11 @@ optionally, a lease). This module owns:
 * deadlines (a client-wide default with a per-call override),
 * the mapping of every transport and gRPC failure to `pycontainerd.errors`,
 * the fix for grpclib's missing ``Task.uncancel()`` (see `_restore_cancelling`),
-* two speed-ups under grpclib: coalesced writes and a fast path for received
-  DATA frames (see `_Protocol`).
+* speed-ups under grpclib, each checked against h2 itself in
+  ``tests/test_transport_wire.py``: coalesced writes, received DATA and
+  HEADERS frames taken past h2's frame machinery (`_Protocol`), a call's
+  HEADERS sent without it (`_H2Connection`), header blocks decoded once
+  (`_Decoder`), and a message's DATA frames sent in one batch (`_Stream`).
 """
 
 from __future__ import annotations
@@ -34,10 +37,20 @@ from grpclib.metadata import USER_AGENT, decode_grpc_message, encode_timeout
 from grpclib.protocol import Connection, H2Protocol
 from grpclib.protocol import Stream as ProtocolStream
 from grpclib.utils import Wrapper
-from h2.connection import ConnectionState
+from h2.connection import (
+    AllowedStreamIDs,
+    ConnectionInputs,
+    ConnectionState,
+    H2Connection,
+    _decode_headers,
+)
 from h2.errors import ErrorCodes
-from h2.stream import StreamState
+from h2.exceptions import ProtocolError as H2ProtocolError
+from h2.exceptions import TooManyStreamsError
+from h2.stream import StreamInputs, StreamState
 from h2.windows import WindowManager
+from hpack import Decoder
+from hpack.hpack import encode_integer
 
 from . import errors
 from ._codec import FastProtoCodec, encode
@@ -50,7 +63,11 @@ DEFAULT_ADDRESS: Final = "/run/containerd/containerd.sock"
 _FRAME_HEADER: Final = struct.Struct(">HBBBL")
 _STREAM_ID_MASK: Final = 0x7FFFFFFF
 _DATA: Final = 0x0
+_HEADERS: Final = 0x1
+_END_STREAM: Final = 0x1
+_END_HEADERS: Final = 0x4
 _NOT_PLAIN: Final = 0x1 | 0x8  # END_STREAM, PADDED
+_PADDED_OR_PRIORITY: Final = 0x8 | 0x20
 # gRPC message prefix: compressed flag, length.
 _PREFIX: Final = struct.Struct(">?L")
 
@@ -104,6 +121,138 @@ def _restore_cancelling(task: asyncio.Task[Any] | None, before: int) -> None:
     if task is not None:
         while task.cancelling() > before:
             task.uncancel()
+
+
+class _Decoder(Decoder):
+    """h2's HPACK decoder, remembering the header blocks that only name table entries.
+
+    Once a connection is warm, grpc-go sends a reply's headers and its
+    trailers as one or two indexed fields, a byte each. Decoding such a block
+    changes neither table, so its result holds until a block that may change
+    the dynamic table (a literal, a size update) is decoded: the cache is
+    emptied then. Every block h2 decodes comes through here, so the cache
+    follows the table exactly.
+    """
+
+    _cache: dict[bytes, list[Any]]
+    _CACHE_SIZE: Final = 64
+
+    def decode(self, data: bytes, raw: bool = False) -> Any:
+        if raw:
+            found = self._cache.get(data)
+            if found is not None:
+                return list(found)
+        headers = super().decode(data, raw)
+        # Bytes of 0x80..0xFE are each a whole indexed field (0xFF starts a longer index).
+        if data and min(data) >= 0x80 and 0xFF not in data:
+            if raw and len(self._cache) < self._CACHE_SIZE:
+                self._cache[data] = list(headers)
+        else:
+            self._cache.clear()
+        return headers
+
+
+class _H2Connection(H2Connection):
+    """h2's connection, opening a call's stream without HPACK state or frame objects.
+
+    grpclib opens every call with ``send_headers`` on a new stream, where h2
+    builds, checks and serialises frame objects and runs its stateful HPACK
+    encoder. Here the same checks and state transitions are made, and the
+    header block is written as literals that are never indexed: such a block
+    depends on the headers alone (each field is encoded once and kept) and
+    leaves the daemon's decoder table as it was, so h2's encoder stays right
+    for whatever still goes through it. A block that needs more than one
+    frame, priorities, a pending table size update or an existing stream
+    take h2's own path.
+    """
+
+    _fields: dict[tuple[str, str], bytes]
+    _FIELDS_KEPT: Final = 1024
+
+    def send_headers(
+        self,
+        stream_id: int,
+        headers: Any,
+        end_stream: bool = False,
+        priority_weight: int | None = None,
+        priority_depends_on: int | None = None,
+        priority_exclusive: bool | None = None,
+    ) -> None:
+        if (
+            stream_id in self.streams
+            or priority_weight is not None
+            or priority_depends_on is not None
+            or priority_exclusive is not None
+            or self.encoder.header_table.resized
+            or self.state_machine.state is not ConnectionState.CLIENT_OPEN
+        ):
+            super().send_headers(
+                stream_id,
+                headers,
+                end_stream,
+                priority_weight,
+                priority_depends_on,
+                priority_exclusive,
+            )
+            return
+        block = self._literal_block(headers)
+        if len(block) > self.max_outbound_frame_size:
+            super().send_headers(stream_id, headers, end_stream)
+            return
+        limit = self.remote_settings.max_concurrent_streams
+        opened = self.open_outbound_streams
+        if opened + 1 > limit:
+            raise TooManyStreamsError(f"Max outbound streams is {limit}, {opened} open")
+        self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
+        stream = self._get_or_create_stream(stream_id, AllowedStreamIDs.ODD)
+        stream.state_machine.process_input(StreamInputs.SEND_HEADERS)
+        flags = _END_HEADERS
+        if end_stream:
+            stream.state_machine.process_input(StreamInputs.SEND_END_STREAM)
+            flags |= _END_STREAM
+        for name, value in headers:
+            if name == ":authority":
+                stream._authority = value.encode()
+            elif name == ":method":
+                stream.request_method = value.encode()
+        size = len(block)
+        self._data_to_send += (
+            _FRAME_HEADER.pack(size >> 8, size & 0xFF, _HEADERS, flags, stream_id) + block
+        )
+
+    def _literal_block(self, headers: list[tuple[str, str]]) -> bytes:
+        fields = self._fields
+        parts = []
+        for header in headers:
+            field = fields.get(header)
+            if field is None:
+                if len(fields) >= self._FIELDS_KEPT:
+                    fields.clear()
+                name, value = header[0].encode(), header[1].encode()
+                # Literal header field without indexing, new name (RFC 7541, 6.2.2).
+                field = fields[header] = b"".join(
+                    (
+                        b"\x00",
+                        encode_integer(len(name), 7),
+                        name,
+                        encode_integer(len(value), 7),
+                        value,
+                    )
+                )
+            parts.append(field)
+        return b"".join(parts)
+
+
+def _adopt(h2: H2Connection) -> None:
+    """Give a configured h2 connection the faster `send_headers` and HPACK decoder.
+
+    grpclib makes and configures the connection (and h2 its decoder) inline,
+    so their classes are switched in place, their state kept.
+    """
+    h2.__class__ = _H2Connection
+    h2._fields = {}  # type: ignore[attr-defined]
+    h2.decoder.__class__ = _Decoder
+    h2.decoder._cache = {}  # type: ignore[attr-defined]
 
 
 class _CoalescingTransport:
@@ -236,6 +385,7 @@ class _Protocol(H2Protocol):
         self._h2 = self.connection._connection
         # grpclib builds its Connection inline; only its stream factory changes.
         self.connection.__class__ = _Connection
+        _adopt(self._h2)
 
     def data_received(self, data: bytes) -> None:
         if self._tail:
@@ -257,7 +407,27 @@ class _Protocol(H2Protocol):
             stop = pos + _FRAME_HEADER.size + length
             if stop > end:
                 break
-            if kind == _DATA and length and not flags & _NOT_PLAIN:
+            if (
+                kind == _HEADERS
+                and flags & _END_HEADERS
+                and not flags & _PADDED_OR_PRIORITY
+                and length <= self._h2.max_inbound_frame_size
+            ):
+                # Everything before it first, in order: trailers end the stream.
+                self._deliver(run_id, run)
+                run_window = None
+                if start < pos and not self._to_h2(view[start:pos]):
+                    return
+                start = pos
+                if self._receive_headers(
+                    stream_id & _STREAM_ID_MASK,
+                    bytes(view[pos + _FRAME_HEADER.size : stop]),
+                    bool(flags & _END_STREAM),
+                ):
+                    start = stop
+                    if self._h2.state_machine.state is ConnectionState.CLOSED:
+                        return
+            elif kind == _DATA and length and not flags & _NOT_PLAIN:
                 if start < pos:
                     self._deliver(run_id, run)
                     if not self._to_h2(view[start:pos]):
@@ -286,6 +456,41 @@ class _Protocol(H2Protocol):
             self._to_h2(view[start:pos])
         if pos < end:
             self._tail = data[pos:]
+
+    def _receive_headers(self, stream_id: int, block: bytes, end_stream: bool) -> bool:
+        """Take a one-frame header block on an open call as h2 would; False to leave it to h2.
+
+        The block is decoded by h2's decoder and the stream's state advanced
+        by h2's own stream (which makes the events); only the frame parsing
+        and dispatch, and their logging work, are skipped. A bad block ends
+        the connection as h2 and grpclib would.
+        """
+        h2 = self._h2
+        if (
+            h2.state_machine.state is not ConnectionState.CLIENT_OPEN
+            or h2.incoming_buffer._headers_buffer
+            or stream_id not in self.processor.streams
+        ):
+            return False
+        stream = h2.streams.get(stream_id)
+        if stream is None:
+            return False
+        state = stream.state_machine.state
+        if state is not StreamState.OPEN and state is not StreamState.HALF_CLOSED_LOCAL:
+            return False
+        try:
+            headers = _decode_headers(h2.decoder, block)
+            h2.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
+            _, events = stream.receive_headers(headers, end_stream, h2.config.header_encoding)
+        except H2ProtocolError as exc:
+            h2._terminate_connection(exc.error_code)
+            self.connection.flush()
+            self.processor.close("Protocol error")
+            return True
+        for event in events:
+            self.processor.process(event)
+        self.connection.flush()
+        return True
 
     def _to_h2(self, frames: memoryview) -> bool:
         """Hand whole frames to h2 (grpclib's own path); False once the connection is closed."""
