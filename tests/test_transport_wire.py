@@ -562,3 +562,53 @@ def test_streams_past_the_servers_limit_are_refused(fast: bool) -> None:
         client.send_headers(client.get_next_available_stream_id(), _REQUEST)
     with pytest.raises(TooManyStreamsError):
         client.send_headers(client.get_next_available_stream_id(), _REQUEST)
+
+
+async def _control(protocol: H2Protocol, frames: bytes) -> tuple[Any, ...]:
+    """Feed control frames after the handshake; what the client answered and its state."""
+    peer = _Peer(protocol, streams=1)
+    await peer.open()
+    protocol.data_received(peer.server.data_to_send())
+    await peer.wire.wait()
+    peer.server.receive_data(peer.wire.take())
+    h2 = protocol.connection._connection
+    before = h2.outbound_flow_control_window
+    [stream] = peer.streams
+    stream.window_updated.clear()
+    protocol.data_received(frames)
+    await asyncio.sleep(0.01)  # the coalesced writes
+    answers = [
+        (type(e).__name__, getattr(e, "ping_data", None), getattr(e, "error_code", None))
+        for e in peer.server.receive_data(peer.wire.take())
+    ]
+    return (
+        answers,
+        h2.outbound_flow_control_window - before,
+        stream.window_updated.is_set(),
+        h2.state_machine.state,
+    )
+
+
+def _frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+    return _transport._FRAME_HEADER.pack(0, len(payload), kind, flags, stream_id) + payload
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        pytest.param(_frame(0x6, 0, 0, b"12345678"), id="ping"),
+        pytest.param(_frame(0x6, 0, 0, b"a" * 8) + _frame(0x6, 0, 0, b"b" * 8), id="two-pings"),
+        pytest.param(_frame(0x6, 0x1, 0, b"12345678"), id="ping-ack"),
+        pytest.param(_frame(0x6, 0, 0, b"1234"), id="short-ping"),
+        pytest.param(_frame(0x8, 0, 0, (1000).to_bytes(4)), id="window-update"),
+        pytest.param(_frame(0x8, 0, 0, (0).to_bytes(4)), id="zero-window-update"),
+        pytest.param(_frame(0x8, 0, 0, (2**31 - 1).to_bytes(4)), id="window-overflow"),
+        pytest.param(_frame(0x8, 0, 1, (1000).to_bytes(4)), id="stream-window-update"),
+    ],
+)
+def test_control_frames_are_answered_as_h2_answers_them(frames: bytes) -> None:
+    async def scenario() -> list[tuple[Any, ...]]:
+        return [await _control(p, frames) for p in _protocols()]
+
+    fast, reference = asyncio.run(scenario())
+    assert fast == reference

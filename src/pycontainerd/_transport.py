@@ -45,6 +45,7 @@ from h2.connection import (
     _decode_headers,
 )
 from h2.errors import ErrorCodes
+from h2.events import WindowUpdated
 from h2.exceptions import ProtocolError as H2ProtocolError
 from h2.exceptions import TooManyStreamsError
 from h2.stream import StreamInputs, StreamState
@@ -64,6 +65,11 @@ _FRAME_HEADER: Final = struct.Struct(">HBBBL")
 _STREAM_ID_MASK: Final = 0x7FFFFFFF
 _DATA: Final = 0x0
 _HEADERS: Final = 0x1
+_PING: Final = 0x6
+_WINDOW_UPDATE: Final = 0x8
+_TAKEN: Final = frozenset((_HEADERS, _PING, _WINDOW_UPDATE))  # see `_Protocol._take`
+_ACK: Final = 0x1
+_MAX_WINDOW: Final = 2**31 - 1
 _END_STREAM: Final = 0x1
 _END_HEADERS: Final = 0x4
 _NOT_PLAIN: Final = 0x1 | 0x8  # END_STREAM, PADDED
@@ -407,22 +413,15 @@ class _Protocol(H2Protocol):
             stop = pos + _FRAME_HEADER.size + length
             if stop > end:
                 break
-            if (
-                kind == _HEADERS
-                and flags & _END_HEADERS
-                and not flags & _PADDED_OR_PRIORITY
-                and length <= self._h2.max_inbound_frame_size
-            ):
+            if kind in _TAKEN and length <= self._h2.max_inbound_frame_size:
                 # Everything before it first, in order: trailers end the stream.
                 self._deliver(run_id, run)
                 run_window = None
                 if start < pos and not self._to_h2(view[start:pos]):
                     return
                 start = pos
-                if self._receive_headers(
-                    stream_id & _STREAM_ID_MASK,
-                    bytes(view[pos + _FRAME_HEADER.size : stop]),
-                    bool(flags & _END_STREAM),
+                if self._take(
+                    kind, flags, stream_id & _STREAM_ID_MASK, view[pos + _FRAME_HEADER.size : stop]
                 ):
                     start = stop
                     if self._h2.state_machine.state is ConnectionState.CLOSED:
@@ -454,8 +453,41 @@ class _Protocol(H2Protocol):
         self._deliver(run_id, run)
         if start < pos:
             self._to_h2(view[start:pos])
+        else:
+            self.connection.flush()  # PING answers, as grpclib sends what h2 queued
         if pos < end:
             self._tail = data[pos:]
+
+    def _take(self, kind: int, flags: int, stream_id: int, payload: memoryview) -> bool:
+        """Handle a HEADERS, PING or connection WINDOW_UPDATE frame as h2 and grpclib would.
+
+        False leaves the frame to h2: whatever is not the plain, valid case
+        (padding, priority, continued header blocks, a PING ack, a window
+        update for a stream or out of range, a connection not open) is h2's
+        to handle or to refuse.
+        """
+        h2 = self._h2
+        if h2.state_machine.state is not ConnectionState.CLIENT_OPEN:
+            return False
+        if kind == _HEADERS:
+            if not flags & _END_HEADERS or flags & _PADDED_OR_PRIORITY:
+                return False
+            return self._receive_headers(stream_id, bytes(payload), bool(flags & _END_STREAM))
+        if kind == _PING:
+            if flags or stream_id or len(payload) != 8:
+                return False
+            # h2 answers a PING itself; grpclib ignores the event.
+            h2._data_to_send += _FRAME_HEADER.pack(0, 8, _PING, _ACK, 0) + payload
+            return True
+        if stream_id or len(payload) != 4:  # a WINDOW_UPDATE
+            return False
+        increment = int.from_bytes(payload) & _STREAM_ID_MASK
+        window = h2.outbound_flow_control_window + increment
+        if not increment or window > _MAX_WINDOW:
+            return False
+        h2.outbound_flow_control_window = window
+        self.processor.process(WindowUpdated(stream_id=0, delta=increment))
+        return True
 
     def _receive_headers(self, stream_id: int, block: bytes, end_stream: bool) -> bool:
         """Take a one-frame header block on an open call as h2 would; False to leave it to h2.
@@ -466,11 +498,7 @@ class _Protocol(H2Protocol):
         the connection as h2 and grpclib would.
         """
         h2 = self._h2
-        if (
-            h2.state_machine.state is not ConnectionState.CLIENT_OPEN
-            or h2.incoming_buffer._headers_buffer
-            or stream_id not in self.processor.streams
-        ):
+        if h2.incoming_buffer._headers_buffer or stream_id not in self.processor.streams:
             return False
         stream = h2.streams.get(stream_id)
         if stream is None:
@@ -489,7 +517,6 @@ class _Protocol(H2Protocol):
             return True
         for event in events:
             self.processor.process(event)
-        self.connection.flush()
         return True
 
     def _to_h2(self, frames: memoryview) -> bool:
