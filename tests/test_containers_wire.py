@@ -1,4 +1,4 @@
-"""The hand-written container-list decoder agrees with betterproto's."""
+"""The hand-written container codec (list decoder, create encoder) agrees with betterproto."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from pycontainerd._api.containerd.services.containers.v1 import (
 )
 from pycontainerd._api.containerd.services.containers.v1 import (
     ContainerRuntime,
+    CreateContainerRequest,
     ListContainersResponse,
 )
-from pycontainerd._containers import Container, _listed
-from pycontainerd._containers_wire import decode_containers
+from pycontainerd._containers import SPEC_TYPE, Container, Extension, _listed
+from pycontainerd._containers_wire import decode_containers, encode_create
 
 text = st.text(max_size=300)
 blob = st.binary(max_size=400)
@@ -104,3 +105,59 @@ def test_decoded_fields_are_the_containers_init_fields() -> None:
     from pycontainerd._containers_wire import decode_fields
 
     assert set(decode_fields(bytes(ContainerProto(id="x")))) == _WIRE_FIELDS
+
+
+_extensions = st.builds(Extension, type_url=text, value=blob)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    id=text,
+    labels=st.dictionaries(text, text, max_size=5),
+    image=text,
+    runtime=text,
+    runtime_options=st.none() | _extensions,
+    spec=blob,
+    snapshotter=text,
+    snapshot_key=text,
+    extensions=st.dictionaries(text, _extensions, max_size=3),
+)
+def test_create_request_encoder_matches_betterproto(
+    id: str,
+    labels: dict[str, str],
+    image: str,
+    runtime: str,
+    runtime_options: Extension | None,
+    spec: bytes,
+    snapshotter: str,
+    snapshot_key: str,
+    extensions: dict[str, Extension],
+) -> None:
+    wire = encode_create(
+        id=id,
+        labels=labels,
+        image=image,
+        runtime=runtime,
+        runtime_options=runtime_options,
+        spec_type=SPEC_TYPE,
+        spec=spec,
+        snapshotter=snapshotter,
+        snapshot_key=snapshot_key,
+        extensions=extensions,
+    )
+    expected = CreateContainerRequest(
+        container=ContainerProto(
+            id=id,
+            labels=labels,
+            image=image,
+            runtime=ContainerRuntime(
+                name=runtime,
+                options=runtime_options._to_proto() if runtime_options else AnyProto(),
+            ),
+            spec=AnyProto(type_url=SPEC_TYPE, value=spec),
+            snapshotter=snapshotter,
+            snapshot_key=snapshot_key,
+            extensions={k: e._to_proto() for k, e in extensions.items()},
+        )
+    )
+    assert CreateContainerRequest().parse(wire) == expected

@@ -15,8 +15,6 @@ from betterproto.lib.google.protobuf import Empty, FieldMask
 from . import errors
 from ._api.containerd.services.containers.v1 import Container as ContainerProto
 from ._api.containerd.services.containers.v1 import (
-    ContainerRuntime,
-    CreateContainerRequest,
     DeleteContainerRequest,
     GetContainerRequest,
     ListContainersRequest,
@@ -45,6 +43,7 @@ from ._containers_wire import (
     RawListContainersResponse,
     decode_containers,
     decode_fields,
+    encode_create,
     split_containers,
 )
 from ._convert import timestamp
@@ -491,28 +490,28 @@ class Containers:
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
         sn = snapshotter or (DEFAULT_SNAPSHOTTER if image_obj is not None or snapshot else "")
-        message = ContainerProto(
+        request = encode_create(
             id=id,
             labels=labels,
             image=image_obj.name if image_obj is not None else "",
-            runtime=ContainerRuntime(name=runtime),
-            spec=AnyProto(type_url=SPEC_TYPE, value=_spec_bytes(spec)),
+            runtime=runtime,
+            runtime_options=runtime_options,
+            spec_type=SPEC_TYPE,
+            spec=_spec_bytes(spec),
             snapshotter=sn if (snapshot or image_obj is not None) else "",
-            snapshot_key=snapshot or "",
-            extensions={k: v._to_proto() for k, v in (extensions or {}).items()},
+            # Given an image and no snapshot, a new one named after the container (see below).
+            snapshot_key=snapshot if snapshot is not None else id if config is not None else "",
+            extensions=extensions or {},
         )
-        if runtime_options is not None:
-            message.runtime.options = runtime_options._to_proto()
         if snapshot is not None or image_obj is None or config is None:
-            return await self._create_message(message)
+            return await self._create_message(request)
 
         # The container is recorded first, naming the snapshot it is about to
         # get: containerd's garbage collector keeps every container's snapshot,
         # so the snapshot is protected from the moment it exists, with no
         # temporary lease (two round trips fewer than Go's lease create/delete).
         parent = chain_id(config.diff_ids)
-        message.snapshot_key = id
-        container = await self._create_message(message)
+        container = await self._create_message(request)
         prepared = False
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -567,14 +566,11 @@ class Containers:
                 )
         return reply.mounts
 
-    async def _create_message(self, message: ContainerProto) -> Container:
+    async def _create_message(self, request: bytes) -> Container:
+        """Send a serialised ``CreateContainerRequest``; the container created."""
         client = self._client
         with anyio.CancelScope(shield=True):
-            reply = await client._caller.unary(
-                _CONTAINERS + "Create",
-                CreateContainerRequest(container=message),
-                _RAW_REPLY,
-            )
+            reply = await client._caller.unary(_CONTAINERS + "Create", request, _RAW_REPLY)
         container = _one_container(reply, client)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()

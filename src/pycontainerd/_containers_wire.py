@@ -1,4 +1,4 @@
-"""A direct wire-format decoder for container lists (private).
+"""A direct wire-format codec for containers (private).
 
 Decoding ``ListContainersResponse`` through betterproto costs about 0.2 ms
 per container (it builds a message object per field, labels entry and
@@ -10,11 +10,16 @@ a listed `Container` decodes its fields on first access (`decode_fields`,
 all fields at once), so a list whose entries are never looked at costs
 little. The spec stays raw bytes even then (decoded only when read).
 Unknown fields are skipped, as protobuf requires.
+
+Creating a container goes the other way: betterproto spends ~0.15 ms
+building the request's message objects (each nested message field gets a
+default instance), more than the rest of the call, so `encode_create`
+writes ``CreateContainerRequest`` directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +31,7 @@ __all__ = [
     "RawListContainersResponse",
     "decode_containers",
     "decode_fields",
+    "encode_create",
     "split_containers",
 ]
 
@@ -286,3 +292,58 @@ def decode_containers(
 ) -> list[Container]:
     """The containers of a serialised ``ListContainersResponse``, decoded at once."""
     return [make(client=client, **decode_fields(raw)) for raw in split_containers(data)]
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _delimited(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (strings, bytes, messages, map entries)."""
+    return _uvarint(number << 3 | 2) + _uvarint(len(payload)) + payload
+
+
+def _text(number: int, value: str) -> bytes:
+    return _delimited(number, value.encode()) if value else b""
+
+
+def _any(type_url: str, value: bytes) -> bytes:
+    return _text(1, type_url) + (_delimited(2, value) if value else b"")
+
+
+def encode_create(
+    *,
+    id: str,
+    labels: Mapping[str, str],
+    image: str,
+    runtime: str,
+    runtime_options: Extension | None,
+    spec_type: str,
+    spec: bytes,
+    snapshotter: str,
+    snapshot_key: str,
+    extensions: Mapping[str, Extension],
+) -> bytes:
+    """A serialised ``CreateContainerRequest`` for a container with these fields."""
+    options = b""
+    if runtime_options is not None:
+        options = _delimited(2, _any(runtime_options.type_url, runtime_options.value))
+    container = [
+        _text(1, id),
+        *(_delimited(2, _text(1, k) + _text(2, v)) for k, v in labels.items()),
+        _text(3, image),
+        _delimited(4, _text(1, runtime) + options),
+        _delimited(5, _any(spec_type, spec)),
+        _text(6, snapshotter),
+        _text(7, snapshot_key),
+        *(
+            _delimited(10, _text(1, k) + _delimited(2, _any(e.type_url, e.value)))
+            for k, e in extensions.items()
+        ),
+    ]
+    return _delimited(1, b"".join(container))

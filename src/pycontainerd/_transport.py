@@ -661,12 +661,15 @@ class Caller:
     async def unary(
         self,
         method: str,
-        request: _Req,
+        request: betterproto.Message | bytes,
         reply_type: type[_Rep],
         *,
         timeout: Timeout = DEFAULT,
     ) -> _Rep:
         """Make one unary call and return its reply.
+
+        `request` is a message, or one already serialised (hot paths encode
+        some requests themselves).
 
         Unary calls skip grpclib's client-side `Stream` (its per-call
         wrappers, metadata multidicts and event dispatch cost more than the
@@ -800,7 +803,10 @@ async def _recv(stream: ProtocolStream, termination: _Termination, size: int) ->
 
 
 async def _unary_call(
-    channel: Channel, headers: list[tuple[str, str]], request: _Req, reply_type: type[_Rep]
+    channel: Channel,
+    headers: list[tuple[str, str]],
+    request: betterproto.Message | bytes,
+    reply_type: type[_Rep],
 ) -> _Rep:
     """Send `request` on a new HTTP/2 stream and read the one reply and its status.
 
@@ -815,7 +821,7 @@ async def _unary_call(
     release = await stream.send_request(headers, _processor=protocol.processor)
     finished = False
     try:
-        payload = encode(request)
+        payload = request if isinstance(request, bytes) else encode(request)
         await stream.send_data(_PREFIX.pack(0, len(payload)) + payload, end_stream=True)
         await stream.headers_received.wait()
         if _raise_for_status(stream.headers):  # a trailers-only reply: no message
