@@ -39,6 +39,7 @@ from ._api.containerd.services.tasks.v1 import (
     KillRequest,
 )
 from ._api.containerd.types import Mount as MountProto
+from ._codec import encode_scalars
 from ._containers_wire import (
     RawListContainersResponse,
     decode_containers,
@@ -259,7 +260,9 @@ class Container:
             else:
                 reply = await client._caller.unary(
                     _SNAPSHOTS + "Mounts",
-                    MountsRequest(snapshotter=self.snapshotter, key=self.snapshot_key),
+                    encode_scalars(
+                        MountsRequest, snapshotter=self.snapshotter, key=self.snapshot_key
+                    ),
                     MountsResponse,
                 )
                 rootfs = reply.mounts
@@ -341,13 +344,17 @@ async def _remove_task(client: Client, container_id: str) -> None:
     """Kill and delete a task we just created (cleanup path)."""
     try:
         await client._caller.unary(
-            _TASKS + "Kill", KillRequest(container_id=container_id, signal=9, all=True), Empty
+            _TASKS + "Kill",
+            encode_scalars(KillRequest, container_id=container_id, signal=9, all=True),
+            Empty,
         )
     except errors.RPCError:
         pass
     try:
         await client._caller.unary(
-            _TASKS + "Delete", DeleteTaskRequest(container_id=container_id), DeleteResponse
+            _TASKS + "Delete",
+            encode_scalars(DeleteTaskRequest, container_id=container_id),
+            DeleteResponse,
         )
     except errors.NotFound:
         pass
@@ -529,13 +536,13 @@ class Containers:
                     await _ignore_not_found(
                         client._caller.unary(
                             _SNAPSHOTS + "Remove",
-                            RemoveSnapshotRequest(snapshotter=sn, key=id),
+                            encode_scalars(RemoveSnapshotRequest, snapshotter=sn, key=id),
                             Empty,
                         )
                     )
                 await _ignore_not_found(
                     client._caller.unary(
-                        _CONTAINERS + "Delete", DeleteContainerRequest(id=id), Empty
+                        _CONTAINERS + "Delete", encode_scalars(DeleteContainerRequest, id=id), Empty
                     )
                 )
             raise
@@ -593,7 +600,7 @@ class Containers:
         """
         validate(id, "container")
         reply = await self._client._caller.unary(
-            _CONTAINERS + "Get", GetContainerRequest(id=id), _RAW_REPLY
+            _CONTAINERS + "Get", encode_scalars(GetContainerRequest, id=id), _RAW_REPLY
         )
         return _one_container(reply, self._client)
 
@@ -704,7 +711,9 @@ class Containers:
     async def _delete(self, id: str, *, cleanup_snapshot: bool, known: Container | None) -> None:
         caller = self._client._caller
         try:
-            reply = await caller.unary(_TASKS + "Get", GetRequest(container_id=id), GetResponse)
+            reply = await caller.unary(
+                _TASKS + "Get", encode_scalars(GetRequest, container_id=id), GetResponse
+            )
         except errors.NotFound:
             pass
         else:
@@ -721,13 +730,17 @@ class Containers:
                 await _ignore_not_found(
                     caller.unary(
                         _SNAPSHOTS + "Remove",
-                        RemoveSnapshotRequest(
-                            snapshotter=container.snapshotter, key=container.snapshot_key
+                        encode_scalars(
+                            RemoveSnapshotRequest,
+                            snapshotter=container.snapshotter,
+                            key=container.snapshot_key,
                         ),
                         Empty,
                     )
                 )
-            await caller.unary(_CONTAINERS + "Delete", DeleteContainerRequest(id=id), Empty)
+            await caller.unary(
+                _CONTAINERS + "Delete", encode_scalars(DeleteContainerRequest, id=id), Empty
+            )
 
 
 _USER_FILES = {"etc/passwd": "/etc/passwd", "etc/group": "/etc/group"}

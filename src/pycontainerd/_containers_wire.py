@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ._codec import read_varint, varint
+
 if TYPE_CHECKING:
     from ._client import Client
     from ._containers import Container, Extension, Runtime
@@ -51,25 +53,13 @@ class RawListContainersResponse:
         return cls(bytes(data))
 
 
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        b = data[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, i
-        shift += 7
-
-
 def _skip(data: bytes, i: int, wire: int) -> int:
     if wire == 0:
-        return _varint(data, i)[1]
+        return read_varint(data, i)[1]
     if wire == 1:
         return i + 8
     if wire == 2:
-        n, i = _varint(data, i)
+        n, i = read_varint(data, i)
         return i + n
     if wire == 5:
         return i + 4
@@ -85,18 +75,18 @@ def _fields(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]
         if key < 0x80:
             i += 1
         else:
-            key, i = _varint(data, i)
+            key, i = read_varint(data, i)
         number, wire = key >> 3, key & 7
         if wire == 2:
             n = data[i]
             if n < 0x80:
                 i += 1
             else:
-                n, i = _varint(data, i)
+                n, i = read_varint(data, i)
             out.append((number, 2, i, i + n))
             i += n
         elif wire == 0:
-            v, i = _varint(data, i)
+            v, i = read_varint(data, i)
             out.append((number, 0, v, v))
         else:
             i = _skip(data, i, wire)
@@ -140,7 +130,7 @@ def split_containers(data: bytes) -> list[bytes]:
         if key < 0x80:
             i += 1
         else:
-            key, i = _varint(data, i)
+            key, i = read_varint(data, i)
         wire = key & 7
         if wire != 2:
             i = _skip(data, i, wire)
@@ -149,7 +139,7 @@ def split_containers(data: bytes) -> list[bytes]:
         if ln < 0x80:
             i += 1
         else:
-            ln, i = _varint(data, i)
+            ln, i = read_varint(data, i)
         end = i + ln
         if key == 0x0A:
             append(data[i:end])
@@ -211,7 +201,7 @@ def decode_fields(data: bytes) -> dict[str, Any]:
         if key < 0x80:
             j += 1
         else:
-            key, j = _varint(data, j)
+            key, j = read_varint(data, j)
         if key & 7 != 2:
             j = _skip(data, j, key & 7)
             continue
@@ -219,7 +209,7 @@ def decode_fields(data: bytes) -> dict[str, Any]:
         if ln < 0x80:
             j += 1
         else:
-            ln, j = _varint(data, j)
+            ln, j = read_varint(data, j)
         s = j
         j += ln
         if key == 0x12:  # labels: a map entry, key (1) then value (2)
@@ -294,18 +284,9 @@ def decode_containers(
     return [make(client=client, **decode_fields(raw)) for raw in split_containers(data)]
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _delimited(number: int, payload: bytes) -> bytes:
     """A length-delimited field (strings, bytes, messages, map entries)."""
-    return _uvarint(number << 3 | 2) + _uvarint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def _text(number: int, value: str) -> bytes:

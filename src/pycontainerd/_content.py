@@ -52,6 +52,7 @@ from ._api.containerd.services.content.v1 import (
 )
 from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
+from ._codec import read_varint, varint
 from ._convert import timestamp
 from ._transport import recv_message
 
@@ -96,26 +97,6 @@ _DIGEST_IN_TEXT = re.compile(
 _HASHES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
 class _WriteChunk(WriteContentRequest):
     """A WRITE request that encodes itself by hand.
 
@@ -133,8 +114,8 @@ class _WriteChunk(WriteContentRequest):
         return b"".join(
             (
                 b"\x08\x01",  # action = WRITE
-                b"\x28" + _varint(self.offset) if self.offset else b"",
-                b"\x32" + _varint(len(payload)),
+                b"\x28" + varint(self.offset) if self.offset else b"",
+                b"\x32" + varint(len(payload)),
                 payload,
             )
         )
@@ -153,14 +134,14 @@ class _ReadChunk(ReadContentResponse):
         view = memoryview(data)
         pos, end = 0, len(data)
         while pos < end:
-            key, pos = _read_varint(view, pos)
+            key, pos = read_varint(view, pos)
             field, wire = key >> 3, key & 7
             if wire == 0:
-                value, pos = _read_varint(view, pos)
+                value, pos = read_varint(view, pos)
                 if field == 1:
                     msg.offset = value
             elif wire == 2:
-                length, pos = _read_varint(view, pos)
+                length, pos = read_varint(view, pos)
                 if field == 2:
                     msg.data = view[pos : pos + length]  # type: ignore[assignment]
                 pos += length

@@ -47,6 +47,7 @@ from ._api.containerd.services.tasks.v1 import (
 )
 from ._api.containerd.v1.types import Process as ProcessProto
 from ._api.containerd.v1.types import Status as StatusProto
+from ._codec import encode_scalars
 from ._convert import timestamp
 from ._identifiers import validate
 from .stdio import Stdio, null
@@ -382,7 +383,9 @@ class _ProcessHandle:
             try:
                 reply = await self._client._caller.unary(
                     _TASKS + "Wait",
-                    WaitRequest(container_id=self._container_id, exec_id=self._exec_id),
+                    encode_scalars(
+                        WaitRequest, container_id=self._container_id, exec_id=self._exec_id
+                    ),
                     WaitResponse,
                     timeout=None,
                 )
@@ -440,7 +443,8 @@ class _ProcessHandle:
         """
         await self._client._caller.unary(
             _TASKS + "Kill",
-            KillRequest(
+            encode_scalars(
+                KillRequest,
                 container_id=self._container_id,
                 exec_id=self._exec_id,
                 signal=_signal_number(signal),
@@ -452,7 +456,9 @@ class _ProcessHandle:
     async def _close_io_rpc(self) -> None:
         await self._client._caller.unary(
             _TASKS + "CloseIO",
-            CloseIoRequest(container_id=self._container_id, exec_id=self._exec_id, stdin=True),
+            encode_scalars(
+                CloseIoRequest, container_id=self._container_id, exec_id=self._exec_id, stdin=True
+            ),
             Empty,
         )
 
@@ -482,7 +488,8 @@ class _ProcessHandle:
             raise ValueError(f"terminal size must be positive, not {columns}x{rows}")
         await self._client._caller.unary(
             _TASKS + "ResizePty",
-            ResizePtyRequest(
+            encode_scalars(
+                ResizePtyRequest,
                 container_id=self._container_id,
                 exec_id=self._exec_id,
                 width=columns,
@@ -504,7 +511,7 @@ class _ProcessHandle:
         """
         reply = await self._client._caller.unary(
             _TASKS + "Get",
-            GetRequest(container_id=self._container_id, exec_id=self._exec_id),
+            encode_scalars(GetRequest, container_id=self._container_id, exec_id=self._exec_id),
             GetResponse,
         )
         return TaskStatus._from_proto(
@@ -513,12 +520,12 @@ class _ProcessHandle:
 
     async def _delete_rpc(self) -> ExitStatus:
         if self._exec_id:
-            request: betterproto.Message = DeleteProcessRequest(
-                container_id=self._container_id, exec_id=self._exec_id
+            request = encode_scalars(
+                DeleteProcessRequest, container_id=self._container_id, exec_id=self._exec_id
             )
             method = _TASKS + "DeleteProcess"
         else:
-            request = DeleteTaskRequest(container_id=self._container_id)
+            request = encode_scalars(DeleteTaskRequest, container_id=self._container_id)
             method = _TASKS + "Delete"
         retry = self._delete_tried
         self._delete_tried = True
@@ -682,7 +689,9 @@ class Task(_ProcessHandle):
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "Start", StartRequest(container_id=self._container_id), StartResponse
+            _TASKS + "Start",
+            encode_scalars(StartRequest, container_id=self._container_id),
+            StartResponse,
         )
         self._pid = reply.pid
         return reply.pid
@@ -713,13 +722,17 @@ class Task(_ProcessHandle):
             ```
         """
         await self._client._caller.unary(
-            _TASKS + "Pause", PauseTaskRequest(container_id=self._container_id), Empty
+            _TASKS + "Pause",
+            encode_scalars(PauseTaskRequest, container_id=self._container_id),
+            Empty,
         )
 
     async def resume(self) -> None:
         """Thaw a paused task."""
         await self._client._caller.unary(
-            _TASKS + "Resume", ResumeTaskRequest(container_id=self._container_id), Empty
+            _TASKS + "Resume",
+            encode_scalars(ResumeTaskRequest, container_id=self._container_id),
+            Empty,
         )
 
     async def pids(self) -> list[ProcessInfo]:
@@ -731,7 +744,9 @@ class Task(_ProcessHandle):
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "ListPids", ListPidsRequest(container_id=self._container_id), ListPidsResponse
+            _TASKS + "ListPids",
+            encode_scalars(ListPidsRequest, container_id=self._container_id),
+            ListPidsResponse,
         )
         found = []
         for p in reply.processes:
@@ -966,7 +981,7 @@ class Task(_ProcessHandle):
         validate(exec_id, "exec id")
         reply = await self._client._caller.unary(
             _TASKS + "Get",
-            GetRequest(container_id=self._container_id, exec_id=exec_id),
+            encode_scalars(GetRequest, container_id=self._container_id, exec_id=exec_id),
             GetResponse,
         )
         p = reply.process
@@ -1096,7 +1111,7 @@ class Process(_ProcessHandle):
         """Start the process (when `Task.exec` was called with ``start=False``); returns its pid."""
         reply = await self._client._caller.unary(
             _TASKS + "Start",
-            StartRequest(container_id=self._container_id, exec_id=self._exec_id),
+            encode_scalars(StartRequest, container_id=self._container_id, exec_id=self._exec_id),
             StartResponse,
         )
         self._pid = reply.pid
@@ -1161,7 +1176,7 @@ class Tasks:
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "List", ListTasksRequest(filter=filter), ListTasksResponse
+            _TASKS + "List", encode_scalars(ListTasksRequest, filter=filter), ListTasksResponse
         )
         return [TaskStatus._from_proto(p) for p in reply.tasks]
 
@@ -1178,7 +1193,7 @@ class Tasks:
 async def load_task(client: Client, container: Container, stdio: Stdio | None) -> Task:
     """Load an existing task; re-attach `stdio` to its FIFOs when given."""
     reply = await client._caller.unary(
-        _TASKS + "Get", GetRequest(container_id=container.id), GetResponse
+        _TASKS + "Get", encode_scalars(GetRequest, container_id=container.id), GetResponse
     )
     p = reply.process
     io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
