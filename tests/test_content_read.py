@@ -135,7 +135,7 @@ async def test_whole_read_cancelled_midway(client: Client, monkeypatch: pytest.M
     with scope:
         await client.content.read(digest)
     assert scope.cancelled_caught
-    assert chunks == 2
+    assert 2 <= chunks < 8  # stopped within a chunk or so, not at the end of its 8
     monkeypatch.undo()
     # The stream was reset and nothing is left running: the next read is whole.
     assert await client.content.read(digest) == data

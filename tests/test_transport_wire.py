@@ -239,11 +239,13 @@ class _Channel:
         return self.protocol
 
 
-async def _start_call(peer: _Peer) -> tuple[asyncio.Task[VersionResponse], int]:
-    """Start a Version call through the fast protocol; return it and its stream id."""
+async def _start_call(
+    peer: _Peer, reply_type: type[Any] = VersionResponse
+) -> tuple[asyncio.Task[Any], int]:
+    """Start a call (Version by default) through the fast protocol; return it and its stream id."""
     headers = [*_REQUEST, ("containerd-namespace", "t")]
     call = asyncio.create_task(
-        _transport._unary_call(_Channel(peer.protocol), headers, Empty(), VersionResponse)  # type: ignore[arg-type]
+        _transport._unary_call(_Channel(peer.protocol), headers, Empty(), reply_type)  # type: ignore[arg-type]
     )
     await peer.wire.wait()
     events = peer.server.receive_data(peer.wire.take())
@@ -259,10 +261,10 @@ def _reply(message: bytes) -> bytes:
 _OK_HEADERS = [(":status", "200"), ("content-type", "application/grpc")]
 
 
-async def _play(respond: Any) -> tuple[Any, _Peer]:
+async def _play(respond: Any, reply_type: type[Any] = VersionResponse) -> tuple[Any, _Peer]:
     """Run one call against `respond(server, stream_id)`; return its result or error."""
     peer = _Peer(_protocols()[0], streams=0)
-    call, stream_id = await _start_call(peer)
+    call, stream_id = await _start_call(peer, reply_type)
     respond(peer.server, stream_id)
     peer.protocol.data_received(peer.server.data_to_send())
     try:
@@ -283,6 +285,16 @@ def test_unary_call_returns_the_reply() -> None:
 
     result, _ = asyncio.run(_play(respond))
     assert result == VersionResponse(version="1.6.20", revision="r")
+
+
+def test_unary_call_with_an_empty_reply() -> None:
+    def respond(server: H2Connection, stream_id: int) -> None:
+        server.send_headers(stream_id, _OK_HEADERS)
+        server.send_data(stream_id, _reply(b""))
+        server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
+
+    result, _ = asyncio.run(_play(respond, Empty))
+    assert result == Empty()
 
 
 @pytest.mark.parametrize(
