@@ -586,7 +586,7 @@ async def test_cancelling_around_the_stream_leaves_cleanly(
 
 @given(st.integers(0, 2**64 - 1), st.binary(max_size=3))
 def test_varint_decoding_matches_the_encoding(value: int, after: bytes) -> None:
-    from pycontainerd.events import _wire
+    from pycontainerd import _codec
 
     encoded = bytearray()
     rest = value
@@ -595,6 +595,6 @@ def test_varint_decoding_matches_the_encoding(value: int, after: bytes) -> None:
         rest >>= 7
     encoded.append(rest)
     data = b"\x00" + bytes(encoded) + after
-    assert _wire.varint(data, 1) == (value, 1 + len(encoded))
-    with pytest.raises(_wire.WireError):
-        _wire.varint(data[: len(encoded)], 1)  # cut short
+    assert _codec.read_varint(data, 1) == (value, 1 + len(encoded))
+    with pytest.raises(_codec.WireError):
+        _codec.read_varint(data[: len(encoded)], 1)  # cut short

@@ -26,7 +26,7 @@ from typing import Any
 import betterproto
 from grpclib.encoding.proto import ProtoCodec
 
-__all__ = ["FastProtoCodec", "encode", "encode_scalars", "read_varint", "varint"]
+__all__ = ["FastProtoCodec", "WireError", "encode", "encode_scalars", "read_varint", "varint"]
 
 _THRESHOLD = 32 * 1024
 _LENGTH_DELIMITED = 2
@@ -43,16 +43,33 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+class WireError(ValueError):
+    """The bytes are not a well-formed message of the expected shape."""
+
+
 def read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """The varint at `pos`, and the position after it."""
-    value = shift = 0
-    while True:
+    """The varint at `pos`, and the position after it.
+
+    Raises:
+        WireError: the varint is cut short or longer than 64 bits.
+    """
+    try:
         byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
+        if byte < 0x80:  # most field values and keys: one byte, no loop
+            return byte, pos + 1
+        value = byte & 0x7F
+        shift = 7
+        while True:
+            pos += 1
+            byte = data[pos]
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value, pos + 1
+            shift += 7
+            if shift > 63:
+                raise WireError("varint too long")
+    except IndexError:
+        raise WireError("truncated varint") from None
 
 
 def _bytes_fields(cls: type) -> tuple[tuple[str, int], ...]:

@@ -17,6 +17,7 @@ from .._api.containerd.services.events.v1 import Envelope as _Envelope
 from .._api.containerd.services.images.v1 import ImageCreate as _ImageCreate
 from .._api.containerd.services.images.v1 import ImageDelete as _ImageDelete
 from .._api.containerd.services.images.v1 import ImageUpdate as _ImageUpdate
+from .._codec import WireError
 from .._descriptors import Mount
 from . import _wire
 
@@ -651,7 +652,7 @@ class Envelope:
     def _from_wire(cls, data: bytes) -> Envelope:
         try:
             ts, namespace, topic, type_url, start, end = _wire.envelope(data)
-        except (_wire.WireError, UnicodeDecodeError, OverflowError) as exc:
+        except (WireError, UnicodeDecodeError, OverflowError) as exc:
             raise _wire.data_loss("event envelope", exc) from exc
         return cls(
             timestamp=ts,
@@ -668,7 +669,7 @@ def _decode_in_place(type_url: str, data: bytes, start: int, end: int) -> Event:
     if build is not None:
         try:
             return build(data, start, end)  # type: ignore[no-any-return]
-        except (_wire.WireError, UnicodeDecodeError, TypeError, ValueError, OverflowError):
+        except (WireError, UnicodeDecodeError, TypeError, ValueError, OverflowError):
             pass  # a corrupt payload is still delivered, undecoded
     return Unknown(type_url=type_url.removeprefix(_GOOGLE_PREFIX), value=data[start:end])
 

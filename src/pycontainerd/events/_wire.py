@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from .. import errors
+from .._codec import WireError, read_varint
 from .._descriptors import Mount
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,31 +35,6 @@ BYTES: Final = 8
 _INT_TYPES: Final = frozenset({"uint32", "uint64", "int32", "int64", "enum"})
 
 
-class WireError(ValueError):
-    """The bytes are not a well-formed message of the expected shape."""
-
-
-def varint(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode a varint at `pos`; return it and the position after it."""
-    try:
-        b = data[pos]
-        if b < 0x80:  # most field values: one byte, no loop
-            return b, pos + 1
-        result = b & 0x7F
-        shift = 7
-        while True:
-            pos += 1
-            b = data[pos]
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result, pos + 1
-            shift += 7
-            if shift > 63:
-                raise WireError("varint too long")
-    except IndexError:
-        raise WireError("truncated varint") from None
-
-
 Builder = Callable[[bytes, int, int], Any]
 Schema = dict[int, tuple[str, int, "Builder | None"]]
 
@@ -71,7 +47,7 @@ def fields(data: bytes, pos: int, end: int, schema: Schema) -> dict[str, Any]:
         if key < 0x80:
             pos += 1
         else:
-            key, pos = varint(data, pos)
+            key, pos = read_varint(data, pos)
         wire = key & 7
         spec = schema.get(key >> 3)
         if wire == 2:
@@ -79,7 +55,7 @@ def fields(data: bytes, pos: int, end: int, schema: Schema) -> dict[str, Any]:
             if n < 0x80:
                 pos += 1
             else:
-                n, pos = varint(data, pos)
+                n, pos = read_varint(data, pos)
             stop = pos + n
             if stop > end:
                 raise WireError("length runs past the end of the message")
@@ -105,7 +81,7 @@ def fields(data: bytes, pos: int, end: int, schema: Schema) -> dict[str, Any]:
                     out[name] = build(data, pos, stop)
             pos = stop
         elif wire == 0:
-            value, pos = varint(data, pos)
+            value, pos = read_varint(data, pos)
             if spec is not None:
                 name, kind, _ = spec
                 if kind == BOOL:
@@ -143,7 +119,7 @@ def timestamp(data: bytes, pos: int, end: int) -> datetime | None:
     seconds = nanos = 0
     while pos < end:
         key = data[pos]
-        value, pos = varint(data, pos + 1)
+        value, pos = read_varint(data, pos + 1)
         if key == 0x08:
             seconds = value - (1 << 64) if value >= 1 << 63 else value
         elif key == 0x10:
@@ -195,14 +171,14 @@ def envelope(data: bytes) -> tuple[datetime | None, str, str, str, int, int]:
         pos += 1
         if key & 7 != 2:  # every envelope field is length-delimited; skip others
             if key >= 0x80:
-                key, pos = varint(data, pos - 1)
+                key, pos = read_varint(data, pos - 1)
             pos = _skip(data, pos, key & 7)
             continue
         n = data[pos] if pos < size else 0x80
         if n < 0x80:
             pos += 1
         else:
-            n, pos = varint(data, pos)
+            n, pos = read_varint(data, pos)
         stop = pos + n
         if stop > size:
             raise WireError("length runs past the end of the envelope")
@@ -216,7 +192,7 @@ def envelope(data: bytes) -> tuple[datetime | None, str, str, str, int, int]:
             while inner < stop:
                 k = data[inner]
                 inner += 1
-                m, inner = varint(data, inner)
+                m, inner = read_varint(data, inner)
                 if inner + m > stop or k & 7 != 2:
                     raise WireError("malformed event Any")
                 if k == 0x0A:
@@ -232,7 +208,7 @@ def envelope(data: bytes) -> tuple[datetime | None, str, str, str, int, int]:
 
 def _skip(data: bytes, pos: int, wire: int) -> int:
     if wire == 0:
-        return varint(data, pos)[1]
+        return read_varint(data, pos)[1]
     if wire == 1:
         return pos + 8
     if wire == 5:
