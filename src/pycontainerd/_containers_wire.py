@@ -71,18 +71,10 @@ def _fields(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]
     out = []
     i = start
     while i < end:
-        key = data[i]
-        if key < 0x80:
-            i += 1
-        else:
-            key, i = read_varint(data, i)
+        key, i = read_varint(data, i)
         number, wire = key >> 3, key & 7
         if wire == 2:
-            n = data[i]
-            if n < 0x80:
-                i += 1
-            else:
-                n, i = read_varint(data, i)
+            n, i = read_varint(data, i)
             out.append((number, 2, i, i + n))
             i += n
         elif wire == 0:
@@ -126,20 +118,12 @@ def split_containers(data: bytes) -> list[bytes]:
     n = len(data)
     i = 0
     while i < n:
-        key = data[i]
-        if key < 0x80:
-            i += 1
-        else:
-            key, i = read_varint(data, i)
+        key, i = read_varint(data, i)
         wire = key & 7
         if wire != 2:
             i = _skip(data, i, wire)
             continue
-        ln = data[i]
-        if ln < 0x80:
-            i += 1
-        else:
-            ln, i = read_varint(data, i)
+        ln, i = read_varint(data, i)
         end = i + ln
         if key == 0x0A:
             append(data[i:end])
@@ -197,19 +181,11 @@ def decode_fields(data: bytes) -> dict[str, Any]:
     end = len(data)
     j = 0
     while j < end:
-        key = data[j]
-        if key < 0x80:
-            j += 1
-        else:
-            key, j = read_varint(data, j)
+        key, j = read_varint(data, j)
         if key & 7 != 2:
             j = _skip(data, j, key & 7)
             continue
-        ln = data[j]
-        if ln < 0x80:
-            j += 1
-        else:
-            ln, j = read_varint(data, j)
+        ln, j = read_varint(data, j)
         s = j
         j += ln
         if key == 0x12:  # labels: a map entry, key (1) then value (2)
