@@ -166,7 +166,7 @@ class _H2Connection(H2Connection):
     grpclib opens every call with ``send_headers`` on a new stream, where h2
     builds, checks and serialises frame objects and runs its stateful HPACK
     encoder. Here the same checks and state transitions are made, and the
-    header block is written as literals that are never indexed: such a block
+    header block is written as literals without indexing (RFC 7541, 6.2.2): such a block
     depends on the headers alone (each field is encoded once and kept) and
     leaves the daemon's decoder table as it was, so h2's encoder stays right
     for whatever still goes through it. A block that needs more than one
