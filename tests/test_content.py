@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
+from _blobs import sha256
 
 from pycontainerd import Client, Content, ContentInfo, errors
 from pycontainerd.testing import inventory
@@ -24,10 +24,6 @@ async def client(containerd_client: Client) -> AsyncIterator[Client]:
     # blobs nothing refers to.
     async with containerd_client.leases.lease() as leased:
         yield leased
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 async def wait_for_offset(content: Content, ref: str, offset: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _blobs import sha256
 
 from pycontainerd import Client, Content, _content, errors
 
@@ -21,10 +21,6 @@ async def client(containerd_client: Client) -> AsyncIterator[Client]:
     # Under a lease: the daemon's GC may run at any time.
     async with containerd_client.leases.lease() as leased:
         yield leased
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def corrupt(root: str, digest: str, data: bytes) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -12,6 +11,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from _blobs import sha256
 
 import pycontainerd
 from pycontainerd import Descriptor, ImageConfig, Platform, errors
@@ -26,10 +26,6 @@ pytestmark = pytest.mark.anyio
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def chain_of(diff_ids: list[str]) -> list[str]:

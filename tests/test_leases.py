@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -12,10 +11,6 @@ from pycontainerd import Client, Lease, LeaseResource, errors
 from pycontainerd.testing import inventory
 
 pytestmark = pytest.mark.anyio
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 async def force_gc(client: Client) -> None:
