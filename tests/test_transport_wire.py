@@ -58,8 +58,14 @@ class _Wire:
         self._wrote.set()
 
     async def wait(self) -> None:
-        """Until something was written (the coalescing transport writes a few loop hops later)."""
+        """Until something was written, and what the ready tasks write next.
+
+        The coalescing transport writes a loop turn later; a task started
+        meanwhile (a call) writes in a turn of its own.
+        """
         await self._wrote.wait()
+        for _ in range(3):
+            await asyncio.sleep(0)
         self._wrote.clear()
 
     def is_closing(self) -> bool:

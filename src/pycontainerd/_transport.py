@@ -269,10 +269,12 @@ class _CoalescingTransport:
     grpclib writes the HEADERS and DATA frames of a request (and its flow
     control updates) separately, each a ``send()`` that wakes the daemon; on a
     unary call that is most of the client's cost. Writes are held until the
-    callbacks that were ready when the first one came have run, plus one
-    more hop: a reply's frames wake the caller's task in the same read that
-    makes h2 answer the daemon's PING, so the answer leaves with the caller's
-    next request instead of in a ``send()`` of its own.
+    callbacks that were ready when the first one came have run. The read
+    that brings a reply usually also brings the daemon's PING, and the
+    reply's caller wakes in a callback queued before the answer's flush: its
+    next request leaves with the answer, in one ``send()``. (Waiting one more
+    loop turn, as this once did, saved about one send in 35 calls and cost
+    one or two ``epoll_wait`` calls per call: strace on the S2raw loop.)
     """
 
     def __init__(self, transport: asyncio.Transport) -> None:
@@ -283,11 +285,8 @@ class _CoalescingTransport:
         if not data:
             return
         if not self._pending:
-            asyncio.get_running_loop().call_soon(self._hop)
+            asyncio.get_running_loop().call_soon(self._flush)
         self._pending.append(data)
-
-    def _hop(self) -> None:
-        asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         if self._pending:
