@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _taskutil import runtime_stock
 
 import pycontainerd
 from pycontainerd import errors, oci, testing
@@ -105,11 +106,7 @@ async def test_create_from_image_then_task_calls(
     assert rpcs[:2] == ["Snapshots/Mounts", "Tasks/Create"]
     await container.delete()
     after = await testing.inventory(containerd_client)
-    assert (after.containers, after.snapshots, after.leases) == (
-        before.containers,
-        before.snapshots,
-        before.leases,
-    )
+    assert runtime_stock(after) == runtime_stock(before)
 
 
 async def test_create_failing_after_the_container_leaves_nothing(
@@ -164,8 +161,4 @@ async def test_cancelled_create_from_image_leaves_nothing(
         if made is not None:  # created before the deadline: not cancelled
             await made.delete()
         after = await testing.inventory(containerd_client)
-        assert (after.containers, after.snapshots, after.leases) == (
-            before.containers,
-            before.snapshots,
-            before.leases,
-        )
+        assert runtime_stock(after) == runtime_stock(before)
