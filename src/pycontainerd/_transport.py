@@ -461,8 +461,6 @@ class _Protocol(H2Protocol):
         self._deliver(run_id, run)
         if start < pos:
             self._to_h2(view[start:pos])
-        else:
-            self.connection.flush()  # PING answers, as grpclib sends what h2 queued
         if pos < end:
             self._tail = data[pos:]
 
@@ -484,8 +482,10 @@ class _Protocol(H2Protocol):
         if kind == _PING:
             if flags or stream_id or len(payload) != 8:
                 return False
-            # h2 answers a PING itself; grpclib ignores the event.
+            # h2 answers a PING itself (queued with its other output, then
+            # flushed as grpclib does); grpclib ignores the event.
             h2._data_to_send += _FRAME_HEADER.pack(0, 8, _PING, _ACK, 0) + payload
+            self.connection.flush()
             return True
         if stream_id or len(payload) != 4:  # a WINDOW_UPDATE
             return False
