@@ -78,6 +78,12 @@ _PADDED_OR_PRIORITY: Final = 0x8 | 0x20
 # gRPC message prefix: compressed flag, length.
 _PREFIX: Final = struct.Struct(">?L")
 
+
+def _frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
+    """The 9-byte header of an HTTP/2 frame whose payload is `length` bytes."""
+    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, kind, flags, stream_id)
+
+
 _EMPTY: Final = Empty()
 _Req = TypeVar("_Req", bound=betterproto.Message)
 _Rep = TypeVar("_Rep", bound=betterproto.Message)
@@ -224,9 +230,7 @@ class _H2Connection(H2Connection):
             elif name == ":method":
                 stream.request_method = value.encode()
         size = len(block)
-        self._data_to_send += (
-            _FRAME_HEADER.pack(size >> 8, size & 0xFF, _HEADERS, flags, stream_id) + block
-        )
+        self._data_to_send += _frame_header(size, _HEADERS, flags, stream_id) + block
 
     def _literal_block(self, headers: list[tuple[str, str]]) -> bytes:
         fields = self._fields
@@ -349,7 +353,7 @@ class _Stream(ProtocolStream):
                 n = min(frame, stop - start)
                 flags = _END_STREAM if start == last else 0
                 parts += [
-                    _FRAME_HEADER.pack(n >> 8, n & 0xFF, _DATA, flags, self.id),
+                    _frame_header(n, _DATA, flags, self.id),
                     view[start : start + n],
                 ]
             h2.outbound_flow_control_window -= size
@@ -484,7 +488,7 @@ class _Protocol(H2Protocol):
                 return False
             # h2 answers a PING itself (queued with its other output, then
             # flushed as grpclib does); grpclib ignores the event.
-            h2._data_to_send += _FRAME_HEADER.pack(0, 8, _PING, _ACK, 0) + payload
+            h2._data_to_send += _frame_header(8, _PING, _ACK, 0) + payload
             self.connection.flush()
             return True
         if stream_id or len(payload) != 4:  # a WINDOW_UPDATE
