@@ -25,7 +25,7 @@ from grpclib.protocol import H2Protocol, Stream
 from h2.config import H2Configuration
 from h2.connection import ConnectionState, H2Connection
 from h2.errors import ErrorCodes
-from h2.events import DataReceived, RequestReceived, StreamReset
+from h2.events import DataReceived, PingAckReceived, RequestReceived, StreamReset
 from h2.exceptions import TooManyStreamsError
 from h2.settings import SettingCodes
 from hyperframe.frame import DataFrame
@@ -50,11 +50,13 @@ class _Wire:
 
     def __init__(self) -> None:
         self.written = bytearray()
+        self.writes = 0
         self.closed = False
         self._wrote = asyncio.Event()
 
     def write(self, data: bytes) -> None:
         self.written += data
+        self.writes += 1
         self._wrote.set()
 
     async def wait(self) -> None:
@@ -291,6 +293,50 @@ def test_unary_call_returns_the_reply() -> None:
 
     result, _ = asyncio.run(_play(respond))
     assert result == VersionResponse(version="1.6.20", revision="r")
+
+
+def _respond_ok(server: H2Connection, stream_id: int) -> None:
+    server.send_headers(stream_id, _OK_HEADERS)
+    server.send_data(stream_id, _reply(bytes(VersionResponse(version="1.6.20"))))
+    server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
+
+
+def test_a_ping_answer_leaves_with_the_next_request() -> None:
+    """grpc-go pings on every request; the answer rides on the caller's next request."""
+
+    async def scenario() -> None:
+        peer = _Peer(_protocols()[0], streams=0)
+        peer.protocol.data_received(peer.server.data_to_send())  # the handshake first
+        await peer.wire.wait()
+        peer.server.receive_data(peer.wire.take())
+        channel = _Channel(peer.protocol)
+        headers = [*_REQUEST, ("containerd-namespace", "t")]
+
+        async def two_calls() -> Any:
+            await _transport._unary_call(channel, headers, Empty(), VersionResponse)  # type: ignore[arg-type]
+            return await _transport._unary_call(channel, headers, Empty(), VersionResponse)  # type: ignore[arg-type]
+
+        calls = asyncio.create_task(two_calls())
+        await peer.wire.wait()
+        [first] = [
+            e.stream_id
+            for e in peer.server.receive_data(peer.wire.take())
+            if isinstance(e, RequestReceived)
+        ]
+        peer.server.ping(b"12345678")
+        _respond_ok(peer.server, first)
+        writes = peer.wire.writes
+        peer.protocol.data_received(peer.server.data_to_send())
+        await peer.wire.wait()
+        assert peer.wire.writes == writes + 1
+        events = peer.server.receive_data(peer.wire.take())
+        assert [e.ping_data for e in events if isinstance(e, PingAckReceived)] == [b"12345678"]
+        [second] = [e.stream_id for e in events if isinstance(e, RequestReceived)]
+        _respond_ok(peer.server, second)
+        peer.protocol.data_received(peer.server.data_to_send())
+        assert await calls == VersionResponse(version="1.6.20")
+
+    asyncio.run(scenario())
 
 
 def test_unary_call_with_an_empty_reply() -> None:

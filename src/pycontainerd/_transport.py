@@ -273,12 +273,14 @@ class _CoalescingTransport:
     grpclib writes the HEADERS and DATA frames of a request (and its flow
     control updates) separately, each a ``send()`` that wakes the daemon; on a
     unary call that is most of the client's cost. Writes are held until the
-    callbacks that were ready when the first one came have run. The read
-    that brings a reply usually also brings the daemon's PING, and the
-    reply's caller wakes in a callback queued before the answer's flush: its
-    next request leaves with the answer, in one ``send()``. (Waiting one more
-    loop turn, as this once did, saved about one send in 35 calls and cost
-    one or two ``epoll_wait`` calls per call: strace on the S2raw loop.)
+    callbacks that were ready when the first one came have run.
+
+    The read that brings a reply usually brings a PING too (grpc-go's
+    bandwidth estimator pings on every request it receives), ahead of the
+    reply. Its answer is held one turn longer (`write_soon`): the reply's
+    caller wakes in the turn after the read, and its next request then leaves
+    with the answer in one ``send()``, where answering at once cost a send
+    and a daemon wake-up per call.
     """
 
     def __init__(self, transport: asyncio.Transport) -> None:
@@ -291,6 +293,15 @@ class _CoalescingTransport:
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
         self._pending.append(data)
+
+    def write_soon(self, data: bytes) -> None:
+        """`write`, but sent a loop turn later, with whatever is written meanwhile."""
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._schedule_flush)
+        self._pending.append(data)
+
+    def _schedule_flush(self) -> None:
+        asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         if self._pending:
@@ -399,7 +410,8 @@ class _Protocol(H2Protocol):
     _tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(_CoalescingTransport(transport))  # type: ignore[arg-type]
+        self._writer = _CoalescingTransport(transport)  # type: ignore[arg-type]
+        super().connection_made(self._writer)  # type: ignore[arg-type]
         self._h2 = self.connection._connection
         # grpclib builds its Connection inline; only its stream factory changes.
         self.connection.__class__ = _Connection
@@ -486,10 +498,9 @@ class _Protocol(H2Protocol):
         if kind == _PING:
             if flags or stream_id or len(payload) != 8:
                 return False
-            # h2 answers a PING itself (queued with its other output, then
-            # flushed as grpclib does); grpclib ignores the event.
-            h2._data_to_send += _frame_header(8, _PING, _ACK, 0) + payload
-            self.connection.flush()
+            # The answer h2 would queue (grpclib ignores the event), sent with
+            # the next request if one comes soon (see `write_soon`).
+            self._writer.write_soon(_frame_header(8, _PING, _ACK, 0) + payload)
             return True
         if stream_id or len(payload) != 4:  # a WINDOW_UPDATE
             return False
