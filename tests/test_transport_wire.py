@@ -247,19 +247,57 @@ class _Channel:
         return self.protocol
 
 
+async def _handshake(peer: _Peer) -> None:
+    """Exchange the SETTINGS frames (and their acknowledgements)."""
+    peer.protocol.data_received(peer.server.data_to_send())
+    await peer.wire.wait()
+    peer.server.receive_data(peer.wire.take())
+
+
 async def _start_call(
-    peer: _Peer, reply_type: type[Any] = VersionResponse
+    peer: _Peer, reply_type: type[Any] = VersionResponse, message: Any = None
 ) -> tuple[asyncio.Task[Any], int]:
     """Start a call (Version by default) through the fast protocol; return it and its stream id."""
     headers = [*_REQUEST, ("containerd-namespace", "t")]
     call = asyncio.create_task(
-        _transport._unary_call(_Channel(peer.protocol), headers, Empty(), reply_type)  # type: ignore[arg-type]
+        _transport._unary_call(_Channel(peer.protocol), headers, message or Empty(), reply_type)  # type: ignore[arg-type]
     )
     await peer.wire.wait()
     events = peer.server.receive_data(peer.wire.take())
     [stream_id] = [e.stream_id for e in events if isinstance(e, RequestReceived)]
     assert any(isinstance(e, DataReceived) and e.stream_ended for e in events)
     return call, stream_id
+
+
+async def _warm(peer: _Peer) -> None:
+    """Bring the connection where unary calls run on `_UnaryStream`s: open, one call made.
+
+    h2 opens the connection with the first HEADERS it sends, so the first
+    call on a connection runs on grpclib's stream.
+    """
+    await _handshake(peer)
+    call, stream_id = await _start_call(peer)
+    assert stream_id in peer.protocol.processor.streams  # grpclib's stream
+    _respond_ok(peer.server, stream_id)
+    peer.protocol.data_received(peer.server.data_to_send())
+    assert await call == VersionResponse(version="1.6.20")
+
+
+async def _open_peer(unary_stream: bool) -> _Peer:
+    """A peer whose next call runs on a `_UnaryStream`, or on grpclib's stream."""
+    peer = _Peer(_protocols()[0], streams=0)
+    if unary_stream:
+        await _warm(peer)
+    return peer
+
+
+def _path_of(peer: _Peer, stream_id: int) -> bool:
+    """Whether the call on `stream_id` runs on a `_UnaryStream` (else on grpclib's stream)."""
+    protocol = peer.protocol
+    assert isinstance(protocol, _transport._Protocol)
+    unary = stream_id in protocol._unary
+    assert unary != (stream_id in protocol.processor.streams)
+    return unary
 
 
 def _reply(message: bytes) -> bytes:
@@ -269,10 +307,13 @@ def _reply(message: bytes) -> bytes:
 _OK_HEADERS = [(":status", "200"), ("content-type", "application/grpc")]
 
 
-async def _play(respond: Any, reply_type: type[Any] = VersionResponse) -> tuple[Any, _Peer]:
+async def _play(
+    respond: Any, reply_type: type[Any] = VersionResponse, *, unary_stream: bool = False
+) -> tuple[Any, _Peer]:
     """Run one call against `respond(server, stream_id)`; return its result or error."""
-    peer = _Peer(_protocols()[0], streams=0)
+    peer = await _open_peer(unary_stream)
     call, stream_id = await _start_call(peer, reply_type)
+    assert _path_of(peer, stream_id) is unary_stream
     respond(peer.server, stream_id)
     peer.protocol.data_received(peer.server.data_to_send())
     try:
@@ -280,19 +321,12 @@ async def _play(respond: Any, reply_type: type[Any] = VersionResponse) -> tuple[
     except Exception as exc:
         result = exc
     assert peer.protocol.processor.streams == {}  # released, whatever happened
+    assert peer.protocol._unary == {}  # type: ignore[attr-defined]
     return result, peer
 
 
-def test_unary_call_returns_the_reply() -> None:
-    reply = bytes(VersionResponse(version="1.6.20", revision="r"))
-
-    def respond(server: H2Connection, stream_id: int) -> None:
-        server.send_headers(stream_id, _OK_HEADERS)
-        server.send_data(stream_id, _reply(reply))
-        server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
-
-    result, _ = asyncio.run(_play(respond))
-    assert result == VersionResponse(version="1.6.20", revision="r")
+# Every unary call test runs on both paths: a `_UnaryStream` and grpclib's stream.
+_paths = pytest.mark.parametrize("unary_stream", [True, False], ids=["unary-stream", "grpclib"])
 
 
 def _respond_ok(server: H2Connection, stream_id: int) -> None:
@@ -301,14 +335,25 @@ def _respond_ok(server: H2Connection, stream_id: int) -> None:
     server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
 
 
+@_paths
+def test_unary_call_returns_the_reply(unary_stream: bool) -> None:
+    reply = bytes(VersionResponse(version="1.6.20", revision="r"))
+
+    def respond(server: H2Connection, stream_id: int) -> None:
+        server.send_headers(stream_id, _OK_HEADERS)
+        server.send_data(stream_id, _reply(reply))
+        server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
+
+    result, _ = asyncio.run(_play(respond, unary_stream=unary_stream))
+    assert result == VersionResponse(version="1.6.20", revision="r")
+
+
 def test_a_ping_answer_leaves_with_the_next_request() -> None:
     """grpc-go pings on every request; the answer rides on the caller's next request."""
 
     async def scenario() -> None:
         peer = _Peer(_protocols()[0], streams=0)
-        peer.protocol.data_received(peer.server.data_to_send())  # the handshake first
-        await peer.wire.wait()
-        peer.server.receive_data(peer.wire.take())
+        await _handshake(peer)
         channel = _Channel(peer.protocol)
         headers = [*_REQUEST, ("containerd-namespace", "t")]
 
@@ -339,13 +384,14 @@ def test_a_ping_answer_leaves_with_the_next_request() -> None:
     asyncio.run(scenario())
 
 
-def test_unary_call_with_an_empty_reply() -> None:
+@_paths
+def test_unary_call_with_an_empty_reply(unary_stream: bool) -> None:
     def respond(server: H2Connection, stream_id: int) -> None:
         server.send_headers(stream_id, _OK_HEADERS)
         server.send_data(stream_id, _reply(b""))
         server.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
 
-    result, _ = asyncio.run(_play(respond, Empty))
+    result, _ = asyncio.run(_play(respond, Empty, unary_stream=unary_stream))
     assert result == Empty()
 
 
@@ -400,33 +446,42 @@ def test_unary_call_with_an_empty_reply() -> None:
         ),
     ],
 )
-def test_unary_call_raises_what_the_reply_says(respond: Any, expected: tuple[Status, Any]) -> None:
-    result, _ = asyncio.run(_play(respond))
+@_paths
+def test_unary_call_raises_what_the_reply_says(
+    respond: Any, expected: tuple[Status, Any], unary_stream: bool
+) -> None:
+    result, _ = asyncio.run(_play(respond, unary_stream=unary_stream))
     assert isinstance(result, GRPCError)
     assert (result.status, result.message) == expected
 
 
-def test_unary_call_reset_before_any_status_is_a_terminated_stream() -> None:
+@_paths
+def test_unary_call_reset_before_any_status_is_a_terminated_stream(unary_stream: bool) -> None:
     def respond(server: H2Connection, stream_id: int) -> None:
         server.send_headers(stream_id, _OK_HEADERS)
         server.reset_stream(stream_id, ErrorCodes.INTERNAL_ERROR)
 
-    result, _ = asyncio.run(_play(respond))
+    result, _ = asyncio.run(_play(respond, unary_stream=unary_stream))
     assert isinstance(result, StreamTerminatedError)
+    assert str(result) == "Stream reset by remote party, error_code: 2"
 
 
-def test_cancelled_unary_call_resets_its_stream() -> None:
+@_paths
+def test_cancelled_unary_call_resets_its_stream(unary_stream: bool) -> None:
     async def scenario() -> None:
-        peer = _Peer(_protocols()[0], streams=0)
+        peer = await _open_peer(unary_stream)
         call, stream_id = await _start_call(peer)
         peer.server.send_headers(stream_id, _OK_HEADERS)
         peer.protocol.data_received(peer.server.data_to_send())
-        await peer.wire.wait()  # the client's SETTINGS ACK
-        peer.server.receive_data(peer.wire.take())
+        if not unary_stream:
+            await peer.wire.wait()  # the client's SETTINGS ACK
+            peer.server.receive_data(peer.wire.take())
+        await asyncio.sleep(0)
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
         assert peer.protocol.processor.streams == {}
+        assert peer.protocol._unary == {}  # type: ignore[attr-defined]
         await peer.wire.wait()
         events = peer.server.receive_data(peer.wire.take())
         assert [(type(e), e.error_code) for e in events if isinstance(e, StreamReset)] == [
@@ -676,3 +731,254 @@ def test_control_frames_are_answered_as_h2_answers_them(frames: bytes) -> None:
 
     fast, reference = asyncio.run(scenario())
     assert fast == reference
+
+
+# -- unary calls on `_UnaryStream`s: what h2 would have checked and done ----------
+
+
+def test_unary_stream_takes_a_reply_larger_than_its_windows() -> None:
+    body = bytes(VersionResponse(version="v" * (5 << 20)))  # past both 4 MiB windows
+
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        call, sid = await _start_call(peer)
+        assert _path_of(peer, sid)
+        server = peer.server
+        server.send_headers(sid, _OK_HEADERS)
+        data = _reply(body)
+        pos = 0
+        async with asyncio.timeout(10):
+            while pos < len(data):
+                while n := min(
+                    server.local_flow_control_window(sid),
+                    server.max_outbound_frame_size,
+                    len(data) - pos,
+                ):
+                    server.send_data(sid, data[pos : pos + n])
+                    pos += n
+                peer.protocol.data_received(server.data_to_send())
+                if pos < len(data):  # the client's window updates let the rest through
+                    await peer.wire.wait()
+                    server.receive_data(peer.wire.take())
+        server.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+        peer.protocol.data_received(server.data_to_send())
+        assert await call == VersionResponse(version="v" * (5 << 20))
+
+    asyncio.run(scenario())
+
+
+def test_frames_after_a_cancelled_unary_call_are_dropped() -> None:
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        protocol = peer.protocol
+        assert isinstance(protocol, _transport._Protocol)
+        call, sid = await _start_call(peer)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await peer.wire.wait()
+        assert peer.wire.take() == _frame(0x3, 0, sid, ErrorCodes.CANCEL.to_bytes(4))
+        # The daemon answered before it saw the reset; the trailers add an
+        # entry to the HPACK table that the next call's trailers refer to.
+        peer.server.send_headers(sid, _OK_HEADERS)
+        peer.server.send_data(sid, _reply(b""))
+        peer.server.send_headers(
+            sid, [("grpc-status", "0"), ("grpc-message", "late")], end_stream=True
+        )
+        late = peer.server.data_to_send()
+        assert sid in protocol._abandoned
+        protocol.data_received(late)
+        assert protocol._abandoned == {}  # its END_STREAM came: forgotten
+        assert protocol._h2.state_machine.state is ConnectionState.CLIENT_OPEN
+        call, sid = await _start_call(peer)
+        assert _path_of(peer, sid)
+        peer.server.send_headers(
+            sid, [*_OK_HEADERS, ("grpc-status", "5"), ("grpc-message", "late")], end_stream=True
+        )
+        protocol.data_received(peer.server.data_to_send())
+        with pytest.raises(GRPCError) as caught:
+            await call
+        assert (caught.value.status, caught.value.message) == (Status.NOT_FOUND, "late")
+
+    asyncio.run(scenario())
+
+
+def test_abandoned_streams_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_transport, "_ABANDONED_KEPT", 2)
+
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        ids = []
+        for _ in range(3):
+            call, sid = await _start_call(peer)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            ids.append(sid)
+        assert list(peer.protocol._abandoned) == ids[1:]  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())
+
+
+@_paths
+def test_unary_call_reads_a_header_block_of_several_frames(unary_stream: bool) -> None:
+    message = "m" * 40_000  # over one 16 KiB frame, Huffman-coded or not
+
+    def respond(server: H2Connection, stream_id: int) -> None:
+        server.send_headers(
+            stream_id,
+            [*_OK_HEADERS, ("grpc-status", "5"), ("grpc-message", message)],
+            end_stream=True,
+        )
+
+    result, _ = asyncio.run(_play(respond, unary_stream=unary_stream))
+    assert isinstance(result, GRPCError)
+    assert (result.status, result.message) == (Status.NOT_FOUND, message)
+
+
+def test_unary_stream_reads_padded_and_prioritised_frames() -> None:
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        call, sid = await _start_call(peer)
+        encoder = peer.server.encoder  # h2 sends neither: the frames are built here
+        reply = _reply(bytes(VersionResponse(version="padded")))
+        peer.protocol.data_received(
+            _frame(0x1, 0x4 | 0x8, sid, b"\x03" + encoder.encode(_OK_HEADERS) + b"\0" * 3)
+            + _frame(0x0, 0x8, sid, b"\x05" + reply[:3] + b"\0" * 5)  # the prefix, split
+            + _frame(0x0, 0x0, sid, reply[3:])
+            + _frame(0x2, 0x0, sid, b"\0\0\0\0\x0f")  # PRIORITY: nothing to do
+            + _frame(0x8, 0x0, sid, (100).to_bytes(4))  # a stream WINDOW_UPDATE: likewise
+            + _frame(
+                0x1, 0x4 | 0x20 | 0x1, sid, b"\0\0\0\0\x0f" + encoder.encode([("grpc-status", "0")])
+            )
+        )
+        assert await call == VersionResponse(version="padded")
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(lambda sid: _frame(0x0, 0x8, sid, b"\x09abc"), id="padding-past-the-frame"),
+        pytest.param(lambda sid: _frame(0x9, 0x4, sid, b"\x88"), id="continuation-of-nothing"),
+        pytest.param(lambda sid: _frame(0x3, 0x0, sid, b"\0\0"), id="short-reset"),
+        pytest.param(lambda sid: _frame(0x1, 0x4, sid, b"\xff\xff\xff\x7f"), id="bad-hpack"),
+    ],
+)
+def test_a_bad_frame_on_a_unary_stream_ends_the_connection(frame: Any) -> None:
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        call, sid = await _start_call(peer)
+        peer.protocol.data_received(frame(sid))
+        with pytest.raises(StreamTerminatedError):
+            await call
+        assert peer.protocol._h2.state_machine.state is ConnectionState.CLOSED  # type: ignore[attr-defined]
+        assert peer.wire.closed
+        events = peer.server.receive_data(peer.wire.take())
+        assert [type(e).__name__ for e in events][-1] == "ConnectionTerminated"
+
+    asyncio.run(scenario())
+
+
+def test_a_unary_reply_over_the_connection_window_ends_the_connection() -> None:
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        protocol = peer.protocol
+        assert isinstance(protocol, _transport._Protocol)
+        call, sid = await _start_call(peer)
+        window = protocol._h2._inbound_flow_control_window_manager
+        window.current_window_size = 10  # as if the daemon had sent all but 10 bytes
+        protocol.data_received(
+            _frame(0x1, 0x4, sid, peer.server.encoder.encode(_OK_HEADERS))
+            + _frame(0x0, 0x0, sid, b"x" * 100)
+        )
+        with pytest.raises(StreamTerminatedError):
+            await call
+        events = peer.server.receive_data(peer.wire.take())
+        [ended] = [e for e in events if type(e).__name__ == "ConnectionTerminated"]
+        assert ended.error_code == ErrorCodes.FLOW_CONTROL_ERROR  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())
+
+
+def test_unary_and_grpclib_streams_share_the_connection() -> None:
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        server = peer.server
+        call, sid = await _start_call(peer)
+        assert _path_of(peer, sid)
+        other = peer.protocol.connection.create_stream()  # a streaming call opens meanwhile
+        await other.send_request(_REQUEST, _processor=peer.protocol.processor)
+        await peer.wire.wait()
+        [other_id] = [
+            e.stream_id
+            for e in server.receive_data(peer.wire.take())
+            if isinstance(e, RequestReceived)
+        ]
+        assert other_id == sid + 2
+        server.send_headers(other_id, _OK_HEADERS)
+        server.send_headers(sid, _OK_HEADERS)
+        server.send_data(other_id, b"abc")
+        server.send_data(sid, _reply(bytes(VersionResponse(version="u"))))
+        server.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+        server.send_headers(other_id, [("grpc-status", "0")], end_stream=True)
+        peer.protocol.data_received(server.data_to_send())
+        assert await call == VersionResponse(version="u")
+        assert await other.recv_data(3) == b"abc"
+        call, sid = await _start_call(peer)
+        assert sid == other_id + 2
+        _respond_ok(server, sid)
+        peer.protocol.data_received(server.data_to_send())
+        assert await call == VersionResponse(version="1.6.20")
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("how", ["lost", "goaway"])
+def test_pending_unary_calls_fail_when_the_connection_ends(how: str) -> None:
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        call, sid = await _start_call(peer)
+        assert _path_of(peer, sid)
+        if how == "lost":
+            peer.protocol.connection_lost(None)
+        else:
+            peer.server.close_connection()
+            peer.protocol.data_received(peer.server.data_to_send())
+        with pytest.raises(StreamTerminatedError):
+            await call
+        assert peer.protocol._unary == {}  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())
+
+
+def test_a_request_over_the_send_window_runs_on_grpclib_stream() -> None:
+    request = VersionResponse(version="r" * 100_000)  # past the server's 64 KiB window
+
+    async def scenario() -> None:
+        peer = await _open_peer(True)
+        server = peer.server
+        headers = [*_REQUEST, ("containerd-namespace", "t")]
+        call = asyncio.create_task(
+            _transport._unary_call(_Channel(peer.protocol), headers, request, VersionResponse)  # type: ignore[arg-type]
+        )
+        received = bytearray()
+        sid = 0
+        async with asyncio.timeout(10):
+            while not received or len(received) < len(_reply(bytes(request))):
+                await peer.wire.wait()
+                for event in server.receive_data(peer.wire.take()):
+                    if isinstance(event, RequestReceived):
+                        sid = event.stream_id
+                        assert not _path_of(peer, sid)
+                    elif isinstance(event, DataReceived):
+                        received += event.data
+                        server.acknowledge_received_data(event.flow_controlled_length, sid)
+                peer.protocol.data_received(server.data_to_send())
+        assert bytes(received) == _reply(bytes(request))
+        _respond_ok(server, sid)
+        peer.protocol.data_received(server.data_to_send())
+        assert await call == VersionResponse(version="1.6.20")
+
+    asyncio.run(scenario())
