@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,20 +13,48 @@ from pycontainerd._api.containerd.services.content.v1 import (
     ReadContentResponse,
     WriteAction,
     WriteContentRequest,
+    WriteContentResponse,
 )
-from pycontainerd._content import _check_digest, _ReadChunk, _WriteChunk
+from pycontainerd._content import _check_digest, _ReadChunk, _write_chunk, _WriteAck
 
 offsets = st.integers(min_value=0, max_value=2**63 - 1)
 
 
 @given(offsets, st.binary(max_size=5000))
 def test_write_chunk_encodes_like_protobuf(offset: int, data: bytes) -> None:
-    wire = bytes(_WriteChunk(offset, memoryview(data)))
+    wire = b"".join(_write_chunk(offset, memoryview(data)))
     decoded = WriteContentRequest().parse(wire)
     assert decoded.action == WriteAction.WRITE
     assert decoded.offset == offset
     assert decoded.data == data
     assert decoded.ref == ""
+
+
+@given(
+    offsets,
+    offsets,
+    st.sampled_from(["", "sha256:" + "ab" * 32]),
+    st.sampled_from(list(WriteAction)),
+)
+def test_write_ack_decodes_like_protobuf(
+    offset: int, total: int, digest: str, action: WriteAction
+) -> None:
+    wire = bytes(
+        WriteContentResponse(
+            action=action,
+            started_at=datetime(2026, 1, 2, tzinfo=UTC),
+            offset=offset,
+            total=total,
+            digest=digest,
+        )
+    )
+    decoded = _WriteAck.FromString(wire)
+    assert (decoded.offset, decoded.digest) == (offset, digest)
+
+
+def test_a_malformed_write_ack_is_data_loss() -> None:
+    with pytest.raises(errors.DataLoss, match="content write reply"):
+        _WriteAck.FromString(b"\x20")  # offset's key, no value
 
 
 @given(offsets, st.binary(max_size=5000))

@@ -13,6 +13,7 @@ goes through both as well.)
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -491,14 +492,25 @@ def test_cancelled_unary_call_resets_its_stream(unary_stream: bool) -> None:
     asyncio.run(scenario())
 
 
-async def _send_through(protocol: H2Protocol, payload: bytes) -> tuple[bytes, tuple[int, int]]:
-    """Send `payload` (and the end of the stream) to the h2 server, which acknowledges as it reads."""
+async def _send_through(
+    protocol: H2Protocol, payload: bytes, cuts: list[int] | None = None
+) -> tuple[bytes, tuple[int, int]]:
+    """Send `payload` (and the end of the stream) to the h2 server, which acknowledges as it reads.
+
+    With `cuts`, the payload is handed over as parts cut at those offsets (`send_parts`).
+    """
     peer = _Peer(protocol, streams=1)
     await peer.open()
     peer.protocol.data_received(peer.server.data_to_send())  # settings, headers
     [stream] = peer.streams
     assert stream.id is not None
-    sending = asyncio.create_task(stream.send_data(payload, end_stream=True))
+    if cuts is None:
+        sending = asyncio.create_task(stream.send_data(payload, end_stream=True))
+    else:
+        assert isinstance(stream, _transport._Stream)
+        bounds = [0, *sorted(cuts), len(payload)]
+        parts = [memoryview(payload)[a:b] for a, b in itertools.pairwise(bounds)]
+        sending = asyncio.create_task(stream.send_parts(parts, end_stream=True))
     received = bytearray()
     ended = False
     async with asyncio.timeout(10):
@@ -526,6 +538,22 @@ def test_batched_send_delivers_the_bytes_within_the_windows(size: int) -> None:
         # to wait for its updates, and both end with the same windows.
         assert fast == reference
         assert fast[0] == payload
+
+    asyncio.run(scenario())
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.integers(0, 150_000),
+    cuts=st.lists(st.integers(0, 150_000), max_size=6),
+)
+def test_parts_are_sent_as_the_bytes_they_make_up(size: int, cuts: list[int]) -> None:
+    payload = bytes(range(256)) * (size // 256) + b"y" * (size % 256)
+    cuts = [min(c, size) for c in cuts]  # empty parts included
+
+    async def scenario() -> None:
+        received, _ = await _send_through(_protocols()[0], payload, cuts)
+        assert received == payload
 
     asyncio.run(scenario())
 

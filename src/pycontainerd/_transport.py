@@ -26,7 +26,7 @@ import enum
 import os
 import struct
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import betterproto
@@ -59,7 +59,16 @@ from hpack.hpack import encode_integer
 from . import errors
 from ._codec import FastProtoCodec, encode
 
-__all__ = ["DEFAULT", "Caller", "Default", "Timeout", "Transport", "parse_address", "recv_message"]
+__all__ = [
+    "DEFAULT",
+    "Caller",
+    "Default",
+    "Timeout",
+    "Transport",
+    "parse_address",
+    "recv_message",
+    "send_parts",
+]
 
 DEFAULT_ADDRESS: Final = "/run/containerd/containerd.sock"
 
@@ -374,10 +383,15 @@ class _Stream(ProtocolStream):
     """
 
     async def send_data(self, data: bytes, end_stream: bool = False) -> None:
+        await self.send_parts([data], end_stream)
+
+    async def send_parts(
+        self, parts: Sequence[bytes | memoryview], end_stream: bool = False
+    ) -> None:
+        """`send_data` of the bytes of `parts`, one after another, copied once."""
         assert self.id is not None
         h2 = self._h2_connection
-        view = memoryview(data)
-        pos, end = 0, len(data)
+        pos, end = 0, sum(len(part) for part in parts)
         while pos < end or end_stream:
             await self.connection.write_ready.wait()
             stream = h2.streams.get(self.id)
@@ -386,7 +400,7 @@ class _Stream(ProtocolStream):
                 or stream.state_machine.state is not StreamState.OPEN
                 or h2.state_machine.state is not ConnectionState.CLIENT_OPEN
             ):
-                await super().send_data(bytes(view[pos:]), end_stream)
+                await super().send_data(b"".join(_slices(parts, pos, end)), end_stream)
                 return
             window = min(h2.outbound_flow_control_window, stream.outbound_flow_control_window)
             if window <= 0 and pos < end:
@@ -401,23 +415,35 @@ class _Stream(ProtocolStream):
             last = starts[-1] if end_stream and stop == end else -1
             if last >= 0:
                 stream.state_machine.process_input(StreamInputs.SEND_END_STREAM)
-            parts: list[bytes | memoryview] = [h2.data_to_send()]
+            out: list[bytes | memoryview] = [h2.data_to_send()]
             for start in starts:
                 n = min(frame, stop - start)
                 flags = _END_STREAM if start == last else 0
-                parts += [
-                    _frame_header(n, _DATA, flags, self.id),
-                    view[start : start + n],
-                ]
+                out.append(_frame_header(n, _DATA, flags, self.id))
+                out += _slices(parts, start, start + n)
             h2.outbound_flow_control_window -= size
             stream.outbound_flow_control_window -= size
-            self._transport.write(b"".join(parts))
+            self._transport.write(b"".join(out))
             pos = stop
             self.data_sent += size
             self.connection.data_sent += size
             self.connection.data_send_process()
             if last >= 0:
                 return
+
+
+def _slices(parts: Sequence[bytes | memoryview], start: int, stop: int) -> list[memoryview]:
+    """Views of the bytes `start:stop` of `parts` taken end to end."""
+    found = []
+    offset = 0
+    for part in parts:
+        size = len(part)
+        if offset + size > start:
+            found.append(memoryview(part)[max(start - offset, 0) : stop - offset])
+        offset += size
+        if offset >= stop:
+            break
+    return found
 
 
 class _Connection(Connection):
@@ -1003,6 +1029,37 @@ class Caller:
                 metadata=self._metadata,
             ) as stream:
                 yield stream
+
+
+async def send_parts(
+    stream: Stream[Any, Any], parts: Sequence[bytes | memoryview], *, end: bool = False
+) -> None:
+    """Send one message, serialised as `parts` end to end, on a client-streaming call.
+
+    grpclib's `Stream.send_message` encodes the message and then prefixes it,
+    two copies of a 1 MiB content chunk before the DATA frames are built;
+    here prefix and parts go into the frames in one copy. The stream's
+    bookkeeping is grpclib's own (no listeners are dispatched to: the SDK
+    registers none).
+    """
+    if not stream._send_request_done:
+        await stream.send_request()
+    if stream._end_done:
+        raise ProtocolError("Stream is ended")
+    http2 = stream._stream
+    size = sum(len(part) for part in parts)
+    framed = [_PREFIX.pack(0, size), *parts]
+    with stream._wrapper:
+        if isinstance(http2, _Stream):
+            await http2.send_parts(framed, end_stream=end)
+        else:
+            await http2.send_data(b"".join(framed), end_stream=end)
+        stream._send_message_done = True
+        stream._messages_sent += 1
+        http2.connection.messages_sent += 1
+        http2.connection.last_message_sent = time.monotonic()
+        if end:
+            stream._end_done = True
 
 
 class _Termination:

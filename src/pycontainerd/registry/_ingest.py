@@ -17,12 +17,8 @@ import anyio
 from grpclib.const import Cardinality
 
 from .. import errors
-from .._api.containerd.services.content.v1 import (
-    WriteAction,
-    WriteContentRequest,
-    WriteContentResponse,
-)
-from .._content import ContentWriter
+from .._api.containerd.services.content.v1 import WriteAction, WriteContentRequest
+from .._content import ContentWriter, _WriteAck
 from .._transport import recv_message
 from ._errors import DigestError
 
@@ -52,7 +48,7 @@ async def _session(
 ) -> AsyncIterator[ContentWriter]:
     caller = client._caller
     async with caller.stream(
-        _WRITE, Cardinality.STREAM_STREAM, WriteContentRequest, WriteContentResponse
+        _WRITE, Cardinality.STREAM_STREAM, WriteContentRequest, _WriteAck
     ) as stream:
         try:
             with caller.transport.map_errors(_WRITE):
@@ -98,7 +94,7 @@ async def _session(
                 await stream.cancel()
 
 
-async def _end(client: Client, stream: Stream[WriteContentRequest, WriteContentResponse]) -> None:
+async def _end(client: Client, stream: Stream[WriteContentRequest, _WriteAck]) -> None:
     """End an interrupted Write call gracefully, then reset it (shielded, bounded).
 
     A reset alone lets the daemon's handler run on: it may still be creating
