@@ -14,6 +14,7 @@ writing are async context managers that own one gRPC stream each:
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import hashlib
@@ -21,7 +22,7 @@ import io
 import os
 import random
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -54,7 +55,7 @@ from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
 from ._codec import WireError, read_varint, varint
 from ._convert import timestamp
-from ._transport import recv_message, send_parts
+from ._transport import ViewBuffer, divert, recv_message, send_parts, wait_on
 from .events import _wire
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ CHUNK_SIZE: Final = 1 << 20
 _WINDOW: Final = 8
 # Chunks at least this large are hashed in a worker thread.
 _THREADED_HASH_MIN: Final = 256 << 10
+_PREFIX_SIZE: Final = 5  # of a gRPC message: compressed flag, length
 # Bounds for cleanup paths (abort after an error or cancellation).
 _CLEANUP_TIMEOUT: Final = 10.0
 # Backoff for a ref locked by another writer: jittered, doubling, capped.
@@ -176,6 +178,137 @@ class _ReadChunk(ReadContentResponse):
         return msg
 
 
+class _ReadReplies:
+    """Cuts the bytes of a Read stream into the blob's data, as they arrive.
+
+    The stream is gRPC messages (a 5-byte prefix, then the message), each a
+    ``ReadContentResponse``: offset (1) and data (2), other fields skipped.
+    `feed` takes the stream in pieces of any size and adds views of the data
+    bytes to a list, so a whole-blob read copies each byte once, into the
+    blob. Prefixes and field headers cut by a piece boundary wait for the
+    next piece.
+    """
+
+    # The longest header: a key and a value or length, 10 bytes each.
+    _LOOKAHEAD: Final = 20
+
+    def __init__(self) -> None:
+        self._head = b""  # the start of a prefix or field header
+        self._message = 0  # bytes left in the current message (0: a prefix comes next)
+        self._data = 0  # bytes left of the data field being passed on
+        self._skip = 0  # bytes left of another field
+
+    @property
+    def at_boundary(self) -> bool:
+        """Whether the stream so far is whole messages (it may end here)."""
+        return not (self._head or self._message)
+
+    def feed(self, piece: memoryview, out: list[memoryview]) -> None:
+        """Add the views of the blob's data in `piece` to `out`.
+
+        Raises:
+            pycontainerd.errors.DataLoss: the stream is not Read replies.
+        """
+        pos, end = 0, len(piece)
+        while pos < end:
+            if self._data or self._skip:
+                n = min(self._data or self._skip, end - pos)
+                if self._data:
+                    out.append(piece[pos : pos + n])
+                    self._data -= n
+                else:
+                    self._skip -= n
+                self._message -= n
+                pos += n
+            else:
+                pos = self._header(piece, pos, end)
+
+    def _header(self, piece: memoryview, pos: int, end: int) -> int:
+        """Read the prefix or field header at `pos`; the position after it."""
+        prefix = not self._message
+        room = _PREFIX_SIZE if prefix else min(self._LOOKAHEAD, self._message)
+        got = self._head + bytes(piece[pos : pos + room - len(self._head)])
+        try:
+            used = self._prefix(got) if prefix else self._field(got)
+        except WireError as exc:
+            if len(got) < room:  # cut by the end of the piece: more comes
+                self._head = got
+                return end
+            raise errors.DataLoss(
+                f"malformed content read reply ({exc})", method=_SERVICE + "Read"
+            ) from None
+        taken = used - len(self._head)
+        self._head = b""
+        return pos + taken
+
+    def _prefix(self, got: bytes) -> int:
+        if len(got) < _PREFIX_SIZE:
+            raise WireError("truncated message prefix")
+        if got[0]:
+            raise WireError("compressed message")
+        self._message = int.from_bytes(got[1:_PREFIX_SIZE])
+        return _PREFIX_SIZE
+
+    def _field(self, got: bytes) -> int:
+        key, used = read_varint(got, 0)
+        kind = key & 7
+        if kind == 0:
+            _, used = read_varint(got, used)
+        elif kind == 2:
+            length, used = read_varint(got, used)
+            if key >> 3 == 2:
+                self._data = length
+            else:
+                self._skip = length
+        elif kind == 1 or kind == 5:
+            self._skip = 8 if kind == 1 else 4
+        else:
+            raise WireError(f"wire type {kind}")
+        self._message -= used
+        if self._message < self._data + self._skip:
+            raise WireError("a field runs past its message")
+        return used
+
+
+class _BlobSink(ViewBuffer):
+    """The receive buffer of a whole-blob Read: its data, as views (see `_ReadReplies`).
+
+    The reader takes `pieces` after each `ready`, copies them into the blob,
+    then gives the flow-control credit back (`ack`): the daemon stays at most
+    the stream's window ahead, as with grpclib's own buffer.
+    """
+
+    def __init__(self, ack: Callable[[int], None]) -> None:
+        super().__init__(ack)
+        self.ack = ack
+        self.replies = _ReadReplies()
+        self.pieces: list[memoryview] = []
+        self.unacked = 0
+        self.ended = False
+        self.error: errors.DataLoss | None = None
+        self.ready = asyncio.Event()
+
+    def add(self, data: bytes, ack_size: int) -> None:
+        self.add_views([memoryview(data)], ack_size)
+
+    def add_views(self, views: list[memoryview], ack_size: int) -> None:
+        self.unacked += ack_size
+        self.ready.set()
+        if self.error is None:
+            try:
+                for view in views:
+                    self.replies.feed(view, self.pieces)
+            except errors.DataLoss as exc:
+                self.error = exc
+
+    def eof(self) -> None:
+        self.ended = True
+        self.ready.set()
+
+    def unacked_size(self) -> int:
+        return self.unacked
+
+
 def _check_digest(digest: str) -> str:
     if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
         raise errors.InvalidArgument(f"invalid digest {digest!r}: expected <algorithm>:<hex>")
@@ -200,12 +333,12 @@ def _hasher(digest: str) -> hashlib._Hash | None:
 
 
 class _Digester:
-    """Hashes a blob's chunks in a worker thread, one chunk behind its reader.
+    """Hashes a blob's pieces in a worker thread, one batch behind its reader.
 
     Hashing costs about as much CPU as receiving, and hashlib releases the
-    GIL: while chunk N is hashed in a thread, chunk N+1 is received and
+    GIL: while batch N is hashed in a thread, batch N+1 is received and
     stored, so a whole-blob read keeps two cores busy instead of taking
-    turns. Chunks are hashed in order, one at a time; each runs as a task
+    turns. Batches are hashed in order, one at a time; each runs as a task
     of `task_group`, which the caller keeps open until `digest` returns.
     """
 
@@ -215,18 +348,24 @@ class _Digester:
         self._idle = anyio.Event()
         self._idle.set()
 
-    async def update(self, data: bytes | memoryview) -> None:
-        """Queue `data` (kept unchanged until hashed) once the previous chunk is done."""
+    async def update(self, pieces: Sequence[bytes | memoryview]) -> None:
+        """Queue `pieces` (kept unchanged until hashed) once the previous batch is done."""
         await self._idle.wait()
-        if len(data) < _THREADED_HASH_MIN:
-            self._hasher.update(data)
+        if sum(len(piece) for piece in pieces) < _THREADED_HASH_MIN:
+            self._hash(pieces)
             return
         self._idle = anyio.Event()
-        self._task_group.start_soon(self._hash, data, self._idle)
+        self._task_group.start_soon(self._hash_in_thread, pieces, self._idle)
 
-    async def _hash(self, data: bytes | memoryview, idle: anyio.Event) -> None:
+    def _hash(self, pieces: Sequence[bytes | memoryview]) -> None:
+        for piece in pieces:
+            self._hasher.update(piece)
+
+    async def _hash_in_thread(
+        self, pieces: Sequence[bytes | memoryview], idle: anyio.Event
+    ) -> None:
         try:
-            await anyio.to_thread.run_sync(self._hasher.update, data)
+            await anyio.to_thread.run_sync(self._hash, pieces)
         finally:
             idle.set()
 
@@ -841,34 +980,63 @@ class Content:
     async def _receive_blob(
         self, digest: str, limit: int | None, buffer: io.BytesIO, digester: _Digester
     ) -> int:
-        """Stream `digest` from its start into `buffer` and `digester`; the byte count."""
+        """Stream `digest` from its start into `buffer` and `digester`; the byte count.
+
+        The replies are not decoded as messages: their data goes from the
+        received frames into `buffer` in one copy (`_BlobSink`), hashed in
+        batches of about a chunk (1 MiB).
+        """
         method = _SERVICE + "Read"
         received = 0
+        map_errors = self._caller.transport.map_errors
         async with self._caller.stream(
             method, Cardinality.UNARY_STREAM, ReadContentRequest, _ReadChunk
         ) as stream:
-            # containerd reads size 0 as "to the end" and clips a size past the end.
-            await stream.send_message(ReadContentRequest(digest=digest, size=limit or 0), end=True)
             done = False
             try:
+                with map_errors(method):
+                    sink = await divert(stream, _BlobSink)
+                    # containerd reads size 0 as "to the end" and clips a size past the end.
+                    await stream.send_message(
+                        ReadContentRequest(digest=digest, size=limit or 0), end=True
+                    )
+                    await stream.recv_initial_metadata()  # a missing blob fails here
+                batch: list[memoryview] = []
+                batched = 0
                 while True:
-                    with self._caller.transport.map_errors(method):
-                        reply = await recv_message(stream)
-                        if reply is None:
-                            # The call ended: raise the daemon's error, if it sent one.
-                            await stream.recv_trailing_metadata()
-                    if reply is None:
-                        done = True
-                        return received
-                    data = reply.data
-                    received += len(data)
+                    with map_errors(method):
+                        await wait_on(stream, sink.ready)
+                    sink.ready.clear()  # set again by whatever arrives from here on
+                    if sink.error is not None:
+                        raise sink.error
+                    pieces, sink.pieces = sink.pieces, []
+                    credit, sink.unacked = sink.unacked, 0
+                    for piece in pieces:
+                        buffer.write(piece)
+                        batched += len(piece)
+                    received = buffer.tell()
                     if limit is not None and received > limit:
                         raise errors.DataLoss(
                             f"content {digest}: received {received} bytes, expected at most {limit}",
                             method=method,
                         )
-                    buffer.write(data)
-                    await digester.update(data)
+                    batch += pieces
+                    ended = sink.ended  # before any await: what it covers is taken
+                    if batched >= CHUNK_SIZE or (ended and batch):
+                        await digester.update(batch)
+                        batch, batched = [], 0
+                    if credit:
+                        sink.ack(credit)
+                    if ended:
+                        break
+                if not sink.replies.at_boundary:
+                    raise errors.DataLoss(
+                        f"content {digest}: the last read reply was cut short", method=method
+                    )
+                with map_errors(method):
+                    await stream.recv_trailing_metadata()  # the daemon's error, if it sent one
+                done = True
+                return received
             finally:
                 if not done:
                     await _cancel(stream)

@@ -26,7 +26,7 @@ import enum
 import os
 import struct
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import betterproto
@@ -36,7 +36,7 @@ from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import GRPC_CONTENT_TYPE
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.metadata import USER_AGENT, decode_grpc_message, encode_timeout
-from grpclib.protocol import Connection, H2Protocol
+from grpclib.protocol import Buffer, Connection, H2Protocol
 from grpclib.protocol import Stream as ProtocolStream
 from grpclib.utils import Wrapper
 from h2.connection import (
@@ -65,9 +65,12 @@ __all__ = [
     "Default",
     "Timeout",
     "Transport",
+    "ViewBuffer",
+    "divert",
     "parse_address",
     "recv_message",
     "send_parts",
+    "wait_on",
 ]
 
 DEFAULT_ADDRESS: Final = "/run/containerd/containerd.sock"
@@ -847,11 +850,17 @@ class _Protocol(H2Protocol):
         """Queue the gathered payloads of one stream as one entry of its grpclib buffer."""
         if not run:
             return
-        payload = b"".join(run)
-        run.clear()
-        size = len(payload)
         stream = self.processor.streams[stream_id]
-        stream.buffer.add(payload, size)
+        buffer = stream.buffer
+        if isinstance(buffer, ViewBuffer):
+            size = sum(len(view) for view in run)
+            buffer.add_views(run.copy(), size)
+            run.clear()
+        else:
+            payload = b"".join(run)
+            run.clear()
+            size = len(payload)
+            buffer.add(payload, size)
         stream.data_received += size
         self.connection.data_received += size
         self.connection.last_data_received = time.monotonic()
@@ -1060,6 +1069,49 @@ async def send_parts(
         http2.connection.last_message_sent = time.monotonic()
         if end:
             stream._end_done = True
+
+
+class ViewBuffer(Buffer):
+    """A stream's receive buffer that takes the received DATA payloads as views.
+
+    grpclib's buffer joins what arrives into messages (a copy) for the
+    reader to decode (with more copies). A reader that parses the stream
+    itself installs a subclass (`divert`) and gets the payloads of each
+    read as `add_views` calls, uncopied, in order. This base joins them.
+    """
+
+    def add_views(self, views: list[memoryview], ack_size: int) -> None:
+        self.add(b"".join(views), ack_size)
+
+
+_ViewB = TypeVar("_ViewB", bound=ViewBuffer)
+
+
+async def divert(
+    stream: Stream[Any, Any], make: Callable[[Callable[[int], None]], _ViewB]
+) -> _ViewB:
+    """Open `stream`'s HTTP/2 stream and give it the buffer `make(ack)`.
+
+    `ack` gives flow-control credit back for bytes taken out of the buffer.
+    Call before the request is sent: no reply can have arrived yet.
+    """
+    await stream.send_request()
+    http2 = stream._stream
+    old = http2.buffer
+    if old._unacked.qsize():
+        raise ProtocolError("data arrived before the buffer was diverted")
+    buffer = make(old._ack_callback)
+    http2.buffer = buffer
+    return buffer
+
+
+async def wait_on(stream: Stream[Any, Any], event: asyncio.Event) -> None:
+    """Wait for `event` as grpclib waits on `stream`: a reset or lost connection raises.
+
+    (grpclib then raises `StreamTerminatedError`, which `map_errors` maps.)
+    """
+    with stream._wrapper:
+        await event.wait()
 
 
 class _Termination:
