@@ -82,7 +82,6 @@ _DATA: Final = 0x0
 _HEADERS: Final = 0x1
 _RST_STREAM: Final = 0x3
 _PING: Final = 0x6
-_GOAWAY: Final = 0x7
 _WINDOW_UPDATE: Final = 0x8
 _CONTINUATION: Final = 0x9
 _TAKEN: Final = frozenset((_HEADERS, _PING, _WINDOW_UPDATE))  # see `_Protocol._take`
@@ -353,7 +352,7 @@ class _UnaryStream:
     connection went.
     """
 
-    __slots__ = ("block", "data", "done", "error", "headers", "id", "trailers", "unacked")
+    __slots__ = ("data", "done", "error", "headers", "id", "trailers", "unacked")
 
     def __init__(self, stream_id: int, done: asyncio.Future[None]) -> None:
         self.id = stream_id
@@ -361,7 +360,6 @@ class _UnaryStream:
         self.headers: list[tuple[str, str]] | None = None
         self.trailers: list[tuple[str, str]] | None = None
         self.data: list[bytes] = []
-        self.block: list[bytes] | None = None  # a header block awaiting CONTINUATION
         self.unacked = 0  # stream window credit not yet given back
         self.error: StreamTerminatedError | None = None
 
