@@ -118,16 +118,16 @@ async def test_whole_read_cancelled_midway(client: Client, monkeypatch: pytest.M
     digest = await client.content.write("cancelled-read", data)
     chunks = 0
     scope = anyio.CancelScope()
-    original = _content._Digester.update
+    original = _content._Assembler.add
 
-    async def update(self: Any, chunk: bytes | memoryview) -> None:
+    async def add(self: Any, pieces: list[memoryview]) -> None:
         nonlocal chunks
         chunks += 1
-        await original(self, chunk)
+        await original(self, pieces)
         if chunks == 2:
-            scope.cancel()  # with the second chunk's hash still running in its thread
+            scope.cancel()  # with the second batch still being taken in its thread
 
-    monkeypatch.setattr(_content._Digester, "update", update)
+    monkeypatch.setattr(_content._Assembler, "add", add)
     with scope:
         await client.content.read(digest)
     assert scope.cancelled_caught

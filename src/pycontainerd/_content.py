@@ -332,45 +332,49 @@ def _hasher(digest: str) -> hashlib._Hash | None:
     return hashlib.new(algorithm) if algorithm in _HASHES else None
 
 
-class _Digester:
-    """Hashes a blob's pieces in a worker thread, one batch behind its reader.
+class _Assembler:
+    """Copies a blob's pieces into its buffer and hashes them, in a worker thread.
 
-    Hashing costs about as much CPU as receiving, and hashlib releases the
-    GIL: while batch N is hashed in a thread, batch N+1 is received and
-    stored, so a whole-blob read keeps two cores busy instead of taking
-    turns. Batches are hashed in order, one at a time; each runs as a task
-    of `task_group`, which the caller keeps open until `digest` returns.
+    Copying into the fresh buffer (mostly page faults) and hashing each cost
+    about as much CPU as receiving. In a thread, one batch behind the
+    reader, they overlap the event loop's receiving of the next batch
+    (hashlib releases the GIL, and so does the loop in its socket reads).
+    Batches are handled in order, one at a time; each runs as a task of
+    `task_group`, which the caller keeps open until `digest` returns.
     """
 
-    def __init__(self, hasher: hashlib._Hash, task_group: TaskGroup) -> None:
+    def __init__(self, hasher: hashlib._Hash, buffer: io.BytesIO, task_group: TaskGroup) -> None:
         self._hasher = hasher
+        self._buffer = buffer
         self._task_group = task_group
         self._idle = anyio.Event()
         self._idle.set()
 
-    async def update(self, pieces: Sequence[bytes | memoryview]) -> None:
-        """Queue `pieces` (kept unchanged until hashed) once the previous batch is done."""
+    async def add(self, pieces: Sequence[bytes | memoryview]) -> None:
+        """Queue `pieces` (kept unchanged until taken) once the previous batch is done."""
         await self._idle.wait()
         if sum(len(piece) for piece in pieces) < _THREADED_HASH_MIN:
-            self._hash(pieces)
+            self._take(pieces)
             return
         self._idle = anyio.Event()
-        self._task_group.start_soon(self._hash_in_thread, pieces, self._idle)
+        self._task_group.start_soon(self._take_in_thread, pieces, self._idle)
 
-    def _hash(self, pieces: Sequence[bytes | memoryview]) -> None:
+    def _take(self, pieces: Sequence[bytes | memoryview]) -> None:
+        write, update = self._buffer.write, self._hasher.update
         for piece in pieces:
-            self._hasher.update(piece)
+            write(piece)
+            update(piece)
 
-    async def _hash_in_thread(
+    async def _take_in_thread(
         self, pieces: Sequence[bytes | memoryview], idle: anyio.Event
     ) -> None:
         try:
-            await anyio.to_thread.run_sync(self._hash, pieces)
+            await anyio.to_thread.run_sync(self._take, pieces)
         finally:
             idle.set()
 
     async def digest(self) -> str:
-        """``algorithm:hex`` of everything given to `update`."""
+        """``algorithm:hex`` of everything given to `add` (all of it in the buffer then)."""
         await self._idle.wait()
         return f"{self._hasher.name}:{self._hasher.hexdigest()}"
 
@@ -961,10 +965,10 @@ class Content:
         buffer = io.BytesIO()
         failure: Exception | None = None
         async with anyio.create_task_group() as tg:
-            digester = _Digester(hasher, tg)
+            assembler = _Assembler(hasher, buffer, tg)
             try:
-                received = await self._receive_blob(digest, limit, buffer, digester)
-                actual = await digester.digest()
+                received = await self._receive_blob(digest, limit, assembler)
+                actual = await assembler.digest()
             except Exception as exc:
                 # Raised after the task group, so that callers see it unwrapped.
                 failure = exc
@@ -977,14 +981,12 @@ class Content:
             raise errors.DataLoss(f"content {digest}: data read has digest {actual}", method=method)
         return buffer.getvalue()
 
-    async def _receive_blob(
-        self, digest: str, limit: int | None, buffer: io.BytesIO, digester: _Digester
-    ) -> int:
-        """Stream `digest` from its start into `buffer` and `digester`; the byte count.
+    async def _receive_blob(self, digest: str, limit: int | None, assembler: _Assembler) -> int:
+        """Stream `digest` from its start into `assembler`; the byte count.
 
         The replies are not decoded as messages: their data goes from the
-        received frames into `buffer` in one copy (`_BlobSink`), hashed in
-        batches of about a chunk (1 MiB).
+        received frames into the blob in one copy (`_BlobSink`), in batches
+        of about a chunk (1 MiB).
         """
         method = _SERVICE + "Read"
         received = 0
@@ -1011,10 +1013,9 @@ class Content:
                         raise sink.error
                     pieces, sink.pieces = sink.pieces, []
                     credit, sink.unacked = sink.unacked, 0
-                    for piece in pieces:
-                        buffer.write(piece)
-                        batched += len(piece)
-                    received = buffer.tell()
+                    got = sum(len(piece) for piece in pieces)
+                    batched += got
+                    received += got
                     if limit is not None and received > limit:
                         raise errors.DataLoss(
                             f"content {digest}: received {received} bytes, expected at most {limit}",
@@ -1023,7 +1024,7 @@ class Content:
                     batch += pieces
                     ended = sink.ended  # before any await: what it covers is taken
                     if batched >= CHUNK_SIZE or (ended and batch):
-                        await digester.update(batch)
+                        await assembler.add(batch)
                         batch, batched = [], 0
                     if credit:
                         sink.ack(credit)
