@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import uuid
 
 import anyio
@@ -152,6 +153,41 @@ async def test_200_concurrent_calls(containerd_client: pycontainerd.Client) -> N
             tg.start_soon(one)
     assert len(results) == 200
     assert len(set(results)) == 1
+
+
+async def test_unary_calls_cancelled_midway_leave_the_connection_healthy(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    """Unary calls on a warm connection run on the transport's own streams: cancelled ones reset."""
+    client = containerd_client
+    await client.version()  # the connection is open: the next calls take the unary streams
+    rng = random.Random(7)
+    finished = 0
+
+    async def one() -> None:
+        nonlocal finished
+        with anyio.move_on_after(rng.choice([0, 1e-5, 1e-4, 1e-3, 1.0])):
+            await client.version()
+            finished += 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(300):
+            tg.start_soon(one)
+    assert 0 < finished < 300  # some ran to the end, some were cut off
+    protocol = client._transport.channel()._protocol
+    assert isinstance(protocol, _transport._Protocol)
+    assert protocol._unary == {}  # none left open
+    assert (await client.version()).version
+    assert protocol is client._transport.channel()._protocol  # the same connection
+
+
+async def test_unary_deadline_maps_to_deadline_exceeded(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    await containerd_client.version()
+    with pytest.raises(errors.DeadlineExceeded):
+        await containerd_client.version(timeout=1e-6)
+    assert (await containerd_client.version()).version
 
 
 async def test_cancelled_call_leaves_client_usable(containerd_client: pycontainerd.Client) -> None:
