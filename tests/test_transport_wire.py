@@ -439,6 +439,14 @@ def test_unary_call_with_an_empty_reply(unary_stream: bool) -> None:
             id="cut-short",
         ),
         pytest.param(
+            lambda server, sid: (
+                server.send_headers(sid, _OK_HEADERS),
+                server.send_data(sid, b"\0\0\0", end_stream=True),
+            ),
+            (Status.INTERNAL, "the reply message was cut short"),
+            id="cut-short-in-the-prefix",
+        ),
+        pytest.param(
             lambda server, sid: server.send_headers(
                 sid, [*_OK_HEADERS, ("grpc-status", "0")], end_stream=True
             ),

@@ -1216,6 +1216,8 @@ async def _unary_call(
         raise GRPCError(Status.UNKNOWN, "the daemon sent no reply message")
     if len(data[0]) < _PREFIX.size:
         data = [b"".join(data)]
+        if len(data[0]) < _PREFIX.size:
+            raise GRPCError(Status.INTERNAL, "the reply message was cut short")
     compressed, size = _PREFIX.unpack_from(data[0])
     if compressed:
         raise GRPCError(Status.INTERNAL, "compressed replies are not supported")
