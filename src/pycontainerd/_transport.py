@@ -410,27 +410,43 @@ class _Stream(ProtocolStream):
                 continue
             stop = pos + min(window, end - pos)
             size = stop - pos
-            frame = h2.max_outbound_frame_size
-            # The last frame carries END_STREAM; with nothing left to send, an empty one.
-            starts = range(pos, stop, frame) or range(pos, pos + 1)
-            last = starts[-1] if end_stream and stop == end else -1
-            if last >= 0:
+            ending = end_stream and stop == end
+            if ending:
                 stream.state_machine.process_input(StreamInputs.SEND_END_STREAM)
-            out: list[bytes | memoryview] = [h2.data_to_send()]
-            for start in starts:
-                n = min(frame, stop - start)
-                flags = _END_STREAM if start == last else 0
-                out.append(_frame_header(n, _DATA, flags, self.id))
-                out += _slices(parts, start, start + n)
+            frames = _data_frames(self.id, parts, pos, stop, h2.max_outbound_frame_size, ending)
             h2.outbound_flow_control_window -= size
             stream.outbound_flow_control_window -= size
-            self._transport.write(b"".join(out))
+            self._transport.write(b"".join([h2.data_to_send(), *frames]))
             pos = stop
             self.data_sent += size
             self.connection.data_sent += size
             self.connection.data_send_process()
-            if last >= 0:
+            if ending:
                 return
+
+
+def _data_frames(
+    stream_id: int,
+    parts: Sequence[bytes | memoryview],
+    start: int,
+    stop: int,
+    frame: int,
+    end_stream: bool,
+) -> list[bytes | memoryview]:
+    """DATA frames of at most `frame` bytes carrying bytes `start:stop` of `parts`.
+
+    With `end_stream` the last frame carries END_STREAM; with no bytes to
+    carry, that is one empty frame.
+    """
+    out: list[bytes | memoryview] = []
+    starts = range(start, stop, frame) or range(start, start + 1)
+    last = starts[-1]
+    for begin in starts:
+        n = min(frame, stop - begin)
+        flags = _END_STREAM if end_stream and begin == last else 0
+        out.append(_frame_header(n, _DATA, flags, stream_id))
+        out += _slices(parts, begin, begin + n)
+    return out
 
 
 def _slices(parts: Sequence[bytes | memoryview], start: int, stop: int) -> list[memoryview]:
@@ -445,6 +461,13 @@ def _slices(parts: Sequence[bytes | memoryview], start: int, stop: int) -> list[
         if offset >= stop:
             break
     return found
+
+
+def _unpadded(payload: memoryview) -> memoryview | None:
+    """A PADDED frame's payload without its pad length and padding; None if they overrun it."""
+    if not payload or payload[0] >= len(payload):
+        return None
+    return payload[1 : len(payload) - payload[0]]
 
 
 class _Connection(Connection):
@@ -535,18 +558,17 @@ class _Protocol(H2Protocol):
         stream_id = h2.get_next_available_stream_id()
         h2.highest_outbound_stream_id = stream_id  # h2 opens its next stream after it
         h2.outbound_flow_control_window -= size
-        parts: list[bytes | memoryview] = [
-            h2.data_to_send(),
-            _frame_header(len(block), _HEADERS, _END_HEADERS, stream_id),
-            block,
-        ]
-        frame = h2.max_outbound_frame_size
-        view = memoryview(message)
-        for start in range(0, size, frame):
-            n = min(frame, size - start)
-            flags = _END_STREAM if start + n == size else 0
-            parts += [_frame_header(n, _DATA, flags, stream_id), view[start : start + n]]
-        self._writer.write(b"".join(parts))
+        frames = _data_frames(stream_id, [message], 0, size, h2.max_outbound_frame_size, True)
+        self._writer.write(
+            b"".join(
+                [
+                    h2.data_to_send(),
+                    _frame_header(len(block), _HEADERS, _END_HEADERS, stream_id),
+                    block,
+                    *frames,
+                ]
+            )
+        )
         stream = _UnaryStream(stream_id, asyncio.get_running_loop().create_future())
         self._unary[stream_id] = stream
         return stream
@@ -603,9 +625,10 @@ class _Protocol(H2Protocol):
         if increment:
             updates.append(_frame_header(4, _WINDOW_UPDATE, 0, 0) + increment.to_bytes(4))
         if flags & _PADDED:
-            if not size or payload[0] >= size:
+            unpadded = _unpadded(payload)
+            if unpadded is None:
                 return self._protocol_error(ErrorCodes.PROTOCOL_ERROR)
-            payload = payload[1 : size - payload[0]]
+            payload = unpadded
         if stream is not None:
             if payload:
                 stream.data.append(bytes(payload))
@@ -634,9 +657,10 @@ class _Protocol(H2Protocol):
     ) -> bool:
         if kind == _HEADERS:
             if flags & _PADDED:
-                if not payload or payload[0] >= len(payload):
+                unpadded = _unpadded(payload)
+                if unpadded is None:
                     return self._protocol_error(ErrorCodes.PROTOCOL_ERROR)
-                payload = payload[1 : len(payload) - payload[0]]
+                payload = unpadded
             if flags & _PRIORITY:
                 payload = payload[5:]
             fragments = [bytes(payload)]
