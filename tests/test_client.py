@@ -9,32 +9,27 @@ import uuid
 import anyio
 import pytest
 from betterproto.lib.google.protobuf import Any
-from grpclib.const import Cardinality
 
 import pycontainerd
 from pycontainerd import _transport, errors
+from pycontainerd._api import _rpc
 from pycontainerd._api.containerd.services.containers.v1 import (
     Container,
     ContainerRuntime,
     CreateContainerRequest,
-    CreateContainerResponse,
 )
-from pycontainerd._api.containerd.services.events.v1 import Envelope, SubscribeRequest
+from pycontainerd._api.containerd.services.events.v1 import SubscribeRequest
 from pycontainerd.testing import ContainerdDaemon
 
 pytestmark = pytest.mark.anyio
-
-SUBSCRIBE = "/containerd.services.events.v1.Events/Subscribe"
 
 
 async def _wait_for_an_event(client: pycontainerd.Client, *, timeout: float | None) -> None:
     """A call that blocks: nobody publishes in the test's namespace."""
     filters = [f"namespace=={client.namespace}"]
-    async with client._caller.stream(
-        SUBSCRIBE, Cardinality.UNARY_STREAM, SubscribeRequest, Envelope, timeout=timeout
-    ) as stream:
-        await stream.send_message(SubscribeRequest(filters=filters), end=True)
-        await stream.recv_message()
+    async with client._caller.stream(_rpc.Events.Subscribe, timeout=timeout) as stream:
+        await stream.send(SubscribeRequest(filters=filters), end=True)
+        await stream.recv()
 
 
 async def test_version_and_server(containerd_client: pycontainerd.Client) -> None:
@@ -99,9 +94,8 @@ async def test_deleting_non_empty_namespace_fails(containerd_client: pycontainer
         spec=Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec", value=b"{}"),
     )
     await containerd_client._caller.unary(
-        "/containerd.services.containers.v1.Containers/Create",
+        _rpc.Containers.Create,
         CreateContainerRequest(container=container),
-        CreateContainerResponse,
     )
     with pytest.raises(errors.FailedPrecondition):
         await containerd_client.namespaces.delete(containerd_client.namespace)
@@ -175,8 +169,8 @@ async def test_unary_calls_cancelled_midway_leave_the_connection_healthy(
             tg.start_soon(one)
     assert 0 < finished < 300  # some ran to the end, some were cut off
     protocol = client._transport.channel()._protocol
-    assert isinstance(protocol, _transport._Protocol)
-    assert protocol._unary == {}  # none left open
+    assert protocol is not None
+    assert protocol.processor.streams == {}  # none left open
     assert (await client.version()).version
     assert protocol is client._transport.channel()._protocol  # the same connection
 

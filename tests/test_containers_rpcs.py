@@ -10,6 +10,7 @@ from _taskutil import runtime_stock
 
 import pycontainerd
 from pycontainerd import errors, oci, testing
+from pycontainerd._api._rpc import Rpc
 from pycontainerd._oci import chain_id
 from pycontainerd._transport import Caller
 
@@ -20,21 +21,22 @@ pytestmark = pytest.mark.anyio
 def rpcs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every method called through any `Caller`, by its short name (``Snapshots/Mounts``)."""
     calls: list[str] = []
-    unary, stream = Caller.unary, Caller.stream
+    # Every unary call goes through unary_raw.
+    unary, stream = Caller.unary_raw, Caller.stream
 
-    def short(method: str) -> str:
-        service, name = method.rsplit("/", 2)[-2:]
+    def short(rpc: Rpc[Any, Any]) -> str:
+        service, name = rpc.path.rsplit("/", 2)[-2:]
         return service.rsplit(".", 1)[-1] + "/" + name
 
-    async def spy_unary(self: Caller, method: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(short(method))
-        return await unary(self, method, *args, **kwargs)
+    async def spy_unary(self: Caller, rpc: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(short(rpc))
+        return await unary(self, rpc, *args, **kwargs)
 
-    def spy_stream(self: Caller, method: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(short(method))
-        return stream(self, method, *args, **kwargs)
+    def spy_stream(self: Caller, rpc: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(short(rpc))
+        return stream(self, rpc, *args, **kwargs)
 
-    monkeypatch.setattr(Caller, "unary", spy_unary)
+    monkeypatch.setattr(Caller, "unary_raw", spy_unary)
     monkeypatch.setattr(Caller, "stream", spy_stream)
     return calls
 

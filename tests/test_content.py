@@ -348,26 +348,6 @@ async def test_corrupt_blob_raises_data_loss(client: Client, containerd_daemon: 
     assert await client.content.read(digest, size=10) == data[:10]
 
 
-async def test_received_data_frames_are_not_hex_encoded(
-    client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """h2 builds repr(frame) for every frame it receives; the transport keeps it cheap."""
-    import hyperframe.frame
-
-    encoded: list[int] = []
-    original = hyperframe.frame._raw_data_repr
-
-    def spy(data: bytes | None) -> str:
-        encoded.append(len(data or b""))
-        return original(data)
-
-    monkeypatch.setattr(hyperframe.frame, "_raw_data_repr", spy)
-    data = os.urandom(2 * MiB)
-    digest = await client.content.write("frames", data)
-    assert await client.content.read(digest) == data
-    assert [n for n in encoded if n > 1024] == []
-
-
 async def test_write_from_missing_path(client: Client, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await client.content.write("missing-file", tmp_path / "nope")

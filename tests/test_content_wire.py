@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from datetime import UTC, datetime
 
 import pytest
@@ -16,14 +15,14 @@ from pycontainerd._api.containerd.services.content.v1 import (
     WriteContentRequest,
     WriteContentResponse,
 )
-from pycontainerd._content import _check_digest, _ReadChunk, _ReadReplies, _write_chunk, _WriteAck
+from pycontainerd._content import _check_digest, _ReadChunk, _write_chunk, _WriteAck
 
 offsets = st.integers(min_value=0, max_value=2**63 - 1)
 
 
 @given(offsets, st.binary(max_size=5000))
 def test_write_chunk_encodes_like_protobuf(offset: int, data: bytes) -> None:
-    wire = b"".join(_write_chunk(offset, memoryview(data)))
+    wire = _write_chunk(offset, memoryview(data))
     decoded = WriteContentRequest().parse(wire)
     assert decoded.action == WriteAction.WRITE
     assert decoded.offset == offset
@@ -72,64 +71,6 @@ def test_read_chunk_skips_unknown_fields() -> None:
     assert _ReadChunk.FromString(wire).data == b"x"
     with pytest.raises(errors.DataLoss):
         _ReadChunk.FromString(b"\x0b")  # wire type 3 (groups) is not protobuf 3
-
-
-def _grpc(message: bytes) -> bytes:
-    return struct.pack(">?L", False, len(message)) + message
-
-
-def _unknown_fields(number: int) -> bytes:
-    # a varint (field 3), fixed64 (4), bytes (5) and fixed32 (6) containerd does not send
-    return [b"\x18\x96\x01", b"\x21" + bytes(8), b"\x2a\x03abc", b"\x35" + bytes(4)][number]
-
-
-_replies = st.lists(
-    st.tuples(offsets, st.binary(max_size=3000), st.lists(st.integers(0, 3), max_size=2)),
-    max_size=6,
-)
-
-
-@given(_replies, st.lists(st.integers(1, 4000), max_size=40))
-def test_read_replies_cut_out_the_data_wherever_the_pieces_end(
-    replies: list[tuple[int, bytes, list[int]]], cuts: list[int]
-) -> None:
-    stream = b"".join(
-        _grpc(
-            b"".join(_unknown_fields(n) for n in extra)
-            + bytes(ReadContentResponse(offset=o, data=d))
-        )
-        for o, d, extra in replies
-    )
-    parser = _ReadReplies()
-    out: list[memoryview] = []
-    pos = 0
-    for size in [*cuts, len(stream)]:
-        parser.feed(memoryview(stream)[pos : pos + size], out)
-        pos += size
-    assert b"".join(out) == b"".join(d for _, d, _ in replies)
-    assert parser.at_boundary
-
-
-def test_read_replies_cut_short_are_not_at_a_boundary() -> None:
-    stream = _grpc(bytes(ReadContentResponse(offset=0, data=b"abcdef")))
-    for end in range(1, len(stream)):
-        parser = _ReadReplies()
-        parser.feed(memoryview(stream)[:end], [])
-        assert not parser.at_boundary
-
-
-@pytest.mark.parametrize(
-    "stream",
-    [
-        pytest.param(b"\x01\0\0\0\x02\x08\x01", id="compressed"),
-        pytest.param(_grpc(b"\x12\x09abc"), id="data-past-its-message"),
-        pytest.param(_grpc(b"\x0b\x00"), id="group-wire-type"),
-        pytest.param(_grpc(b"\x08" + b"\xff" * 12), id="overlong-varint"),
-    ],
-)
-def test_malformed_read_replies_are_data_loss(stream: bytes) -> None:
-    with pytest.raises(errors.DataLoss, match="malformed content read reply"):
-        _ReadReplies().feed(memoryview(stream), [])
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import pycontainerd
 from pycontainerd import errors, events
+from pycontainerd._api import _rpc
 from pycontainerd._api.containerd.services.events.v1 import PublishRequest
 from pycontainerd.events import filters
 from pycontainerd.testing import ContainerdDaemon
@@ -333,18 +334,15 @@ async def test_container_and_image_events_from_raw_calls(
     containerd_client: pycontainerd.Client,
 ) -> None:
     from betterproto.lib.google.protobuf import Any as ProtoAny
-    from betterproto.lib.google.protobuf import Empty
 
     from pycontainerd._api.containerd.services.containers.v1 import (
         Container,
         ContainerRuntime,
         CreateContainerRequest,
-        CreateContainerResponse,
         DeleteContainerRequest,
     )
     from pycontainerd._api.containerd.services.images.v1 import (
         CreateImageRequest,
-        CreateImageResponse,
         DeleteImageRequest,
         Image,
     )
@@ -356,7 +354,7 @@ async def test_container_and_image_events_from_raw_calls(
         filters.topic_matches("^/containers/"), filters.topic_matches("^/images/")
     ) as stream:
         await c.unary(
-            "/containerd.services.containers.v1.Containers/Create",
+            _rpc.Containers.Create,
             CreateContainerRequest(
                 container=Container(
                     id="ev-c1",
@@ -368,15 +366,13 @@ async def test_container_and_image_events_from_raw_calls(
                     ),
                 )
             ),
-            CreateContainerResponse,
         )
         await c.unary(
-            "/containerd.services.containers.v1.Containers/Delete",
+            _rpc.Containers.Delete,
             DeleteContainerRequest(id="ev-c1"),
-            Empty,
         )
         await c.unary(
-            "/containerd.services.images.v1.Images/Create",
+            _rpc.Images.Create,
             CreateImageRequest(
                 image=Image(
                     name="example.com/img:1",
@@ -388,12 +384,10 @@ async def test_container_and_image_events_from_raw_calls(
                     ),
                 )
             ),
-            CreateImageResponse,
         )
         await c.unary(
-            "/containerd.services.images.v1.Images/Delete",
+            _rpc.Images.Delete,
             DeleteImageRequest(name="example.com/img:1", sync=True),
-            Empty,
         )
         got = [await next_envelope(stream) for _ in range(4)]
     assert [e.event for e in got] == [

@@ -10,28 +10,22 @@ from pathlib import Path
 import anyio
 import pytest
 from betterproto.lib.google.protobuf import Any as ProtoAny
-from betterproto.lib.google.protobuf import Empty
 
 import pycontainerd
 from pycontainerd import oci
+from pycontainerd._api import _rpc
 from pycontainerd._api.containerd.services.containers.v1 import (
     Container,
     ContainerRuntime,
     CreateContainerRequest,
-    CreateContainerResponse,
     DeleteContainerRequest,
     GetContainerRequest,
-    GetContainerResponse,
 )
 from pycontainerd._api.containerd.services.tasks.v1 import (
     CreateTaskRequest,
-    CreateTaskResponse,
-    DeleteResponse,
     DeleteTaskRequest,
     StartRequest,
-    StartResponse,
     WaitRequest,
-    WaitResponse,
 )
 from pycontainerd.testing import inventory
 
@@ -55,7 +49,7 @@ def _rootfs(path: Path) -> Path:
 
 async def _create(client: pycontainerd.Client, container_id: str, spec: oci.Spec) -> None:
     await client._caller.unary(
-        _CONTAINERS + "Create",
+        _rpc.Containers.Create,
         CreateContainerRequest(
             container=Container(
                 id=container_id,
@@ -63,34 +57,27 @@ async def _create(client: pycontainerd.Client, container_id: str, spec: oci.Spec
                 spec=ProtoAny(type_url=oci.SPEC_TYPE_URL, value=spec.to_json()),
             )
         ),
-        CreateContainerResponse,
     )
 
 
 async def _run(client: pycontainerd.Client, container_id: str) -> int:
     """Create, start, wait for and delete the container's task; the exit code."""
-    await client._caller.unary(
-        _TASKS + "Create", CreateTaskRequest(container_id=container_id), CreateTaskResponse
-    )
+    await client._caller.unary(_rpc.Tasks.Create, CreateTaskRequest(container_id=container_id))
     try:
-        await client._caller.unary(
-            _TASKS + "Start", StartRequest(container_id=container_id), StartResponse
-        )
+        await client._caller.unary(_rpc.Tasks.Start, StartRequest(container_id=container_id))
         reply = await client._caller.unary(
-            _TASKS + "Wait", WaitRequest(container_id=container_id), WaitResponse, timeout=60
+            _rpc.Tasks.Wait, WaitRequest(container_id=container_id), timeout=60
         )
         return reply.exit_status
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(30):
             await client._caller.unary(
-                _TASKS + "Delete", DeleteTaskRequest(container_id=container_id), DeleteResponse
+                _rpc.Tasks.Delete, DeleteTaskRequest(container_id=container_id)
             )
 
 
 async def _delete(client: pycontainerd.Client, container_id: str) -> None:
-    await client._caller.unary(
-        _CONTAINERS + "Delete", DeleteContainerRequest(id=container_id), Empty
-    )
+    await client._caller.unary(_rpc.Containers.Delete, DeleteContainerRequest(id=container_id))
 
 
 async def test_daemon_stores_the_spec_unchanged(containerd_client: pycontainerd.Client) -> None:
@@ -105,7 +92,7 @@ async def test_daemon_stores_the_spec_unchanged(containerd_client: pycontainerd.
     spec = oci.Spec.from_dict(data)
     await _create(containerd_client, "stored", spec)
     reply = await containerd_client._caller.unary(
-        _CONTAINERS + "Get", GetContainerRequest(id="stored"), GetContainerResponse
+        _rpc.Containers.Get, GetContainerRequest(id="stored")
     )
     assert reply.container.spec.type_url == oci.SPEC_TYPE_URL
     assert oci.Spec.from_json(reply.container.spec.value) == spec

@@ -9,7 +9,8 @@ from _taskutil import HostContainer, fifo_dirs
 import pycontainerd
 import pycontainerd.testing
 from pycontainerd import errors, stdio
-from pycontainerd._api.containerd.services.tasks.v1 import WaitRequest, WaitResponse
+from pycontainerd._api import _rpc
+from pycontainerd._api.containerd.services.tasks.v1 import WaitRequest
 
 pytestmark = pytest.mark.anyio
 
@@ -216,12 +217,11 @@ async def test_blocking_unary_call_ends_cleanly_on_deadline_and_cancel(
     async with await c.new_task() as task:
         await task.start()
         wait = WaitRequest(container_id=c.id)
-        method = "/containerd.services.tasks.v1.Tasks/Wait"
         caller = containerd_client._caller
         with pytest.raises(errors.DeadlineExceeded):
-            await caller.unary(method, wait, WaitResponse, timeout=0.2)
+            await caller.unary(_rpc.Tasks.Wait, wait, timeout=0.2)
         with anyio.move_on_after(0.2) as scope:
-            await caller.unary(method, wait, WaitResponse, timeout=None)
+            await caller.unary(_rpc.Tasks.Wait, wait, timeout=None)
         assert scope.cancelled_caught
         channel = containerd_client._transport.channel()
         assert channel._protocol is not None

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any, Self
 from betterproto.lib.google.protobuf import Empty
 
 from . import _identifiers
+from ._api import _rpc
 from ._api.containerd.services.introspection.v1 import (
     PluginsRequest,
-    PluginsResponse,
-    ServerResponse,
 )
-from ._api.containerd.services.version.v1 import VersionResponse
 from ._containers import Containers
 from ._content import Content
 from ._diff import Diff
@@ -173,9 +171,8 @@ class Client:
             ```
         """
         reply = await self._caller.unary(
-            "/containerd.services.version.v1.Version/Version",
+            _rpc.Version.Version,
             Empty(),
-            VersionResponse,
             timeout=timeout,
         )
         return Version(version=reply.version, revision=reply.revision)
@@ -183,9 +180,8 @@ class Client:
     async def server(self, *, timeout: Timeout = DEFAULT) -> ServerInfo:
         """Introspection's view of the daemon (its UUID)."""
         reply = await self._caller.unary(
-            "/containerd.services.introspection.v1.Introspection/Server",
+            _rpc.Introspection.Server,
             Empty(),
-            ServerResponse,
             timeout=timeout,
         )
         return ServerInfo(uuid=reply.uuid)
@@ -200,9 +196,8 @@ class Client:
             ```
         """
         reply = await self._caller.unary(
-            "/containerd.services.introspection.v1.Introspection/Plugins",
+            _rpc.Introspection.Plugins,
             PluginsRequest(filters=list(filters)),
-            PluginsResponse,
             timeout=timeout,
         )
         return [PluginInfo._from_proto(p) for p in reply.plugins]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 import attrs
 from betterproto.lib.google.protobuf import Any as AnyProto
-from betterproto.lib.google.protobuf import Empty, FieldMask
+from betterproto.lib.google.protobuf import FieldMask
 
 from . import errors
+from ._api import _rpc
 from ._api.containerd.services.containers.v1 import Container as ContainerProto
 from ._api.containerd.services.containers.v1 import (
     DeleteContainerRequest,
@@ -22,7 +23,6 @@ from ._api.containerd.services.containers.v1 import (
 )
 from ._api.containerd.services.snapshots.v1 import (
     MountsRequest,
-    MountsResponse,
     PrepareSnapshotRequest,
     PrepareSnapshotResponse,
     RemoveSnapshotRequest,
@@ -31,17 +31,13 @@ from ._api.containerd.services.snapshots.v1 import (
 )
 from ._api.containerd.services.tasks.v1 import (
     CreateTaskRequest,
-    CreateTaskResponse,
-    DeleteResponse,
     DeleteTaskRequest,
     GetRequest,
-    GetResponse,
     KillRequest,
 )
 from ._api.containerd.types import Mount as MountProto
 from ._codec import encode_scalars
 from ._containers_wire import (
-    RawListContainersResponse,
     decode_containers,
     decode_fields,
     encode_create,
@@ -61,9 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
 
-_CONTAINERS: Final = "/containerd.services.containers.v1.Containers/"
-_SNAPSHOTS: Final = "/containerd.services.snapshots.v1.Snapshots/"
-_TASKS: Final = "/containerd.services.tasks.v1.Tasks/"
 SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 DEFAULT_RUNTIME: Final = "io.containerd.runc.v2"
 DEFAULT_SNAPSHOTTER: Final = "overlayfs"
@@ -259,11 +252,10 @@ class Container:
                 object.__setattr__(self, "_prepared_mounts", None)  # used once
             else:
                 reply = await client._caller.unary(
-                    _SNAPSHOTS + "Mounts",
+                    _rpc.Snapshots.Mounts,
                     encode_scalars(
                         MountsRequest, snapshotter=self.snapshotter, key=self.snapshot_key
                     ),
-                    MountsResponse,
                 )
                 rootfs = reply.mounts
         io = config._open(self.id)
@@ -271,7 +263,7 @@ class Container:
         try:
             with anyio.CancelScope(shield=True):
                 created_reply = await client._caller.unary(
-                    _TASKS + "Create",
+                    _rpc.Tasks.Create,
                     CreateTaskRequest(
                         container_id=self.id,
                         rootfs=rootfs,
@@ -280,7 +272,6 @@ class Container:
                         stderr=io.stderr_uri,
                         terminal=config.terminal,
                     ),
-                    CreateTaskResponse,
                 )
             created = True
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -344,17 +335,15 @@ async def _remove_task(client: Client, container_id: str) -> None:
     """Kill and delete a task we just created (cleanup path)."""
     try:
         await client._caller.unary(
-            _TASKS + "Kill",
+            _rpc.Tasks.Kill,
             encode_scalars(KillRequest, container_id=container_id, signal=9, all=True),
-            Empty,
         )
     except errors.RPCError:
         pass
     try:
         await client._caller.unary(
-            _TASKS + "Delete",
+            _rpc.Tasks.Delete,
             encode_scalars(DeleteTaskRequest, container_id=container_id),
-            DeleteResponse,
         )
     except errors.NotFound:
         pass
@@ -363,11 +352,8 @@ async def _remove_task(client: Client, container_id: str) -> None:
 # Create, Get and Update answer with the container in field 1, like List: the
 # same direct decoder serves them all (betterproto would decode the spec's
 # bytes into a message object first).
-_RAW_REPLY: Any = RawListContainersResponse
-
-
-def _one_container(reply: RawListContainersResponse, client: Client) -> Container:
-    [container] = decode_containers(reply.raw, client, Container)
+def _one_container(reply: bytes, client: Client) -> Container:
+    [container] = decode_containers(reply, client, Container)
     return container
 
 
@@ -535,14 +521,13 @@ class Containers:
                 if prepared:
                     await _ignore_not_found(
                         client._caller.unary(
-                            _SNAPSHOTS + "Remove",
+                            _rpc.Snapshots.Remove,
                             encode_scalars(RemoveSnapshotRequest, snapshotter=sn, key=id),
-                            Empty,
                         )
                     )
                 await _ignore_not_found(
                     client._caller.unary(
-                        _CONTAINERS + "Delete", encode_scalars(DeleteContainerRequest, id=id), Empty
+                        _rpc.Containers.Delete, encode_scalars(DeleteContainerRequest, id=id)
                     )
                 )
             raise
@@ -561,15 +546,13 @@ class Containers:
         with anyio.CancelScope(shield=True):
             if readonly:
                 reply = await client._caller.unary(
-                    _SNAPSHOTS + "View",
+                    _rpc.Snapshots.View,
                     ViewSnapshotRequest(snapshotter=sn, key=key, parent=parent),
-                    ViewSnapshotResponse,
                 )
             else:
                 reply = await client._caller.unary(
-                    _SNAPSHOTS + "Prepare",
+                    _rpc.Snapshots.Prepare,
                     PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
-                    PrepareSnapshotResponse,
                 )
         return reply.mounts
 
@@ -577,7 +560,7 @@ class Containers:
         """Send a serialised ``CreateContainerRequest``; the container created."""
         client = self._client
         with anyio.CancelScope(shield=True):
-            reply = await client._caller.unary(_CONTAINERS + "Create", request, _RAW_REPLY)
+            reply = await client._caller.unary_raw(_rpc.Containers.Create, request)
         container = _one_container(reply, client)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -599,8 +582,8 @@ class Containers:
             ```
         """
         validate(id, "container")
-        reply = await self._client._caller.unary(
-            _CONTAINERS + "Get", encode_scalars(GetContainerRequest, id=id), _RAW_REPLY
+        reply = await self._client._caller.unary_raw(
+            _rpc.Containers.Get, encode_scalars(GetContainerRequest, id=id)
         )
         return _one_container(reply, self._client)
 
@@ -618,12 +601,11 @@ class Containers:
             web = await client.containers.list("labels.app==web")
             ```
         """
-        reply: RawListContainersResponse = await self._client._caller.unary(
-            _CONTAINERS + "List",
-            ListContainersRequest(filters=list(filters)),
-            cast(Any, RawListContainersResponse),  # decoded below, without betterproto
+        reply = await self._client._caller.unary_raw(
+            _rpc.Containers.List,
+            ListContainersRequest(filters=list(filters)),  # decoded below, without betterproto
         )
-        return _listed(reply.raw, self._client)
+        return _listed(reply, self._client)
 
     async def update(
         self,
@@ -680,10 +662,9 @@ class Containers:
             paths.extend(f"extensions.{k}" for k in extensions)
         if not paths:
             return await self.get(id)
-        reply = await self._client._caller.unary(
-            _CONTAINERS + "Update",
+        reply = await self._client._caller.unary_raw(
+            _rpc.Containers.Update,
             UpdateContainerRequest(container=message, update_mask=FieldMask(paths=paths)),
-            _RAW_REPLY,
         )
         return _one_container(reply, self._client)
 
@@ -711,9 +692,7 @@ class Containers:
     async def _delete(self, id: str, *, cleanup_snapshot: bool, known: Container | None) -> None:
         caller = self._client._caller
         try:
-            reply = await caller.unary(
-                _TASKS + "Get", encode_scalars(GetRequest, container_id=id), GetResponse
-            )
+            reply = await caller.unary(_rpc.Tasks.Get, encode_scalars(GetRequest, container_id=id))
         except errors.NotFound:
             pass
         else:
@@ -729,17 +708,16 @@ class Containers:
             if container is not None and container.snapshot_key and container.snapshotter:
                 await _ignore_not_found(
                     caller.unary(
-                        _SNAPSHOTS + "Remove",
+                        _rpc.Snapshots.Remove,
                         encode_scalars(
                             RemoveSnapshotRequest,
                             snapshotter=container.snapshotter,
                             key=container.snapshot_key,
                         ),
-                        Empty,
                     )
                 )
             await caller.unary(
-                _CONTAINERS + "Delete", encode_scalars(DeleteContainerRequest, id=id), Empty
+                _rpc.Containers.Delete, encode_scalars(DeleteContainerRequest, id=id)
             )
 
 

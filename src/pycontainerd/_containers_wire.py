@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from ._containers import Container, Extension, Runtime
 
 __all__ = [
-    "RawListContainersResponse",
     "decode_containers",
     "decode_fields",
     "encode_create",
@@ -38,19 +37,6 @@ __all__ = [
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class RawListContainersResponse:
-    """A reply type for grpclib's codec that keeps the undecoded bytes (see `decode_containers`)."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: bytes = b"") -> None:
-        self.raw = raw
-
-    @classmethod
-    def FromString(cls, data: bytes) -> RawListContainersResponse:
-        return cls(bytes(data))
 
 
 def _skip(data: bytes, i: int, wire: int) -> int:

@@ -14,7 +14,6 @@ writing are async context managers that own one gRPC stream each:
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import hashlib
@@ -22,31 +21,26 @@ import io
 import os
 import random
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import attrs
-from betterproto.lib.google.protobuf import Empty, FieldMask
-from grpclib.const import Cardinality
+from betterproto.lib.google.protobuf import FieldMask
 
 from . import errors
+from ._api import _rpc
 from ._api.containerd.services.content.v1 import (
     AbortRequest,
     DeleteContentRequest,
     InfoRequest,
-    InfoResponse,
     ListContentRequest,
-    ListContentResponse,
     ListStatusesRequest,
-    ListStatusesResponse,
     ReadContentRequest,
     ReadContentResponse,
     StatusRequest,
-    StatusResponse,
     UpdateRequest,
-    UpdateResponse,
     WriteAction,
     WriteContentRequest,
     WriteContentResponse,
@@ -55,14 +49,12 @@ from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
 from ._codec import WireError, read_varint, varint
 from ._convert import timestamp
-from ._transport import ViewBuffer, divert, recv_message, send_parts, wait_on
 from .events import _wire
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
-    from grpclib.client import Stream
 
-    from ._transport import Caller
+    from ._transport import Call, Caller
 
 __all__ = [
     "CHUNK_SIZE",
@@ -73,8 +65,8 @@ __all__ = [
     "IngestStatus",
 ]
 
-_SERVICE: Final = "/containerd.services.content.v1.Content/"
-_WRITE: Final = _SERVICE + "Write"
+_READ: Final = _rpc.Content.Read.path
+_WRITE: Final = _rpc.Content.Write.path
 
 _STAT: Final = WriteAction(WriteAction.STAT)
 _WRITE_ACTION: Final = WriteAction(WriteAction.WRITE)
@@ -86,7 +78,6 @@ CHUNK_SIZE: Final = 1 << 20
 _WINDOW: Final = 8
 # Chunks at least this large are hashed in a worker thread.
 _THREADED_HASH_MIN: Final = 256 << 10
-_PREFIX_SIZE: Final = 5  # of a gRPC message: compressed flag, length
 # Bounds for cleanup paths (abort after an error or cancellation).
 _CLEANUP_TIMEOUT: Final = 10.0
 # Backoff for a ref locked by another writer: jittered, doubling, capped.
@@ -100,22 +91,21 @@ _DIGEST_IN_TEXT = re.compile(
 _HASHES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-def _write_chunk(offset: int, payload: memoryview) -> list[bytes | memoryview]:
-    """A WRITE request for `payload` at `offset`, serialised by hand, as parts.
+def _write_chunk(offset: int, payload: memoryview) -> bytes:
+    """A WRITE request for `payload` at `offset`, serialised by hand.
 
     The generic (Rust or Python) betterproto encoder takes ~10 ms per 1 MiB
     ``bytes`` field; here only the fields before the data are encoded, and
-    the payload goes into the DATA frames as it is (`send_parts`). Fields:
-    action (1), offset (5), data (6).
+    the payload is joined after them. Fields: action (1), offset (5), data (6).
     """
-    head = b"".join(
+    return b"".join(
         (
             b"\x08\x01",  # action = WRITE
             b"\x28" + varint(offset) if offset else b"",
             b"\x32" + varint(len(payload)),
+            payload,
         )
     )
-    return [head, payload]
 
 
 class _WriteAck(WriteContentResponse):
@@ -176,137 +166,6 @@ class _ReadChunk(ReadContentResponse):
             else:
                 raise errors.DataLoss(f"malformed content read reply (wire type {wire})")
         return msg
-
-
-class _ReadReplies:
-    """Cuts the bytes of a Read stream into the blob's data, as they arrive.
-
-    The stream is gRPC messages (a 5-byte prefix, then the message), each a
-    ``ReadContentResponse``: offset (1) and data (2), other fields skipped.
-    `feed` takes the stream in pieces of any size and adds views of the data
-    bytes to a list, so a whole-blob read copies each byte once, into the
-    blob. Prefixes and field headers cut by a piece boundary wait for the
-    next piece.
-    """
-
-    # The longest header: a key and a value or length, 10 bytes each.
-    _LOOKAHEAD: Final = 20
-
-    def __init__(self) -> None:
-        self._head = b""  # the start of a prefix or field header
-        self._message = 0  # bytes left in the current message (0: a prefix comes next)
-        self._data = 0  # bytes left of the data field being passed on
-        self._skip = 0  # bytes left of another field
-
-    @property
-    def at_boundary(self) -> bool:
-        """Whether the stream so far is whole messages (it may end here)."""
-        return not (self._head or self._message)
-
-    def feed(self, piece: memoryview, out: list[memoryview]) -> None:
-        """Add the views of the blob's data in `piece` to `out`.
-
-        Raises:
-            pycontainerd.errors.DataLoss: the stream is not Read replies.
-        """
-        pos, end = 0, len(piece)
-        while pos < end:
-            if self._data or self._skip:
-                n = min(self._data or self._skip, end - pos)
-                if self._data:
-                    out.append(piece[pos : pos + n])
-                    self._data -= n
-                else:
-                    self._skip -= n
-                self._message -= n
-                pos += n
-            else:
-                pos = self._header(piece, pos, end)
-
-    def _header(self, piece: memoryview, pos: int, end: int) -> int:
-        """Read the prefix or field header at `pos`; the position after it."""
-        prefix = not self._message
-        room = _PREFIX_SIZE if prefix else min(self._LOOKAHEAD, self._message)
-        got = self._head + bytes(piece[pos : pos + room - len(self._head)])
-        try:
-            used = self._prefix(got) if prefix else self._field(got)
-        except WireError as exc:
-            if len(got) < room:  # cut by the end of the piece: more comes
-                self._head = got
-                return end
-            raise errors.DataLoss(
-                f"malformed content read reply ({exc})", method=_SERVICE + "Read"
-            ) from None
-        taken = used - len(self._head)
-        self._head = b""
-        return pos + taken
-
-    def _prefix(self, got: bytes) -> int:
-        if len(got) < _PREFIX_SIZE:
-            raise WireError("truncated message prefix")
-        if got[0]:
-            raise WireError("compressed message")
-        self._message = int.from_bytes(got[1:_PREFIX_SIZE])
-        return _PREFIX_SIZE
-
-    def _field(self, got: bytes) -> int:
-        key, used = read_varint(got, 0)
-        kind = key & 7
-        if kind == 0:
-            _, used = read_varint(got, used)
-        elif kind == 2:
-            length, used = read_varint(got, used)
-            if key >> 3 == 2:
-                self._data = length
-            else:
-                self._skip = length
-        elif kind == 1 or kind == 5:
-            self._skip = 8 if kind == 1 else 4
-        else:
-            raise WireError(f"wire type {kind}")
-        self._message -= used
-        if self._message < self._data + self._skip:
-            raise WireError("a field runs past its message")
-        return used
-
-
-class _BlobSink(ViewBuffer):
-    """The receive buffer of a whole-blob Read: its data, as views (see `_ReadReplies`).
-
-    The reader takes `pieces` after each `ready`, copies them into the blob,
-    then gives the flow-control credit back (`ack`): the daemon stays at most
-    the stream's window ahead, as with grpclib's own buffer.
-    """
-
-    def __init__(self, ack: Callable[[int], None]) -> None:
-        super().__init__(ack)
-        self.ack = ack
-        self.replies = _ReadReplies()
-        self.pieces: list[memoryview] = []
-        self.unacked = 0
-        self.ended = False
-        self.error: errors.DataLoss | None = None
-        self.ready = asyncio.Event()
-
-    def add(self, data: bytes, ack_size: int) -> None:
-        self.add_views([memoryview(data)], ack_size)
-
-    def add_views(self, views: list[memoryview], ack_size: int) -> None:
-        self.unacked += ack_size
-        self.ready.set()
-        if self.error is None:
-            try:
-                for view in views:
-                    self.replies.feed(view, self.pieces)
-            except errors.DataLoss as exc:
-                self.error = exc
-
-    def eof(self) -> None:
-        self.ended = True
-        self.ready.set()
-
-    def unacked_size(self) -> int:
-        return self.unacked
 
 
 def _check_digest(digest: str) -> str:
@@ -456,40 +315,35 @@ class ContentReader:
 
     def __init__(
         self,
-        stream: Stream[ReadContentRequest, _ReadChunk] | None,
-        caller: Caller,
+        call: Call[ReadContentRequest, ReadContentResponse] | None,
         *,
         digest: str,
         size: int,
         offset: int,
         length: int,
     ) -> None:
-        self._stream = stream
-        self._caller = caller
+        self._call = call
         self.digest = digest
         self.size = size
         self.offset = offset
         self.length = length
         self._received = 0
         self._hash = _hasher(digest) if offset == 0 and length == size else None
-        self._done = stream is None
+        self._done = call is None
 
     def __aiter__(self) -> ContentReader:
         return self
 
     async def __anext__(self) -> bytes:
         while not self._done:
-            assert self._stream is not None
-            with self._caller.transport.map_errors(_SERVICE + "Read"):
-                reply = await recv_message(self._stream)
-                if reply is None:
-                    # The call ended: raise the daemon's error, if it sent one.
-                    await self._stream.recv_trailing_metadata()
-            if reply is None:
+            assert self._call is not None
+            raw = await self._call.recv_raw()
+            if raw is None:
+                await self._call.finish()  # the daemon's error, if it sent one
                 self._done = True
                 self._verify()
                 break
-            data = bytes(reply.data)
+            data = bytes(_ReadChunk.FromString(raw).data)
             if not data:
                 continue
             self._received += len(data)
@@ -497,7 +351,7 @@ class ContentReader:
                 raise errors.DataLoss(
                     f"content {self.digest}: received {self._received} bytes, "
                     f"expected {self.length}",
-                    method=_SERVICE + "Read",
+                    method=_READ,
                 )
             if self._hash is not None:
                 if len(data) >= _THREADED_HASH_MIN:
@@ -513,14 +367,14 @@ class ContentReader:
         if self._received != self.length:
             raise errors.DataLoss(
                 f"content {self.digest}: received {self._received} bytes, expected {self.length}",
-                method=_SERVICE + "Read",
+                method=_READ,
             )
         if self._hash is not None:
             actual = f"{self._hash.name}:{self._hash.hexdigest()}"
             if actual != self.digest:
                 raise errors.DataLoss(
                     f"content {self.digest}: data read has digest {actual}",
-                    method=_SERVICE + "Read",
+                    method=_READ,
                 )
 
 
@@ -540,16 +394,14 @@ class ContentWriter:
 
     def __init__(
         self,
-        stream: Stream[WriteContentRequest, _WriteAck],
-        caller: Caller,
+        call: Call[WriteContentRequest, WriteContentResponse],
         *,
         ref: str,
         offset: int,
         total: int,
         expected: str,
     ) -> None:
-        self._stream = stream
-        self._caller = caller
+        self._call = call
         self.ref = ref
         self.total = total
         self.expected = expected
@@ -577,33 +429,14 @@ class ContentWriter:
             )
 
     async def _recv(self) -> _WriteAck:
-        with self._caller.transport.map_errors(_WRITE):
-            reply = await recv_message(self._stream)
-            if reply is None:
-                # The call ended: its status (the daemon's error) is in the trailers.
-                await self._stream.recv_trailing_metadata()
-        if reply is None:
+        raw = await self._call.recv_raw()
+        if raw is None:
+            await self._call.finish()  # the daemon's error, if it sent one
             raise errors.Unknown(
                 f"content write of ref {self.ref!r}: the daemon ended the stream early",
                 method=_WRITE,
             )
-        return reply
-
-    async def _send(
-        self, request: WriteContentRequest | list[bytes | memoryview], *, end: bool = False
-    ) -> None:
-        """Send a request (or one serialised as parts, see `_write_chunk`)."""
-        try:
-            with self._caller.transport.map_errors(_WRITE):
-                if isinstance(request, list):
-                    await send_parts(self._stream, request, end=end)
-                else:
-                    await self._stream.send_message(request, end=end)
-        except errors.ConnectionError:
-            # The daemon may have failed the call and reset the stream: its
-            # status (the real error) is waiting on the receiving side.
-            while True:
-                await self._recv()
+        return _WriteAck.FromString(raw)
 
     async def _ack_one(self) -> None:
         want = self._pending.pop(0)
@@ -637,9 +470,9 @@ class ContentWriter:
             chunk = view[start : start + CHUNK_SIZE]
             while len(self._pending) >= _WINDOW:
                 await self._ack_one()
-            # The message is encoded (copied) before `_send` returns: the
+            # The message is encoded (copied) before `send` returns: the
             # caller may reuse its buffer once `write` returns.
-            await self._send(_write_chunk(self._offset, chunk))
+            await self._call.send(_write_chunk(self._offset, chunk))
             self._offset += len(chunk)
             self._pending.append(self._offset)
 
@@ -676,7 +509,7 @@ class ContentWriter:
         want_size = size if size is not None else self.total
         want_digest = expected if expected is not None else self.expected
         self._closed = True
-        await self._send(
+        await self._call.send(
             WriteContentRequest(
                 action=_COMMIT,
                 offset=self._offset,
@@ -729,9 +562,7 @@ class Content:
             ```
         """
         _check_digest(digest)
-        reply = await self._caller.unary(
-            _SERVICE + "Info", InfoRequest(digest=digest), InfoResponse
-        )
+        reply = await self._caller.unary(_rpc.Content.Info, InfoRequest(digest=digest))
         return ContentInfo._from_proto(reply.info)
 
     async def list(self, *filters: str) -> list[ContentInfo]:
@@ -744,12 +575,9 @@ class Content:
         """
         found: list[ContentInfo] = []
         async with self._caller.stream(
-            _SERVICE + "List",
-            Cardinality.UNARY_STREAM,
-            ListContentRequest,
-            ListContentResponse,
+            _rpc.Content.List,
         ) as stream:
-            await stream.send_message(ListContentRequest(filters=list(filters)), end=True)
+            await stream.send(ListContentRequest(filters=list(filters)), end=True)
             async for reply in stream:
                 found.extend(ContentInfo._from_proto(i) for i in reply.info)
         return found
@@ -767,12 +595,11 @@ class Content:
         _check_digest(digest)
         new = {k: v for k, v in labels.items() if v is not None}
         reply = await self._caller.unary(
-            _SERVICE + "Update",
+            _rpc.Content.Update,
             UpdateRequest(
                 info=_Info(digest=digest, labels=new),
                 update_mask=FieldMask(paths=[f"labels.{k}" for k in labels]),
             ),
-            UpdateResponse,
         )
         return ContentInfo._from_proto(reply.info)
 
@@ -788,7 +615,7 @@ class Content:
             ```
         """
         _check_digest(digest)
-        await self._caller.unary(_SERVICE + "Delete", DeleteContentRequest(digest=digest), Empty)
+        await self._caller.unary(_rpc.Content.Delete, DeleteContentRequest(digest=digest))
 
     async def status(self, ref: str) -> IngestStatus:
         """The state of the ingest `ref`.
@@ -802,9 +629,7 @@ class Content:
             ```
         """
         _check_ref(ref)
-        reply = await self._caller.unary(
-            _SERVICE + "Status", StatusRequest(ref=ref), StatusResponse
-        )
+        reply = await self._caller.unary(_rpc.Content.Status, StatusRequest(ref=ref))
         return IngestStatus._from_proto(reply.status)
 
     async def list_statuses(self, *filters: str) -> builtins.list[IngestStatus]:
@@ -817,9 +642,8 @@ class Content:
             ```
         """
         reply = await self._caller.unary(
-            _SERVICE + "ListStatuses",
+            _rpc.Content.ListStatuses,
             ListStatusesRequest(filters=list(filters)),
-            ListStatusesResponse,
         )
         return [IngestStatus._from_proto(s) for s in reply.statuses]
 
@@ -835,7 +659,7 @@ class Content:
             ```
         """
         _check_ref(ref)
-        await self._caller.unary(_SERVICE + "Abort", AbortRequest(ref=ref), Empty)
+        await self._caller.unary(_rpc.Content.Abort, AbortRequest(ref=ref))
 
     async def _abort_settled(self, ref: str) -> None:
         """Abort `ref` once the daemon has closed its writer; a missing ingest is fine.
@@ -890,34 +714,25 @@ class Content:
         if offset > info.size:
             raise errors.OutOfRange(
                 f"offset {offset} is past the end of {digest} ({info.size} bytes)",
-                method=_SERVICE + "Read",
+                method=_READ,
             )
         length = info.size - offset if size is None else min(size, info.size - offset)
         if length == 0:
             # containerd reads "size 0" as "to the end": ask for nothing at all.
-            empty = ContentReader(
-                None, self._caller, digest=digest, size=info.size, offset=offset, length=0
-            )
+            empty = ContentReader(None, digest=digest, size=info.size, offset=offset, length=0)
             yield empty
             return
-        async with self._caller.stream(
-            _SERVICE + "Read",
-            Cardinality.UNARY_STREAM,
-            ReadContentRequest,
-            _ReadChunk,
-        ) as stream:
-            await stream.send_message(
-                ReadContentRequest(digest=digest, offset=offset, size=length), end=True
-            )
+        async with self._caller.stream(_rpc.Content.Read) as call:
+            await call.send(ReadContentRequest(digest=digest, offset=offset, size=length), end=True)
             reader = ContentReader(
-                stream, self._caller, digest=digest, size=info.size, offset=offset, length=length
+                call, digest=digest, size=info.size, offset=offset, length=length
             )
             try:
                 yield reader
             finally:
                 if not reader._done:
                     # Stopped early: reset the stream rather than wait for its end.
-                    await _cancel(stream)
+                    await _cancel(call)
 
     async def read(self, digest: str, *, offset: int = 0, size: int | None = None) -> bytes:
         """The blob `digest` (or the range asked for) as one ``bytes`` value.
@@ -959,7 +774,7 @@ class Content:
         its digest must match; one that fills `limit` exactly may be partial,
         so a digest mismatch then asks ``Info`` whether the blob is longer.
         """
-        method = _SERVICE + "Read"
+        method = _READ
         hasher = _hasher(digest)
         assert hasher is not None
         buffer = io.BytesIO()
@@ -984,63 +799,39 @@ class Content:
     async def _receive_blob(self, digest: str, limit: int | None, assembler: _Assembler) -> int:
         """Stream `digest` from its start into `assembler`; the byte count.
 
-        The replies are not decoded as messages: their data goes from the
-        received frames into the blob in one copy (`_BlobSink`), in batches
-        of about a chunk (1 MiB).
+        Each reply's data is taken as a view of the received message (not
+        decoded into a message object) and handed over in batches of about a
+        chunk (1 MiB), so it is copied once, into the blob.
         """
-        method = _SERVICE + "Read"
         received = 0
-        map_errors = self._caller.transport.map_errors
-        async with self._caller.stream(
-            method, Cardinality.UNARY_STREAM, ReadContentRequest, _ReadChunk
-        ) as stream:
+        async with self._caller.stream(_rpc.Content.Read) as call:
             done = False
             try:
-                with map_errors(method):
-                    sink = await divert(stream, _BlobSink)
-                    # containerd reads size 0 as "to the end" and clips a size past the end.
-                    await stream.send_message(
-                        ReadContentRequest(digest=digest, size=limit or 0), end=True
-                    )
-                    await stream.recv_initial_metadata()  # a missing blob fails here
+                # containerd reads size 0 as "to the end" and clips a size past the end.
+                await call.send(ReadContentRequest(digest=digest, size=limit or 0), end=True)
                 batch: list[memoryview] = []
                 batched = 0
-                while True:
-                    with map_errors(method):
-                        await wait_on(stream, sink.ready)
-                    sink.ready.clear()  # set again by whatever arrives from here on
-                    if sink.error is not None:
-                        raise sink.error
-                    pieces, sink.pieces = sink.pieces, []
-                    credit, sink.unacked = sink.unacked, 0
-                    got = sum(len(piece) for piece in pieces)
-                    batched += got
-                    received += got
+                while (raw := await call.recv_raw()) is not None:
+                    data = memoryview(_ReadChunk.FromString(raw).data)
+                    received += len(data)
                     if limit is not None and received > limit:
                         raise errors.DataLoss(
                             f"content {digest}: received {received} bytes, expected at most {limit}",
-                            method=method,
+                            method=_READ,
                         )
-                    batch += pieces
-                    ended = sink.ended  # before any await: what it covers is taken
-                    if batched >= CHUNK_SIZE or (ended and batch):
+                    batch.append(data)
+                    batched += len(data)
+                    if batched >= CHUNK_SIZE:
                         await assembler.add(batch)
                         batch, batched = [], 0
-                    if credit:
-                        sink.ack(credit)
-                    if ended:
-                        break
-                if not sink.replies.at_boundary:
-                    raise errors.DataLoss(
-                        f"content {digest}: the last read reply was cut short", method=method
-                    )
-                with map_errors(method):
-                    await stream.recv_trailing_metadata()  # the daemon's error, if it sent one
+                if batch:
+                    await assembler.add(batch)
+                await call.finish()  # the daemon's error, if it sent one
                 done = True
                 return received
             finally:
                 if not done:
-                    await _cancel(stream)
+                    await _cancel(call)
 
     @contextlib.asynccontextmanager
     async def writer(
@@ -1089,11 +880,33 @@ class Content:
             _check_digest(expected)
         if total is not None and total < 0:
             raise errors.InvalidArgument(f"invalid total {total!r}: must not be negative")
+        async with self._writer(
+            ref, total or 0, expected or "", lock_timeout=lock_timeout, abort_on=(BaseException,)
+        ) as writer:
+            yield writer
+
+    @contextlib.asynccontextmanager
+    async def _writer(
+        self,
+        ref: str,
+        total: int,
+        expected: str,
+        *,
+        lock_timeout: float | None,
+        abort_on: tuple[type[BaseException], ...],
+    ) -> AsyncIterator[ContentWriter]:
+        """`writer` with its abort policy as a parameter.
+
+        Leaving the block with an exception of `abort_on` aborts the ingest;
+        any other exception ends the call and keeps what was written, for a
+        later writer to resume (what a pull wants after a cancellation or a
+        network failure, while bad data must go).
+        """
         delay = _RETRY_FIRST
         deadline = None if lock_timeout is None else anyio.current_time() + lock_timeout
         while True:
             try:
-                async with self._write_session(ref, total or 0, expected or "") as writer:
+                async with self._write_session(ref, total, expected, abort_on) as writer:
                     yield writer
                 return
             except _Locked as locked:
@@ -1104,48 +917,54 @@ class Content:
 
     @contextlib.asynccontextmanager
     async def _write_session(
-        self, ref: str, total: int, expected: str
+        self, ref: str, total: int, expected: str, abort_on: tuple[type[BaseException], ...]
     ) -> AsyncIterator[ContentWriter]:
-        async with self._caller.stream(
-            _WRITE, Cardinality.STREAM_STREAM, WriteContentRequest, _WriteAck
-        ) as stream:
+        async with self._caller.stream(_rpc.Content.Write) as call:
             try:
-                with self._caller.transport.map_errors(_WRITE):
-                    await stream.send_message(
-                        WriteContentRequest(action=_STAT, ref=ref, total=total, expected=expected)
-                    )
-                    reply = await recv_message(stream)
-                assert reply is not None
+                await call.send(
+                    WriteContentRequest(action=_STAT, ref=ref, total=total, expected=expected)
+                )
+                raw = await call.recv_raw()
+                if raw is None:
+                    await call.finish()
+                    raise errors.Unknown(f"content write of ref {ref!r}: no answer", method=_WRITE)
             except errors.Unavailable as exc:
-                if type(exc) is errors.Unavailable:  # locked, not a lost connection
+                # Another writer holds the ref (a lost connection is a subclass).
+                if type(exc) is errors.Unavailable and "locked" in str(exc):
                     raise _Locked(exc) from None
                 raise
             except errors.RPCError:
                 raise  # the daemon answered: no ingest was opened
-            except BaseException:
-                await self._cleanup(stream, ref)
+            except BaseException as exc:
+                # Interrupted before the answer: the daemon may be creating the
+                # ingest right now. Let it finish before anyone looks at the ref.
+                await self._end(call, ref, abort=isinstance(exc, abort_on))
                 raise
             writer = ContentWriter(
-                stream, self._caller, ref=ref, offset=reply.offset, total=total, expected=expected
+                call,
+                ref=ref,
+                offset=_WriteAck.FromString(raw).offset,
+                total=total,
+                expected=expected,
             )
             try:
                 yield writer
-            except BaseException:
+            except BaseException as exc:
                 writer._closed = True
-                await self._cleanup(stream, ref)
+                await self._end(call, ref, abort=isinstance(exc, abort_on))
                 raise
             if writer._closed:  # committed
-                await _cancel(stream)
+                await _cancel(call)
                 return
             # Left without committing: keep the ingest for a later writer. End
             # the call gracefully so the daemon writes every byte sent so far
             # and closes its writer (releasing the ref) before this returns.
             writer._closed = True
             with anyio.move_on_after(_CLEANUP_TIMEOUT):
-                await self._finish(stream)
-            await _cancel(stream)
+                await self._finish(call)
+            await _cancel(call)
 
-    async def _finish(self, stream: Stream[WriteContentRequest, _WriteAck]) -> None:
+    async def _finish(self, call: Call[WriteContentRequest, WriteContentResponse]) -> None:
         """End the client side of a Write call and wait until the daemon ended it.
 
         The daemon answers the pending WRITEs, closes its writer (unlocking the
@@ -1153,21 +972,29 @@ class Content:
         once this returns the ingest is at rest. Errors are ignored: they mean
         the call is over too.
         """
-        map_errors = self._caller.transport.map_errors
-        with contextlib.suppress(errors.RPCError), map_errors(_WRITE):
-            await stream.end()  # fails if the COMMIT already ended our side: fine
-        with contextlib.suppress(errors.RPCError), map_errors(_WRITE):
-            while await recv_message(stream) is not None:
+        with contextlib.suppress(errors.ContainerdError):
+            await call.end()  # fails if the COMMIT already ended our side: fine
+        with contextlib.suppress(errors.ContainerdError):
+            while await call.recv_raw() is not None:
                 pass
-            await stream.recv_trailing_metadata()
+            await call.finish()
 
-    async def _cleanup(self, stream: Stream[WriteContentRequest, _WriteAck], ref: str) -> None:
-        """End the call and abort the ingest, shielded and bounded."""
+    async def _end(
+        self, call: Call[WriteContentRequest, WriteContentResponse], ref: str, *, abort: bool
+    ) -> None:
+        """End an interrupted call gracefully, then reset it; abort the ingest if asked.
+
+        Shielded and bounded in time. A reset alone would let the daemon's
+        handler run on (creating the ingest, writing, or closing its writer
+        with the ref still locked) after the caller moved on, so an abort
+        sent next could come first and the ingest outlive it.
+        """
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
             with anyio.move_on_after(_CLEANUP_TIMEOUT / 2):
-                await self._finish(stream)
-            await _cancel(stream)
-            await self._abort_settled(ref)
+                await self._finish(call)
+            await _cancel(call)
+            if abort:
+                await self._abort_settled(ref)
 
     async def write(
         self,
@@ -1238,7 +1065,7 @@ class _Locked(Exception):
         self.error = error
 
 
-async def _cancel(stream: Stream[Any, Any]) -> None:
-    """Reset the stream (idempotent): the daemon stops sending and closes its side."""
-    with contextlib.suppress(Exception):
-        await stream.cancel()
+async def _cancel(call: Call[Any, Any]) -> None:
+    """Reset the call (idempotent): the daemon stops sending and closes its side."""
+    with contextlib.suppress(errors.ContainerdError):
+        await call.cancel()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
+from ._api import _rpc
 from ._api.containerd.services.diff.v1 import (
     ApplyRequest,
-    ApplyResponse,
     DiffRequest,
-    DiffResponse,
 )
 from ._descriptors import Descriptor, Mount
 from ._transport import Timeout
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     from ._transport import Caller
 
 __all__ = ["Diff"]
-
-_SERVICE: Final = "/containerd.services.diff.v1.Diff/"
 
 
 class Diff:
@@ -63,9 +60,8 @@ class Diff:
             ```
         """
         reply = await self._caller.unary(
-            _SERVICE + "Apply",
+            _rpc.Diff.Apply,
             ApplyRequest(diff=descriptor._to_proto(), mounts=[m._to_proto() for m in mounts]),
-            ApplyResponse,
             timeout=timeout,
         )
         return Descriptor._from_proto(reply.applied)
@@ -101,7 +97,7 @@ class Diff:
             ```
         """
         reply = await self._caller.unary(
-            _SERVICE + "Diff",
+            _rpc.Diff.Diff,
             DiffRequest(
                 left=[m._to_proto() for m in lower],
                 right=[m._to_proto() for m in upper],
@@ -109,7 +105,6 @@ class Diff:
                 ref=ref or "",
                 labels=dict(labels or {}),
             ),
-            DiffResponse,
             timeout=timeout,
         )
         return Descriptor._from_proto(reply.diff)

@@ -14,19 +14,16 @@ from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import attrs
-from betterproto.lib.google.protobuf import Empty, FieldMask
+from betterproto.lib.google.protobuf import FieldMask
 
 from . import _oci, errors
+from ._api import _rpc
 from ._api.containerd.services.images.v1 import (
     CreateImageRequest,
-    CreateImageResponse,
     DeleteImageRequest,
     GetImageRequest,
-    GetImageResponse,
     ListImagesRequest,
-    ListImagesResponse,
     UpdateImageRequest,
-    UpdateImageResponse,
 )
 from ._api.containerd.services.images.v1 import Image as _Image
 from ._convert import timestamp
@@ -43,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Image", "Images", "Manifest"]
 
-_SERVICE = "/containerd.services.images.v1.Images/"
 _SNAPSHOTTER_LABEL = "containerd.io/defaults/snapshotter"
 _LEASE_EXPIRY = 24 * 3600.0
 _CLEANUP_TIMEOUT = 10.0
@@ -540,9 +536,7 @@ class Images:
             await client.images.list('labels."env"==prod', "name~=^docker.io/")
             ```
         """
-        reply = await self._caller.unary(
-            _SERVICE + "List", ListImagesRequest(filters=list(filters)), ListImagesResponse
-        )
+        reply = await self._caller.unary(_rpc.Images.List, ListImagesRequest(filters=list(filters)))
         return [Image._from_proto(self._client, i) for i in reply.images]
 
     async def get(self, name: str) -> Image:
@@ -557,9 +551,7 @@ class Images:
             ```
         """
         _check_name(name)
-        reply = await self._caller.unary(
-            _SERVICE + "Get", GetImageRequest(name=name), GetImageResponse
-        )
+        reply = await self._caller.unary(_rpc.Images.Get, GetImageRequest(name=name))
         return Image._from_proto(self._client, reply.image)
 
     async def create(
@@ -591,11 +583,10 @@ class Images:
         if target is None:
             raise errors.InvalidArgument(f"image {name!r}: a target descriptor is required")
         reply = await self._caller.unary(
-            _SERVICE + "Create",
+            _rpc.Images.Create,
             CreateImageRequest(
                 image=_Image(name=name, labels=dict(labels or {}), target=target._to_proto())
             ),
-            CreateImageResponse,
         )
         return Image._from_proto(self._client, reply.image)
 
@@ -630,9 +621,8 @@ class Images:
         if not paths:
             return await self.get(name)
         reply = await self._caller.unary(
-            _SERVICE + "Update",
+            _rpc.Images.Update,
             UpdateImageRequest(image=msg, update_mask=FieldMask(paths=paths)),
-            UpdateImageResponse,
         )
         return Image._from_proto(self._client, reply.image)
 
@@ -653,9 +643,7 @@ class Images:
             ```
         """
         _check_name(name)
-        await self._caller.unary(
-            _SERVICE + "Delete", DeleteImageRequest(name=name, sync=sync), Empty
-        )
+        await self._caller.unary(_rpc.Images.Delete, DeleteImageRequest(name=name, sync=sync))
 
     async def _put(self, name: str, target: Descriptor) -> Image:
         """Point `name` at `target`, creating the record if needed (as containerd's import does)."""

@@ -18,19 +18,16 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 import attrs
-from betterproto.lib.google.protobuf import Empty
 
 from . import _identifiers, errors
+from ._api import _rpc
 from ._api.containerd.services.leases.v1 import (
     AddResourceRequest,
     CreateRequest,
-    CreateResponse,
     DeleteRequest,
     DeleteResourceRequest,
     ListRequest,
     ListResourcesRequest,
-    ListResourcesResponse,
-    ListResponse,
     Resource,
 )
 from ._api.containerd.services.leases.v1 import Lease as _Lease
@@ -42,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPIRE_LABEL", "Lease", "LeaseResource", "Leases"]
 
-_SERVICE: Final = "/containerd.services.leases.v1.Leases/"
 
 #: The label holding a lease's expiry time (RFC 3339); the GC drops expired leases.
 EXPIRE_LABEL: Final = "containerd.io/gc.expire"
@@ -172,9 +168,8 @@ class Leases:
                 raise errors.InvalidArgument(f"invalid expires_in {expires_in!r}: negative")
             all_labels[EXPIRE_LABEL] = _rfc3339(datetime.now(UTC) + timedelta(seconds=expires_in))
         reply = await self._caller.unary(
-            _SERVICE + "Create",
+            _rpc.Leases.Create,
             CreateRequest(id=id, labels=all_labels),
-            CreateResponse,
             timeout=timeout,
         )
         return Lease._from_proto(reply.lease)
@@ -188,7 +183,7 @@ class Leases:
             ```
         """
         reply = await self._caller.unary(
-            _SERVICE + "List", ListRequest(filters=builtins.list(filters)), ListResponse
+            _rpc.Leases.List, ListRequest(filters=builtins.list(filters))
         )
         return [Lease._from_proto(lease) for lease in reply.leases]
 
@@ -209,7 +204,7 @@ class Leases:
             ```
         """
         _identifiers.validate(id, "lease")
-        await self._caller.unary(_SERVICE + "Delete", DeleteRequest(id=id, sync=sync), Empty)
+        await self._caller.unary(_rpc.Leases.Delete, DeleteRequest(id=id, sync=sync))
 
     async def add_resource(self, id: str, resource: LeaseResource) -> None:
         """Make the lease `id` hold `resource`.
@@ -221,9 +216,8 @@ class Leases:
         """
         _identifiers.validate(id, "lease")
         await self._caller.unary(
-            _SERVICE + "AddResource",
+            _rpc.Leases.AddResource,
             AddResourceRequest(id=id, resource=resource._to_proto()),
-            Empty,
         )
 
     async def delete_resource(self, id: str, resource: LeaseResource) -> None:
@@ -236,9 +230,8 @@ class Leases:
         """
         _identifiers.validate(id, "lease")
         await self._caller.unary(
-            _SERVICE + "DeleteResource",
+            _rpc.Leases.DeleteResource,
             DeleteResourceRequest(id=id, resource=resource._to_proto()),
-            Empty,
         )
 
     async def resources(self, id: str) -> builtins.list[LeaseResource]:
@@ -251,9 +244,7 @@ class Leases:
             ```
         """
         _identifiers.validate(id, "lease")
-        reply = await self._caller.unary(
-            _SERVICE + "ListResources", ListResourcesRequest(id=id), ListResourcesResponse
-        )
+        reply = await self._caller.unary(_rpc.Leases.ListResources, ListResourcesRequest(id=id))
         return [LeaseResource._from_proto(r) for r in reply.resources]
 
     @contextlib.asynccontextmanager

@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
-from betterproto.lib.google.protobuf import Empty, FieldMask
+from betterproto.lib.google.protobuf import FieldMask
 
 from . import _identifiers, errors
+from ._api import _rpc
 from ._api.containerd.services.namespaces.v1 import (
     CreateNamespaceRequest,
-    CreateNamespaceResponse,
     DeleteNamespaceRequest,
     ListNamespacesRequest,
-    ListNamespacesResponse,
     UpdateNamespaceRequest,
-    UpdateNamespaceResponse,
 )
 from ._api.containerd.services.namespaces.v1 import (
     Namespace as _Namespace,
@@ -23,8 +21,6 @@ from ._api.containerd.services.namespaces.v1 import (
 from ._transport import Transport
 
 __all__ = ["Namespace", "Namespaces"]
-
-_SERVICE = "/containerd.services.namespaces.v1.Namespaces/"
 
 
 @attrs.frozen(kw_only=True)
@@ -59,9 +55,8 @@ class Namespaces:
         """All namespaces, optionally narrowed by containerd filter expressions."""
         caller = self._transport.bind("default")
         reply = await caller.unary(
-            _SERVICE + "List",
+            _rpc.Namespaces.List,
             ListNamespacesRequest(filter=",".join(filters)),
-            ListNamespacesResponse,
         )
         return [Namespace._from_proto(n) for n in reply.namespaces]
 
@@ -77,7 +72,7 @@ class Namespaces:
         for namespace in await self.list():
             if namespace.name == name:
                 return namespace
-        raise errors.NotFound(f"namespace {name!r}", method=_SERVICE + "Get")
+        raise errors.NotFound(f"namespace {name!r}", method=_rpc.Namespaces.Get.path)
 
     async def create(self, name: str, *, labels: Mapping[str, str] | None = None) -> Namespace:
         """Create the namespace `name` with `labels`.
@@ -90,9 +85,8 @@ class Namespaces:
         # containerd 1.6 answers UNKNOWN after creating unless the call carries
         # the namespace header too.
         reply = await self._transport.bind(name).unary(
-            _SERVICE + "Create",
+            _rpc.Namespaces.Create,
             CreateNamespaceRequest(namespace=_Namespace(name=name, labels=dict(labels or {}))),
-            CreateNamespaceResponse,
         )
         return Namespace._from_proto(reply.namespace)
 
@@ -114,12 +108,11 @@ class Namespaces:
         _identifiers.validate(name, "namespace")
         new = {k: v for k, v in labels.items() if v is not None}
         await self._transport.bind(name).unary(
-            _SERVICE + "Update",
+            _rpc.Namespaces.Update,
             UpdateNamespaceRequest(
                 namespace=_Namespace(name=name, labels=new),
                 update_mask=FieldMask(paths=[f"labels.{k}" for k in labels]),
             ),
-            UpdateNamespaceResponse,
         )
         # containerd 1.6 answers Update with an empty namespace: read it back.
         return await self.get(name)
@@ -134,5 +127,5 @@ class Namespaces:
         """
         _identifiers.validate(name, "namespace")
         await self._transport.bind(name).unary(
-            _SERVICE + "Delete", DeleteNamespaceRequest(name=name), Empty
+            _rpc.Namespaces.Delete, DeleteNamespaceRequest(name=name)
         )

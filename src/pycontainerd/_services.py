@@ -42,7 +42,7 @@ class Services:
         self._caller = caller
 
     def _stub(self, cls: type[_Stub]) -> _Stub:
-        metadata = dict(self._caller._metadata)
+        metadata = dict(self._caller.metadata)
         return cls(
             self._caller.transport.channel(),
             timeout=self._caller.transport.timeout,

@@ -18,27 +18,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 import attrs
-from betterproto.lib.google.protobuf import Empty, FieldMask
-from grpclib.const import Cardinality
+from betterproto.lib.google.protobuf import FieldMask
 
 from . import errors
+from ._api import _rpc
 from ._api.containerd.services.snapshots.v1 import (
     CommitSnapshotRequest,
     ListSnapshotsRequest,
-    ListSnapshotsResponse,
     MountsRequest,
-    MountsResponse,
     PrepareSnapshotRequest,
-    PrepareSnapshotResponse,
     RemoveSnapshotRequest,
     StatSnapshotRequest,
-    StatSnapshotResponse,
     UpdateSnapshotRequest,
-    UpdateSnapshotResponse,
     UsageRequest,
-    UsageResponse,
     ViewSnapshotRequest,
-    ViewSnapshotResponse,
 )
 from ._api.containerd.services.snapshots.v1 import Info as _Info
 from ._convert import timestamp
@@ -49,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_SNAPSHOTTER", "SnapshotInfo", "SnapshotKind", "Snapshots", "Usage"]
 
-_SERVICE: Final = "/containerd.services.snapshots.v1.Snapshots/"
 
 #: The snapshotter `Client.snapshots` uses when none is named.
 DEFAULT_SNAPSHOTTER: Final = "overlayfs"
@@ -161,11 +153,10 @@ class Snapshots:
         """
         _check_key(key)
         reply = await self._caller.unary(
-            _SERVICE + "Prepare",
+            _rpc.Snapshots.Prepare,
             PrepareSnapshotRequest(
                 snapshotter=self.name, key=key, parent=parent or "", labels=dict(labels or {})
             ),
-            PrepareSnapshotResponse,
         )
         return [Mount._from_proto(m) for m in reply.mounts]
 
@@ -185,11 +176,10 @@ class Snapshots:
         """
         _check_key(key)
         reply = await self._caller.unary(
-            _SERVICE + "View",
+            _rpc.Snapshots.View,
             ViewSnapshotRequest(
                 snapshotter=self.name, key=key, parent=parent or "", labels=dict(labels or {})
             ),
-            ViewSnapshotResponse,
         )
         return [Mount._from_proto(m) for m in reply.mounts]
 
@@ -203,7 +193,7 @@ class Snapshots:
         """
         _check_key(key)
         reply = await self._caller.unary(
-            _SERVICE + "Mounts", MountsRequest(snapshotter=self.name, key=key), MountsResponse
+            _rpc.Snapshots.Mounts, MountsRequest(snapshotter=self.name, key=key)
         )
         return [Mount._from_proto(m) for m in reply.mounts]
 
@@ -224,11 +214,10 @@ class Snapshots:
         _check_key(name, "snapshot name")
         _check_key(key)
         await self._caller.unary(
-            _SERVICE + "Commit",
+            _rpc.Snapshots.Commit,
             CommitSnapshotRequest(
                 snapshotter=self.name, name=name, key=key, labels=dict(labels or {})
             ),
-            Empty,
         )
 
     async def remove(self, key: str) -> None:
@@ -245,7 +234,7 @@ class Snapshots:
         """
         _check_key(key)
         await self._caller.unary(
-            _SERVICE + "Remove", RemoveSnapshotRequest(snapshotter=self.name, key=key), Empty
+            _rpc.Snapshots.Remove, RemoveSnapshotRequest(snapshotter=self.name, key=key)
         )
 
     async def stat(self, key: str) -> SnapshotInfo:
@@ -262,9 +251,8 @@ class Snapshots:
         """
         _check_key(key)
         reply = await self._caller.unary(
-            _SERVICE + "Stat",
+            _rpc.Snapshots.Stat,
             StatSnapshotRequest(snapshotter=self.name, key=key),
-            StatSnapshotResponse,
         )
         return SnapshotInfo._from_proto(reply.info)
 
@@ -279,13 +267,12 @@ class Snapshots:
         _check_key(key)
         new = {k: v for k, v in labels.items() if v is not None}
         reply = await self._caller.unary(
-            _SERVICE + "Update",
+            _rpc.Snapshots.Update,
             UpdateSnapshotRequest(
                 snapshotter=self.name,
                 info=_Info(name=key, labels=new),
                 update_mask=FieldMask(paths=[f"labels.{k}" for k in labels]),
             ),
-            UpdateSnapshotResponse,
         )
         return SnapshotInfo._from_proto(reply.info)
 
@@ -299,12 +286,9 @@ class Snapshots:
         """
         found: builtins.list[SnapshotInfo] = []
         async with self._caller.stream(
-            _SERVICE + "List",
-            Cardinality.UNARY_STREAM,
-            ListSnapshotsRequest,
-            ListSnapshotsResponse,
+            _rpc.Snapshots.List,
         ) as stream:
-            await stream.send_message(
+            await stream.send(
                 ListSnapshotsRequest(snapshotter=self.name, filters=builtins.list(filters)),
                 end=True,
             )
@@ -322,6 +306,6 @@ class Snapshots:
         """
         _check_key(key)
         reply = await self._caller.unary(
-            _SERVICE + "Usage", UsageRequest(snapshotter=self.name, key=key), UsageResponse
+            _rpc.Snapshots.Usage, UsageRequest(snapshotter=self.name, key=key)
         )
         return Usage(size=reply.size, inodes=reply.inodes)

@@ -16,31 +16,24 @@ import attrs
 import betterproto
 from anyio.abc import ByteReceiveStream, ByteSendStream
 from betterproto.lib.google.protobuf import Any as AnyProto
-from betterproto.lib.google.protobuf import Empty
 
 from . import errors
-from ._api import _registry
+from ._api import _registry, _rpc
 from ._api.containerd.services.tasks.v1 import (
     CloseIoRequest,
     DeleteProcessRequest,
     DeleteResponse,
     DeleteTaskRequest,
     ExecProcessRequest,
-    ExecProcessResponse,
     GetRequest,
-    GetResponse,
     KillRequest,
     ListPidsRequest,
-    ListPidsResponse,
     ListTasksRequest,
-    ListTasksResponse,
     MetricsRequest,
-    MetricsResponse,
     PauseTaskRequest,
     ResizePtyRequest,
     ResumeTaskRequest,
     StartRequest,
-    StartResponse,
     UpdateTaskRequest,
     WaitRequest,
     WaitResponse,
@@ -69,7 +62,6 @@ __all__ = [
     "Tasks",
 ]
 
-_TASKS: Final = "/containerd.services.tasks.v1.Tasks/"
 PROCESS_SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Process"
 RESOURCES_SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 STOP_SIGNAL_LABEL: Final = "io.containerd.image.config.stop-signal"
@@ -382,11 +374,10 @@ class _ProcessHandle:
         while True:
             try:
                 reply = await self._client._caller.unary(
-                    _TASKS + "Wait",
+                    _rpc.Tasks.Wait,
                     encode_scalars(
                         WaitRequest, container_id=self._container_id, exec_id=self._exec_id
                     ),
-                    WaitResponse,
                     timeout=None,
                 )
             except (errors.Unavailable, errors.Canceled):
@@ -442,7 +433,7 @@ class _ProcessHandle:
             ```
         """
         await self._client._caller.unary(
-            _TASKS + "Kill",
+            _rpc.Tasks.Kill,
             encode_scalars(
                 KillRequest,
                 container_id=self._container_id,
@@ -450,16 +441,14 @@ class _ProcessHandle:
                 signal=_signal_number(signal),
                 all=all,
             ),
-            Empty,
         )
 
     async def _close_io_rpc(self) -> None:
         await self._client._caller.unary(
-            _TASKS + "CloseIO",
+            _rpc.Tasks.CloseIO,
             encode_scalars(
                 CloseIoRequest, container_id=self._container_id, exec_id=self._exec_id, stdin=True
             ),
-            Empty,
         )
 
     async def close_stdin(self) -> None:
@@ -487,7 +476,7 @@ class _ProcessHandle:
         if columns <= 0 or rows <= 0:
             raise ValueError(f"terminal size must be positive, not {columns}x{rows}")
         await self._client._caller.unary(
-            _TASKS + "ResizePty",
+            _rpc.Tasks.ResizePty,
             encode_scalars(
                 ResizePtyRequest,
                 container_id=self._container_id,
@@ -495,7 +484,6 @@ class _ProcessHandle:
                 width=columns,
                 height=rows,
             ),
-            Empty,
         )
 
     async def status(self) -> TaskStatus:
@@ -510,9 +498,8 @@ class _ProcessHandle:
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "Get",
+            _rpc.Tasks.Get,
             encode_scalars(GetRequest, container_id=self._container_id, exec_id=self._exec_id),
-            GetResponse,
         )
         return TaskStatus._from_proto(
             reply.process, container_id=self._container_id, exec_id=self._exec_id
@@ -523,15 +510,15 @@ class _ProcessHandle:
             request = encode_scalars(
                 DeleteProcessRequest, container_id=self._container_id, exec_id=self._exec_id
             )
-            method = _TASKS + "DeleteProcess"
+            rpc: _rpc.Unary[Any, DeleteResponse] = _rpc.Tasks.DeleteProcess
         else:
             request = encode_scalars(DeleteTaskRequest, container_id=self._container_id)
-            method = _TASKS + "Delete"
+            rpc = _rpc.Tasks.Delete
         retry = self._delete_tried
         self._delete_tried = True
         with anyio.CancelScope(shield=True):
             try:
-                reply = await self._client._caller.unary(method, request, DeleteResponse)
+                reply = await self._client._caller.unary(rpc, request)
             except errors.NotFound:
                 if not retry:
                     raise
@@ -689,9 +676,8 @@ class Task(_ProcessHandle):
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "Start",
+            _rpc.Tasks.Start,
             encode_scalars(StartRequest, container_id=self._container_id),
-            StartResponse,
         )
         self._pid = reply.pid
         return reply.pid
@@ -722,17 +708,15 @@ class Task(_ProcessHandle):
             ```
         """
         await self._client._caller.unary(
-            _TASKS + "Pause",
+            _rpc.Tasks.Pause,
             encode_scalars(PauseTaskRequest, container_id=self._container_id),
-            Empty,
         )
 
     async def resume(self) -> None:
         """Thaw a paused task."""
         await self._client._caller.unary(
-            _TASKS + "Resume",
+            _rpc.Tasks.Resume,
             encode_scalars(ResumeTaskRequest, container_id=self._container_id),
-            Empty,
         )
 
     async def pids(self) -> list[ProcessInfo]:
@@ -744,9 +728,8 @@ class Task(_ProcessHandle):
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "ListPids",
+            _rpc.Tasks.ListPids,
             encode_scalars(ListPidsRequest, container_id=self._container_id),
-            ListPidsResponse,
         )
         found = []
         for p in reply.processes:
@@ -768,9 +751,8 @@ class Task(_ProcessHandle):
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "Metrics",
+            _rpc.Tasks.Metrics,
             MetricsRequest(filters=[f"id=={self._container_id}"]),
-            MetricsResponse,
         )
         if not reply.metrics:
             raise errors.NotFound(f"no metrics for task {self._container_id!r}")
@@ -822,13 +804,12 @@ class Task(_ProcessHandle):
             ```
         """
         await self._client._caller.unary(
-            _TASKS + "Update",
+            _rpc.Tasks.Update,
             UpdateTaskRequest(
                 container_id=self._container_id,
                 resources=AnyProto(type_url=RESOURCES_SPEC_TYPE, value=_resources_json(resources)),
                 annotations=dict(annotations or {}),
             ),
-            Empty,
         )
 
     async def stop(self, timeout: float = 10.0) -> ExitStatus:
@@ -934,7 +915,7 @@ class Task(_ProcessHandle):
         try:
             with anyio.CancelScope(shield=True):
                 await self._client._caller.unary(
-                    _TASKS + "Exec",
+                    _rpc.Tasks.Exec,
                     ExecProcessRequest(
                         container_id=self._container_id,
                         exec_id=exec_id,
@@ -947,7 +928,6 @@ class Task(_ProcessHandle):
                             value=json.dumps(process_spec, separators=(",", ":")).encode(),
                         ),
                     ),
-                    ExecProcessResponse,
                 )
             proc = Process(self._client, self, exec_id, io, tuple(args))
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -980,9 +960,8 @@ class Task(_ProcessHandle):
         """
         validate(exec_id, "exec id")
         reply = await self._client._caller.unary(
-            _TASKS + "Get",
+            _rpc.Tasks.Get,
             encode_scalars(GetRequest, container_id=self._container_id, exec_id=exec_id),
-            GetResponse,
         )
         p = reply.process
         io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
@@ -1110,9 +1089,8 @@ class Process(_ProcessHandle):
     async def start(self) -> int:
         """Start the process (when `Task.exec` was called with ``start=False``); returns its pid."""
         reply = await self._client._caller.unary(
-            _TASKS + "Start",
+            _rpc.Tasks.Start,
             encode_scalars(StartRequest, container_id=self._container_id, exec_id=self._exec_id),
-            StartResponse,
         )
         self._pid = reply.pid
         return reply.pid
@@ -1176,7 +1154,7 @@ class Tasks:
             ```
         """
         reply = await self._client._caller.unary(
-            _TASKS + "List", encode_scalars(ListTasksRequest, filter=filter), ListTasksResponse
+            _rpc.Tasks.List, encode_scalars(ListTasksRequest, filter=filter)
         )
         return [TaskStatus._from_proto(p) for p in reply.tasks]
 
@@ -1193,7 +1171,7 @@ class Tasks:
 async def load_task(client: Client, container: Container, stdio: Stdio | None) -> Task:
     """Load an existing task; re-attach `stdio` to its FIFOs when given."""
     reply = await client._caller.unary(
-        _TASKS + "Get", encode_scalars(GetRequest, container_id=container.id), GetResponse
+        _rpc.Tasks.Get, encode_scalars(GetRequest, container_id=container.id)
     )
     p = reply.process
     io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None

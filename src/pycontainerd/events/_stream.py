@@ -16,22 +16,19 @@ import betterproto
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from betterproto.lib.google.protobuf import Any as ProtoAny
-from betterproto.lib.google.protobuf import Empty
-from grpclib.const import Cardinality
 
 from .. import _identifiers, errors
+from .._api import _rpc
 from .._api.containerd.services.events.v1 import PublishRequest, SubscribeRequest
 from .._transport import DEFAULT, Caller, Timeout
 from . import filters as _filters
-from ._types import Envelope, Event, _EnvelopeReply, encode
+from ._types import Envelope, Event, encode
 
 if TYPE_CHECKING:
     from .._client import Client
 
 __all__ = ["DEFAULT_BUFFER", "EventStream", "Events", "Overflow", "Resync"]
 
-_SUBSCRIBE: Final = "/containerd.services.events.v1.Events/Subscribe"
-_PUBLISH: Final = "/containerd.services.events.v1.Events/Publish"
 
 PROBE_PREFIX: Final = "/pycontainerd/probe/"
 """Topics under this prefix are the SDK's liveness probes; every stream swallows them."""
@@ -308,32 +305,28 @@ class EventStream(Generic[T]):
         pending: list[Envelope] = []
         try:
             with anyio.CancelScope() as scope:
-                async with self._caller.stream(
-                    _SUBSCRIBE, Cardinality.UNARY_STREAM, SubscribeRequest, _EnvelopeReply
-                ) as stream:
-                    await stream.send_message(request, end=True)
+                async with self._caller.stream(_rpc.Events.Subscribe) as stream:
+                    await stream.send(request, end=True)
                     self._tg.start_soon(self._probe, session, scope)
-                    reader = _FrameReader(stream)
-                    while (batch := await reader.batch()) is not None:
-                        for data in batch:
-                            msg = Envelope._from_wire(data)
-                            if msg.topic.startswith(PROBE_PREFIX):
-                                if not session.live and msg.topic == session.topic:
-                                    session.live = True
-                                    session.probe_scope.cancel()
-                                    if not self._went_live(session, pending):
-                                        return _OVERFLOWED
-                                continue
-                            if not session.live:
-                                pending.append(msg)
-                                continue
-                            used = self._push(msg)
-                            if not used:
-                                return _OVERFLOWED
-                            if used * 2 > self._buffer:
-                                await self._let_consumer_catch_up()
+                    while (data := await stream.recv_raw()) is not None:
+                        msg = Envelope._from_wire(data)
+                        if msg.topic.startswith(PROBE_PREFIX):
+                            if not session.live and msg.topic == session.topic:
+                                session.live = True
+                                session.probe_scope.cancel()
+                                if not self._went_live(session, pending):
+                                    return _OVERFLOWED
+                            continue
+                        if not session.live:
+                            pending.append(msg)
+                            continue
+                        used = self._push(msg)
+                        if not used:
+                            return _OVERFLOWED
+                        if used * 2 > self._buffer:
+                            await self._let_consumer_catch_up()
                 return errors.Unavailable(
-                    "the daemon ended the event subscription", method=_SUBSCRIBE
+                    "the daemon ended the event subscription", method=_rpc.Events.Subscribe.path
                 )
             # Only the probe task cancels this scope: publishing the probe failed.
             assert session.error is not None
@@ -383,78 +376,13 @@ class EventStream(Generic[T]):
                 await anyio.sleep(delay)
                 try:
                     await self._caller.unary(
-                        _PUBLISH, PublishRequest(topic=session.topic, event=_PROBE_EVENT), Empty
+                        _rpc.Events.Publish, PublishRequest(topic=session.topic, event=_PROBE_EVENT)
                     )
                 except errors.ContainerdError as exc:
                     if not session.live:
                         session.error = exc
                         session_scope.cancel()
                     return
-
-
-class _FrameReader:
-    """Reads a server stream's gRPC messages in batches, straight from grpclib's buffer.
-
-    grpclib's ``recv_message`` costs two buffer reads, a dispatch and a flow
-    control acknowledgement per message, and wakes the reader once per
-    message. This takes every DATA frame that has already arrived in one go,
-    acknowledges them together and splits out all complete messages. It
-    relies on grpclib 0.4's ``Stream`` internals (its buffer queue, ack
-    callback and wake-up wrapper), pinned in the dependencies; trailers and
-    errors are still handled by grpclib when the stream's context exits.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self._pending = bytearray()
-        self._eof = False
-
-    async def batch(self) -> list[bytes] | None:
-        """The next complete messages (at least one), or ``None`` at the end of the stream."""
-        stream = self._stream
-        if not stream._recv_initial_metadata_done:
-            await stream.recv_initial_metadata()
-        buffer = stream._stream.buffer
-        queue = buffer._unacked
-        while True:
-            messages = self._split()
-            if messages:
-                return messages
-            if self._eof:
-                if self._pending:
-                    raise errors.DataLoss("the event stream ended inside a message")
-                return None
-            with stream._wrapper:  # grpclib wakes us this way on resets and lost connections
-                items = [await queue.get()]
-            while not queue.empty():
-                items.append(queue.get_nowait())
-            acked = 0
-            for data, _, ack_size in items:
-                if not ack_size and buffer._eof:
-                    self._eof = True
-                    break
-                self._pending += data
-                acked += ack_size
-            if acked:
-                buffer._ack_callback(acked)
-
-    def _split(self) -> list[bytes]:
-        pending = self._pending
-        size = len(pending)
-        out: list[bytes] = []
-        pos = 0
-        while size - pos >= 5:
-            if pending[pos]:
-                raise errors.DataLoss("compressed gRPC messages are not supported")
-            length = int.from_bytes(pending[pos + 1 : pos + 5], "big")
-            end = pos + 5 + length
-            if end > size:
-                break
-            out.append(bytes(pending[pos + 5 : end]))
-            pos = end
-        if pos:
-            del pending[:pos]
-        return out
 
 
 _PROBE_EVENT: Final = ProtoAny(type_url="google.protobuf.Empty", value=b"")
@@ -468,7 +396,7 @@ def _reconnectable(error: BaseException) -> bool:
 def _subscription_error(exc: errors.ContainerdError) -> BaseException:
     # containerd 1.6 reports a filter it cannot parse as UNKNOWN.
     if isinstance(exc, errors.Unknown) and "failed parsing subscription filters" in str(exc):
-        error = errors.InvalidArgument(str(exc), method=_SUBSCRIBE)
+        error = errors.InvalidArgument(str(exc), method=_rpc.Events.Subscribe.path)
         error.__cause__ = exc
         return error
     return exc
@@ -595,7 +523,7 @@ class Events:
         _validate_topic(topic)
         payload = encode(event)
         await self._client._caller.unary(
-            _PUBLISH, PublishRequest(topic=topic, event=payload), Empty, timeout=timeout
+            _rpc.Events.Publish, PublishRequest(topic=topic, event=payload), timeout=timeout
         )
 
 

@@ -12,52 +12,39 @@ from collections.abc import Awaitable
 
 import anyio
 import attrs
-from betterproto.lib.google.protobuf import Empty
-from grpclib.const import Cardinality
 
 from .. import errors
+from .._api import _rpc
 from .._api.containerd.services.containers.v1 import (
     DeleteContainerRequest,
     ListContainersRequest,
-    ListContainersResponse,
 )
 from .._api.containerd.services.content.v1 import (
     AbortRequest,
     DeleteContentRequest,
     ListContentRequest,
-    ListContentResponse,
     ListStatusesRequest,
-    ListStatusesResponse,
 )
 from .._api.containerd.services.images.v1 import (
     DeleteImageRequest,
     ListImagesRequest,
-    ListImagesResponse,
 )
-from .._api.containerd.services.introspection.v1 import PluginsRequest, PluginsResponse
+from .._api.containerd.services.introspection.v1 import PluginsRequest
 from .._api.containerd.services.leases.v1 import DeleteRequest as DeleteLeaseRequest
 from .._api.containerd.services.leases.v1 import ListRequest as ListLeasesRequest
-from .._api.containerd.services.leases.v1 import ListResponse as ListLeasesResponse
 from .._api.containerd.services.snapshots.v1 import (
     ListSnapshotsRequest,
-    ListSnapshotsResponse,
     RemoveSnapshotRequest,
 )
 from .._api.containerd.services.tasks.v1 import (
-    DeleteResponse,
     DeleteTaskRequest,
     KillRequest,
     ListTasksRequest,
-    ListTasksResponse,
     WaitRequest,
-    WaitResponse,
 )
 from .._client import Client
 
 __all__ = ["Inventory", "empty_namespace", "inventory"]
-
-_TASKS = "/containerd.services.tasks.v1.Tasks/"
-_SNAPSHOTS = "/containerd.services.snapshots.v1.Snapshots/"
 
 
 @attrs.frozen(kw_only=True)
@@ -80,19 +67,16 @@ class Inventory:
 
 async def _snapshotters(client: Client) -> list[str]:
     reply = await client._caller.unary(
-        "/containerd.services.introspection.v1.Introspection/Plugins",
+        _rpc.Introspection.Plugins,
         PluginsRequest(filters=["type==io.containerd.snapshotter.v1"]),
-        PluginsResponse,
     )
     return sorted(p.id for p in reply.plugins if not p.init_err.code)
 
 
 async def _snapshots(client: Client, snapshotter: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    async with client._caller.stream(
-        _SNAPSHOTS + "List", Cardinality.UNARY_STREAM, ListSnapshotsRequest, ListSnapshotsResponse
-    ) as stream:
-        await stream.send_message(ListSnapshotsRequest(snapshotter=snapshotter), end=True)
+    async with client._caller.stream(_rpc.Snapshots.List) as stream:
+        await stream.send(ListSnapshotsRequest(snapshotter=snapshotter), end=True)
         async for reply in stream:
             found.extend((info.name, info.parent) for info in reply.info)
     return found
@@ -107,32 +91,23 @@ async def inventory(client: Client) -> Inventory:
         ```
     """
     c = client._caller
-    tasks = await c.unary(_TASKS + "List", ListTasksRequest(), ListTasksResponse)
+    tasks = await c.unary(_rpc.Tasks.List, ListTasksRequest())
     containers = await c.unary(
-        "/containerd.services.containers.v1.Containers/List",
+        _rpc.Containers.List,
         ListContainersRequest(),
-        ListContainersResponse,
     )
-    images = await c.unary(
-        "/containerd.services.images.v1.Images/List", ListImagesRequest(), ListImagesResponse
-    )
-    leases = await c.unary(
-        "/containerd.services.leases.v1.Leases/List", ListLeasesRequest(), ListLeasesResponse
-    )
+    images = await c.unary(_rpc.Images.List, ListImagesRequest())
+    leases = await c.unary(_rpc.Leases.List, ListLeasesRequest())
     content: list[str] = []
     async with c.stream(
-        "/containerd.services.content.v1.Content/List",
-        Cardinality.UNARY_STREAM,
-        ListContentRequest,
-        ListContentResponse,
+        _rpc.Content.List,
     ) as stream:
-        await stream.send_message(ListContentRequest(), end=True)
+        await stream.send(ListContentRequest(), end=True)
         async for reply in stream:
             content.extend(i.digest for i in reply.info)
     ingests = await c.unary(
-        "/containerd.services.content.v1.Content/ListStatuses",
+        _rpc.Content.ListStatuses,
         ListStatusesRequest(),
-        ListStatusesResponse,
     )
     snapshots = [
         f"{sn}/{name}"
@@ -154,20 +129,17 @@ async def _remove_task(client: Client, container_id: str) -> None:
     c = client._caller
     try:
         await c.unary(
-            _TASKS + "Kill",
+            _rpc.Tasks.Kill,
             KillRequest(container_id=container_id, signal=signal.SIGKILL, all=True),
-            Empty,
         )
     except (errors.NotFound, errors.FailedPrecondition, errors.Unknown):
         pass  # already stopped or never started
     with anyio.move_on_after(10):
         try:
-            await c.unary(
-                _TASKS + "Wait", WaitRequest(container_id=container_id), WaitResponse, timeout=10
-            )
+            await c.unary(_rpc.Tasks.Wait, WaitRequest(container_id=container_id), timeout=10)
         except errors.RPCError:
             pass
-    await c.unary(_TASKS + "Delete", DeleteTaskRequest(container_id=container_id), DeleteResponse)
+    await c.unary(_rpc.Tasks.Delete, DeleteTaskRequest(container_id=container_id))
 
 
 async def empty_namespace(client: Client, *, delete: bool = True) -> None:
@@ -189,37 +161,28 @@ async def empty_namespace(client: Client, *, delete: bool = True) -> None:
     for cid in stock.containers:
         await _ignore_missing(
             c.unary(
-                "/containerd.services.containers.v1.Containers/Delete",
+                _rpc.Containers.Delete,
                 DeleteContainerRequest(id=cid),
-                Empty,
             )
         )
     for name in stock.images:
         await _ignore_missing(
             c.unary(
-                "/containerd.services.images.v1.Images/Delete",
+                _rpc.Images.Delete,
                 DeleteImageRequest(name=name),
-                Empty,
             )
         )
     for lease in stock.leases:
-        await _ignore_missing(
-            c.unary(
-                "/containerd.services.leases.v1.Leases/Delete", DeleteLeaseRequest(id=lease), Empty
-            )
-        )
+        await _ignore_missing(c.unary(_rpc.Leases.Delete, DeleteLeaseRequest(id=lease)))
     for ref in stock.ingests:
-        await _ignore_missing(
-            c.unary("/containerd.services.content.v1.Content/Abort", AbortRequest(ref=ref), Empty)
-        )
+        await _ignore_missing(c.unary(_rpc.Content.Abort, AbortRequest(ref=ref)))
     for snapshotter in await _snapshotters(client):
         await _remove_snapshots(client, snapshotter)
     for digest in (await inventory(client)).content:
         await _ignore_missing(
             c.unary(
-                "/containerd.services.content.v1.Content/Delete",
+                _rpc.Content.Delete,
                 DeleteContentRequest(digest=digest),
-                Empty,
             )
         )
     if delete:
@@ -235,9 +198,8 @@ async def _remove_snapshots(client: Client, snapshotter: str) -> None:
         for key in (name for name, _ in snaps if name not in parents):
             await _ignore_missing(
                 client._caller.unary(
-                    _SNAPSHOTS + "Remove",
+                    _rpc.Snapshots.Remove,
                     RemoveSnapshotRequest(snapshotter=snapshotter, key=key),
-                    Empty,
                 )
             )
 
