@@ -379,6 +379,44 @@ def _check(examples: list[Example], tmp: Path, cache: Path) -> list[str]:
 
 EXAMPLES = collect()
 
+#: Checked with the examples: the stdio choice decides, in the types, whether `pipes` exists.
+PIPES_TYPES = """\
+from typing import assert_type
+
+from anyio.abc import ByteSendStream
+
+import pycontainerd
+from pycontainerd import stdio
+
+
+async def _pipes(
+    client: pycontainerd.Client, container: pycontainerd.Container, task: pycontainerd.Task
+) -> None:
+    assert_type(stdio.pipes(), stdio.Stdio[stdio.Pipes])
+    assert_type(stdio.capture(), stdio.Stdio[None])
+    async with await container.new_task(stdio=stdio.pipes()) as piped:
+        assert_type(piped, pycontainerd.Task[stdio.Pipes])
+        assert_type(piped.pipes, stdio.Pipes)
+        async with await piped.exec(["cat"], stdio=stdio.pipes()) as proc:
+            assert_type(proc.pipes, stdio.Pipes)
+        assert_type(await piped.exec(["true"]), pycontainerd.Process[None])
+        assert_type(await piped.exec(["true"], stdio=stdio.null()), pycontainerd.Process[None])
+        assert_type(await piped.load_process("x", stdio=stdio.pipes()), pycontainerd.Process[stdio.Pipes])
+        assert_type(await piped.load_process("x"), pycontainerd.Process[None])
+    assert_type((await container.new_task()).pipes, None)
+    assert_type((await container.new_task(stdio=stdio.inherit())).pipes, None)
+    assert_type((await container.task(stdio=stdio.pipes())).pipes, stdio.Pipes)
+    assert_type((await container.task()).pipes, None)
+    assert_type(await client.tasks.get("web", stdio=stdio.pipes()), pycontainerd.Task[stdio.Pipes])
+    # A bare Task (or Stdio) is still a valid annotation: it means either.
+    assert_type(task.pipes, stdio.Pipes | None)
+    assert_type(task.stdin, ByteSendStream | None)
+    either: pycontainerd.Task = piped  # covariant: a Task[Pipes] is a Task
+    assert_type(either.pipes, stdio.Pipes | None)
+    choice: stdio.Stdio = stdio.pipes()
+    assert_type(choice, stdio.Stdio[stdio.Pipes | None])
+"""
+
 
 def test_examples_were_found() -> None:
     # A broken collector must not pass by checking nothing.
@@ -391,8 +429,11 @@ def test_examples_were_found() -> None:
 def test_examples_type_check(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("examples")
     cache = tmp_path_factory.mktemp("mypy-cache")
-    problems = _check(EXAMPLES, tmp, cache)
-    assert not problems, f"{len(problems)} problem(s) in the examples:\n" + "\n".join(problems)
+    here = Path(__file__).read_text().splitlines().index('PIPES_TYPES = """\\') + 2
+    pipes_types = Example(str(Path(__file__).resolve().relative_to(ROOT)), here, PIPES_TYPES)
+    problems = _check([*EXAMPLES, pipes_types], tmp, cache)
+    if problems:
+        pytest.fail(f"{len(problems)} problem(s) in the examples:\n" + "\n".join(problems), False)
 
 
 def _session_globals(example: Example) -> dict[str, object]:
