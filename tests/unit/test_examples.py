@@ -22,7 +22,13 @@ How a block becomes a module (the prelude is small and fixed on purpose):
 - A ``>>>`` session is checked line for line (its output lines left out),
   and run with doctest by `test_sessions_run`.
 - A name that is neither bound by the block, a builtin, a stand-in nor an
-  allowed module fails the test: declare it in the example or add a stand-in.
+  allowed import fails the test: declare it in the example or add a stand-in.
+  A block that binds a stand-in's name is taken to define it (scopes are
+  flattened): ``container = await container.update(...)`` alone is reported
+  as used before definition; get the container first.
+
+Speed: the package under test is analysed once for all the examples; a whole
+run (about 270 examples, a cold mypy cache) takes a few seconds.
 
 Nothing is silenced: the harness adds no ``# type: ignore`` and no
 per-module relaxation; mypy runs with ``--strict`` and the project's own
