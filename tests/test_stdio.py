@@ -71,6 +71,71 @@ async def test_cat_echoes_and_exits_only_after_close_stdin(host_container: HostC
     await c.delete()
 
 
+async def test_pipes_are_there_without_none_checks(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "tr a-z A-Z; echo done >&2"])
+    async with await c.new_task(stdio=stdio.pipes()) as task:
+        pipes = task.pipes  # typed stdio.Pipes: no None check
+        assert isinstance(pipes, stdio.Pipes)
+        assert pipes.stdin is task.stdin  # the same streams as the older properties
+        assert pipes.stdout is task.stdout
+        assert pipes.stderr is task.stderr
+        await task.start()
+        await pipes.stdin.send(b"hello\n")
+        await pipes.stdin.aclose()  # end of file for the process
+        out = b"".join([chunk async for chunk in pipes.stdout])
+        err = b"".join([chunk async for chunk in pipes.stderr])
+        assert (await task.wait()).code == 0
+    assert (out, err) == (b"HELLO\n", b"done\n")
+    await c.delete()
+
+
+async def test_other_stdios_have_no_pipes(host_container: HostContainer) -> None:
+    c = await host_container(["true"])
+    for choice in (stdio.null(), stdio.capture(), None):
+        task = await c.new_task(stdio=choice) if choice is not None else await c.new_task()
+        async with task:
+            assert task.pipes is None
+    await c.delete()
+
+
+async def test_exec_pipes(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "60"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(["tr", "a-z", "A-Z"], stdio=stdio.pipes()) as proc:
+            await proc.pipes.stdin.send(b"exec\n")
+            await proc.close_stdin()
+            assert await proc.pipes.stdout.receive() == b"EXEC\n"
+            assert await proc.wait() == 0
+        async with await task.exec(["true"], stdio=stdio.capture()) as other:
+            assert other.pipes is None
+    await c.delete()
+
+
+async def test_pipes_with_a_terminal_have_an_empty_stderr(host_container: HostContainer) -> None:
+    c = await host_container(["sh", "-c", "echo to-err >&2"], terminal=True)
+    async with await c.new_task(stdio=stdio.pipes(terminal=True)) as task:
+        await task.start()
+        with pytest.raises(anyio.EndOfStream):
+            await task.pipes.stderr.receive()  # the terminal carries it
+        out = b"".join([chunk async for chunk in task.pipes.stdout])
+        assert (await task.wait()).code == 0
+    assert out.strip() == b"to-err"
+    await c.delete()
+
+
+async def test_pipes_reattached_to_a_task_without_fifos(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "60"])
+    async with await c.new_task(stdio=stdio.null()):
+        attached = await c.task(stdio=stdio.pipes())
+        with pytest.raises(anyio.BrokenResourceError):
+            await attached.pipes.stdin.send(b"nobody reads this")
+        with pytest.raises(anyio.EndOfStream):
+            await attached.pipes.stdout.receive()
+        await attached.pipes.stdin.aclose()  # closing what is not there is fine
+    await c.delete()
+
+
 async def test_100_mib_through_pipes(host_container: HostContainer) -> None:
     c = await host_container(YES)
     async with await c.new_task(stdio=stdio.pipes()) as task:

@@ -152,6 +152,9 @@ def encode_scalars(cls: type[betterproto.Message], **fields: str | bytes | int) 
 
     Example:
         ```python
+        from pycontainerd._api.containerd.services.tasks.v1 import GetRequest
+        from pycontainerd._codec import encode_scalars
+
         request = encode_scalars(GetRequest, container_id="web")  # == bytes(GetRequest(...))
         ```
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
 import anyio
 import attrs
@@ -47,7 +47,7 @@ from ._convert import timestamp
 from ._identifiers import validate
 from ._oci import chain_id
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
-from .stdio import Stdio, null
+from .stdio import Pipes, Stdio, null
 
 if TYPE_CHECKING:
     from . import oci
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from ._images import Image
 
 __all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
+
+_P = TypeVar("_P", bound=Pipes | None)  # what `stdio` says the task's `pipes` is
 
 SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 DEFAULT_RUNTIME: Final = "io.containerd.runc.v2"
@@ -137,7 +139,7 @@ class Container:
     Example:
         ```python
         container = await client.containers.get("web")
-        print(container.labels, container.spec.process.args)
+        print(container.labels, container.spec.hostname)
         ```
     """
 
@@ -223,7 +225,13 @@ class Container:
             raise RuntimeError(f"container {self.id!r} is not bound to a client")
         return self._client
 
-    async def new_task(self, *, stdio: Stdio | None = None) -> Task:
+    @overload
+    async def new_task(self, *, stdio: Stdio[_P]) -> Task[_P]: ...
+
+    @overload
+    async def new_task(self, *, stdio: None = None) -> Task[None]: ...
+
+    async def new_task(self, *, stdio: Stdio[_P] | None = None) -> Task[_P] | Task[None]:
         """Create the container's task (its init process), not yet started.
 
         The FIFOs for `stdio` are created and opened before the task is, and
@@ -232,6 +240,10 @@ class Container:
 
         Args:
             stdio: where stdin, stdout and stderr go (default `stdio.null`).
+
+        Returns:
+            The task; with ``stdio.pipes()`` a ``Task[Pipes]``, whose
+            `Task.pipes` are never ``None``, else a ``Task[None]``.
 
         Raises:
             pycontainerd.errors.AlreadyExists: the container already has a task.
@@ -283,9 +295,16 @@ class Container:
                 finally:
                     io.close()
             raise
-        return Task(client, self, pid=created_reply.pid, io=io)
+        task: Task[_P] = Task(client, self, pid=created_reply.pid, io=io)
+        return task
 
-    async def task(self, *, stdio: Stdio | None = None) -> Task:
+    @overload
+    async def task(self, *, stdio: Stdio[_P]) -> Task[_P]: ...
+
+    @overload
+    async def task(self, *, stdio: None = None) -> Task[None]: ...
+
+    async def task(self, *, stdio: Stdio[_P] | None = None) -> Task[_P] | Task[None]:
         """Load the container's existing task; with `stdio`, re-attach to its FIFOs.
 
         Raises:
@@ -303,6 +322,7 @@ class Container:
 
         Example:
             ```python
+            container = await client.containers.get("web")
             container = await container.update(labels={"tier": "web"})
             ```
         """

@@ -54,7 +54,7 @@ class Diff:
 
         Example:
             ```python
-            mounts = await client.snapshots().prepare("extract-1", parent=parent_chain_id)
+            mounts = await client.snapshots().prepare("extract-1", parent=chain_id)
             applied = await client.diff.apply(layer, mounts)
             print(applied.digest)  # the diff ID
             ```

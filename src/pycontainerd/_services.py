@@ -32,9 +32,10 @@ class Services:
 
     Example:
         ```python
+        from betterproto.lib.google.protobuf import Empty
         from pycontainerd._api.containerd.services.version.v1 import VersionResponse
 
-        reply: VersionResponse = await client.services.version.version()
+        reply: VersionResponse = await client.services.version.version(Empty())
         ```
     """
 

@@ -9,7 +9,7 @@ import signal as _signal
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol, Self
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar, cast, overload
 
 import anyio
 import attrs
@@ -43,7 +43,7 @@ from ._api.containerd.v1.types import Status as StatusProto
 from ._codec import encode_scalars
 from ._convert import timestamp
 from ._identifiers import validate
-from .stdio import Stdio, null
+from .stdio import Pipes, PipesT_co, Stdio, null
 from .stdio._io import TaskIO
 
 if TYPE_CHECKING:
@@ -73,6 +73,9 @@ CLEANUP_TIMEOUT: Final = 30.0
 
 WAIT_RETRY_FOR: Final = 60.0
 """Seconds a wait keeps retrying while the daemon cannot be reached."""
+
+
+_P = TypeVar("_P", bound=Pipes | None)  # what a function's `stdio` says `pipes` is
 
 
 class _JSONable(Protocol):
@@ -305,7 +308,7 @@ def _resources_json(resources: Mapping[str, Any] | _JSONable) -> bytes:
     return data.encode() if isinstance(data, str) else data
 
 
-class _ProcessHandle:
+class _ProcessHandle(Generic[PipesT_co]):
     """What a task's init process and an exec process have in common."""
 
     def __init__(
@@ -333,22 +336,51 @@ class _ProcessHandle:
         return self._pid
 
     @property
+    def pipes(self) -> PipesT_co:
+        r"""The process's streams: a `stdio.Pipes` with `stdio.pipes`, else ``None``.
+
+        The type says which: made with ``stdio=stdio.pipes()``, this is a
+        ``Task[Pipes]`` (or ``Process[Pipes]``) whose ``pipes`` is never
+        ``None``, so ``task.pipes.stdin`` needs no check.
+
+        Example:
+            ```python
+            async with await container.new_task(stdio=stdio.pipes()) as task:
+                await task.start()
+                await task.pipes.stdin.send(b"hello\n")
+                await task.close_stdin()
+                async for chunk in task.pipes.stdout:
+                    print(chunk)
+            ```
+        """
+        return cast(PipesT_co, self._io.pipes if self._io is not None else None)
+
+    @property
     def stdin(self) -> ByteSendStream | None:
-        """The stream to the process's stdin (with `stdio.pipes`), else ``None``."""
+        """The stream to the process's stdin (with `stdio.pipes`), else ``None``.
+
+        Typed as possibly ``None`` whatever the stdio; ``pipes.stdin`` is not.
+        """
         if self._io is None or self._io.config.mode != "pipes":
             return None
         return self._io.stdin
 
     @property
     def stdout(self) -> ByteReceiveStream | None:
-        """The stream of the process's stdout (with `stdio.pipes`), else ``None``."""
+        """The stream of the process's stdout (with `stdio.pipes`), else ``None``.
+
+        Typed as possibly ``None`` whatever the stdio; ``pipes.stdout`` is not.
+        """
         if self._io is None or self._io.config.mode != "pipes":
             return None
         return self._io.stdout
 
     @property
     def stderr(self) -> ByteReceiveStream | None:
-        """The stream of the process's stderr (`stdio.pipes`, no terminal), else ``None``."""
+        """The stream of the process's stderr (`stdio.pipes`, no terminal), else ``None``.
+
+        Typed as possibly ``None`` whatever the stdio; ``pipes.stderr`` is not.
+        """
         if self._io is None or self._io.config.mode != "pipes":
             return None
         return self._io.stderr
@@ -456,8 +488,10 @@ class _ProcessHandle:
 
         Example:
             ```python
-            await task.stdin.send(b"data")
-            await task.close_stdin()
+            async with await container.new_task(stdio=stdio.pipes()) as task:
+                await task.start()
+                await task.pipes.stdin.send(b"data")
+                await task.close_stdin()
             ```
         """
         if self._io is not None and self._io.stdin is not None:
@@ -609,7 +643,7 @@ class _ProcessHandle:
 
 
 def _finish_run(
-    args: tuple[str, ...], status: ExitStatus, handle: _ProcessHandle, *, check: bool
+    args: tuple[str, ...], status: ExitStatus, handle: _ProcessHandle[Pipes | None], *, check: bool
 ) -> RunResult:
     """The `RunResult` of a captured run (raises `ExitCodeError` with `check`)."""
     result = RunResult(
@@ -625,7 +659,7 @@ def _finish_run(
     return result
 
 
-class Task(_ProcessHandle):
+class Task(_ProcessHandle[PipesT_co]):
     """A container's task: its running (or created, or stopped) init process.
 
     Made by `Container.new_task` (not yet started) or `Container.task`
@@ -633,6 +667,10 @@ class Task(_ProcessHandle):
     waits for and deletes the task on exit, shielded from cancellation and
     bounded in time; entering does no I/O, leaving blocks until the task is
     gone (at most `CLEANUP_TIMEOUT` seconds).
+
+    Its type parameter is what `pipes` is: a task made with
+    ``stdio=stdio.pipes()`` is a ``Task[stdio.Pipes]``, with another stdio a
+    ``Task[None]``; a bare ``Task`` means either.
 
     Example:
         ```python
@@ -865,18 +903,46 @@ class Task(_ProcessHandle):
         """
         return await self._delete(force=force, deletable=(TaskState.STOPPED, TaskState.UNKNOWN))
 
+    @overload
     async def exec(
         self,
         args: Sequence[str],
         *,
         id: str | None = None,
-        stdio: Stdio | None = None,
+        stdio: Stdio[_P],
         env: Mapping[str, str] | Sequence[str] | None = None,
         cwd: str | None = None,
         user: str | int | None = None,
         terminal: bool | None = None,
         start: bool = True,
-    ) -> Process:
+    ) -> Process[_P]: ...
+
+    @overload
+    async def exec(
+        self,
+        args: Sequence[str],
+        *,
+        id: str | None = None,
+        stdio: None = None,
+        env: Mapping[str, str] | Sequence[str] | None = None,
+        cwd: str | None = None,
+        user: str | int | None = None,
+        terminal: bool | None = None,
+        start: bool = True,
+    ) -> Process[None]: ...
+
+    async def exec(
+        self,
+        args: Sequence[str],
+        *,
+        id: str | None = None,
+        stdio: Stdio[_P] | None = None,
+        env: Mapping[str, str] | Sequence[str] | None = None,
+        cwd: str | None = None,
+        user: str | int | None = None,
+        terminal: bool | None = None,
+        start: bool = True,
+    ) -> Process[_P] | Process[None]:
         """Run another process inside the task (like ``ctr task exec``).
 
         The process gets the container spec's process settings, with `args`,
@@ -895,7 +961,8 @@ class Task(_ProcessHandle):
 
         Returns:
             The (started) `Process`; use it as an async context manager to
-            kill, wait for and delete it on exit.
+            kill, wait for and delete it on exit. With ``stdio.pipes()`` it
+            is a ``Process[Pipes]``: its `Process.pipes` are never ``None``.
 
         Example:
             ```python
@@ -911,7 +978,7 @@ class Task(_ProcessHandle):
         process_spec = await self._process_spec(args, env=env, cwd=cwd, user=user)
         process_spec["terminal"] = config.terminal
         io = config._open(exec_id)
-        proc: Process | None = None
+        proc: Process[_P] | None = None
         try:
             with anyio.CancelScope(shield=True):
                 await self._client._caller.unary(
@@ -940,7 +1007,15 @@ class Task(_ProcessHandle):
             raise
         return proc
 
-    async def load_process(self, exec_id: str, *, stdio: Stdio | None = None) -> Process:
+    @overload
+    async def load_process(self, exec_id: str, *, stdio: Stdio[_P]) -> Process[_P]: ...
+
+    @overload
+    async def load_process(self, exec_id: str, *, stdio: None = None) -> Process[None]: ...
+
+    async def load_process(
+        self, exec_id: str, *, stdio: Stdio[_P] | None = None
+    ) -> Process[_P] | Process[None]:
         """A handle on an exec process already in the task (made by another client, say).
 
         Like Go's ``Task.LoadProcess``. With `stdio`, its streams are
@@ -965,7 +1040,7 @@ class Task(_ProcessHandle):
         )
         p = reply.process
         io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
-        proc = Process(self._client, self, exec_id, io)
+        proc: Process[_P] = Process(self._client, self, exec_id, io)
         proc._pid = p.pid
         if TaskState._from_proto(p.status) is TaskState.STOPPED:
             proc._exit = ExitStatus(code=p.exit_status, exited_at=timestamp(p.exited_at))
@@ -1034,11 +1109,13 @@ def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
     return list(merged.values())
 
 
-class Process(_ProcessHandle):
+class Process(_ProcessHandle[PipesT_co]):
     """An exec process inside a task, shaped like `anyio.abc.Process`.
 
     Made by `Task.exec`. As an async context manager it kills, waits for and
     deletes the process on exit (shielded, bounded); entering does no I/O.
+    Like `Task`, a ``Process[stdio.Pipes]`` (made with ``stdio.pipes()``) has
+    `pipes` that are never ``None``.
 
     Example:
         ```python
@@ -1050,7 +1127,7 @@ class Process(_ProcessHandle):
     def __init__(
         self,
         client: Client,
-        task: Task,
+        task: Task[Pipes | None],
         exec_id: str,
         io: TaskIO | None,
         args: tuple[str, ...] = (),
@@ -1068,7 +1145,7 @@ class Process(_ProcessHandle):
         return self._exec_id
 
     @property
-    def task(self) -> Task:
+    def task(self) -> Task[Pipes | None]:
         """The task this process runs in."""
         return self._task
 
@@ -1158,24 +1235,32 @@ class Tasks:
         )
         return [TaskStatus._from_proto(p) for p in reply.tasks]
 
-    async def get(self, container_id: str, *, stdio: Stdio | None = None) -> Task:
+    @overload
+    async def get(self, container_id: str, *, stdio: Stdio[_P]) -> Task[_P]: ...
+
+    @overload
+    async def get(self, container_id: str, *, stdio: None = None) -> Task[None]: ...
+
+    async def get(
+        self, container_id: str, *, stdio: Stdio[_P] | None = None
+    ) -> Task[_P] | Task[None]:
         """Load the task of container `container_id` (see `Container.task`).
 
         Raises:
             pycontainerd.errors.NotFound: no such container or task.
         """
         container = await self._client.containers.get(container_id)
-        return await container.task(stdio=stdio)
+        return await load_task(self._client, container, stdio)
 
 
-async def load_task(client: Client, container: Container, stdio: Stdio | None) -> Task:
+async def load_task(client: Client, container: Container, stdio: Stdio[_P] | None) -> Task[_P]:
     """Load an existing task; re-attach `stdio` to its FIFOs when given."""
     reply = await client._caller.unary(
         _rpc.Tasks.Get, encode_scalars(GetRequest, container_id=container.id)
     )
     p = reply.process
     io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
-    task = Task(client, container, pid=p.pid, io=io)
+    task: Task[_P] = Task(client, container, pid=p.pid, io=io)
     if TaskState._from_proto(p.status) is TaskState.STOPPED:
         task._exit = ExitStatus(code=p.exit_status, exited_at=timestamp(p.exited_at))
     return task

@@ -407,11 +407,13 @@ class Events:
 
     Example:
         ```python
+        from pycontainerd import events
         from pycontainerd.events import filters
 
         async with client.events.subscribe(filters.topic("/tasks/exit")) as stream:
             async for envelope in stream:
-                print(envelope.event.container_id, envelope.event.exit_status)
+                if isinstance(envelope.event, events.TaskExit):  # typed as any event
+                    print(envelope.event.container_id, envelope.event.exit_status)
         ```
     """
 
@@ -480,7 +482,7 @@ class Events:
                     if isinstance(item, events.Resync):
                         await reconcile()
                     else:
-                        handle(item.event)
+                        await handle(item)
             ```
         """
         if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1:

@@ -4,8 +4,8 @@ Pass one of these to `Container.new_task`, `Task.exec` or `Container.task`:
 
 - `null()`: nothing in, output discarded (the shim uses ``/dev/null``).
 - `inherit()`: this process's own stdin, stdout and stderr, like ``ctr run``.
-- `pipes()`: `Task.stdin` is an anyio `ByteSendStream`, `Task.stdout` and
-  `Task.stderr` are `ByteReceiveStream` s you read yourself.
+- `pipes()`: `Task.pipes` is a `Pipes`: ``stdin``, an anyio `ByteSendStream`,
+  and ``stdout`` and ``stderr``, `ByteReceiveStream` s you read yourself.
 - `capture()`: output collected as bytes (`Task.captured_stdout`), with an
   optional size bound; optional input fed to stdin.
 - `log_file(path)`: the shim appends stdout and stderr to a file
@@ -19,6 +19,12 @@ FIFOs are created in a private ``0700`` directory (under
 non-blocking before the task is created, read and written with
 `anyio.wait_readable` / `anyio.wait_writable` (no threads), and removed when
 the task or process is deleted, on failure and on cancellation too.
+
+The choice is in the types: `pipes()` is a ``Stdio[Pipes]``, the others are
+``Stdio[None]``, and a task or process made with one is a ``Task[Pipes]``
+(``Process[Pipes]``) or a ``Task[None]``, whose `Task.pipes` is a `Pipes` or
+``None``. So ``await task.pipes.stdin.send(...)`` type-checks, without a
+``None`` check, exactly when the task was made with `pipes()`.
 
 For `inherit()` and `capture()`, output is copied while `Task.wait` (or
 `Process.wait`) runs, so call it (or leave the task's ``async with``) to
@@ -39,9 +45,10 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Generic, Literal
 
 import attrs
+from anyio.abc import ByteReceiveStream, ByteSendStream
 
 from ._io import FIFO_ROOT, TaskIO, is_fifo, make_fifo_dir, mkfifo
 from ._streams import FifoReceiveStream, FifoSendStream
@@ -50,6 +57,7 @@ __all__ = [
     "FIFO_ROOT",
     "FifoReceiveStream",
     "FifoSendStream",
+    "Pipes",
     "Stdio",
     "capture",
     "inherit",
@@ -62,12 +70,61 @@ Mode = Literal["null", "inherit", "pipes", "capture", "log_file"]
 
 
 @attrs.frozen(kw_only=True)
-class Stdio:
+class Pipes:
+    r"""The standard streams of a task or exec process made with `pipes` (``task.pipes``).
+
+    Each stream is always there, so no ``None`` check is needed. One the
+    process does not have behaves like a pipe with nobody at the other end:
+    with a terminal stderr goes to the terminal too, so ``stderr`` ends at
+    once (read everything from ``stdout``); re-attached to a process made
+    without a stdin FIFO, sending to ``stdin`` raises
+    `anyio.BrokenResourceError`. The task or process owns the streams and
+    closes them when it is deleted.
+
+    Attributes:
+        stdin: write to the process's stdin; closing it (``aclose``) gives
+            the process end-of-file after every byte sent.
+        stdout: the process's stdout (with a terminal: the terminal's output).
+        stderr: the process's stderr.
+
+    Example:
+        ```python
+        async with await container.new_task(stdio=stdio.pipes()) as task:
+            pipes = task.pipes  # a Pipes, never None: the task was made with stdio.pipes()
+            await task.start()
+            await pipes.stdin.send(b"hello\n")
+            await pipes.stdin.aclose()
+            print(await pipes.stdout.receive())
+        ```
+    """
+
+    stdin: ByteSendStream
+    stdout: ByteReceiveStream
+    stderr: ByteReceiveStream
+
+
+# The type parameter of `Stdio`, `Task` and `Process`: what `Task.pipes` is (`Pipes`
+# with `pipes()`, None with the others). Its default makes a bare `Task` or `Stdio`
+# mean `Pipes | None`, so annotations written before it existed still check.
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    PipesT_co = TypeVar("PipesT_co", bound=Pipes | None, default=Pipes | None, covariant=True)
+else:  # the default (PEP 696) matters to type checkers only
+    from typing import TypeVar
+
+    PipesT_co = TypeVar("PipesT_co", covariant=True)
+
+
+@attrs.frozen(kw_only=True)
+class Stdio(Generic[PipesT_co]):
     """A choice of standard streams for a task or exec process.
 
     Build one with `null`, `inherit`, `pipes`, `capture` or `log_file`
     rather than directly. It is a plain value: the same `Stdio` can be used
-    for many tasks; each gets its own FIFOs.
+    for many tasks; each gets its own FIFOs. Its type parameter says what
+    the task's or process's `Task.pipes` is: `pipes` makes a
+    ``Stdio[Pipes]``, the others a ``Stdio[None]``.
     """
 
     mode: Mode
@@ -117,7 +174,7 @@ class Stdio:
         return io
 
 
-def null(*, terminal: bool = False) -> Stdio:
+def null(*, terminal: bool = False) -> Stdio[None]:
     """No input; output discarded by the shim.
 
     Example:
@@ -128,7 +185,7 @@ def null(*, terminal: bool = False) -> Stdio:
     return Stdio(mode="null", terminal=terminal)
 
 
-def inherit(*, terminal: bool = False) -> Stdio:
+def inherit(*, terminal: bool = False) -> Stdio[None]:
     """This process's own stdin, stdout and stderr, like ``ctr run``.
 
     Output is copied while `Task.wait` runs. With ``terminal=True`` the
@@ -144,19 +201,21 @@ def inherit(*, terminal: bool = False) -> Stdio:
     return Stdio(mode="inherit", terminal=terminal)
 
 
-def pipes(*, terminal: bool = False) -> Stdio:
-    """Streams: ``task.stdin`` to write, ``task.stdout`` / ``task.stderr`` to read.
+def pipes(*, terminal: bool = False) -> Stdio[Pipes]:
+    """Streams: ``task.pipes.stdin`` to write, ``task.pipes.stdout`` / ``.stderr`` to read.
 
-    Closing ``task.stdin`` (``await task.stdin.aclose()`` or
+    The task (or exec process) made with it is a ``Task[Pipes]``: its
+    `Task.pipes` is a `Pipes`, typed as never ``None``. Closing
+    ``task.pipes.stdin`` (``await task.pipes.stdin.aclose()`` or
     ``await task.close_stdin()``) gives the process end-of-file.
 
     Example:
         ```python
         async with await container.new_task(stdio=stdio.pipes()) as task:
             await task.start()
-            await task.stdin.send(b"hello")
-            await task.stdin.aclose()
-            async for chunk in task.stdout:
+            await task.pipes.stdin.send(b"hello")
+            await task.pipes.stdin.aclose()
+            async for chunk in task.pipes.stdout:
                 print(chunk)
         ```
     """
@@ -165,7 +224,7 @@ def pipes(*, terminal: bool = False) -> Stdio:
 
 def capture(
     max_bytes: int | None = None, *, input: bytes | None = None, terminal: bool = False
-) -> Stdio:
+) -> Stdio[None]:
     """Collect output as bytes (``task.captured_stdout``, ``task.captured_stderr``).
 
     Args:
@@ -191,7 +250,7 @@ def capture(
     return Stdio(mode="capture", terminal=terminal, max_bytes=max_bytes, input=input)
 
 
-def log_file(path: str | os.PathLike[str], *, terminal: bool = False) -> Stdio:
+def log_file(path: str | os.PathLike[str], *, terminal: bool = False) -> Stdio[None]:
     """The shim appends stdout and stderr to the file at `path` (``file://`` URI).
 
     containerd 1.6's runc shim writes both streams through one file

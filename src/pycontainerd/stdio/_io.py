@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from ._streams import CHUNK, FifoReceiveStream, FifoSendStream
+from ._streams import CHUNK, FifoReceiveStream, FifoSendStream, NoInput, NoOutput
 
 if TYPE_CHECKING:
-    from . import Stdio
+    from . import Pipes, Stdio
 
 FIFO_ROOT: Final = "/run/containerd/fifo"
 """Where FIFO directories are created when this process may write there."""
@@ -69,6 +69,7 @@ class TaskIO:
         self.stdin: FifoSendStream | None = None
         self.stdout: FifoReceiveStream | None = None
         self.stderr: FifoReceiveStream | None = None
+        self.pipes: Pipes | None = None  # with `stdio.pipes`, once the ends are open
         self.captured: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self.truncated = False
         self._pump_lock = anyio.Lock()
@@ -96,6 +97,15 @@ class TaskIO:
             # O_RDWR never blocks nor fails for want of a reader.
             fd = os.open(self.stdin_uri, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
             self.stdin = FifoSendStream(fd, self.stdin_uri)
+        if self.config.mode == "pipes":
+            from . import Pipes
+
+            # Every stream exists: one the process lacks is a pipe nobody is at the other end of.
+            self.pipes = Pipes(
+                stdin=self.stdin or NoInput(),
+                stdout=self.stdout or NoOutput(),
+                stderr=self.stderr or NoOutput(),
+            )
 
     def on_stdin_close(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Tell the shim to close its end too when our stdin stream is closed."""

@@ -127,3 +127,38 @@ class FifoSendStream(ByteSendStream):
 
     def __repr__(self) -> str:
         return f"<FifoSendStream {self._name} {'closed' if self._fd is None else 'open'}>"
+
+
+class NoInput(ByteSendStream):
+    """The stdin of a process that has no stdin FIFO (re-attached to one made without).
+
+    Sending fails as writing to a pipe nobody reads does; closing does nothing.
+    """
+
+    async def send(self, item: bytes) -> None:
+        """Raise `anyio.BrokenResourceError`: nothing reads this process's stdin."""
+        await anyio.lowlevel.checkpoint()
+        raise anyio.BrokenResourceError("the process has no stdin pipe")
+
+    async def aclose(self) -> None:
+        """Do nothing (idempotent)."""
+        await anyio.lowlevel.checkpoint()
+
+    def __repr__(self) -> str:
+        return "<NoInput>"
+
+
+class NoOutput(ByteReceiveStream):
+    """An output a process does not have (stderr with a terminal): at end-of-file at once."""
+
+    async def receive(self, max_bytes: int = CHUNK) -> bytes:
+        """Raise `anyio.EndOfStream`: nothing is ever written here."""
+        await anyio.lowlevel.checkpoint()
+        raise anyio.EndOfStream
+
+    async def aclose(self) -> None:
+        """Do nothing (idempotent)."""
+        await anyio.lowlevel.checkpoint()
+
+    def __repr__(self) -> str:
+        return "<NoOutput>"

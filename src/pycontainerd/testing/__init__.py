@@ -15,9 +15,10 @@ namespace, emptied and deleted after the test) in an ``anyio`` test:
 
 ```python
 import pytest
+import pycontainerd
 
 @pytest.mark.anyio
-async def test_version(containerd_client):
+async def test_version(containerd_client: pycontainerd.Client) -> None:
     assert (await containerd_client.version()).version
 ```
 

@@ -58,6 +58,7 @@ class ContainerdDaemon:
 
     Example:
         ```python
+        import pycontainerd
         from pycontainerd.testing import ContainerdDaemon
 
         with ContainerdDaemon() as daemon:
