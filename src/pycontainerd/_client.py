@@ -8,32 +8,28 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from betterproto.lib.google.protobuf import Empty
-
 from . import _identifiers
 from ._api import _rpc
-from ._api.containerd.services.introspection.v1 import (
-    PluginsRequest,
-)
-from ._containers import Containers
-from ._content import Content
-from ._diff import Diff
-from ._images import Image, Images
-from ._introspection import PluginInfo, ServerInfo, Version
-from ._leases import Leases
-from ._namespaces import Namespaces
-from ._services import Services
-from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
-from ._tasks import RunResult, Tasks
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
-from .events._stream import Events
 
 if TYPE_CHECKING:
+    # Each facade's module is imported by its property, when first used.
     import os as _os
     import ssl
 
+    from ._containers import Containers
+    from ._content import Content
     from ._descriptors import Descriptor
+    from ._diff import Diff
+    from ._images import Image, Images
+    from ._introspection import PluginInfo, ServerInfo, Version
+    from ._leases import Leases
+    from ._namespaces import Namespaces
     from ._platforms import Platform
+    from ._services import Services
+    from ._snapshots import Snapshots
+    from ._tasks import RunResult, Tasks
+    from .events._stream import Events
     from .registry import Credentials, Progress
 
 __all__ = [
@@ -170,20 +166,20 @@ class Client:
             print(v.version, v.revision)
             ```
         """
-        reply = await self._caller.unary(
-            _rpc.Version.Version,
-            Empty(),
-            timeout=timeout,
-        )
+        from betterproto.lib.google.protobuf import Empty
+
+        from ._introspection import Version
+
+        reply = await self._caller.unary(_rpc.Version.Version, Empty(), timeout=timeout)
         return Version(version=reply.version, revision=reply.revision)
 
     async def server(self, *, timeout: Timeout = DEFAULT) -> ServerInfo:
         """Introspection's view of the daemon (its UUID)."""
-        reply = await self._caller.unary(
-            _rpc.Introspection.Server,
-            Empty(),
-            timeout=timeout,
-        )
+        from betterproto.lib.google.protobuf import Empty
+
+        from ._introspection import ServerInfo
+
+        reply = await self._caller.unary(_rpc.Introspection.Server, Empty(), timeout=timeout)
         return ServerInfo(uuid=reply.uuid)
 
     async def plugins(self, *filters: str, timeout: Timeout = DEFAULT) -> list[PluginInfo]:
@@ -195,6 +191,9 @@ class Client:
             print([p.id for p in snapshotters if p.ok])
             ```
         """
+        from ._api.containerd.services.introspection.v1 import PluginsRequest
+        from ._introspection import PluginInfo
+
         reply = await self._caller.unary(
             _rpc.Introspection.Plugins,
             PluginsRequest(filters=list(filters)),
@@ -205,7 +204,9 @@ class Client:
     @cached_property
     def namespaces(self) -> Namespaces:
         """The daemon's namespaces."""
-        return Namespaces(self._transport)
+        from ._namespaces import Namespaces
+
+        return Namespaces(self)
 
     @cached_property
     def events(self) -> Events:
@@ -220,6 +221,8 @@ class Client:
                     print(envelope.event)
             ```
         """
+        from .events._stream import Events
+
         return Events(self)
 
     @cached_property
@@ -232,6 +235,8 @@ class Client:
             await image.unpack()
             ```
         """
+        from ._images import Images
+
         return Images(self)
 
     @cached_property
@@ -241,7 +246,9 @@ class Client:
         The stubs carry this view's namespace (and lease) but are not wrapped:
         they raise grpclib's own errors and return generated messages.
         """
-        return Services(self._caller)
+        from ._services import Services
+
+        return Services(self)
 
     @cached_property
     def containers(self) -> Containers:
@@ -253,6 +260,8 @@ class Client:
             print([c.id for c in await client.containers.list("labels.app==demo")])
             ```
         """
+        from ._containers import Containers
+
         return Containers(self)
 
     @cached_property
@@ -265,6 +274,8 @@ class Client:
                 print(status.container_id, status.state)
             ```
         """
+        from ._tasks import Tasks
+
         return Tasks(self)
 
     async def run(
@@ -359,7 +370,9 @@ class Client:
                     ...
             ```
         """
-        return Content(self._caller)
+        from ._content import Content
+
+        return Content(self)
 
     @cached_property
     def leases(self) -> Leases:
@@ -371,6 +384,8 @@ class Client:
                 await leased.content.write("blob", b"kept while the lease lives")
             ```
         """
+        from ._leases import Leases
+
         return Leases(self)
 
     def snapshots(self, name: str | None = None) -> Snapshots:
@@ -382,7 +397,9 @@ class Client:
             native = client.snapshots("native")
             ```
         """
-        return Snapshots(self._caller, DEFAULT_SNAPSHOTTER if name is None else name)
+        from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
+
+        return Snapshots(self, DEFAULT_SNAPSHOTTER if name is None else name)
 
     @cached_property
     def diff(self) -> Diff:
@@ -393,7 +410,9 @@ class Client:
             applied = await client.diff.apply(layer, await client.snapshots().prepare("x"))
             ```
         """
-        return Diff(self._caller)
+        from ._diff import Diff
+
+        return Diff(self)
 
     async def pull(
         self,

@@ -44,6 +44,7 @@ from ._containers_wire import (
     split_containers,
 )
 from ._convert import timestamp
+from ._facade import Facade
 from ._identifiers import validate
 from ._oci import chain_id
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
@@ -407,7 +408,7 @@ def _label_paths(labels: Mapping[str, str | None]) -> list[str]:
     return [f"labels.{k}" for k in labels]
 
 
-class Containers:
+class Containers(Facade):
     """The namespace's containers (``client.containers``): metadata, no processes.
 
     Example:
@@ -417,7 +418,7 @@ class Containers:
     """
 
     def __init__(self, client: Client) -> None:
-        self._client = client
+        super().__init__(client)
         # Image configs by the image's target digest: content-addressed, so
         # never stale; saves reading index, manifest and config on every create.
         self._configs: dict[str, ImageConfig] = {}

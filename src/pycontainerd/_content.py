@@ -49,12 +49,13 @@ from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
 from ._codec import WireError, read_varint, varint
 from ._convert import timestamp
+from ._facade import Facade
 from .events import _wire
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from ._transport import Call, Caller
+    from ._transport import Call
 
 __all__ = [
     "CHUNK_SIZE",
@@ -536,7 +537,7 @@ class ContentWriter:
         return reply.digest
 
 
-class Content:
+class Content(Facade):
     """The content store of the client's namespace (``client.content``).
 
     Example:
@@ -546,9 +547,6 @@ class Content:
         await client.content.delete(digest)
         ```
     """
-
-    def __init__(self, caller: Caller) -> None:
-        self._caller = caller
 
     async def info(self, digest: str) -> ContentInfo:
         """What the store knows about the blob `digest`.

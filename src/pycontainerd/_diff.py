@@ -11,15 +11,16 @@ from ._api.containerd.services.diff.v1 import (
     DiffRequest,
 )
 from ._descriptors import Descriptor, Mount
+from ._facade import Facade
 from ._transport import Timeout
 
 if TYPE_CHECKING:
-    from ._transport import Caller
+    pass
 
 __all__ = ["Diff"]
 
 
-class Diff:
+class Diff(Facade):
     """The daemon's diff service (``client.diff``).
 
     Both calls read or write whole layers and may take a while: they have no
@@ -33,9 +34,6 @@ class Diff:
         layer = await client.diff.compare(lower, upper)  # a gzip tar in the content store
         ```
     """
-
-    def __init__(self, caller: Caller) -> None:
-        self._caller = caller
 
     async def apply(
         self,

@@ -28,12 +28,12 @@ from ._api.containerd.services.images.v1 import (
 from ._api.containerd.services.images.v1 import Image as _Image
 from ._convert import timestamp
 from ._descriptors import Descriptor, Mount
+from ._facade import Facade
 from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
 from ._leases import LeaseResource
 from ._platforms import Platform
 from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
-from ._transport import Caller
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -511,7 +511,7 @@ async def _apply_layer(
                     pass
 
 
-class Images:
+class Images(Facade):
     """The image store of the client's namespace (``client.images``).
 
     Example:
@@ -520,13 +520,6 @@ class Images:
             print(image.name, image.target.digest)
         ```
     """
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    @property
-    def _caller(self) -> Caller:
-        return self._client._caller
 
     async def list(self, *filters: str) -> builtins.list[Image]:
         """The images, optionally narrowed by filters (ORed), as ``ctr images ls`` takes them.

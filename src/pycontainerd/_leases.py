@@ -32,6 +32,7 @@ from ._api.containerd.services.leases.v1 import (
 )
 from ._api.containerd.services.leases.v1 import Lease as _Lease
 from ._convert import timestamp
+from ._facade import Facade
 from ._transport import DEFAULT, Timeout
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class LeaseResource:
         return Resource(id=self.id, type=self.type)
 
 
-class Leases:
+class Leases(Facade):
     """The leases of the client's namespace (``client.leases``).
 
     Example:
@@ -120,10 +121,6 @@ class Leases:
             # the blob outlives a garbage collection while the block runs
         ```
     """
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._caller = client._caller
 
     async def create(
         self,

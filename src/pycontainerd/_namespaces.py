@@ -18,7 +18,7 @@ from ._api.containerd.services.namespaces.v1 import (
 from ._api.containerd.services.namespaces.v1 import (
     Namespace as _Namespace,
 )
-from ._transport import Transport
+from ._facade import Facade
 
 __all__ = ["Namespace", "Namespaces"]
 
@@ -35,7 +35,7 @@ class Namespace:
         return cls(name=msg.name, labels=dict(msg.labels))
 
 
-class Namespaces:
+class Namespaces(Facade):
     """The namespaces of a daemon (``client.namespaces``).
 
     Namespace calls are not scoped to the client's namespace; each names its own.
@@ -48,12 +48,9 @@ class Namespaces:
         ```
     """
 
-    def __init__(self, transport: Transport) -> None:
-        self._transport = transport
-
     async def list(self, *filters: str) -> list[Namespace]:
         """All namespaces, optionally narrowed by containerd filter expressions."""
-        caller = self._transport.bind("default")
+        caller = self._caller.transport.bind("default")
         reply = await caller.unary(
             _rpc.Namespaces.List,
             ListNamespacesRequest(filter=",".join(filters)),
@@ -84,7 +81,7 @@ class Namespaces:
         _identifiers.validate(name, "namespace")
         # containerd 1.6 answers UNKNOWN after creating unless the call carries
         # the namespace header too.
-        reply = await self._transport.bind(name).unary(
+        reply = await self._caller.transport.bind(name).unary(
             _rpc.Namespaces.Create,
             CreateNamespaceRequest(namespace=_Namespace(name=name, labels=dict(labels or {}))),
         )
@@ -107,7 +104,7 @@ class Namespaces:
         """
         _identifiers.validate(name, "namespace")
         new = {k: v for k, v in labels.items() if v is not None}
-        await self._transport.bind(name).unary(
+        await self._caller.transport.bind(name).unary(
             _rpc.Namespaces.Update,
             UpdateNamespaceRequest(
                 namespace=_Namespace(name=name, labels=new),
@@ -126,6 +123,6 @@ class Namespaces:
             pycontainerd.errors.NotFound: there is no such namespace.
         """
         _identifiers.validate(name, "namespace")
-        await self._transport.bind(name).unary(
+        await self._caller.transport.bind(name).unary(
             _rpc.Namespaces.Delete, DeleteNamespaceRequest(name=name)
         )

@@ -17,14 +17,14 @@ from ._api.containerd.services.namespaces.v1 import NamespacesStub
 from ._api.containerd.services.snapshots.v1 import SnapshotsStub
 from ._api.containerd.services.tasks.v1 import TasksStub
 from ._api.containerd.services.version.v1 import VersionStub
-from ._transport import Caller
+from ._facade import Facade
 
 __all__ = ["Services"]
 
 _Stub = TypeVar("_Stub", bound=betterproto.ServiceStub)
 
 
-class Services:
+class Services(Facade):
     """containerd's gRPC services as betterproto stubs (no error mapping, no wrapping).
 
     For calls the SDK does not cover yet. Each property makes a stub that
@@ -38,9 +38,6 @@ class Services:
         reply: VersionResponse = await client.services.version.version(Empty())
         ```
     """
-
-    def __init__(self, caller: Caller) -> None:
-        self._caller = caller
 
     def _stub(self, cls: type[_Stub]) -> _Stub:
         metadata = dict(self._caller.metadata)

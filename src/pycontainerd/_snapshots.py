@@ -36,9 +36,10 @@ from ._api.containerd.services.snapshots.v1 import (
 from ._api.containerd.services.snapshots.v1 import Info as _Info
 from ._convert import timestamp
 from ._descriptors import Mount
+from ._facade import Facade
 
 if TYPE_CHECKING:
-    from ._transport import Caller
+    from ._client import Client
 
 __all__ = ["DEFAULT_SNAPSHOTTER", "SnapshotInfo", "SnapshotKind", "Snapshots", "Usage"]
 
@@ -114,7 +115,7 @@ class Usage:
     inodes: int
 
 
-class Snapshots:
+class Snapshots(Facade):
     """One snapshotter of the client's namespace (``client.snapshots(name)``).
 
     Example:
@@ -126,8 +127,8 @@ class Snapshots:
         ```
     """
 
-    def __init__(self, caller: Caller, name: str = DEFAULT_SNAPSHOTTER) -> None:
-        self._caller = caller
+    def __init__(self, client: Client, name: str = DEFAULT_SNAPSHOTTER) -> None:
+        super().__init__(client)
         self.name = _check_key(name, "snapshotter name")
 
     def __repr__(self) -> str:

@@ -42,6 +42,7 @@ from ._api.containerd.v1.types import Process as ProcessProto
 from ._api.containerd.v1.types import Status as StatusProto
 from ._codec import encode_scalars
 from ._convert import timestamp
+from ._facade import Facade
 from ._identifiers import validate
 from .stdio import Pipes, PipesT_co, Stdio, null
 from .stdio._io import TaskIO
@@ -1215,11 +1216,8 @@ class Process(_ProcessHandle[PipesT_co]):
         )
 
 
-class Tasks:
+class Tasks(Facade):
     """The namespace's tasks (``client.tasks``)."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
 
     async def list(self, filter: str = "") -> list[TaskStatus]:
         """Every task in the namespace (their init processes).

@@ -26,17 +26,20 @@ import contextlib
 import enum
 import os
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
-import betterproto
-from betterproto.lib.google.protobuf import Empty
-from grpclib.client import Channel, Stream
 from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import CodecBase
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from . import errors
 from ._api._rpc import BidiStream, ClientStream, Rpc, ServerStream, Unary
+
+if TYPE_CHECKING:
+    # grpclib's client (with h2) and betterproto are imported on first use, by
+    # the first call: `import pycontainerd` stays quick.
+    import betterproto
+    from grpclib.client import Channel, Stream
 
 __all__ = [
     "DEFAULT",
@@ -51,10 +54,9 @@ __all__ = [
 
 DEFAULT_ADDRESS: Final = "/run/containerd/containerd.sock"
 
-_Req = TypeVar("_Req", bound=betterproto.Message)
-_Rep = TypeVar("_Rep", bound=betterproto.Message)
+_Req = TypeVar("_Req", bound="betterproto.Message")
+_Rep = TypeVar("_Rep", bound="betterproto.Message")
 _T = TypeVar("_T")
-_EMPTY: Final = Empty()
 # What a cancelled call leaves grpclib's stream context with.
 _ABANDONED: Final = Exception("the call was cancelled by the caller")
 _CARDINALITY: Final = {
@@ -138,9 +140,15 @@ class _PassThrough(CodecBase):
 
 
 def _decode(rpc: Rpc[Any, _Rep], payload: bytes) -> _Rep:
-    if rpc.reply_type is Empty:  # nothing to read in it
-        return cast(_Rep, _EMPTY)
+    if rpc.empty_reply:  # nothing to read in it: every caller gets the same Empty
+        empty = _EMPTY.get("reply")
+        if empty is None:
+            empty = _EMPTY["reply"] = rpc.reply_type()
+        return cast("_Rep", empty)
     return rpc.reply_type.FromString(payload)
+
+
+_EMPTY: dict[str, Any] = {}
 
 
 class Transport:
@@ -168,6 +176,8 @@ class Transport:
                 f"the client for {self.address} is closed; create a new Client"
             )
         if self._channel is None:
+            from grpclib.client import Channel
+
             self._channel = Channel(self._host, self._port, path=self._path, codec=_PassThrough())
         return self._channel
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-import betterproto
-
 if TYPE_CHECKING:
+    import betterproto
     from betterproto.lib.google.protobuf import Empty
     from pycontainerd._api.containerd.services.containers.v1 import CreateContainerRequest
     from pycontainerd._api.containerd.services.containers.v1 import CreateContainerResponse
@@ -124,14 +123,17 @@ if TYPE_CHECKING:
     from pycontainerd._api.containerd.services.tasks.v1 import WaitResponse
     from pycontainerd._api.containerd.services.version.v1 import VersionResponse
 
-Req = TypeVar("Req", bound=betterproto.Message)
-Rep = TypeVar("Rep", bound=betterproto.Message)
+Req = TypeVar("Req", bound="betterproto.Message")
+Rep = TypeVar("Rep", bound="betterproto.Message")
 
 
 class Rpc(Generic[Req, Rep]):
-    """One RPC: `path` is what goes in ``:path``; the types resolve on first use."""
+    """One RPC: `path` is what goes in ``:path``; the types resolve on first use.
 
-    __slots__ = ("_reply", "_reply_name", "_request", "_request_name", "path")
+    `empty_reply` says the reply is ``google.protobuf.Empty``: nothing to decode.
+    """
+
+    __slots__ = ("_reply", "_reply_name", "_request", "_request_name", "empty_reply", "path")
     client_streaming: bool = False
     server_streaming: bool = False
 
@@ -141,6 +143,7 @@ class Rpc(Generic[Req, Rep]):
         self._reply_name = reply
         self._request: type[Req] | None = None
         self._reply: type[Rep] | None = None
+        self.empty_reply: Final = reply == _EMPTY
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path}>"
@@ -179,6 +182,9 @@ class BidiStream(Rpc[Req, Rep]):
 
     client_streaming = True
     server_streaming = True
+
+
+_EMPTY: Final = "betterproto.lib.google.protobuf:Empty"
 
 
 def _resolve(name: str) -> Any:

@@ -20,12 +20,13 @@ from betterproto.lib.google.protobuf import Any as ProtoAny
 from .. import _identifiers, errors
 from .._api import _rpc
 from .._api.containerd.services.events.v1 import PublishRequest, SubscribeRequest
+from .._facade import Facade
 from .._transport import DEFAULT, Caller, Timeout
 from . import filters as _filters
 from ._types import Envelope, Event, encode
 
 if TYPE_CHECKING:
-    from .._client import Client
+    pass
 
 __all__ = ["DEFAULT_BUFFER", "EventStream", "Events", "Overflow", "Resync"]
 
@@ -402,7 +403,7 @@ def _subscription_error(exc: errors.ContainerdError) -> BaseException:
     return exc
 
 
-class Events:
+class Events(Facade):
     """The daemon's event bus (``client.events``): subscribe and publish.
 
     Example:
@@ -416,9 +417,6 @@ class Events:
                     print(envelope.event.container_id, envelope.event.exit_status)
         ```
     """
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
 
     @overload
     def subscribe(
