@@ -23,7 +23,7 @@ import random
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 import attrs
@@ -187,7 +187,18 @@ def _check_ref(ref: str) -> str:
     return ref
 
 
-def _hasher(digest: str) -> hashlib._Hash | None:
+class _Hasher(Protocol):
+    """What the reader uses of a hashlib object."""
+
+    @property
+    def name(self) -> str: ...
+
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _hasher(digest: str) -> _Hasher | None:
     algorithm = digest.partition(":")[0]
     return hashlib.new(algorithm) if algorithm in _HASHES else None
 
@@ -203,7 +214,7 @@ class _Assembler:
     `task_group`, which the caller keeps open until `digest` returns.
     """
 
-    def __init__(self, hasher: hashlib._Hash, buffer: io.BytesIO, task_group: TaskGroup) -> None:
+    def __init__(self, hasher: _Hasher, buffer: io.BytesIO, task_group: TaskGroup) -> None:
         self._hasher = hasher
         self._buffer = buffer
         self._task_group = task_group
