@@ -428,6 +428,9 @@ class _ProcessHandle:
     ) -> None:
         """Send `signal` (a number, ``"SIGKILL"`` or ``"KILL"``) to the process.
 
+        The default is SIGTERM for a `Task` and a `Process` alike, as in
+        containerd's Go client and ``ctr tasks kill``.
+
         Args:
             signal: the signal to send (default SIGTERM).
             all: send it to every process of the task, not only the init process.
@@ -590,6 +593,23 @@ class _ProcessHandle:
                     await self._wait()
                 except errors.NotFound:
                     pass
+
+    async def aclose(self) -> None:
+        """Kill (if running), wait for and delete the task or process; closes its streams.
+
+        What leaving ``async with`` does: shielded from cancellation, bounded
+        by `CLEANUP_TIMEOUT`; a no-op once it is deleted.
+
+        Example:
+            ```python
+            task = await container.new_task()
+            try:
+                await task.start()
+            finally:
+                await task.aclose()
+            ```
+        """
+        await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
 
     async def __aenter__(self) -> Self:
         return self
@@ -919,8 +939,8 @@ class Task(_ProcessHandle):
         Example:
             ```python
             async with await task.exec(["ls", "/"], stdio=stdio.capture()) as proc:
-                code = await proc.wait()
-            print(code, proc.captured_stdout)
+                status = await proc.wait()
+            print(status.code, proc.captured_stdout)
             ```
         """
         exec_id = validate(id, "exec id") if id is not None else "exec-" + secrets.token_hex(6)
@@ -1058,13 +1078,18 @@ def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
 class Process(_ProcessHandle):
     """An exec process inside a task, shaped like `anyio.abc.Process`.
 
+    It has `returncode`, `send_signal`, `terminate` and the `stdin`,
+    `stdout` and `stderr` streams of one; `wait`, `kill` and `aclose` behave
+    as `Task`'s do: `wait` returns an `ExitStatus`, `kill` sends SIGTERM
+    unless told otherwise.
+
     Made by `Task.exec`. As an async context manager it kills, waits for and
     deletes the process on exit (shielded, bounded); entering does no I/O.
 
     Example:
         ```python
         async with await task.exec(["sh", "-c", "exit 3"]) as proc:
-            assert await proc.wait() == 3
+            assert (await proc.wait()).code == 3
         ```
     """
 
@@ -1103,10 +1128,6 @@ class Process(_ProcessHandle):
         """The full exit status once `wait` has returned, else ``None``."""
         return self._exit
 
-    async def aclose(self) -> None:
-        """Kill (if running), wait for and delete the process; closes its streams."""
-        await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
-
     async def start(self) -> int:
         """Start the process (when `Task.exec` was called with ``start=False``); returns its pid."""
         reply = await self._client._caller.unary(
@@ -1117,28 +1138,19 @@ class Process(_ProcessHandle):
         self._pid = reply.pid
         return reply.pid
 
-    async def wait(self) -> int:
-        """Wait until the process exits and return its exit code.
+    async def wait(self) -> ExitStatus:
+        """Wait until the process exits and return its `ExitStatus`, as `Task.wait` does.
 
         Idempotent and safe to call from several tasks at once; see
-        `Task.wait`. The full status is in `exit_status` afterwards.
-        """
-        return (await self._wait()).code
-
-    async def kill(
-        self, signal: int | str | _signal.Signals = _signal.SIGKILL, *, all: bool = False
-    ) -> None:
-        """Send `signal` to the process: SIGKILL by default, as `anyio.abc.Process.kill`.
-
-        Raises:
-            pycontainerd.errors.NotFound: the process already exited.
+        `Task.wait`. `returncode` and `exit_status` hold the result afterwards.
 
         Example:
             ```python
-            await proc.kill()
+            status = await proc.wait()
+            print(status.code, status.signal)
             ```
         """
-        await super().kill(signal, all=all)
+        return await self._wait()
 
     async def send_signal(self, signal: int | str | _signal.Signals) -> None:
         """Send `signal` to the process."""
