@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import uuid
 
 import anyio
@@ -117,6 +118,23 @@ async def test_missing_socket_raises_connection_error(tmp_path: os.PathLike[str]
     assert "containerd" in str(info.value)
     assert info.value.address == path
     assert isinstance(info.value, errors.Unavailable)
+
+
+async def test_closed_socket_raises_connection_error(tmp_path: os.PathLike[str]) -> None:
+    # A socket file nobody listens on any more (a daemon that died): refused.
+    path = f"{tmp_path}/closed.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.close()
+    async with pycontainerd.Client(path) as client:
+        for _ in range(2):  # and again on the next call: nothing is cached
+            with pytest.raises(errors.ConnectionError) as info:
+                await client.namespaces.list()
+            assert isinstance(info.value, errors.Unavailable)
+            assert isinstance(info.value, ConnectionError)
+            assert info.value.address == path
+            assert path in str(info.value)
+            assert info.value.method == "/containerd.services.namespaces.v1.Namespaces/List"
 
 
 @pytest.mark.parametrize(
@@ -281,8 +299,10 @@ async def test_daemon_stop_raises_unavailable_then_recovers() -> None:
             assert (await client.version()).version
             daemon._terminate()
             with anyio.fail_after(10):
-                with pytest.raises(errors.Unavailable) as info:
+                with pytest.raises(errors.ConnectionError) as info:
                     await client.version()
+            assert isinstance(info.value, errors.Unavailable)
+            assert info.value.address == daemon.address
             assert daemon.address in str(info.value)
             daemon.start()
             assert (await client.version()).version
