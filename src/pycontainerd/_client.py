@@ -449,12 +449,17 @@ class Client:
         Raises:
             ValueError: the reference is malformed.
             pycontainerd.registry.AuthenticationError: the registry refused the
-                credentials (never quoted in the message).
-            pycontainerd.registry.NotFoundError: no such repository or tag.
+                credentials (never quoted in the message); an `errors.Unauthenticated`.
+            pycontainerd.registry.AccessDeniedError: the registry denied access
+                (403); an `errors.PermissionDenied`.
+            pycontainerd.registry.NotFoundError: no such repository or tag; an
+                `errors.NotFound`.
             pycontainerd.registry.PlatformNotFoundError: the index has no
                 manifest for the platform.
             pycontainerd.registry.DigestError: the registry served content that
-                does not match its digest; nothing of it was kept.
+                does not match its digest; nothing of it was kept. An `errors.DataLoss`.
+            pycontainerd.registry.UnavailableError: the registry cannot be
+                reached (or answers 502/503/504); an `errors.Unavailable`.
             pycontainerd.registry.RegistryError: any other registry failure.
 
         Example:
@@ -515,7 +520,9 @@ class Client:
 
         Raises:
             pycontainerd.errors.NotFound: the local image or one of its blobs is missing.
-            pycontainerd.registry.AuthenticationError: push access was refused.
+            pycontainerd.registry.AuthenticationError: push access was refused
+                (an `errors.Unauthenticated`; `AccessDeniedError`, an
+                `errors.PermissionDenied`, for a 403).
             pycontainerd.registry.RegistryError: any other registry failure.
 
         Example:
