@@ -39,8 +39,10 @@ from ._tasks import (
     TaskState,
     TaskStatus,
 )
+from ._transport import DEFAULT
 
 __all__ = [
+    "DEFAULT",
     "Client",
     "Container",
     "Containers",

@@ -308,7 +308,9 @@ class Client:
                 ``ctr --mount`` strings (``type=bind,src=/a,dst=/b,options=rbind:ro``).
             stdin: bytes fed to the process's stdin.
             check: raise `errors.ExitCodeError` on a non-zero exit code.
-            timeout: seconds before the process is killed and `TimeoutError` raised.
+            timeout: deadline in seconds for the whole run (default: none, as for
+                every wait); past it the process is killed and
+                `errors.DeadlineExceeded` (a `TimeoutError`) raised.
             remove: delete the container afterwards (``ctr run --rm``).
             spec: a full spec to start from instead of the image's.
             cwd: working directory.

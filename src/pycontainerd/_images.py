@@ -453,7 +453,7 @@ async def _unpack_layers(
 
 async def apply_layer(client: Client, layer: Descriptor, mounts: Sequence[Mount]) -> Descriptor:
     """Apply one layer blob onto `mounts` through the diff service (no deadline: layers can be big)."""
-    return await client.diff.apply(layer, mounts)
+    return await client.diff.apply(layer, mounts, timeout=None)
 
 
 async def _exists(snapshots: Snapshots, key: str) -> bool:

@@ -851,16 +851,17 @@ class Task(_ProcessHandle):
             Empty,
         )
 
-    async def stop(self, timeout: float = 10.0) -> ExitStatus:
-        """Stop the task: its stop signal, then SIGKILL after `timeout` seconds, then reap.
+    async def stop(self, grace: float = 10.0) -> ExitStatus:
+        """Stop the task: its stop signal, then SIGKILL after `grace` seconds, then reap.
 
         The stop signal is the image's (recorded as a container label when
         the container was made from an image), else SIGTERM. Returns the exit
-        status; the task is not deleted.
+        status; the task is not deleted. (`grace` is not a ``timeout=``: it
+        bounds no call, the task gets SIGKILL when it runs out.)
 
         Example:
             ```python
-            status = await task.stop(timeout=5)
+            status = await task.stop(grace=5)
             await task.delete()
             ```
         """
@@ -874,7 +875,7 @@ class Task(_ProcessHandle):
             await self.kill(sig, all=False)
         except errors.NotFound:
             return await self.wait()
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(grace):
             return await self.wait()
         try:
             await self.kill(_signal.SIGKILL, all=True)
@@ -1048,7 +1049,9 @@ class Task(_ProcessHandle):
 
         Raises:
             pycontainerd.errors.ExitCodeError: `check` is true and the exit code is not 0.
-            TimeoutError: it ran longer than `timeout` seconds (it is killed).
+            pycontainerd.errors.DeadlineExceeded: it ran longer than `timeout`
+                seconds (it is killed); also a `TimeoutError`. Like every wait,
+                the run has no deadline unless given one.
 
         Example:
             ```python
@@ -1063,7 +1066,9 @@ class Task(_ProcessHandle):
             with anyio.move_on_after(timeout) as scope:
                 status = await proc._wait()
             if scope.cancelled_caught:
-                raise TimeoutError(f"{list(args)!r} did not exit within {timeout} seconds")
+                raise errors.DeadlineExceeded(
+                    f"{list(args)!r} did not exit within {timeout} seconds (it was killed)"
+                )
         return _finish_run(tuple(args), status, proc, check=check)
 
 
