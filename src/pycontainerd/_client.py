@@ -191,7 +191,12 @@ class Client:
         return ServerInfo(uuid=reply.uuid)
 
     async def plugins(self, *filters: str, timeout: Timeout = DEFAULT) -> list[PluginInfo]:
-        """The daemon's plugins; filters (ORed) as in ``ctr plugins ls``.
+        """The daemon's plugins, optionally narrowed by `filters`, as in ``ctr plugins ls``.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``type``, ``id`` and ``capabilities``.
 
         Example:
             ```python

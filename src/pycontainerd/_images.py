@@ -533,7 +533,13 @@ class Images:
         return self._client._caller
 
     async def list(self, *filters: str) -> builtins.list[Image]:
-        """The images, optionally narrowed by filters (ORed), as ``ctr images ls`` takes them.
+        """The images, optionally narrowed by `filters`, as ``ctr images ls`` takes them.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``name``, ``target.digest``, ``target.mediatype`` and
+        ``labels.<key>``.
 
         Example:
             ```python

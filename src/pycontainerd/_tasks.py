@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import secrets
 import signal as _signal
@@ -50,6 +51,7 @@ from ._api.containerd.v1.types import Status as StatusProto
 from ._codec import encode_scalars
 from ._convert import timestamp
 from ._identifiers import validate
+from .events import filters as _filters
 from .stdio import Stdio, null
 from .stdio._io import TaskIO
 
@@ -1177,25 +1179,48 @@ class Process(_ProcessHandle):
         )
 
 
+def _task_field(task: TaskStatus, path: tuple[str, ...]) -> str | None:
+    match path:
+        case ("id",) | ("container_id",):
+            return task.container_id
+        case ("pid",):
+            return str(task.pid)
+        case ("status",) | ("state",):
+            return task.state.value
+    return None
+
+
 class Tasks:
     """The namespace's tasks (``client.tasks``)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    async def list(self, filter: str = "") -> list[TaskStatus]:
-        """Every task in the namespace (their init processes).
+    async def list(self, *filters: str) -> list[TaskStatus]:
+        """Every task in the namespace (their init processes), optionally narrowed by `filters`.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`). The fields are ``id`` (the container id,
+        also ``container_id``), ``pid`` and ``status`` (also ``state``:
+        ``running``, ``stopped``...). The daemon ignores filters on this call,
+        so they are matched here, with containerd's rules.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a filter does not parse.
 
         Example:
             ```python
-            for t in await client.tasks.list():
+            for t in await client.tasks.list("status==running"):
                 print(t.container_id, t.pid, t.state)
             ```
         """
+        matches = _filters._matcher(filters)
         reply = await self._client._caller.unary(
-            _TASKS + "List", encode_scalars(ListTasksRequest, filter=filter), ListTasksResponse
+            _TASKS + "List", encode_scalars(ListTasksRequest), ListTasksResponse
         )
-        return [TaskStatus._from_proto(p) for p in reply.tasks]
+        found = [TaskStatus._from_proto(p) for p in reply.tasks]
+        return [t for t in found if matches(functools.partial(_task_field, t))]
 
     async def get(self, container_id: str, *, stdio: Stdio | None = None) -> Task:
         """Load the task of container `container_id` (see `Container.task`).
