@@ -10,6 +10,11 @@ gone mid-call) raises `ConnectionError`: its own branch under `Unavailable`
 `ConnectionError`, and it names the address tried. A plain `Unavailable`
 is the daemon's own answer (a locked ingest ref, say).
 
+Registry failures (`pycontainerd.registry`) are also these classes where
+one matches: a missing image is a `NotFound`, refused credentials
+`Unauthenticated`, a 403 `PermissionDenied`, bad content `DataLoss`, an
+unreachable registry `Unavailable`.
+
 ```text
 ContainerdError
 ├── ClientClosedError        the Client was used after aclose()
