@@ -520,3 +520,4 @@ async def test_images_push_and_pull(
     assert (r.returncode, r.stdout) == (0, "pulled\n")
     err = one_line_error(await pyctr("images", "pull", f"{registry.host}/cli/missing:1"))
     assert "missing" in err
+    assert err.startswith("pyctr: not found:")  # a registry.NotFoundError is an errors.NotFound

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import random
+import socket
 import uuid
 
 import anyio
@@ -11,7 +13,7 @@ import pytest
 from betterproto.lib.google.protobuf import Any
 
 import pycontainerd
-from pycontainerd import _transport, errors
+from pycontainerd import _transport, errors, events
 from pycontainerd._api import _rpc
 from pycontainerd._api.containerd.services.containers.v1 import (
     Container,
@@ -111,6 +113,23 @@ async def test_missing_socket_raises_connection_error(tmp_path: os.PathLike[str]
     assert "containerd" in str(info.value)
     assert info.value.address == path
     assert isinstance(info.value, errors.Unavailable)
+
+
+async def test_closed_socket_raises_connection_error(tmp_path: os.PathLike[str]) -> None:
+    # A socket file nobody listens on any more (a daemon that died): refused.
+    path = f"{tmp_path}/closed.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.close()
+    async with pycontainerd.Client(path) as client:
+        for _ in range(2):  # and again on the next call: nothing is cached
+            with pytest.raises(errors.ConnectionError) as info:
+                await client.namespaces.list()
+            assert isinstance(info.value, errors.Unavailable)
+            assert isinstance(info.value, ConnectionError)
+            assert info.value.address == path
+            assert path in str(info.value)
+            assert info.value.method == "/containerd.services.namespaces.v1.Namespaces/List"
 
 
 @pytest.mark.parametrize(
@@ -275,8 +294,10 @@ async def test_daemon_stop_raises_unavailable_then_recovers() -> None:
             assert (await client.version()).version
             daemon._terminate()
             with anyio.fail_after(10):
-                with pytest.raises(errors.Unavailable) as info:
+                with pytest.raises(errors.ConnectionError) as info:
                     await client.version()
+            assert isinstance(info.value, errors.Unavailable)
+            assert info.value.address == daemon.address
             assert daemon.address in str(info.value)
             daemon.start()
             assert (await client.version()).version
@@ -290,3 +311,76 @@ def test_parse_address() -> None:
     for bad in ["", "host-without-port", "host:port"]:
         with pytest.raises(ValueError, match="address"):
             _transport.parse_address(bad)
+
+
+def _public_classes() -> list[type]:
+    modules = [pycontainerd, pycontainerd.events, pycontainerd.registry, pycontainerd.stdio]
+    found = []
+    for module in modules:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type) and obj not in found:
+                found.append(obj)
+    return found
+
+
+# Waits: no deadline unless given one; past it the process is killed.
+_WAITS_WITH_TIMEOUT = {"Client.run", "Task.exec_run"}
+
+
+def test_timeout_means_one_thing_everywhere() -> None:
+    # Every public `timeout=` is a per-call deadline defaulting to the
+    # client's (pycontainerd.DEFAULT); only waits default to None. Durations
+    # of other kinds have other names (Task.stop(grace=...)).
+    seen = set()
+    for cls in _public_classes():
+        for attr, member in vars(cls).items():
+            if attr.startswith("_") or not callable(member):
+                continue
+            params = inspect.signature(member).parameters
+            if "timeout" not in params:
+                continue
+            where = f"{cls.__name__}.{attr}"
+            seen.add(where)
+            default = params["timeout"].default
+            if where in _WAITS_WITH_TIMEOUT:
+                assert default is None, where
+            else:
+                assert default is pycontainerd.DEFAULT, where
+    assert {"Client.version", "Diff.apply", "Diff.compare", "Events.publish"} <= seen
+    assert _WAITS_WITH_TIMEOUT <= seen
+    assert "timeout" not in inspect.signature(pycontainerd.Task.stop).parameters
+
+
+async def test_timeout_default_is_the_clients_and_none_is_no_deadline(
+    containerd_daemon: ContainerdDaemon, containerd_client: pycontainerd.Client
+) -> None:
+    missing = pycontainerd.Descriptor(
+        media_type="application/vnd.oci.image.layer.v1.tar", digest="sha256:" + "0" * 64, size=1
+    )
+    mounts = [pycontainerd.Mount(type="bind", source="/nonexistent", options=("rbind",))]
+    async with pycontainerd.Client(
+        containerd_daemon.address, namespace=containerd_client.namespace, timeout=1e-6
+    ) as hasty:
+        assert hasty.timeout == 1e-6
+        calls = {
+            "version": lambda **kw: hasty.version(**kw),
+            "plugins": lambda **kw: hasty.plugins(**kw),
+            "publish": lambda **kw: hasty.events.publish(
+                "/test/deadline", events.ContainerDelete(id="x"), **kw
+            ),
+            "diff.apply": lambda **kw: hasty.diff.apply(missing, mounts, **kw),
+        }
+        for name, call in calls.items():
+            with pytest.raises(errors.DeadlineExceeded):  # the client's 1 µs
+                await call()
+            with pytest.raises(errors.DeadlineExceeded):
+                await call(timeout=pycontainerd.DEFAULT)
+            try:  # no deadline: the call reaches the daemon and gets its answer
+                await call(timeout=None)
+            except errors.NotFound:
+                assert name == "diff.apply"  # the blob does not exist
+            try:
+                await call(timeout=30)  # a number overrides the client's
+            except errors.NotFound:
+                assert name == "diff.apply"

@@ -109,3 +109,55 @@ def test_transport_failures_name_the_address(cause: Exception) -> None:
 
 def test_codes_outside_grpc_range_are_unknown() -> None:
     assert type(errors.error_for_status(99, "odd")) is errors.Unknown
+
+
+def test_connection_error_is_its_own_branch_under_unavailable() -> None:
+    # Connection failures are an Unavailable (retry later) and an OSError
+    # ConnectionError, but the daemon's own UNAVAILABLE status is not one.
+    assert issubclass(errors.ConnectionError, errors.Unavailable)
+    assert issubclass(errors.ConnectionError, errors.RPCError)
+    assert issubclass(errors.ConnectionError, errors.ContainerdError)
+    assert issubclass(errors.ConnectionError, ConnectionError)  # the builtin
+    assert issubclass(errors.ConnectionError, OSError)
+    assert errors.ConnectionError.status is errors.Status.UNAVAILABLE
+    err = errors.ConnectionError("cannot reach containerd at /x.sock", address="/x.sock")
+    assert (err.address, err.method, str(err)) == (
+        "/x.sock",
+        None,
+        "cannot reach containerd at /x.sock",
+    )
+    plain = errors.error_for_status(errors.Status.UNAVAILABLE, "ingest ref locked: unavailable")
+    assert type(plain) is errors.Unavailable
+    assert not isinstance(plain, errors.ConnectionError)
+
+
+def _docstring_tree() -> list[tuple[str, str]]:
+    """(child, parent) pairs drawn by the tree in the module docstring of `errors`."""
+    assert errors.__doc__ is not None
+    tree = errors.__doc__.split("```text\n", 1)[1].split("```", 1)[0]
+    pairs: list[tuple[str, str]] = []
+    stack: list[tuple[int, str]] = []
+    for line in tree.splitlines():
+        name_at = next(i for i, ch in enumerate(line) if ch.isalpha())
+        name = line[name_at:].split()[0]
+        while stack and stack[-1][0] >= name_at:
+            stack.pop()
+        if stack:
+            pairs.append((name, stack[-1][1]))
+        stack.append((name_at, name))
+    return pairs
+
+
+def test_docstring_tree_matches_the_classes() -> None:
+    pairs = _docstring_tree()
+    drawn = {child for child, _ in pairs} | {parent for _, parent in pairs}
+    for child, parent in pairs:
+        assert issubclass(getattr(errors, child), getattr(errors, parent)), (child, parent)
+    exported = {
+        name
+        for name in errors.__all__
+        if isinstance(getattr(errors, name), type)
+        and issubclass(getattr(errors, name), errors.ContainerdError)
+    }
+    assert drawn == exported
+    assert ("ConnectionError", "Unavailable") in pairs

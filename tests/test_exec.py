@@ -6,6 +6,7 @@ import anyio
 import pytest
 from _taskutil import HostContainer, fifo_dirs
 
+import pycontainerd
 from pycontainerd import errors, stdio
 
 pytestmark = pytest.mark.anyio
@@ -18,7 +19,7 @@ async def test_exec_exit_code_output_and_pids(host_container: HostContainer) -> 
         async with await task.exec(["sh", "-c", "echo $0; exit 4"], stdio=stdio.capture()) as p:
             assert p.pid > 0
             assert p.returncode is None
-            assert await p.wait() == 4
+            assert (await p.wait()).code == 4
             assert p.returncode == 4
             assert p.captured_stdout == b"sh\n"
         async with await task.exec(["sleep", "1000"], id="sleeper") as sleeper:
@@ -29,7 +30,7 @@ async def test_exec_exit_code_output_and_pids(host_container: HostContainer) -> 
             with pytest.raises(errors.FailedPrecondition):
                 await sleeper.delete()
             await sleeper.send_signal("KILL")
-            assert await sleeper.wait() == 128 + signal.SIGKILL
+            assert (await sleeper.wait()).code == 128 + signal.SIGKILL
         # The process context deleted it: it no longer exists.
         with pytest.raises(errors.NotFound):
             await sleeper.status()
@@ -50,7 +51,7 @@ async def test_exec_pipes_like_anyio_process(host_container: HostContainer) -> N
             await p.stdin.aclose()  # closing the stream gives EOF, like anyio
             out = b"".join([chunk async for chunk in p.stdout])
             err = b"".join([chunk async for chunk in p.stderr])
-            assert await p.wait() == 0
+            assert (await p.wait()).code == 0
         assert out == b"HELLO EXEC\n"
         assert err == b"bye\n"
     await c.delete()
@@ -72,7 +73,7 @@ async def test_exec_run(host_container: HostContainer) -> None:
             await task.exec_run(["sh", "-c", "echo oops >&2; exit 9"], check=True)
         assert info.value.code == 9
         assert info.value.result.stderr == b"oops\n"
-        with pytest.raises(TimeoutError):
+        with pytest.raises(errors.DeadlineExceeded):  # a TimeoutError, as any timeout=
             await task.exec_run(["sleep", "1000"], timeout=0.2)
         # Only the init process is left.
         assert [p.pid for p in await task.pids()] == [task.pid]
@@ -109,8 +110,8 @@ async def test_process_kill_terminate_like_anyio(host_container: HostContainer) 
     async with await c.new_task() as task:
         await task.start()
         async with await task.exec(["sleep", "1000"]) as p:
-            await p.kill()  # SIGKILL, as anyio.abc.Process.kill
-            assert await p.wait() == 128 + signal.SIGKILL
+            await p.kill(signal.SIGKILL)
+            assert (await p.wait()).code == 128 + signal.SIGKILL
             assert p.exit_status is not None
             assert p.exit_status.signal is signal.SIGKILL
         script = "trap 'exit 42' TERM; echo ready; sleep 1000 & wait"
@@ -118,7 +119,7 @@ async def test_process_kill_terminate_like_anyio(host_container: HostContainer) 
             assert p.stdout is not None
             assert await p.stdout.receive() == b"ready\n"  # the trap is set
             await p.terminate()
-            assert await p.wait() == 42
+            assert (await p.wait()).code == 42
     await c.delete()
 
 
@@ -131,8 +132,8 @@ async def test_load_process_gives_a_handle_on_an_existing_exec(
         started = await task.exec(["sh", "-c", "sleep 1000"], id="loaded")
         again = await (await c.task()).load_process("loaded")
         assert (again.id, again.pid, again.returncode) == ("loaded", started.pid, None)
-        await again.kill()
-        assert await started.wait() == 128 + signal.SIGKILL
+        await again.kill(signal.SIGKILL)
+        assert (await started.wait()).code == 128 + signal.SIGKILL
         done = await task.load_process("loaded")  # exited, not yet deleted
         assert done.returncode == 128 + signal.SIGKILL
         assert (await done.delete()).code == 128 + signal.SIGKILL
@@ -140,4 +141,44 @@ async def test_load_process_gives_a_handle_on_an_existing_exec(
             await task.load_process("loaded")
         with pytest.raises(errors.InvalidArgument, match="bad/id"):
             await task.load_process("bad/id")
+    await c.delete()
+
+
+async def test_task_and_process_agree_on_kill_wait_and_aclose(
+    host_container: HostContainer,
+) -> None:
+    # kill() sends SIGTERM by default to a task and to an exec process alike
+    # (as containerd's Go client and `ctr tasks kill` do); both wait()s give
+    # an ExitStatus; both have aclose(), which deletes them.
+    script = "trap 'exit 42' TERM; echo ready; sleep 1000 & wait"
+    c = await host_container(["sh", "-c", script])
+    task = await c.new_task(stdio=stdio.pipes())
+    try:
+        await task.start()
+        assert task.stdout is not None
+        assert await task.stdout.receive() == b"ready\n"  # the trap is set
+        proc = await task.exec(["sh", "-c", script], stdio=stdio.pipes())
+        try:
+            assert proc.stdout is not None
+            assert await proc.stdout.receive() == b"ready\n"
+            await proc.kill()
+            proc_status = await proc.wait()
+            assert isinstance(proc_status, pycontainerd.ExitStatus)
+            assert proc_status.code == 42  # the TERM trap ran: SIGTERM was sent
+            assert proc_status == proc.exit_status
+            assert proc.returncode == 42
+        finally:
+            await proc.aclose()
+        with pytest.raises(errors.NotFound):
+            await proc.status()  # aclose() deleted it
+        await task.kill()
+        task_status = await task.wait()
+        assert isinstance(task_status, pycontainerd.ExitStatus)
+        assert task_status.code == 42
+    finally:
+        await task.aclose()
+    with pytest.raises(errors.NotFound):
+        await task.status()  # aclose() deleted it
+    await proc.aclose()  # closing again is a no-op
+    await task.aclose()
     await c.delete()

@@ -4,6 +4,7 @@ import pycontainerd
 from pycontainerd import errors, events, oci, registry, stdio, testing
 
 PUBLIC = [
+    "DEFAULT",
     "Client",
     "Container",
     "Containers",

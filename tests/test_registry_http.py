@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.server
 import json
 import os
 import ssl
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from registry_harness import PASSWORD, REFRESH_TOKEN, USER, RegistryServer
 
-from pycontainerd import Descriptor
+from pycontainerd import Descriptor, errors
 from pycontainerd.registry import (
+    AccessDeniedError,
     AuthenticationError,
     Credentials,
     DigestError,
     NotFoundError,
     Reference,
     RegistryError,
+    UnavailableError,
     UnsupportedMediaTypeError,
 )
 from pycontainerd.registry._auth import docker_config_credentials, parse_challenges
@@ -152,8 +157,62 @@ async def test_manifest_digest_and_size_checked(registry: RegistryServer) -> Non
 
 
 def test_schema1_is_refused() -> None:
-    with pytest.raises(UnsupportedMediaTypeError, match="schema 1"):
+    with pytest.raises(UnsupportedMediaTypeError, match="schema 1") as info:
         sniff("application/vnd.docker.distribution.manifest.v1+prettyjws", b"{}", "m")
+    assert isinstance(info.value, errors.Unimplemented)
+
+
+@contextlib.contextmanager
+def _answering(status: int, codes: str) -> Iterator[str]:
+    """A loopback HTTP server that answers every request with `status` and registry error `codes`."""
+    body = json.dumps({"errors": [{"code": codes, "message": "told to", "detail": None}]})
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/v2/" else status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind", "base"),
+    [
+        (403, "DENIED", AccessDeniedError, errors.PermissionDenied),
+        (404, "MANIFEST_UNKNOWN", NotFoundError, errors.NotFound),
+        (503, "UNAVAILABLE", UnavailableError, errors.Unavailable),
+    ],
+)
+async def test_http_statuses_map_to_errors_classes(
+    status: int, code: str, kind: type[RegistryError], base: type[errors.RPCError]
+) -> None:
+    # A 403 (authenticated, not allowed) and a 503 are hard to get from
+    # docker-registry itself: a stand-in answers them.
+    with _answering(status, code) as host:
+        async with Repository(Reference.parse(f"{host}/some/repo:v1")) as repo:
+            with pytest.raises(kind, match=f"answered {status}") as info:
+                await repo.resolve()  # a HEAD: the answer has no body to read codes from
+    assert isinstance(info.value, base)
+    assert info.value.status_code == status
+    if kind is AccessDeniedError:
+        assert not isinstance(info.value, errors.Unauthenticated)
+        assert isinstance(info.value, PermissionError)
 
 
 async def test_basic_auth(auth_registry: RegistryServer) -> None:
@@ -253,8 +312,9 @@ def test_plain_http_policy() -> None:
 async def test_unreachable_registry_names_it() -> None:
     ref = Reference.parse("127.0.0.1:1/nothing:here")
     async with Repository(ref) as repo:
-        with pytest.raises(RegistryError, match=r"cannot reach registry 127\.0\.0\.1:1"):
+        with pytest.raises(UnavailableError, match=r"cannot reach registry 127\.0\.0\.1:1") as info:
             await repo.resolve()
+    assert isinstance(info.value, errors.Unavailable)
 
 
 def test_parse_challenges() -> None:

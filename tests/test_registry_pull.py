@@ -334,8 +334,9 @@ async def test_corrupted_blob_raises_digest_error_and_commits_nothing(
     data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
     path.write_bytes(bytes(data))
     try:
-        with pytest.raises(DigestError, match=layer.digest):
+        with pytest.raises(DigestError, match=layer.digest) as info:
             await client.pull(name, unpack=False)
+        assert isinstance(info.value, errors.DataLoss)
     finally:
         path.write_bytes(original)
     stock = await inventory(client)
@@ -575,3 +576,38 @@ async def test_layer_downloads_take_turns_bottom_up() -> None:
         await start(stalled, "sha256:0")
         await start(stalled, "sha256:1")
         assert started == ["sha256:0", "sha256:1"]
+
+
+async def test_registry_errors_are_the_matching_errors_classes(
+    containerd_client: pycontainerd.Client,
+    registry: RegistryServer,
+    auth_registry: RegistryServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One `except errors.X` serves the daemon and the registry alike.
+    client = containerd_client
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    with pytest.raises(errors.NotFound) as missing:  # no such repository or tag
+        await client.pull(_name(registry, "never-pushed"), unpack=False)
+    assert isinstance(missing.value, NotFoundError)
+    assert isinstance(missing.value, RegistryError)
+    assert missing.value.status == errors.Status.NOT_FOUND
+    assert missing.value.status_code == 404
+
+    name = _name(auth_registry)
+    await client.images.create_from_directory(name, busybox_tree(tmp_path / "rootfs"))
+    with pytest.raises(errors.Unauthenticated) as refused:  # no credentials for a push
+        await client.push(name)
+    assert isinstance(refused.value, AuthenticationError)
+    assert isinstance(refused.value, PermissionError)
+    with pytest.raises(errors.Unauthenticated):  # wrong credentials for a pull
+        await client.pull(name, auth=Credentials(username=USER, password="nope"), unpack=False)
+
+    with pytest.raises(errors.Unavailable) as unreachable:
+        await client.pull("127.0.0.1:1/nothing/here:v1", unpack=False)
+    assert isinstance(unreachable.value, RegistryError)
+    assert not isinstance(unreachable.value, errors.ConnectionError)  # not the daemon's
+    assert "127.0.0.1:1" in str(unreachable.value)
+    await client.images.delete(name, sync=True)
+    assert (await inventory(client)).leases == ()

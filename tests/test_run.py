@@ -48,8 +48,9 @@ async def test_run_check_timeout_and_keep(
     with pytest.raises(errors.ExitCodeError) as info:
         await containerd_client.run(busybox_image, ["sh", "-c", "exit 3"], check=True)
     assert info.value.code == 3
-    with pytest.raises(TimeoutError):
+    with pytest.raises(errors.DeadlineExceeded) as deadline:  # as any timeout=
         await containerd_client.run(busybox_image, ["sleep", "1000"], timeout=0.5)
+    assert isinstance(deadline.value, TimeoutError)
     assert await containerd_client.containers.list() == []
     result = await containerd_client.run(busybox_image, ["true"], id="kept", remove=False)
     assert result.code == 0

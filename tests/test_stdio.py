@@ -106,7 +106,7 @@ async def test_exec_pipes(host_container: HostContainer) -> None:
             await proc.pipes.stdin.send(b"exec\n")
             await proc.close_stdin()
             assert await proc.pipes.stdout.receive() == b"EXEC\n"
-            assert await proc.wait() == 0
+            assert (await proc.wait()).code == 0
         async with await task.exec(["true"], stdio=stdio.capture()) as other:
             assert other.pipes is None
     await c.delete()

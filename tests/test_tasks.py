@@ -94,7 +94,7 @@ async def test_stop_uses_sigterm_then_reaps(host_container: HostContainer) -> No
         await task.start()
         assert task.stdout is not None
         assert await task.stdout.receive() == b"ready\n"  # the trap is set
-        status = await task.stop(timeout=20)
+        status = await task.stop(grace=20)
         assert status.code == 128 + signal.SIGTERM
         assert (await task.delete()).code == status.code
     await c.delete()
@@ -107,7 +107,7 @@ async def test_stop_escalates_to_sigkill(host_container: HostContainer) -> None:
         await task.start()
         assert task.stdout is not None
         assert await task.stdout.receive() == b"ready\n"
-        status = await task.stop(timeout=0.5)
+        status = await task.stop(grace=0.5)
         assert status.code == 128 + signal.SIGKILL
     await c.delete()
 

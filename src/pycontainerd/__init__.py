@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._client import Client
+from ._transport import DEFAULT
 
 if TYPE_CHECKING:
     from . import events, oci, registry, stdio
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DEFAULT",
     "Client",
     "Container",
     "Containers",

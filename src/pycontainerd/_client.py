@@ -183,7 +183,12 @@ class Client:
         return ServerInfo(uuid=reply.uuid)
 
     async def plugins(self, *filters: str, timeout: Timeout = DEFAULT) -> list[PluginInfo]:
-        """The daemon's plugins; filters (ORed) as in ``ctr plugins ls``.
+        """The daemon's plugins, optionally narrowed by `filters`, as in ``ctr plugins ls``.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``type``, ``id`` and ``capabilities``.
 
         Example:
             ```python
@@ -314,7 +319,9 @@ class Client:
                 ``ctr --mount`` strings (``type=bind,src=/a,dst=/b,options=rbind:ro``).
             stdin: bytes fed to the process's stdin.
             check: raise `errors.ExitCodeError` on a non-zero exit code.
-            timeout: seconds before the process is killed and `TimeoutError` raised.
+            timeout: deadline in seconds for the whole run (default: none, as for
+                every wait); past it the process is killed and
+                `errors.DeadlineExceeded` (a `TimeoutError`) raised.
             remove: delete the container afterwards (``ctr run --rm``).
             spec: a full spec to start from instead of the image's.
             cwd: working directory.
@@ -463,12 +470,17 @@ class Client:
         Raises:
             ValueError: the reference is malformed.
             pycontainerd.registry.AuthenticationError: the registry refused the
-                credentials (never quoted in the message).
-            pycontainerd.registry.NotFoundError: no such repository or tag.
+                credentials (never quoted in the message); an `errors.Unauthenticated`.
+            pycontainerd.registry.AccessDeniedError: the registry denied access
+                (403); an `errors.PermissionDenied`.
+            pycontainerd.registry.NotFoundError: no such repository or tag; an
+                `errors.NotFound`.
             pycontainerd.registry.PlatformNotFoundError: the index has no
                 manifest for the platform.
             pycontainerd.registry.DigestError: the registry served content that
-                does not match its digest; nothing of it was kept.
+                does not match its digest; nothing of it was kept. An `errors.DataLoss`.
+            pycontainerd.registry.UnavailableError: the registry cannot be
+                reached (or answers 502/503/504); an `errors.Unavailable`.
             pycontainerd.registry.RegistryError: any other registry failure.
 
         Example:
@@ -529,7 +541,9 @@ class Client:
 
         Raises:
             pycontainerd.errors.NotFound: the local image or one of its blobs is missing.
-            pycontainerd.registry.AuthenticationError: push access was refused.
+            pycontainerd.registry.AuthenticationError: push access was refused
+                (an `errors.Unauthenticated`; `AccessDeniedError`, an
+                `errors.PermissionDenied`, for a 403).
             pycontainerd.registry.RegistryError: any other registry failure.
 
         Example:

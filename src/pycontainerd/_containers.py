@@ -609,10 +609,13 @@ class Containers(Facade):
         return _one_container(reply, self._client)
 
     async def list(self, *filters: str) -> list[Container]:
-        """The namespace's containers, optionally filtered (several filters are ORed).
+        """The namespace's containers, optionally narrowed by `filters`.
 
-        Filters use containerd's syntax: ``labels.app==web``,
-        ``image~=busybox``, ``id==a,labels.x==y`` (commas AND). Each
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``id``, ``image``, ``runtime.name``, ``labels.<key>``:
+        ``labels.app==web``, ``image~=busybox``, ``id==a,labels.x==y``. Each
         container's fields are decoded on first access (all at once), its
         spec only when read: listing many containers to count them or pick
         a few costs little.

@@ -575,7 +575,12 @@ class Content(Facade):
         return ContentInfo._from_proto(reply.info)
 
     async def list(self, *filters: str) -> list[ContentInfo]:
-        """Every blob in the namespace, narrowed by containerd filters (ORed).
+        """Every blob in the namespace, optionally narrowed by `filters`.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``digest``, ``size`` and ``labels.<key>``.
 
         Example:
             ```python
@@ -642,7 +647,11 @@ class Content(Facade):
         return IngestStatus._from_proto(reply.status)
 
     async def list_statuses(self, *filters: str) -> builtins.list[IngestStatus]:
-        """The ingests in progress, narrowed by filters (ORed; e.g. ``ref~="layer-"``).
+        """The ingests in progress, optionally narrowed by `filters` (e.g. ``ref~="layer-"``).
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
 
         Example:
             ```python

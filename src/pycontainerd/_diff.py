@@ -12,7 +12,7 @@ from ._api.containerd.services.diff.v1 import (
 )
 from ._descriptors import Descriptor, Mount
 from ._facade import Facade
-from ._transport import Timeout
+from ._transport import DEFAULT, Timeout
 
 if TYPE_CHECKING:
     pass
@@ -40,12 +40,14 @@ class Diff(Facade):
         descriptor: Descriptor,
         mounts: Iterable[Mount],
         *,
-        timeout: Timeout = None,
+        timeout: Timeout = DEFAULT,
     ) -> Descriptor:
         """Unpack the layer `descriptor` (a blob in the content store) onto `mounts`.
 
         Returns the descriptor of what was applied: for a compressed layer,
-        the uncompressed tar (its digest is the layer's diff ID).
+        the uncompressed tar (its digest is the layer's diff ID). Like every
+        unary call it has the client's deadline unless given ``timeout=``
+        (``None`` for none, for a large layer).
 
         Raises:
             pycontainerd.errors.NotFound: the layer blob is not in the content store.
@@ -72,7 +74,7 @@ class Diff(Facade):
         media_type: str | None = None,
         ref: str | None = None,
         labels: Mapping[str, str] | None = None,
-        timeout: Timeout = None,
+        timeout: Timeout = DEFAULT,
     ) -> Descriptor:
         """Write the changes from `lower` to `upper` as a layer into the content store.
 
@@ -86,7 +88,7 @@ class Diff(Facade):
                 ``application/vnd.oci.image.layer.v1.tar+gzip``).
             ref: the ingest ref to write the blob under (default: a random one).
             labels: labels for the new blob (e.g. ``containerd.io/uncompressed``).
-            timeout: deadline in seconds (default: none).
+            timeout: deadline in seconds (default: the client's; ``None``: none).
 
         Example:
             ```python

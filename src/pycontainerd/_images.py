@@ -449,7 +449,7 @@ async def _unpack_layers(
 
 async def apply_layer(client: Client, layer: Descriptor, mounts: Sequence[Mount]) -> Descriptor:
     """Apply one layer blob onto `mounts` through the diff service (no deadline: layers can be big)."""
-    return await client.diff.apply(layer, mounts)
+    return await client.diff.apply(layer, mounts, timeout=None)
 
 
 async def _exists(snapshots: Snapshots, key: str) -> bool:
@@ -522,7 +522,13 @@ class Images(Facade):
     """
 
     async def list(self, *filters: str) -> builtins.list[Image]:
-        """The images, optionally narrowed by filters (ORed), as ``ctr images ls`` takes them.
+        """The images, optionally narrowed by `filters`, as ``ctr images ls`` takes them.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``name``, ``target.digest``, ``target.mediatype`` and
+        ``labels.<key>``.
 
         Example:
             ```python

@@ -172,7 +172,12 @@ class Leases(Facade):
         return Lease._from_proto(reply.lease)
 
     async def list(self, *filters: str) -> builtins.list[Lease]:
-        """The namespace's leases, narrowed by filters (ORed; e.g. ``labels."job"==pull``).
+        """The namespace's leases, optionally narrowed by `filters` (e.g. ``labels."job"==pull``).
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``id`` and ``labels.<key>``.
 
         Example:
             ```python

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import attrs
@@ -19,6 +20,7 @@ from ._api.containerd.services.namespaces.v1 import (
     Namespace as _Namespace,
 )
 from ._facade import Facade
+from .events import filters as _filters
 
 __all__ = ["Namespace", "Namespaces"]
 
@@ -35,6 +37,14 @@ class Namespace:
         return cls(name=msg.name, labels=dict(msg.labels))
 
 
+def _namespace_field(namespace: Namespace, path: tuple[str, ...]) -> str | None:
+    if path == ("name",):
+        return namespace.name
+    if len(path) > 1 and path[0] == "labels":
+        return namespace.labels.get(".".join(path[1:]))  # as containerd's adaptors join keys
+    return None
+
+
 class Namespaces(Facade):
     """The namespaces of a daemon (``client.namespaces``).
 
@@ -49,13 +59,27 @@ class Namespaces(Facade):
     """
 
     async def list(self, *filters: str) -> list[Namespace]:
-        """All namespaces, optionally narrowed by containerd filter expressions."""
+        """All namespaces, optionally narrowed by `filters`.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`). The fields are ``name`` and
+        ``labels.<key>``. The daemon ignores filters on this call, so they
+        are matched here, with containerd's rules.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a filter does not parse.
+
+        Example:
+            ```python
+            ci = await client.namespaces.list('labels.team==ci', 'name~="^build-"')
+            ```
+        """
+        matches = _filters._matcher(filters)
         caller = self._caller.transport.bind("default")
-        reply = await caller.unary(
-            _rpc.Namespaces.List,
-            ListNamespacesRequest(filter=",".join(filters)),
-        )
-        return [Namespace._from_proto(n) for n in reply.namespaces]
+        reply = await caller.unary(_rpc.Namespaces.List, ListNamespacesRequest())
+        found = [Namespace._from_proto(n) for n in reply.namespaces]
+        return [n for n in found if matches(functools.partial(_namespace_field, n))]
 
     async def get(self, name: str) -> Namespace:
         """The namespace `name`.

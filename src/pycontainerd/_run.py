@@ -115,7 +115,9 @@ async def run(
             with anyio.move_on_after(timeout) as scope:
                 status = await task.wait()
             if scope.cancelled_caught:
-                raise TimeoutError(f"{list(run_args)!r} did not exit within {timeout} seconds")
+                raise errors.DeadlineExceeded(
+                    f"{list(run_args)!r} did not exit within {timeout} seconds (it was killed)"
+                )
             await task.delete()
     finally:
         if remove:

@@ -278,7 +278,12 @@ class Snapshots(Facade):
         return SnapshotInfo._from_proto(reply.info)
 
     async def list(self, *filters: str) -> builtins.list[SnapshotInfo]:
-        """The snapshotter's snapshots, narrowed by filters (ORed; e.g. ``kind==committed``).
+        """The snapshotter's snapshots, optionally narrowed by `filters` (e.g. ``kind==committed``).
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`).
+        Fields include ``name``, ``parent``, ``kind`` and ``labels.<key>``.
 
         Example:
             ```python

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import secrets
 import signal as _signal
@@ -44,6 +45,7 @@ from ._codec import encode_scalars
 from ._convert import timestamp
 from ._facade import Facade
 from ._identifiers import validate
+from .events import filters as _filters
 from .stdio import Pipes, PipesT_co, Stdio, null
 from .stdio._io import TaskIO
 
@@ -452,6 +454,9 @@ class _ProcessHandle(Generic[PipesT_co]):
     ) -> None:
         """Send `signal` (a number, ``"SIGKILL"`` or ``"KILL"``) to the process.
 
+        The default is SIGTERM for a `Task` and a `Process` alike, as in
+        containerd's Go client and ``ctr tasks kill``.
+
         Args:
             signal: the signal to send (default SIGTERM).
             all: send it to every process of the task, not only the init process.
@@ -612,6 +617,23 @@ class _ProcessHandle(Generic[PipesT_co]):
                     await self._wait()
                 except errors.NotFound:
                     pass
+
+    async def aclose(self) -> None:
+        """Kill (if running), wait for and delete the task or process; closes its streams.
+
+        What leaving ``async with`` does: shielded from cancellation, bounded
+        by `CLEANUP_TIMEOUT`; a no-op once it is deleted.
+
+        Example:
+            ```python
+            task = await container.new_task()
+            try:
+                await task.start()
+            finally:
+                await task.aclose()
+            ```
+        """
+        await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
 
     async def __aenter__(self) -> Self:
         return self
@@ -851,16 +873,17 @@ class Task(_ProcessHandle[PipesT_co]):
             ),
         )
 
-    async def stop(self, timeout: float = 10.0) -> ExitStatus:
-        """Stop the task: its stop signal, then SIGKILL after `timeout` seconds, then reap.
+    async def stop(self, grace: float = 10.0) -> ExitStatus:
+        """Stop the task: its stop signal, then SIGKILL after `grace` seconds, then reap.
 
         The stop signal is the image's (recorded as a container label when
         the container was made from an image), else SIGTERM. Returns the exit
-        status; the task is not deleted.
+        status; the task is not deleted. (`grace` is not a ``timeout=``: it
+        bounds no call, the task gets SIGKILL when it runs out.)
 
         Example:
             ```python
-            status = await task.stop(timeout=5)
+            status = await task.stop(grace=5)
             await task.delete()
             ```
         """
@@ -874,7 +897,7 @@ class Task(_ProcessHandle[PipesT_co]):
             await self.kill(sig, all=False)
         except errors.NotFound:
             return await self.wait()
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(grace):
             return await self.wait()
         try:
             await self.kill(_signal.SIGKILL, all=True)
@@ -968,8 +991,8 @@ class Task(_ProcessHandle[PipesT_co]):
         Example:
             ```python
             async with await task.exec(["ls", "/"], stdio=stdio.capture()) as proc:
-                code = await proc.wait()
-            print(code, proc.captured_stdout)
+                status = await proc.wait()
+            print(status.code, proc.captured_stdout)
             ```
         """
         exec_id = validate(id, "exec id") if id is not None else "exec-" + secrets.token_hex(6)
@@ -1083,7 +1106,9 @@ class Task(_ProcessHandle[PipesT_co]):
 
         Raises:
             pycontainerd.errors.ExitCodeError: `check` is true and the exit code is not 0.
-            TimeoutError: it ran longer than `timeout` seconds (it is killed).
+            pycontainerd.errors.DeadlineExceeded: it ran longer than `timeout`
+                seconds (it is killed); also a `TimeoutError`. Like every wait,
+                the run has no deadline unless given one.
 
         Example:
             ```python
@@ -1098,7 +1123,9 @@ class Task(_ProcessHandle[PipesT_co]):
             with anyio.move_on_after(timeout) as scope:
                 status = await proc._wait()
             if scope.cancelled_caught:
-                raise TimeoutError(f"{list(args)!r} did not exit within {timeout} seconds")
+                raise errors.DeadlineExceeded(
+                    f"{list(args)!r} did not exit within {timeout} seconds (it was killed)"
+                )
         return _finish_run(tuple(args), status, proc, check=check)
 
 
@@ -1113,6 +1140,11 @@ def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
 class Process(_ProcessHandle[PipesT_co]):
     """An exec process inside a task, shaped like `anyio.abc.Process`.
 
+    It has `returncode`, `send_signal`, `terminate` and the `stdin`,
+    `stdout` and `stderr` streams of one; `wait`, `kill` and `aclose` behave
+    as `Task`'s do: `wait` returns an `ExitStatus`, `kill` sends SIGTERM
+    unless told otherwise.
+
     Made by `Task.exec`. As an async context manager it kills, waits for and
     deletes the process on exit (shielded, bounded); entering does no I/O.
     Like `Task`, a ``Process[stdio.Pipes]`` (made with ``stdio.pipes()``) has
@@ -1121,7 +1153,7 @@ class Process(_ProcessHandle[PipesT_co]):
     Example:
         ```python
         async with await task.exec(["sh", "-c", "exit 3"]) as proc:
-            assert await proc.wait() == 3
+            assert (await proc.wait()).code == 3
         ```
     """
 
@@ -1160,10 +1192,6 @@ class Process(_ProcessHandle[PipesT_co]):
         """The full exit status once `wait` has returned, else ``None``."""
         return self._exit
 
-    async def aclose(self) -> None:
-        """Kill (if running), wait for and delete the process; closes its streams."""
-        await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
-
     async def start(self) -> int:
         """Start the process (when `Task.exec` was called with ``start=False``); returns its pid."""
         reply = await self._client._caller.unary(
@@ -1173,28 +1201,19 @@ class Process(_ProcessHandle[PipesT_co]):
         self._pid = reply.pid
         return reply.pid
 
-    async def wait(self) -> int:
-        """Wait until the process exits and return its exit code.
+    async def wait(self) -> ExitStatus:
+        """Wait until the process exits and return its `ExitStatus`, as `Task.wait` does.
 
         Idempotent and safe to call from several tasks at once; see
-        `Task.wait`. The full status is in `exit_status` afterwards.
-        """
-        return (await self._wait()).code
-
-    async def kill(
-        self, signal: int | str | _signal.Signals = _signal.SIGKILL, *, all: bool = False
-    ) -> None:
-        """Send `signal` to the process: SIGKILL by default, as `anyio.abc.Process.kill`.
-
-        Raises:
-            pycontainerd.errors.NotFound: the process already exited.
+        `Task.wait`. `returncode` and `exit_status` hold the result afterwards.
 
         Example:
             ```python
-            await proc.kill()
+            status = await proc.wait()
+            print(status.code, status.signal)
             ```
         """
-        await super().kill(signal, all=all)
+        return await self._wait()
 
     async def send_signal(self, signal: int | str | _signal.Signals) -> None:
         """Send `signal` to the process."""
@@ -1216,22 +1235,43 @@ class Process(_ProcessHandle[PipesT_co]):
         )
 
 
+def _task_field(task: TaskStatus, path: tuple[str, ...]) -> str | None:
+    match path:
+        case ("id",) | ("container_id",):
+            return task.container_id
+        case ("pid",):
+            return str(task.pid)
+        case ("status",) | ("state",):
+            return task.state.value
+    return None
+
+
 class Tasks(Facade):
     """The namespace's tasks (``client.tasks``)."""
 
-    async def list(self, filter: str = "") -> list[TaskStatus]:
-        """Every task in the namespace (their init processes).
+    async def list(self, *filters: str) -> list[TaskStatus]:
+        """Every task in the namespace (their init processes), optionally narrowed by `filters`.
+
+        `filters` mean what they mean for every ``list()``: several are ORed,
+        the comma-separated selectors of one are ANDed (containerd's syntax, see
+        `pycontainerd.events.filters`). The fields are ``id`` (the container id,
+        also ``container_id``), ``pid`` and ``status`` (also ``state``:
+        ``running``, ``stopped``...). The daemon ignores filters on this call,
+        so they are matched here, with containerd's rules.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a filter does not parse.
 
         Example:
             ```python
-            for t in await client.tasks.list():
+            for t in await client.tasks.list("status==running"):
                 print(t.container_id, t.pid, t.state)
             ```
         """
-        reply = await self._client._caller.unary(
-            _rpc.Tasks.List, encode_scalars(ListTasksRequest, filter=filter)
-        )
-        return [TaskStatus._from_proto(p) for p in reply.tasks]
+        matches = _filters._matcher(filters)
+        reply = await self._client._caller.unary(_rpc.Tasks.List, encode_scalars(ListTasksRequest))
+        found = [TaskStatus._from_proto(p) for p in reply.tasks]
+        return [t for t in found if matches(functools.partial(_task_field, t))]
 
     @overload
     async def get(self, container_id: str, *, stdio: Stdio[_P]) -> Task[_P]: ...

@@ -4,6 +4,17 @@ Every error the daemon returns is mapped to one class below, chosen by its
 gRPC status code (the same mapping containerd's own ``errdefs`` package
 uses). The original transport error is kept as ``__cause__``.
 
+A daemon that cannot be reached (socket missing, connection refused, daemon
+gone mid-call) raises `ConnectionError`: its own branch under `Unavailable`
+(so ``except Unavailable`` retries cover it), also Python's builtin
+`ConnectionError`, and it names the address tried. A plain `Unavailable`
+is the daemon's own answer (a locked ingest ref, say).
+
+Registry failures (`pycontainerd.registry`) are also these classes where
+one matches: a missing image is a `NotFound`, refused credentials
+`Unauthenticated`, a 403 `PermissionDenied`, bad content `DataLoss`, an
+unreachable registry `Unavailable`.
+
 ```text
 ContainerdError
 ├── ClientClosedError        the Client was used after aclose()

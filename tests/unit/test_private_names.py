@@ -88,5 +88,7 @@ def test_no_class_swaps() -> None:
 
 
 def test_the_check_sees_a_foreign_private_name() -> None:
-    tree = ast.parse("import grpclib\nstream._maybe_raise()\nfrom h2.connection import _decode_headers\n")
+    tree = ast.parse(
+        "import grpclib\nstream._maybe_raise()\nfrom h2.connection import _decode_headers\n"
+    )
     assert set(_foreign({SRC / "probe.py": tree})) == {"_maybe_raise", "_decode_headers"}

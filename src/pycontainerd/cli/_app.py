@@ -155,7 +155,8 @@ def _kind(exc: errors.ContainerdError) -> str:
     if isinstance(exc, errors.ConnectionError):
         return "cannot connect"
     if isinstance(exc, errors.RPCError):
-        name = type(exc).__name__
+        # The kind of pycontainerd.errors it is (a registry.NotFoundError says "not found").
+        name = next(c for c in type(exc).__mro__ if c.__module__ == errors.__name__).__name__
         words = "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
         return words
     return "error"

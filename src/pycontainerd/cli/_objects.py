@@ -574,9 +574,7 @@ async def _attached(process: Task | Process, *, terminal: bool) -> int:
             with contextlib.suppress(errors.RPCError):
                 await process.resize(*size)
         async with forward_signals(process, terminal=terminal):
-            if isinstance(process, Task):
-                return (await process.wait()).code
-            return await process.wait()
+            return (await process.wait()).code
 
 
 async def tasks_start(client: Client, args: argparse.Namespace) -> int:

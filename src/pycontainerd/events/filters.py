@@ -13,6 +13,15 @@ containerd selects events (and list results) with filter expressions such as
   be quoted: ``topic==/tasks/exit`` is a parse error, ``topic=="/tasks/exit"``
   is right.
 
+This is the one meaning of filters throughout the SDK: `Events.subscribe`,
+`Client.plugins` and every ``list()`` (containers, images, content and its
+ingest statuses, snapshots, leases, namespaces, tasks) take several filters
+as separate arguments, ORed, each a comma-separated AND of selectors. The
+daemon applies them, except for namespaces and tasks, whose ``List`` calls
+ignore filters: the SDK matches those itself with the same rules (an absent
+field is ``""`` for ``!=`` and ``~=``). The fields a selector may name are
+listed on each ``list()``.
+
 The helpers here always quote values, so any string is safe to pass.
 They return `Filter`, a `str` subclass: use them wherever a raw filter string
 is accepted, and combine them with ``&`` (AND). Raw strings pass through
@@ -34,7 +43,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Literal
 
 import attrs
@@ -249,6 +258,56 @@ def parse(expression: str) -> tuple[Selector, ...]:
     if expression == "":
         return ()
     return _Parser(expression).selectors()
+
+
+# A field's value by its path (``("labels", "app")``), ``None`` when absent.
+FieldLookup = Callable[[tuple[str, ...]], "str | None"]
+
+
+def _matcher(filters: Sequence[str]) -> Callable[[FieldLookup], bool]:
+    """Match objects the daemon does not filter itself the way containerd would.
+
+    Several filters are ORed, the selectors of one are ANDed, no filter at
+    all matches everything (containerd's ``filters.ParseAll``); ``!=`` and
+    ``~=`` see an absent field as ``""``. Regexps compile when the filters
+    are parsed, so a bad one fails before anything is listed.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: a filter does not parse.
+    """
+    compiled: list[list[tuple[Selector, re.Pattern[str] | None]]] = []
+    for expression in filters:
+        selectors: list[tuple[Selector, re.Pattern[str] | None]] = []
+        for selector in parse(expression):
+            pattern = None
+            if selector.operator == "~=":
+                try:
+                    pattern = re.compile(selector.value or "")
+                except re.error as exc:
+                    raise errors.InvalidArgument(
+                        f"invalid filter {expression!r}: bad regexp {selector.value!r}: {exc}"
+                    ) from None
+            selectors.append((selector, pattern))
+        compiled.append(selectors)
+
+    def matches(field: FieldLookup) -> bool:
+        return not compiled or any(
+            all(_selected(selector, pattern, field) for selector, pattern in selectors)
+            for selectors in compiled
+        )
+
+    return matches
+
+
+def _selected(selector: Selector, pattern: re.Pattern[str] | None, field: FieldLookup) -> bool:
+    value = field(selector.fieldpath)
+    if selector.operator is None:
+        return value is not None
+    if selector.operator == "==":
+        return value is not None and value == selector.value
+    if selector.operator == "!=":
+        return (value or "") != selector.value
+    return pattern is not None and pattern.search(value or "") is not None
 
 
 # --- a port of the grammar of containerd's filters package -------------------

@@ -13,17 +13,20 @@ Example:
 
 from ._auth import Credentials
 from ._errors import (
+    AccessDeniedError,
     AuthenticationError,
     DigestError,
     NotFoundError,
     PlatformNotFoundError,
     RegistryError,
+    UnavailableError,
     UnsupportedMediaTypeError,
 )
 from ._progress import BlobState, Progress, ProgressCallback
 from ._reference import Reference
 
 __all__ = [
+    "AccessDeniedError",
     "AuthenticationError",
     "BlobState",
     "Credentials",
@@ -34,5 +37,6 @@ __all__ = [
     "ProgressCallback",
     "Reference",
     "RegistryError",
+    "UnavailableError",
     "UnsupportedMediaTypeError",
 ]

@@ -29,10 +29,12 @@ import httpx
 from .._descriptors import Descriptor
 from ._auth import Challenge, Credentials, parse_challenges
 from ._errors import (
+    AccessDeniedError,
     AuthenticationError,
     DigestError,
     NotFoundError,
     RegistryError,
+    UnavailableError,
 )
 from ._media import ACCEPT, DOCKER_SCHEMA1, INDEXES, MANIFESTS, MAX_MANIFEST_SIZE, sniff
 from ._reference import Reference, is_loopback
@@ -48,6 +50,16 @@ _USER_AGENT: Final = "pycontainerd/0.1"
 _CLEANUP_TIMEOUT: Final = 10.0
 
 TLSConfig = str | os.PathLike[str] | ssl.SSLContext | None
+
+# HTTP status -> error, as containerd's errdefs/errhttp maps them; others are RegistryError.
+_BY_HTTP_STATUS: Final[dict[int, type[RegistryError]]] = {
+    401: AuthenticationError,
+    403: AccessDeniedError,
+    404: NotFoundError,
+    502: UnavailableError,
+    503: UnavailableError,
+    504: UnavailableError,
+}
 
 
 def _digest_of(data: bytes, algorithm: str = "sha256") -> str:
@@ -259,7 +271,9 @@ class Repository:
 
     def _connect_error(self, exc: Exception, url: str) -> RegistryError:
         reason = str(exc) or type(exc).__name__
-        return RegistryError(f"cannot reach registry {self.ref.domain} at {url}: {reason}", url=url)
+        return UnavailableError(
+            f"cannot reach registry {self.ref.domain} at {url}: {reason}", url=url
+        )
 
     async def url(self, suffix: str) -> str:
         """The URL of ``/v2/<repository>/<suffix>``."""
@@ -335,11 +349,7 @@ class Repository:
             text += f" {', '.join(codes)}"
         if detail:
             text += f" ({detail})"
-        kind: type[RegistryError] = RegistryError
-        if status in (401, 403):
-            kind = AuthenticationError
-        elif status == 404:
-            kind = NotFoundError
+        kind = _BY_HTTP_STATUS.get(status, RegistryError)
         return kind(text, status_code=status, url=url, codes=codes)
 
     async def _authenticate(self, challenges: list[Challenge], used: str | None, url: str) -> None:
