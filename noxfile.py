@@ -41,6 +41,7 @@ PROTO_PACKAGES = [
     "golang-github-gogo-googleapis-dev",
 ]
 # Pinned: the stubs must regenerate byte for byte (black and isort format them).
+# pyproject.toml's `test` extra repeats these pins for tests/unit/test_generated.py.
 PROTO_TOOLS = [
     "grpcio-tools==1.85.1",
     "betterproto[compiler]==2.0.0b7",
@@ -88,7 +89,7 @@ def ensure_debian(session: nox.Session, packages: list[str]) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite against a private containerd (as root)."""
     ensure_debian(session, TEST_PACKAGES + PROTO_PACKAGES)
-    session.install("-e", ".[test]", *PROTO_TOOLS)
+    session.install("-e", ".[test]")  # the test extra carries the PROTO_TOOLS pins too
     session.run("pytest", *session.posargs)
 
 

@@ -26,7 +26,7 @@ import pycontainerd
 from pycontainerd import events
 from pycontainerd.testing import ContainerdDaemon, inventory
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 Pyctr = Callable[..., Awaitable[subprocess.CompletedProcess[str]]]
 

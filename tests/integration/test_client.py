@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import inspect
-import os
 import random
-import socket
 import uuid
 
 import anyio
@@ -102,57 +100,6 @@ async def test_deleting_non_empty_namespace_fails(containerd_client: pycontainer
     with pytest.raises(errors.FailedPrecondition):
         await containerd_client.namespaces.delete(containerd_client.namespace)
     assert await containerd_client.namespaces.get(containerd_client.namespace)
-
-
-async def test_missing_socket_raises_connection_error(tmp_path: os.PathLike[str]) -> None:
-    path = f"{tmp_path}/nothing-here.sock"
-    async with pycontainerd.Client(path) as client:
-        with pytest.raises(errors.ConnectionError) as info:
-            await client.version()
-    assert path in str(info.value)
-    assert "containerd" in str(info.value)
-    assert info.value.address == path
-    assert isinstance(info.value, errors.Unavailable)
-
-
-async def test_closed_socket_raises_connection_error(tmp_path: os.PathLike[str]) -> None:
-    # A socket file nobody listens on any more (a daemon that died): refused.
-    path = f"{tmp_path}/closed.sock"
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(path)
-    listener.close()
-    async with pycontainerd.Client(path) as client:
-        for _ in range(2):  # and again on the next call: nothing is cached
-            with pytest.raises(errors.ConnectionError) as info:
-                await client.namespaces.list()
-            assert isinstance(info.value, errors.Unavailable)
-            assert isinstance(info.value, ConnectionError)
-            assert info.value.address == path
-            assert path in str(info.value)
-            assert info.value.method == "/containerd.services.namespaces.v1.Namespaces/List"
-
-
-@pytest.mark.parametrize(
-    "bad", ["", "UPPER_ok-but.. no", "-leading", "trailing-", "a..b", "sp ace", "x" * 77, "a/b"]
-)
-async def test_invalid_identifiers_rejected_before_any_rpc(bad: str) -> None:
-    # The socket does not exist: reaching the daemon would raise ConnectionError.
-    async with pycontainerd.Client("/nonexistent/containerd.sock") as client:
-        with pytest.raises(errors.InvalidArgument) as info:
-            await client.namespaces.create(bad)
-        assert repr(bad) in str(info.value)
-        with pytest.raises(errors.InvalidArgument):
-            await client.namespaces.delete(bad)
-        with pytest.raises(errors.InvalidArgument):
-            client.with_namespace(bad)
-    with pytest.raises(errors.InvalidArgument):
-        pycontainerd.Client("/nonexistent/containerd.sock", namespace=bad)
-
-
-async def test_valid_identifier_edge_cases() -> None:
-    client = pycontainerd.Client("/nonexistent/containerd.sock")
-    for good in ["a", "A1", "a.b_c-d", "x" * 76]:
-        assert client.with_namespace(good).namespace == good
 
 
 async def test_200_concurrent_calls(containerd_client: pycontainerd.Client) -> None:
@@ -275,19 +222,6 @@ async def test_with_namespace_shares_connection(containerd_client: pycontainerd.
     assert containerd_client.namespace != "elsewhere"
 
 
-async def test_address_and_namespace_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONTAINERD_ADDRESS", "unix:///tmp/from-env.sock")
-    monkeypatch.setenv("CONTAINERD_NAMESPACE", "envns")
-    client = pycontainerd.Client()
-    assert client.address == "unix:///tmp/from-env.sock"
-    assert client.namespace == "envns"
-    monkeypatch.delenv("CONTAINERD_ADDRESS")
-    monkeypatch.delenv("CONTAINERD_NAMESPACE")
-    client = pycontainerd.Client()
-    assert client.address == "/run/containerd/containerd.sock"
-    assert client.namespace == "default"
-
-
 async def test_daemon_stop_raises_unavailable_then_recovers() -> None:
     with ContainerdDaemon() as daemon:
         async with pycontainerd.Client(daemon.address) as client:
@@ -301,16 +235,6 @@ async def test_daemon_stop_raises_unavailable_then_recovers() -> None:
             assert daemon.address in str(info.value)
             daemon.start()
             assert (await client.version()).version
-
-
-def test_parse_address() -> None:
-    assert _transport.parse_address("/run/c.sock") == (None, None, "/run/c.sock")
-    assert _transport.parse_address("unix:///run/c.sock") == (None, None, "/run/c.sock")
-    assert _transport.parse_address("127.0.0.1:1234") == ("127.0.0.1", 1234, None)
-    assert _transport.parse_address("tcp://[::1]:99") == ("::1", 99, None)
-    for bad in ["", "host-without-port", "host:port"]:
-        with pytest.raises(ValueError, match="address"):
-            _transport.parse_address(bad)
 
 
 def _public_classes() -> list[type]:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import pycontainerd
 from pycontainerd import oci
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 # --------------------------------------------------------------- the default

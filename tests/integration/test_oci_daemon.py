@@ -42,7 +42,7 @@ def _rootfs(path: Path) -> Path:
     shutil.copy2("/bin/busybox", path / "bin" / "busybox")
     for applet in _APPLETS:
         os.symlink("busybox", path / "bin" / applet)
-    shutil.copytree(Path(__file__).parent / "data" / "oci_rootfs" / "etc", path / "etc")
+    shutil.copytree(Path(__file__).parents[1] / "data" / "oci_rootfs" / "etc", path / "etc")
     (path / "out").mkdir()
     return path
 

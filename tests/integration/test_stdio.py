@@ -34,14 +34,6 @@ def expected_digest(size: int) -> str:
 YES = ["sh", "-c", f"yes {LINE.decode().strip()} | head -c {100 * MIB}"]
 
 
-def test_factories_validate() -> None:
-    with pytest.raises(ValueError, match="absolute"):
-        stdio.log_file("relative.log")
-    with pytest.raises(ValueError, match="max_bytes"):
-        stdio.capture(-1)
-    assert stdio.pipes(terminal=True).terminal
-
-
 async def test_cat_echoes_and_exits_only_after_close_stdin(host_container: HostContainer) -> None:
     c = await host_container(["cat"])
     data = os.urandom(3 * MIB)
