@@ -166,20 +166,17 @@ class Client:
             print(v.version, v.revision)
             ```
         """
-        from betterproto.lib.google.protobuf import Empty
-
         from ._introspection import Version
 
-        reply = await self._caller.unary(_rpc.Version.Version, Empty(), timeout=timeout)
+        # An empty message serialises to no bytes: nothing to build or encode.
+        reply = await self._caller.unary(_rpc.Version.Version, b"", timeout=timeout)
         return Version(version=reply.version, revision=reply.revision)
 
     async def server(self, *, timeout: Timeout = DEFAULT) -> ServerInfo:
         """Introspection's view of the daemon (its UUID)."""
-        from betterproto.lib.google.protobuf import Empty
-
         from ._introspection import ServerInfo
 
-        reply = await self._caller.unary(_rpc.Introspection.Server, Empty(), timeout=timeout)
+        reply = await self._caller.unary(_rpc.Introspection.Server, b"", timeout=timeout)
         return ServerInfo(uuid=reply.uuid)
 
     async def plugins(self, *filters: str, timeout: Timeout = DEFAULT) -> list[PluginInfo]:
