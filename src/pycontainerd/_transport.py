@@ -120,12 +120,13 @@ def _restore_cancelling(task: asyncio.Task[Any] | None, before: int) -> None:
             task.uncancel()
 
 
-class _PassThrough(CodecBase):
-    """grpclib's codec: messages go out serialised by betterproto, replies come back as bytes.
+class _Codec(CodecBase):
+    """grpclib's codec: betterproto messages, and bytes passed through both ways.
 
-    Requests that a hot path serialised itself (`bytes`) go out as they are;
-    replies are decoded by the `Call` that asked for them, or not at all when
-    the caller reads the payload itself.
+    The SDK's calls send a message, or one a hot path serialised itself
+    (`bytes`), and ask for replies as `bytes`: the `Call` that asked decodes
+    them, or a reader takes the payload apart itself. The raw stubs of
+    ``client.services`` ask for their reply types and get messages.
     """
 
     __content_subtype__ = "proto"
@@ -135,8 +136,8 @@ class _PassThrough(CodecBase):
             return message  # type: ignore[return-value]  # grpclib only concatenates it
         return bytes(message)
 
-    def decode(self, data: bytes, message_type: Any) -> bytes:
-        return data
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        return data if message_type is bytes else message_type.FromString(data)
 
 
 def _decode(rpc: Rpc[Any, _Rep], payload: bytes) -> _Rep:
@@ -178,7 +179,7 @@ class Transport:
         if self._channel is None:
             from grpclib.client import Channel
 
-            self._channel = Channel(self._host, self._port, path=self._path, codec=_PassThrough())
+            self._channel = Channel(self._host, self._port, path=self._path, codec=_Codec())
         return self._channel
 
     def close(self) -> None:

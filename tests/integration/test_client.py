@@ -308,3 +308,31 @@ async def test_timeout_default_is_the_clients_and_none_is_no_deadline(
                 await call(timeout=30)  # a number overrides the client's
             except errors.NotFound:
                 assert name == "diff.apply"
+
+
+async def test_services_stubs_carry_the_views_namespace(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    from betterproto.lib.google.protobuf import Empty
+    from grpclib import GRPCError, Status
+
+    from pycontainerd._api.containerd.services.containers.v1 import (
+        GetContainerRequest,
+        ListContainersRequest,
+    )
+    from pycontainerd._api.containerd.services.version.v1 import VersionResponse
+
+    services = containerd_client.services
+    version = await services.version.version(Empty())
+    assert isinstance(version, VersionResponse)
+    assert version.version == (await containerd_client.version()).version
+    await containerd_client.containers.create("mine", spec={})
+    other = containerd_client.with_namespace(containerd_client.namespace + "-other").services
+    assert [c.id for c in (await services.containers.list(ListContainersRequest())).containers] == [
+        "mine"
+    ]
+    assert (await other.containers.list(ListContainersRequest())).containers == []
+    with pytest.raises(GRPCError) as info:  # raw: grpclib's own error, not mapped
+        await other.containers.get(GetContainerRequest(id="mine"))
+    assert info.value.status is Status.NOT_FOUND
+    await containerd_client.containers.delete("mine")

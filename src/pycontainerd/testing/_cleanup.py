@@ -1,20 +1,19 @@
 """Take stock of a namespace and empty it, through raw calls only.
 
-This deliberately uses the generated messages and the transport rather than
-the SDK's facades: cleanup after a test must still work when the facade
-under test is broken.
+This deliberately uses the raw generated stubs (``client.services``) rather
+than the SDK's facades and transport: cleanup after a test must still work
+when the code under test is broken.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 
 import anyio
 import attrs
+from grpclib import GRPCError, Status
 
-from .. import errors
-from .._api import _rpc
 from .._api.containerd.services.containers.v1 import (
     DeleteContainerRequest,
     ListContainersRequest,
@@ -66,20 +65,15 @@ class Inventory:
 
 
 async def _snapshotters(client: Client) -> list[str]:
-    reply = await client._caller.unary(
-        _rpc.Introspection.Plugins,
-        PluginsRequest(filters=["type==io.containerd.snapshotter.v1"]),
+    reply = await client.services.introspection.plugins(
+        PluginsRequest(filters=["type==io.containerd.snapshotter.v1"])
     )
     return sorted(p.id for p in reply.plugins if not p.init_err.code)
 
 
 async def _snapshots(client: Client, snapshotter: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    async with client._caller.stream(_rpc.Snapshots.List) as stream:
-        await stream.send(ListSnapshotsRequest(snapshotter=snapshotter), end=True)
-        async for reply in stream:
-            found.extend((info.name, info.parent) for info in reply.info)
-    return found
+    replies = client.services.snapshots.list(ListSnapshotsRequest(snapshotter=snapshotter))
+    return [(info.name, info.parent) async for reply in replies for info in reply.info]
 
 
 async def inventory(client: Client) -> Inventory:
@@ -90,25 +84,13 @@ async def inventory(client: Client) -> Inventory:
         assert (await inventory(client)).empty
         ```
     """
-    c = client._caller
-    tasks = await c.unary(_rpc.Tasks.List, ListTasksRequest())
-    containers = await c.unary(
-        _rpc.Containers.List,
-        ListContainersRequest(),
-    )
-    images = await c.unary(_rpc.Images.List, ListImagesRequest())
-    leases = await c.unary(_rpc.Leases.List, ListLeasesRequest())
-    content: list[str] = []
-    async with c.stream(
-        _rpc.Content.List,
-    ) as stream:
-        await stream.send(ListContentRequest(), end=True)
-        async for reply in stream:
-            content.extend(i.digest for i in reply.info)
-    ingests = await c.unary(
-        _rpc.Content.ListStatuses,
-        ListStatusesRequest(),
-    )
+    s = client.services
+    tasks = await s.tasks.list(ListTasksRequest())
+    containers = await s.containers.list(ListContainersRequest())
+    images = await s.images.list(ListImagesRequest())
+    leases = await s.leases.list(ListLeasesRequest())
+    content = [i.digest async for reply in s.content.list(ListContentRequest()) for i in reply.info]
+    ingests = await s.content.list_statuses(ListStatusesRequest())
     snapshots = [
         f"{sn}/{name}"
         for sn in await _snapshotters(client)
@@ -126,20 +108,18 @@ async def inventory(client: Client) -> Inventory:
 
 
 async def _remove_task(client: Client, container_id: str) -> None:
-    c = client._caller
-    try:
-        await c.unary(
-            _rpc.Tasks.Kill,
-            KillRequest(container_id=container_id, signal=signal.SIGKILL, all=True),
-        )
-    except (errors.NotFound, errors.FailedPrecondition, errors.Unknown):
-        pass  # already stopped or never started
+    tasks = client.services.tasks
+    # Already stopped or never started: nothing to kill.
+    await _ignore(
+        tasks.kill(KillRequest(container_id=container_id, signal=signal.SIGKILL, all=True)),
+        (Status.NOT_FOUND, Status.FAILED_PRECONDITION, Status.UNKNOWN),
+    )
     with anyio.move_on_after(10):
         try:
-            await c.unary(_rpc.Tasks.Wait, WaitRequest(container_id=container_id), timeout=10)
-        except errors.RPCError:
+            await tasks.wait(WaitRequest(container_id=container_id), timeout=10)
+        except (GRPCError, TimeoutError):
             pass
-    await c.unary(_rpc.Tasks.Delete, DeleteTaskRequest(container_id=container_id))
+    await tasks.delete(DeleteTaskRequest(container_id=container_id))
 
 
 async def empty_namespace(client: Client, *, delete: bool = True) -> None:
@@ -154,37 +134,22 @@ async def empty_namespace(client: Client, *, delete: bool = True) -> None:
         await empty_namespace(client.with_namespace("scratch"))
         ```
     """
-    c = client._caller
+    s = client.services
     stock = await inventory(client)
     for task_id in stock.tasks:
         await _remove_task(client, task_id)
     for cid in stock.containers:
-        await _ignore_missing(
-            c.unary(
-                _rpc.Containers.Delete,
-                DeleteContainerRequest(id=cid),
-            )
-        )
+        await _ignore(s.containers.delete(DeleteContainerRequest(id=cid)))
     for name in stock.images:
-        await _ignore_missing(
-            c.unary(
-                _rpc.Images.Delete,
-                DeleteImageRequest(name=name),
-            )
-        )
+        await _ignore(s.images.delete(DeleteImageRequest(name=name)))
     for lease in stock.leases:
-        await _ignore_missing(c.unary(_rpc.Leases.Delete, DeleteLeaseRequest(id=lease)))
+        await _ignore(s.leases.delete(DeleteLeaseRequest(id=lease)))
     for ref in stock.ingests:
-        await _ignore_missing(c.unary(_rpc.Content.Abort, AbortRequest(ref=ref)))
+        await _ignore(s.content.abort(AbortRequest(ref=ref)))
     for snapshotter in await _snapshotters(client):
         await _remove_snapshots(client, snapshotter)
     for digest in (await inventory(client)).content:
-        await _ignore_missing(
-            c.unary(
-                _rpc.Content.Delete,
-                DeleteContentRequest(digest=digest),
-            )
-        )
+        await _ignore(s.content.delete(DeleteContentRequest(digest=digest)))
     if delete:
         await client.namespaces.delete(client.namespace)
 
@@ -196,16 +161,19 @@ async def _remove_snapshots(client: Client, snapshotter: str) -> None:
             return
         parents = {parent for _, parent in snaps}
         for key in (name for name, _ in snaps if name not in parents):
-            await _ignore_missing(
-                client._caller.unary(
-                    _rpc.Snapshots.Remove,
-                    RemoveSnapshotRequest(snapshotter=snapshotter, key=key),
+            await _ignore(
+                client.services.snapshots.remove(
+                    RemoveSnapshotRequest(snapshotter=snapshotter, key=key)
                 )
             )
 
 
-async def _ignore_missing(call: Awaitable[object]) -> None:
+async def _ignore(
+    call: Awaitable[object], statuses: Collection[Status] = (Status.NOT_FOUND,)
+) -> None:
+    """Await `call`; an error with one of `statuses` (by default: it is gone already) is fine."""
     try:
         await call
-    except errors.NotFound:
-        pass
+    except GRPCError as exc:
+        if exc.status not in statuses:
+            raise
