@@ -202,35 +202,38 @@ class Transport:
         before = task.cancelling() if task is not None else 0
         try:
             yield
-        except GRPCError as exc:
+        except Exception as exc:
+            error = self.translate(exc, method)
+            if error is None:
+                raise
             _restore_cancelling(task, before)
+            raise error from exc
+
+    def translate(self, exc: Exception, method: str) -> errors.ContainerdError | None:
+        """The `pycontainerd.errors` exception for a grpclib or socket failure, else None."""
+        if isinstance(exc, GRPCError):
             message = exc.message or ""
             if exc.status is Status.UNKNOWN and "context deadline exceeded" in message:
-                raise errors.DeadlineExceeded(message, method=method) from exc
-            raise errors.error_for_status(exc.status.value, message, method=method) from exc
-        except TimeoutError as exc:
-            _restore_cancelling(task, before)
-            raise errors.DeadlineExceeded(
-                f"deadline exceeded calling {method}", method=method
-            ) from exc
-        except StreamTerminatedError as exc:
-            _restore_cancelling(task, before)
-            raise errors.ConnectionError(
+                return errors.DeadlineExceeded(message, method=method)
+            return errors.error_for_status(exc.status.value, message, method=method)
+        if isinstance(exc, TimeoutError):
+            return errors.DeadlineExceeded(f"deadline exceeded calling {method}", method=method)
+        if isinstance(exc, StreamTerminatedError):
+            return errors.ConnectionError(
                 f"connection to containerd at {self.address} was lost during {method}: {exc}",
                 address=self.address,
                 method=method,
-            ) from exc
-        except ProtocolError as exc:
-            _restore_cancelling(task, before)
-            raise errors.Unknown(f"protocol error calling {method}: {exc}", method=method) from exc
-        except OSError as exc:
-            _restore_cancelling(task, before)
-            raise errors.ConnectionError(
+            )
+        if isinstance(exc, ProtocolError):
+            return errors.Unknown(f"protocol error calling {method}: {exc}", method=method)
+        if isinstance(exc, OSError):
+            return errors.ConnectionError(
                 f"cannot reach containerd at {self.address} ({exc.strerror or exc}); "
                 "check that containerd is running and the address is right",
                 address=self.address,
                 method=method,
-            ) from exc
+            )
+        return None
 
 
 class Caller:
@@ -388,15 +391,28 @@ class Call(Generic[_Req, _Rep]):
         return reply
 
     async def _call(self, step: Awaitable[_T]) -> _T:
+        """Await one step of the call, its failures translated (inline: it runs per message)."""
         if self._done:
             step.close()  # type: ignore[attr-defined]  # a coroutine, never started
             raise errors.FailedPrecondition(f"the call to {self._rpc.path} has ended")
-        with self._transport.map_errors(self._rpc.path):
-            try:
-                return await step
-            except StreamTerminatedError as exc:
+        task = asyncio.current_task()
+        before = task.cancelling() if task is not None else 0
+        try:
+            return await step
+        except Exception as exc:
+            failure: Exception = exc
+            if isinstance(exc, StreamTerminatedError):
                 # containerd answers some calls (Content.Write refusing a locked
                 # ref) with an error status and then resets the stream while the
                 # client half is open: grpclib raises that status on exit.
-                await self._exit(exc)
-                raise
+                try:
+                    await self._exit(exc)
+                except Exception as status:
+                    failure = status
+            error = self._transport.translate(failure, self._rpc.path)
+            if error is None:
+                if failure is exc:
+                    raise
+                raise failure from exc
+            _restore_cancelling(task, before)
+            raise error from failure
