@@ -179,6 +179,9 @@ class Transport:
         if self._channel is None:
             from grpclib.client import Channel
 
+            from . import _compat
+
+            _compat.install()
             self._channel = Channel(self._host, self._port, path=self._path, codec=_Codec())
         return self._channel
 
