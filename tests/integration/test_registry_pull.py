@@ -18,6 +18,16 @@ from registry_harness import PASSWORD, USER, RegistryServer
 import pycontainerd
 import pycontainerd.testing
 from pycontainerd import Descriptor, ImageConfig, errors
+from pycontainerd._oci import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+)
 from pycontainerd.registry import (
     AuthenticationError,
     BlobState,
@@ -34,15 +44,11 @@ from pycontainerd.testing import inventory
 
 pytestmark = pytest.mark.anyio
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER = {
-    OCI_INDEX: "application/vnd.docker.distribution.manifest.list.v2+json",
-    OCI_MANIFEST: "application/vnd.docker.distribution.manifest.v2+json",
-    OCI_CONFIG: "application/vnd.docker.container.image.v1+json",
-    LAYER: "application/vnd.docker.image.rootfs.diff.tar",
+    OCI_INDEX: DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST: DOCKER_MANIFEST,
+    OCI_CONFIG: DOCKER_CONFIG,
+    OCI_LAYER: DOCKER_LAYER,
 }
 
 
@@ -90,7 +96,7 @@ async def _put_manifest(
         {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
     ).encode()
     cdesc = await _put_blob(repo, _mt(OCI_CONFIG, docker), config)
-    ldesc = await _put_blob(repo, _mt(LAYER, docker), layer)
+    ldesc = await _put_blob(repo, _mt(OCI_LAYER, docker), layer)
     manifest = json.dumps(
         {
             "schemaVersion": 2,

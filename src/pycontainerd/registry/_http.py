@@ -26,6 +26,7 @@ import anyio
 import httpcore
 import httpx
 
+from .. import _oci
 from .._descriptors import Descriptor
 from ._auth import Challenge, Credentials, parse_challenges
 from ._errors import (
@@ -36,7 +37,7 @@ from ._errors import (
     RegistryError,
     UnavailableError,
 )
-from ._media import ACCEPT, DOCKER_SCHEMA1, INDEXES, MANIFESTS, MAX_MANIFEST_SIZE, sniff
+from ._media import ACCEPT, MAX_MANIFEST_SIZE, sniff
 from ._reference import Reference, is_loopback
 
 __all__ = ["CHUNK_SIZE", "Repository", "TLSConfig"]
@@ -477,9 +478,9 @@ class Repository:
                     url=url,
                 )
             return Descriptor(media_type=media_type, digest=actual, size=len(data))
-        if media_type in DOCKER_SCHEMA1:
+        if media_type in _oci.DOCKER_SCHEMA1_MANIFESTS:
             sniff(media_type, b"", what)  # raises: schema 1 is not supported
-        if media_type not in INDEXES and media_type not in MANIFESTS:
+        if not (_oci.is_index(media_type) or _oci.is_manifest(media_type)):
             _, media_type = await self._get_manifest(url, ACCEPT, what)  # sniff the document
         return Descriptor(media_type=media_type, digest=digest, size=int(length))
 
