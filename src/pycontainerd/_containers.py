@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import anyio
 import attrs
@@ -13,6 +13,7 @@ from betterproto.lib.google.protobuf import Any as AnyProto
 from betterproto.lib.google.protobuf import FieldMask
 
 from . import errors
+from ._abc import JSONable
 from ._api import _rpc
 from ._api.containerd.services.containers.v1 import Container as ContainerProto
 from ._api.containerd.services.containers.v1 import (
@@ -66,10 +67,6 @@ DEFAULT_SNAPSHOTTER: Final = "overlayfs"
 _CONFIG_CACHE_SIZE: Final = 32
 
 
-class _JSONable(Protocol):
-    def to_json(self) -> bytes | str: ...
-
-
 @attrs.frozen(kw_only=True)
 class Extension:
     """An opaque, typed blob attached to a container (a protobuf ``Any``).
@@ -104,7 +101,7 @@ class Runtime:
     options: Extension | None = None
 
 
-def _spec_bytes(spec: oci.Spec | _JSONable | Mapping[str, Any] | str | bytes | None) -> bytes:
+def _spec_bytes(spec: oci.Spec | JSONable | Mapping[str, Any] | str | bytes | None) -> bytes:
     if spec is None:
         return b""
     if isinstance(spec, bytes):

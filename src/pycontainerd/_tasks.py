@@ -10,7 +10,7 @@ import signal as _signal
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, cast, overload
 
 import anyio
 import attrs
@@ -19,6 +19,7 @@ from anyio.abc import ByteReceiveStream, ByteSendStream
 from betterproto.lib.google.protobuf import Any as AnyProto
 
 from . import errors
+from ._abc import JSONable
 from ._api import _registry, _rpc
 from ._api.containerd.services.tasks.v1 import (
     CloseIoRequest,
@@ -79,10 +80,6 @@ WAIT_RETRY_FOR: Final = 60.0
 
 
 _P = TypeVar("_P", bound=Pipes | None)  # what a function's `stdio` says `pipes` is
-
-
-class _JSONable(Protocol):
-    def to_json(self) -> bytes | str: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -304,7 +301,7 @@ def _override_process(
         process["user"] = _user_of(user)
 
 
-def _resources_json(resources: Mapping[str, Any] | _JSONable) -> bytes:
+def _resources_json(resources: Mapping[str, Any] | JSONable) -> bytes:
     if isinstance(resources, Mapping):
         return json.dumps(dict(resources), separators=(",", ":")).encode()
     data = resources.to_json()
@@ -848,7 +845,7 @@ class Task(_ProcessHandle[PipesT_co]):
 
     async def update(
         self,
-        resources: Mapping[str, Any] | _JSONable,
+        resources: Mapping[str, Any] | JSONable,
         *,
         annotations: Mapping[str, str] | None = None,
     ) -> None:
