@@ -19,14 +19,14 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import anyio
 import httpcore
 import httpx
 
 from .. import _oci
+from .._abc import AsyncResource
 from .._descriptors import Descriptor
 from ._auth import Challenge, Credentials, parse_challenges
 from ._errors import (
@@ -189,7 +189,7 @@ def _transport(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> httpx.Asy
     return transport
 
 
-class Repository:
+class Repository(AsyncResource):
     """One repository on one registry: resolve, fetch and push over HTTP.
 
     Args:
@@ -201,6 +201,9 @@ class Repository:
             are still checked when they speak HTTPS).
         ca: a CA bundle path, or a ready ``ssl.SSLContext`` (client certificates...).
         max_connections: the connection pool's bound.
+
+    An async context manager: entering does no I/O; leaving closes the
+    connection pool (`aclose`), which can block for up to 10 seconds.
     """
 
     def __init__(
@@ -236,15 +239,8 @@ class Repository:
         self._token_expires = 0.0
         self._challenges: list[Challenge] = []
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Close the connection pool, shielded from cancellation and bounded in time."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
             await self._client.aclose()
 
