@@ -395,13 +395,12 @@ async def unpack_layers(
 ) -> str:
     """Unpack `layers` (bottom first) into `snapshotter` as containerd's unpacker does; return the chain ID.
 
-    See `Image.unpack`. `client` should carry a lease: each snapshot is
-    added to it before it is looked at, so none found can be collected
-    before an image refers to it. With `fetched`, the blobs need not be in
-    the content store yet: the unpacker awaits ``fetched(blob)`` before it
-    reads the config or applies a layer, which lets a pull unpack the lower
-    layers while the upper ones still download. `what` names the image in
-    errors.
+    See `Image.unpack`; `client` should carry a lease, which then holds
+    each snapshot until an image refers to it. With `fetched`, the blobs
+    need not be in the content store yet: the unpacker awaits
+    ``fetched(blob)`` before it reads the config or applies a layer, which
+    lets a pull unpack the lower layers while the upper ones still
+    download. `what` names the image in errors.
     """
     if fetched is not None:
         await fetched(config)
@@ -453,6 +452,8 @@ async def _unpack_chain(
         chain.append(diff_id)
         chain_id = _oci.chain_id(chain)
         if client.lease is not None:
+            # Hold the snapshot in the unpack's lease first, so that one found
+            # below cannot be garbage-collected before the image refers to it.
             await client.leases.add_resource(
                 client.lease, LeaseResource(id=chain_id, type=f"snapshots/{snapshots.name}")
             )
