@@ -156,7 +156,7 @@ class Container:
     _client: Client | None = attrs.field(default=None, eq=False, repr=False, alias="client")
     # The rootfs mounts Prepare answered with, when `Containers.create` made the
     # snapshot: the first `new_task` takes them instead of asking Mounts again
-    # (later ones ask: the snapshot may have been replaced meanwhile).
+    # (later ones ask, as containerd's client always does).
     _prepared_mounts: list[MountProto] = attrs.field(factory=list, init=False, eq=False, repr=False)
     # A listed container's serialised message (see `_listed`).
     _wire: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
@@ -374,7 +374,9 @@ def _one_container(reply: bytes, client: Client) -> Container:
     return container
 
 
-_WIRE_FIELDS: Final = frozenset(a.name for a in attrs.fields(Container) if a.init) - {"_client"}
+_WIRE_FIELDS: Final = frozenset(
+    a.name for a in attrs.fields(Container) if a.init and a.name != "_client"
+)
 
 
 def _listed(data: bytes, client: Client) -> list[Container]:
