@@ -25,6 +25,7 @@ from typing import Any
 import anyio
 
 import pycontainerd
+from pycontainerd._oci import ANNOTATION_IMAGE_NAME, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from pycontainerd.testing import ContainerdDaemon
 
 from . import Scenario
@@ -71,15 +72,15 @@ def make_archive(mib: int) -> Path:
     manifest = json.dumps(
         {
             "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "mediaType": OCI_MANIFEST,
             "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "mediaType": OCI_CONFIG,
                 "digest": config_digest,
                 "size": len(config),
             },
             "layers": [
                 {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "mediaType": OCI_LAYER,
                     "digest": layer_digest,
                     "size": layer.stat().st_size,
                 }
@@ -92,10 +93,10 @@ def make_archive(mib: int) -> Path:
             "schemaVersion": 2,
             "manifests": [
                 {
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "mediaType": OCI_MANIFEST,
                     "digest": manifest_digest,
                     "size": len(manifest),
-                    "annotations": {"io.containerd.image.name": IMAGE},
+                    "annotations": {ANNOTATION_IMAGE_NAME: IMAGE},
                 }
             ],
         }

@@ -30,6 +30,7 @@ import anyio
 
 import pycontainerd
 from pycontainerd import Descriptor
+from pycontainerd._oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from pycontainerd.registry import Reference
 from pycontainerd.registry._http import Repository
 from pycontainerd.testing import ContainerdDaemon, empty_namespace
@@ -114,7 +115,7 @@ async def setup(client: pycontainerd.Client) -> None:
             await anyio.to_thread.run_sync(_layer_tar, path, i)
             digest = await anyio.to_thread.run_sync(_digest_file, path)
             desc = Descriptor(
-                media_type="application/vnd.oci.image.layer.v1.tar",
+                media_type=OCI_LAYER,
                 digest=digest,
                 size=path.stat().st_size,
             )
@@ -130,7 +131,7 @@ async def setup(client: pycontainerd.Client) -> None:
             }
         ).encode()
         cdesc = Descriptor(
-            media_type="application/vnd.oci.image.config.v1+json",
+            media_type=OCI_CONFIG,
             digest="sha256:" + hashlib.sha256(config).hexdigest(),
             size=len(config),
         )
@@ -142,7 +143,7 @@ async def setup(client: pycontainerd.Client) -> None:
         manifest = json.dumps(
             {
                 "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "mediaType": OCI_MANIFEST,
                 "config": {
                     "mediaType": cdesc.media_type,
                     "digest": cdesc.digest,
@@ -153,7 +154,7 @@ async def setup(client: pycontainerd.Client) -> None:
                 ],
             }
         ).encode()
-        await repo.put_manifest("v1", "application/vnd.oci.image.manifest.v1+json", manifest)
+        await repo.put_manifest("v1", OCI_MANIFEST, manifest)
     _state["ref"] = str(ref)
     _state["bytes"] = sum(d.size for d in layers) + len(config) + len(manifest)
     await empty_namespace(client, delete=False)

@@ -19,9 +19,10 @@ from ._images import (
     Image,
     PlatformLike,
     _check_name,
-    _snapshotter_name,
-    _unpack,
     read_json_blob,
+    resolve_manifest,
+    snapshotter_name,
+    unpack_layers,
     write_json_blob,
 )
 from ._platforms import Platform
@@ -381,9 +382,12 @@ async def import_archive(
                 image = await leased.images._put(name, target)
                 images.append(attrs.evolve(image, _client=client))
             if unpack:
-                sn = await _snapshotter_name(leased, snapshotter)
+                sn = await snapshotter_name(leased, snapshotter)
                 for image in images:
-                    await _unpack(leased, image, sn, unpack_matcher)
+                    manifest = await resolve_manifest(leased, image.target, unpack_matcher)
+                    await unpack_layers(
+                        leased, sn, manifest.config, manifest.layers, what=f"image {image.name!r}"
+                    )
         except BaseException:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
                 await _undo(client, created, previous)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _identifiers
+from ._abc import AsyncResource
 from ._api import _rpc
 from ._transport import DEFAULT, Caller, Timeout, Transport, default_address
 
@@ -39,7 +39,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 60.0
 
 
-class Client:
+class Client(AsyncResource):
     """An async client for one containerd daemon, scoped to one namespace.
 
     The connection opens on the first call and is shared by every view made
@@ -140,14 +140,6 @@ class Client:
     async def __aenter__(self) -> Self:
         self._transport.channel()  # refuses a closed client early
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the connection shared by this client and all its views. Idempotent."""

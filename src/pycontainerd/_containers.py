@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 import anyio
 import attrs
@@ -13,6 +14,7 @@ from betterproto.lib.google.protobuf import Any as AnyProto
 from betterproto.lib.google.protobuf import FieldMask
 
 from . import errors
+from ._abc import JSONable
 from ._api import _rpc
 from ._api.containerd.services.containers.v1 import Container as ContainerProto
 from ._api.containerd.services.containers.v1 import (
@@ -66,10 +68,6 @@ DEFAULT_SNAPSHOTTER: Final = "overlayfs"
 _CONFIG_CACHE_SIZE: Final = 32
 
 
-class _JSONable(Protocol):
-    def to_json(self) -> bytes | str: ...
-
-
 @attrs.frozen(kw_only=True)
 class Extension:
     """An opaque, typed blob attached to a container (a protobuf ``Any``).
@@ -104,7 +102,7 @@ class Runtime:
     options: Extension | None = None
 
 
-def _spec_bytes(spec: oci.Spec | _JSONable | Mapping[str, Any] | str | bytes | None) -> bytes:
+def _spec_bytes(spec: oci.Spec | JSONable | Mapping[str, Any] | str | bytes | None) -> bytes:
     if spec is None:
         return b""
     if isinstance(spec, bytes):
@@ -156,18 +154,18 @@ class Container:
     spec_type: str = attrs.field(default=SPEC_TYPE, repr=False)
     spec_json: bytes = attrs.field(default=b"", repr=False)
     _client: Client | None = attrs.field(default=None, eq=False, repr=False, alias="client")
-    _spec_cache: Any = attrs.field(default=None, init=False, eq=False, repr=False)
     # The rootfs mounts Prepare answered with, when `Containers.create` made the
-    # snapshot: the first `new_task` uses them instead of asking Mounts again.
-    _prepared_mounts: Any = attrs.field(default=None, init=False, eq=False, repr=False)
-    # A listed container's serialised message, until its fields are first read.
+    # snapshot: the first `new_task` takes them instead of asking Mounts again
+    # (later ones ask, as containerd's client always does).
+    _prepared_mounts: list[MountProto] = attrs.field(factory=list, init=False, eq=False, repr=False)
+    # A listed container's serialised message (see `_listed`).
     _wire: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     if not TYPE_CHECKING:  # (keeps type checkers strict about attribute names)
 
         def __getattr__(self, name: str) -> Any:
-            # Only called for a slot never set: the fields of a listed container
-            # (`_listed`), decoded all at once on first access.
+            # Only called for an attribute that is not set: a listed container's
+            # fields never are, they are read from its message, decoded once.
             try:
                 wire = object.__getattribute__(self, "_wire")
             except AttributeError:
@@ -176,10 +174,11 @@ class Container:
                 raise AttributeError(
                     f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
                 )
-            for field, value in decode_fields(wire).items():
-                object.__setattr__(self, field, value)
-            object.__setattr__(self, "_wire", None)
-            return object.__getattribute__(self, name)
+            return self._decoded[name]
+
+    @functools.cached_property
+    def _decoded(self) -> dict[str, Any]:
+        return decode_fields(self._wire or b"")
 
     @classmethod
     def _from_proto(cls, msg: ContainerProto, client: Client | None) -> Container:
@@ -205,15 +204,12 @@ class Container:
             client=client,
         )
 
-    @property
+    @functools.cached_property
     def spec(self) -> oci.Spec:
         """The OCI runtime spec, as an `oci.Spec` (decoded on first access)."""
-        if self._spec_cache is None:
-            from .oci import Spec
+        from .oci import Spec
 
-            object.__setattr__(self, "_spec_cache", Spec.from_json(self.spec_json or b"{}"))
-        spec: oci.Spec = self._spec_cache
-        return spec
+        return Spec.from_json(self.spec_json or b"{}")
 
     def _spec_dict(self) -> dict[str, Any]:
         data = json.loads(self.spec_json or b"{}")
@@ -260,9 +256,9 @@ class Container:
         config = stdio or null()
         rootfs = []
         if self.snapshot_key:
-            rootfs = self._prepared_mounts
-            if rootfs is not None:
-                object.__setattr__(self, "_prepared_mounts", None)  # used once
+            rootfs = self._prepared_mounts[:]
+            if rootfs:
+                self._prepared_mounts.clear()
             else:
                 reply = await client._caller.unary(
                     _rpc.Snapshots.Mounts,
@@ -390,16 +386,17 @@ def _listed(data: bytes, client: Client) -> list[Container]:
     for decoding every field of every one: each `Container` holds its own
     message bytes and decodes them on first attribute access (see
     `Container.__getattr__`). Nothing else differs from an eagerly built one.
+
+    Each is built as pickle builds one, from its state (``__setstate__``):
+    the private fields only, so that the public ones, never set, are read
+    from the message. No field changes once the container exists.
     """
-    new = object.__new__
-    set_ = object.__setattr__
+    new = Container.__new__
+    restore = cast(Any, Container).__setstate__  # attrs makes it; type checkers do not know
     out = []
     for raw in split_containers(data):
         c = new(Container)
-        set_(c, "_wire", raw)
-        set_(c, "_client", client)
-        set_(c, "_spec_cache", None)
-        set_(c, "_prepared_mounts", None)
+        restore(c, {"_wire": raw, "_client": client, "_prepared_mounts": []})
         out.append(c)
     return out
 
@@ -552,7 +549,7 @@ class Containers(Facade):
                     )
                 )
             raise
-        object.__setattr__(container, "_prepared_mounts", mounts)
+        container._prepared_mounts.extend(mounts)
         return container
 
     @staticmethod

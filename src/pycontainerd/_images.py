@@ -8,7 +8,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -335,7 +335,7 @@ class Image:
             ```
         """
         chain = await self.chain_id(platform)
-        name = await _snapshotter_name(self._client, snapshotter)
+        name = await snapshotter_name(self._client, snapshotter)
         try:
             await self._client.snapshots(name).stat(chain)
         except errors.NotFound:
@@ -365,12 +365,15 @@ class Image:
             mounts = await client.snapshots().prepare("my-rootfs", chain_id)
             ```
         """
-        name = await _snapshotter_name(self._client, snapshotter)
+        name = await snapshotter_name(self._client, snapshotter)
+        manifest = await self.manifest(platform)
         async with self._client.leases.lease(expires_in=_LEASE_EXPIRY) as leased:
-            return await _unpack(leased, self, name, _oci.matcher_for(platform))
+            return await unpack_layers(
+                leased, name, manifest.config, manifest.layers, what=f"image {self.name!r}"
+            )
 
 
-async def _snapshotter_name(client: Client, snapshotter: str | None) -> str:
+async def snapshotter_name(client: Client, snapshotter: str | None) -> str:
     """The snapshotter to use: the one given, the namespace's default label, or overlayfs."""
     if snapshotter:
         return snapshotter
@@ -381,36 +384,51 @@ async def _snapshotter_name(client: Client, snapshotter: str | None) -> str:
     return ns.labels.get(_SNAPSHOTTER_LABEL) or DEFAULT_SNAPSHOTTER
 
 
-async def _unpack(
-    client: Client, image: Image, snapshotter: str, matcher: _oci.PlatformMatcher
+async def unpack_layers(
+    client: Client,
+    snapshotter: str,
+    config: Descriptor,
+    layers: Sequence[Descriptor],
+    *,
+    what: str,
+    fetched: Callable[[Descriptor], Awaitable[None]] | None = None,
 ) -> str:
-    manifest = await resolve_manifest(client, image.target, matcher)
-    data = await read_json_blob(client, manifest.config, "image config")
+    """Unpack `layers` (bottom first) into `snapshotter` as containerd's unpacker does; return the chain ID.
+
+    See `Image.unpack`; `client` should carry a lease, which then holds
+    each snapshot until an image refers to it. With `fetched`, the blobs
+    need not be in the content store yet: the unpacker awaits
+    ``fetched(blob)`` before it reads the config or applies a layer, which
+    lets a pull unpack the lower layers while the upper ones still
+    download. `what` names the image in errors.
+    """
+    if fetched is not None:
+        await fetched(config)
+    data = await read_json_blob(client, config, "image config")
     try:
-        config = ImageConfig.from_json(data)
+        diff_ids = ImageConfig.from_json(data).diff_ids
     except ValueError as exc:
-        raise _json_error(exc) from None
-    diff_ids = config.diff_ids
-    if len(diff_ids) != len(manifest.layers):
+        raise errors.InvalidArgument(f"{config.digest}: {exc}") from None
+    if len(diff_ids) != len(layers):
         raise errors.InvalidArgument(
-            f"image {image.name!r}: manifest has {len(manifest.layers)} layers "
+            f"{what}: manifest has {len(layers)} layers "
             f"but the config lists {len(diff_ids)} diff IDs"
         )
     snapshots = client.snapshots(snapshotter)
     for attempt in range(3):
         try:
-            top = await _unpack_layers(client, snapshots, manifest.layers, diff_ids)
+            top = await _unpack_chain(client, snapshots, layers, diff_ids, fetched)
         except _ParentGone as gone:
             # A lower snapshot vanished (removed or collected) between its stat
             # and the prepare on top of it: start again from the bottom.
             if attempt == 2:
                 raise errors.NotFound(
-                    f"image {image.name!r}: snapshot {gone.parent} keeps disappearing"
+                    f"{what}: snapshot {gone.parent} keeps disappearing"
                 ) from None
             continue
         break
     await client.content.update(
-        manifest.config.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
+        config.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
     )
     return top
 
@@ -421,8 +439,12 @@ class _ParentGone(Exception):
         self.parent = parent
 
 
-async def _unpack_layers(
-    client: Client, snapshots: Snapshots, layers: Sequence[Descriptor], diff_ids: Sequence[str]
+async def _unpack_chain(
+    client: Client,
+    snapshots: Snapshots,
+    layers: Sequence[Descriptor],
+    diff_ids: Sequence[str],
+    fetched: Callable[[Descriptor], Awaitable[None]] | None,
 ) -> str:
     chain: list[str] = []
     for layer, diff_id in zip(layers, diff_ids, strict=True):
@@ -437,6 +459,8 @@ async def _unpack_layers(
             )
         if await _exists(snapshots, chain_id):
             continue
+        if fetched is not None:
+            await fetched(layer)
         labels = {
             k: v for k, v in layer.annotations.items() if k.startswith("containerd.io/snapshot/")
         }

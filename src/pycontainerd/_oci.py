@@ -1,6 +1,6 @@
-"""OCI image plumbing shared by images, unpack and archives (private).
+"""OCI image plumbing shared by images, unpack, archives and the registry client (private).
 
-Media types, platform normalisation and matching (as containerd's
+Media types (the only place they are named), platform normalisation and matching (as containerd's
 ``platforms`` package does it), identity chain IDs, Go-compatible JSON and
 the JSON shape of descriptors, manifests and indexes.
 """
@@ -30,6 +30,10 @@ DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 DOCKER_LAYER_FOREIGN_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+DOCKER_SCHEMA1_MANIFESTS = (
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "application/vnd.docker.distribution.manifest.v1+json",
+)
 CHECKPOINT = "application/vnd.containerd.container.criu.checkpoint.criu.tar"
 CHECKPOINT_CONFIG = "application/vnd.containerd.container.checkpoint.config.v1+proto"
 

@@ -9,8 +9,7 @@ import secrets
 import signal as _signal
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast, overload
 
 import anyio
 import attrs
@@ -19,6 +18,7 @@ from anyio.abc import ByteReceiveStream, ByteSendStream
 from betterproto.lib.google.protobuf import Any as AnyProto
 
 from . import errors
+from ._abc import AsyncResource, JSONable
 from ._api import _registry, _rpc
 from ._api.containerd.services.tasks.v1 import (
     CloseIoRequest,
@@ -79,10 +79,6 @@ WAIT_RETRY_FOR: Final = 60.0
 
 
 _P = TypeVar("_P", bound=Pipes | None)  # what a function's `stdio` says `pipes` is
-
-
-class _JSONable(Protocol):
-    def to_json(self) -> bytes | str: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -304,14 +300,14 @@ def _override_process(
         process["user"] = _user_of(user)
 
 
-def _resources_json(resources: Mapping[str, Any] | _JSONable) -> bytes:
+def _resources_json(resources: Mapping[str, Any] | JSONable) -> bytes:
     if isinstance(resources, Mapping):
         return json.dumps(dict(resources), separators=(",", ":")).encode()
     data = resources.to_json()
     return data.encode() if isinstance(data, str) else data
 
 
-class _ProcessHandle(Generic[PipesT_co]):
+class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
     """What a task's init process and an exec process have in common."""
 
     def __init__(
@@ -635,22 +631,6 @@ class _ProcessHandle(Generic[PipesT_co]):
         """
         await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
-        except Exception:
-            if exc is None:
-                raise
-            # The body's exception wins; the cleanup failure is lost.
-
     async def _teardown(self, *, cleanup_timeout: float) -> None:
         """Kill, wait and delete, shielded from cancellation and bounded in time."""
         with anyio.CancelScope(shield=True):
@@ -687,9 +667,9 @@ class Task(_ProcessHandle[PipesT_co]):
 
     Made by `Container.new_task` (not yet started) or `Container.task`
     (loads a task that exists). As an async context manager it kills,
-    waits for and deletes the task on exit, shielded from cancellation and
-    bounded in time; entering does no I/O, leaving blocks until the task is
-    gone (at most `CLEANUP_TIMEOUT` seconds).
+    waits for and deletes the task on exit (`aclose`), shielded from
+    cancellation and bounded in time; entering does no I/O, leaving blocks
+    until the task is gone (at most `CLEANUP_TIMEOUT` seconds).
 
     Its type parameter is what `pipes` is: a task made with
     ``stdio=stdio.pipes()`` is a ``Task[stdio.Pipes]``, with another stdio a
@@ -848,7 +828,7 @@ class Task(_ProcessHandle[PipesT_co]):
 
     async def update(
         self,
-        resources: Mapping[str, Any] | _JSONable,
+        resources: Mapping[str, Any] | JSONable,
         *,
         annotations: Mapping[str, str] | None = None,
     ) -> None:

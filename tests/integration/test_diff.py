@@ -13,11 +13,9 @@ import pytest
 from _mount_helpers import mounted
 
 from pycontainerd import Client, Descriptor, Mount, errors
+from pycontainerd._oci import OCI_LAYER, OCI_LAYER_GZIP
 
 pytestmark = pytest.mark.anyio
-
-GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-TAR_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
 @pytest.fixture
@@ -56,7 +54,7 @@ async def test_compare_then_apply(client: Client) -> None:
 
     layer = await client.diff.compare(lower, upper, labels={"made-by": "test"})
     assert isinstance(layer, Descriptor)
-    assert layer.media_type == GZIP_LAYER
+    assert layer.media_type == OCI_LAYER_GZIP
     info = await client.content.info(layer.digest)
     assert info.size == layer.size
     assert info.labels["made-by"] == "test"
@@ -82,8 +80,8 @@ async def test_uncompressed_compare_and_apply_on_empty(client: Client) -> None:
     empty = await snapshots.view("empty-view")
     upper = await snapshots.prepare("one")
     await anyio.to_thread.run_sync(change, upper, {"a.txt": b"A"})
-    layer = await client.diff.compare(empty, upper, media_type=TAR_LAYER, ref="my-diff")
-    assert layer.media_type == TAR_LAYER
+    layer = await client.diff.compare(empty, upper, media_type=OCI_LAYER, ref="my-diff")
+    assert layer.media_type == OCI_LAYER
     tar_bytes = await client.content.read(layer.digest)
     assert tarfile.open(fileobj=io.BytesIO(tar_bytes)).getnames() == ["a.txt"]
 
@@ -96,7 +94,7 @@ async def test_uncompressed_compare_and_apply_on_empty(client: Client) -> None:
 async def test_apply_missing_blob(client: Client) -> None:
     mounts = await client.snapshots().prepare("nothing")
     missing = Descriptor(
-        media_type=GZIP_LAYER, digest="sha256:" + hashlib.sha256(b"nope").hexdigest(), size=4
+        media_type=OCI_LAYER_GZIP, digest="sha256:" + hashlib.sha256(b"nope").hexdigest(), size=4
     )
     with pytest.raises(errors.NotFound):
         await client.diff.apply(missing, mounts)

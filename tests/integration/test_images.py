@@ -16,6 +16,7 @@ from _blobs import sha256
 import pycontainerd
 from pycontainerd import Descriptor, ImageConfig, Platform, errors
 from pycontainerd import _images as images_module
+from pycontainerd._oci import DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from pycontainerd.testing import (
     BUSYBOX_IMAGE,
     build_busybox_image,
@@ -23,9 +24,6 @@ from pycontainerd.testing import (
 )
 
 pytestmark = pytest.mark.anyio
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def chain_of(diff_ids: list[str]) -> list[str]:
@@ -318,9 +316,7 @@ async def _index_image(
     return await client.images.get("example.com/multi:latest"), per
 
 
-@pytest.mark.parametrize(
-    "media_type", [OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"]
-)
+@pytest.mark.parametrize("media_type", [OCI_INDEX, DOCKER_MANIFEST_LIST])
 async def test_platform_matching_in_indexes(
     containerd_client: pycontainerd.Client, tmp_path: Path, media_type: str
 ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from registry_harness import PASSWORD, REFRESH_TOKEN, USER, RegistryServer
 
 from pycontainerd import Descriptor
+from pycontainerd._oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from pycontainerd.registry import (
     AuthenticationError,
     Credentials,
@@ -22,10 +23,6 @@ from pycontainerd.registry import (
     RegistryError,
 )
 from pycontainerd.registry._http import CHUNK_SIZE, Repository, _WholeReads
-from pycontainerd.registry._media import (
-    OCI_CONFIG,
-    OCI_MANIFEST,
-)
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +44,7 @@ def _source(data: bytes, chunk: int = 1000) -> Callable[[], AsyncIterator[bytes]
 async def _push_image(repo: Repository, tag: str, layer: bytes) -> tuple[Descriptor, bytes]:
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
     cdesc = _desc(OCI_CONFIG, config)
-    ldesc = _desc("application/vnd.oci.image.layer.v1.tar", layer)
+    ldesc = _desc(OCI_LAYER, layer)
     for desc, data in ((cdesc, config), (ldesc, layer)):
         if not await repo.blob_exists(desc):
             await repo.push_blob(desc, _source(data))
@@ -84,7 +81,7 @@ async def test_push_resolve_fetch_round_trip(registry: RegistryServer) -> None:
         resolved = await repo.resolve()
         assert resolved == mdesc
         assert await repo.fetch_manifest(resolved) == manifest
-        ldesc = _desc("application/vnd.oci.image.layer.v1.tar", layer)
+        ldesc = _desc(OCI_LAYER, layer)
         assert await repo.blob_exists(ldesc)
         assert await _collect(repo, ldesc) == layer
         assert await _collect(repo, ldesc, offset=1234567) == layer[1234567:]  # Range resume
@@ -97,7 +94,7 @@ async def test_blob_comes_in_whole_pieces_over_whole_reads(
 ) -> None:
     ref = _ref(registry)
     layer = os.urandom(2 * CHUNK_SIZE + 12345)
-    ldesc = _desc("application/vnd.oci.image.layer.v1.tar", layer)
+    ldesc = _desc(OCI_LAYER, layer)
     async with Repository(ref, push=True) as repo:
         await _push_image(repo, "v1", layer)
         for offset in (0, 100, CHUNK_SIZE + 1):
@@ -139,7 +136,7 @@ async def test_manifest_digest_and_size_checked(registry: RegistryServer) -> Non
         short = Descriptor(media_type=OCI_MANIFEST, digest=mdesc.digest, size=mdesc.size - 1)
         with pytest.raises(DigestError, match="expected"):
             await repo.fetch_manifest(short)
-        ldesc = _desc("application/vnd.oci.image.layer.v1.tar", b"layer")
+        ldesc = _desc(OCI_LAYER, b"layer")
         longer = Descriptor(media_type=ldesc.media_type, digest=ldesc.digest, size=ldesc.size + 5)
         with pytest.raises(DigestError, match="sent 5 of 10 bytes"):
             await _collect(repo, longer)

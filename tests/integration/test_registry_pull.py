@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import logging
 import os
 import shutil
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -17,7 +19,17 @@ from registry_harness import PASSWORD, USER, RegistryServer
 
 import pycontainerd
 import pycontainerd.testing
-from pycontainerd import Descriptor, ImageConfig, errors
+from pycontainerd import Descriptor, ImageConfig, Platform, errors
+from pycontainerd._oci import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+)
 from pycontainerd.registry import (
     AuthenticationError,
     BlobState,
@@ -34,15 +46,11 @@ from pycontainerd.testing import inventory
 
 pytestmark = pytest.mark.anyio
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER = {
-    OCI_INDEX: "application/vnd.docker.distribution.manifest.list.v2+json",
-    OCI_MANIFEST: "application/vnd.docker.distribution.manifest.v2+json",
-    OCI_CONFIG: "application/vnd.docker.container.image.v1+json",
-    LAYER: "application/vnd.docker.image.rootfs.diff.tar",
+    OCI_INDEX: DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST: DOCKER_MANIFEST,
+    OCI_CONFIG: DOCKER_CONFIG,
+    OCI_LAYER: DOCKER_LAYER,
 }
 
 
@@ -90,7 +98,7 @@ async def _put_manifest(
         {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
     ).encode()
     cdesc = await _put_blob(repo, _mt(OCI_CONFIG, docker), config)
-    ldesc = await _put_blob(repo, _mt(LAYER, docker), layer)
+    ldesc = await _put_blob(repo, _mt(OCI_LAYER, docker), layer)
     manifest = json.dumps(
         {
             "schemaVersion": 2,
@@ -344,6 +352,63 @@ async def test_corrupted_blob_raises_digest_error_and_commits_nothing(
     assert stock.leases == ()
     assert stock.ingests == ()
     assert stock.content == ()  # manifest and config were collected with the lease
+
+
+def _one_file_tar() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = os.urandom(32)
+        info = tarfile.TarInfo("unique")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("diff_ids", "error", "match"),
+    [
+        (["sha256:" + "0" * 64], errors.DataLoss, "diff ID"),
+        ([], errors.InvalidArgument, "1 layers but the config lists 0 diff IDs"),
+    ],
+)
+async def test_pull_whose_layers_do_not_match_the_config_fails_and_leaves_nothing(
+    containerd_client: pycontainerd.Client,
+    registry: RegistryServer,
+    diff_ids: list[str],
+    error: type[Exception],
+    match: str,
+) -> None:
+    # The unpacker runs while the pull downloads (its `fetched` hook): its
+    # checks of the config must fail the pull as they fail `Image.unpack`.
+    client = containerd_client
+    name = _name(registry, "mismatch")
+    ref = Reference.parse(name)
+    config = json.dumps(
+        {
+            "architecture": Platform.host().architecture,
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    ).encode()
+    async with Repository(ref, push=True) as repo:
+        cdesc = await _put_blob(repo, OCI_CONFIG, config)
+        ldesc = await _put_blob(repo, OCI_LAYER, _one_file_tar())
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": cdesc.digest, "size": cdesc.size},
+                "layers": [{"mediaType": OCI_LAYER, "digest": ldesc.digest, "size": ldesc.size}],
+            }
+        ).encode()
+        await repo.put_manifest(ref.tag or "v1", OCI_MANIFEST, manifest)
+    with pytest.raises(error, match=match):
+        await client.pull(name)
+    stock = await inventory(client)
+    assert stock.images == ()
+    assert stock.leases == ()
+    assert stock.snapshots == ()
+    assert stock.content == ()
 
 
 async def test_cancelled_pull_resumes_from_partial_ingest(

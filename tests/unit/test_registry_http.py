@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pycontainerd import errors
+from pycontainerd._oci import DOCKER_SCHEMA1_MANIFESTS
 from pycontainerd.registry import (
     AccessDeniedError,
     AuthenticationError,
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.anyio
 
 def test_schema1_is_refused() -> None:
     with pytest.raises(UnsupportedMediaTypeError, match="schema 1") as info:
-        sniff("application/vnd.docker.distribution.manifest.v1+prettyjws", b"{}", "m")
+        sniff(DOCKER_SCHEMA1_MANIFESTS[0], b"{}", "m")
     assert isinstance(info.value, errors.Unimplemented)
 
 

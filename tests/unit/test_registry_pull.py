@@ -6,11 +6,9 @@ import anyio
 import pytest
 
 from pycontainerd import Descriptor
+from pycontainerd._oci import OCI_LAYER
 
 pytestmark = pytest.mark.anyio
-
-
-LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
 async def test_layer_downloads_take_turns_bottom_up() -> None:
@@ -19,7 +17,7 @@ async def test_layer_downloads_take_turns_bottom_up() -> None:
     mib = 1 << 20
     sizes = [20 * mib, 100, 200, 30 * mib, 5 * mib]  # two small layers, a repeated one
     layers = [
-        Descriptor(media_type=LAYER, digest=f"sha256:{n}", size=size)
+        Descriptor(media_type=OCI_LAYER, digest=f"sha256:{n}", size=size)
         for n, size in enumerate(sizes)
     ]
     layers.append(layers[1])

@@ -19,13 +19,14 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import anyio
 import httpcore
 import httpx
 
+from .. import _oci
+from .._abc import AsyncResource
 from .._descriptors import Descriptor
 from ._auth import Challenge, Credentials, parse_challenges
 from ._errors import (
@@ -36,7 +37,7 @@ from ._errors import (
     RegistryError,
     UnavailableError,
 )
-from ._media import ACCEPT, DOCKER_SCHEMA1, INDEXES, MANIFESTS, MAX_MANIFEST_SIZE, sniff
+from ._media import ACCEPT, MAX_MANIFEST_SIZE, sniff
 from ._reference import Reference, is_loopback
 
 __all__ = ["CHUNK_SIZE", "Repository", "TLSConfig"]
@@ -188,7 +189,7 @@ def _transport(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> httpx.Asy
     return transport
 
 
-class Repository:
+class Repository(AsyncResource):
     """One repository on one registry: resolve, fetch and push over HTTP.
 
     Args:
@@ -200,6 +201,9 @@ class Repository:
             are still checked when they speak HTTPS).
         ca: a CA bundle path, or a ready ``ssl.SSLContext`` (client certificates...).
         max_connections: the connection pool's bound.
+
+    An async context manager: entering does no I/O; leaving closes the
+    connection pool (`aclose`), which can block for up to 10 seconds.
     """
 
     def __init__(
@@ -235,15 +239,8 @@ class Repository:
         self._token_expires = 0.0
         self._challenges: list[Challenge] = []
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Close the connection pool, shielded from cancellation and bounded in time."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
             await self._client.aclose()
 
@@ -477,9 +474,9 @@ class Repository:
                     url=url,
                 )
             return Descriptor(media_type=media_type, digest=actual, size=len(data))
-        if media_type in DOCKER_SCHEMA1:
+        if media_type in _oci.DOCKER_SCHEMA1_MANIFESTS:
             sniff(media_type, b"", what)  # raises: schema 1 is not supported
-        if media_type not in INDEXES and media_type not in MANIFESTS:
+        if not (_oci.is_index(media_type) or _oci.is_manifest(media_type)):
             _, media_type = await self._get_manifest(url, ACCEPT, what)  # sniff the document
         return Descriptor(media_type=media_type, digest=digest, size=int(length))
 

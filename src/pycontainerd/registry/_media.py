@@ -1,27 +1,19 @@
-"""Media types and manifest parsing for distribution (OCI and Docker schema 2)."""
+"""Distribution's side of media types: the manifest Accept header, sniffing, source labels.
+
+The media types themselves are named once, in `pycontainerd._oci`.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Final
 
+from .. import _oci
 from ._errors import UnsupportedMediaTypeError
 
-OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
-DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG: Final = "application/vnd.docker.container.image.v1+json"
-DOCKER_SCHEMA1: Final = (
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    "application/vnd.docker.distribution.manifest.v1+json",
+ACCEPT: Final = ", ".join(
+    [_oci.OCI_INDEX, _oci.DOCKER_MANIFEST_LIST, _oci.OCI_MANIFEST, _oci.DOCKER_MANIFEST]
 )
-
-INDEXES: Final = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFESTS: Final = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-CONFIGS: Final = frozenset({OCI_CONFIG, DOCKER_CONFIG})
-ACCEPT: Final = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 # Manifests and indexes are read into memory; refuse anything larger.
 MAX_MANIFEST_SIZE: Final = 8 << 20
@@ -33,9 +25,9 @@ def sniff(media_type: str, data: bytes, where: str) -> str:
     Raises:
         UnsupportedMediaTypeError: Docker schema 1, or neither a manifest nor an index.
     """
-    if media_type in INDEXES or media_type in MANIFESTS:
+    if _oci.is_index(media_type) or _oci.is_manifest(media_type):
         return media_type
-    if media_type in DOCKER_SCHEMA1:
+    if media_type in _oci.DOCKER_SCHEMA1_MANIFESTS:
         raise UnsupportedMediaTypeError(
             f"{where} is a Docker schema 1 manifest, which is not supported "
             "(push it again with a current client)"
@@ -46,14 +38,14 @@ def sniff(media_type: str, data: bytes, where: str) -> str:
         doc = None
     if isinstance(doc, dict):
         declared = doc.get("mediaType")
-        if isinstance(declared, str) and (declared in INDEXES or declared in MANIFESTS):
+        if isinstance(declared, str) and (_oci.is_index(declared) or _oci.is_manifest(declared)):
             return declared
         if doc.get("schemaVersion") == 2 and "manifests" in doc:
-            return OCI_INDEX
+            return _oci.OCI_INDEX
         if doc.get("schemaVersion") == 2 and "layers" in doc:
-            return OCI_MANIFEST
+            return _oci.OCI_MANIFEST
         if doc.get("schemaVersion") == 1:
-            return sniff(DOCKER_SCHEMA1[0], b"", where)
+            return sniff(_oci.DOCKER_SCHEMA1_MANIFESTS[0], b"", where)
     raise UnsupportedMediaTypeError(f"{where} has unsupported media type {media_type!r}")
 
 

@@ -14,19 +14,17 @@ unleased ingests) so the next pull resumes them.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 import anyio
 import attrs
 
-from .. import _images, _oci, errors
+from .. import _oci, errors
 from .._descriptors import Descriptor
-from .._image_config import ImageConfig
-from .._images import Image
-from .._leases import LeaseResource
+from .._images import Image, snapshotter_name, unpack_layers
 from .._platforms import Platform
-from .._snapshots import Snapshots
 from ._auth import Credentials, docker_config_credentials
 from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
 from ._http import Repository, TLSConfig
@@ -207,7 +205,21 @@ class _Puller:
                 tg.start_soon(self._blob, blob, stored[blob.digest])
             if snapshotter is not None:
                 config, *layers = blobs  # the selected manifest's config, then its layers
-                tg.start_soon(self._unpack, snapshotter, config, layers, stored)
+
+                async def fetched(blob: Descriptor) -> None:
+                    await stored[blob.digest].wait()
+
+                tg.start_soon(
+                    functools.partial(
+                        unpack_layers,
+                        self.leased,
+                        snapshotter,
+                        config,
+                        layers,
+                        what=str(self.repo.ref),
+                        fetched=fetched,
+                    )
+                )
             tg.start_soon(self._store_parents, parents, list(stored.values()))
 
     async def _store_parents(self, parents: list[_Parent], stored: list[anyio.Event]) -> None:
@@ -220,78 +232,6 @@ class _Puller:
             await event.wait()
         for parent in reversed(parents):  # manifest before the index pointing at it
             await self._store_parent(parent)
-
-    async def _unpack(
-        self,
-        snapshotter: str,
-        config_desc: Descriptor,
-        layers: list[Descriptor],
-        stored: dict[str, anyio.Event],
-    ) -> None:
-        """Containerd's unpack (see `Image.unpack`), layer by layer as the blobs land."""
-        await stored[config_desc.digest].wait()
-        data = await self.leased.content.read(config_desc.digest)
-        try:
-            diff_ids = ImageConfig.from_json(data).diff_ids
-        except ValueError as exc:
-            raise errors.InvalidArgument(f"image config {config_desc.digest}: {exc}") from None
-        if len(diff_ids) != len(layers):
-            raise errors.InvalidArgument(
-                f"{self.repo.ref}: manifest has {len(layers)} layers "
-                f"but the config lists {len(diff_ids)} diff IDs"
-            )
-        snapshots = self.leased.snapshots(snapshotter)
-        for attempt in range(3):
-            try:
-                top = await self._unpack_layers(snapshots, layers, diff_ids, stored)
-            except _images._ParentGone as gone:
-                # A lower snapshot vanished between its stat and the prepare on
-                # top of it (removed or collected): start again from the bottom.
-                if attempt == 2:
-                    raise errors.NotFound(
-                        f"{self.repo.ref}: snapshot {gone.parent} keeps disappearing"
-                    ) from None
-                continue
-            break
-        await self.leased.content.update(
-            config_desc.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
-        )
-
-    async def _unpack_layers(
-        self,
-        snapshots: Snapshots,
-        layers: list[Descriptor],
-        diff_ids: Sequence[str],
-        stored: dict[str, anyio.Event],
-    ) -> str:
-        chain: list[str] = []
-        lease = self.leased.lease
-        assert lease is not None
-        for layer, diff_id in zip(layers, diff_ids, strict=True):
-            parent = _oci.chain_id(chain)
-            chain.append(diff_id)
-            chain_id = _oci.chain_id(chain)
-            # Hold the snapshot in the pull's lease first, so that one found
-            # below cannot be collected before the image refers to it.
-            await self.leased.leases.add_resource(
-                lease, LeaseResource(id=chain_id, type=f"snapshots/{snapshots.name}")
-            )
-            if await _images._exists(snapshots, chain_id):
-                continue
-            await stored[layer.digest].wait()
-            labels = {
-                k: v
-                for k, v in layer.annotations.items()
-                if k.startswith("containerd.io/snapshot/")
-            }
-            labels[_oci.LABEL_SNAPSHOT_REF] = chain_id
-            if await _images._apply_layer(
-                self.leased, snapshots, layer, diff_id, parent, chain_id, labels
-            ):
-                await self.leased.content.update(
-                    layer.digest, labels={_oci.LABEL_UNCOMPRESSED: diff_id}
-                )
-        return _oci.chain_id(chain)
 
     async def _walk(
         self, desc: Descriptor, parents: list[_Parent], blobs: list[Descriptor]
@@ -487,7 +427,7 @@ async def pull(
         leased = client.with_lease(lease.id)
         done = False
         try:
-            unpack_into = await _images._snapshotter_name(client, snapshotter) if unpack else None
+            unpack_into = await snapshotter_name(client, snapshotter) if unpack else None
             puller = _Puller(client, leased, repo, matcher, progress, max_concurrent_downloads)
             await puller.fetch(root, unpack_into)
             name = str(reference)
