@@ -126,17 +126,20 @@ async def test_content_and_ingests(
 
 
 async def test_snapshots(containerd_client: pycontainerd.Client, keys: tuple[str, str]) -> None:
-    snapshots = containerd_client.snapshots()
-    for name in LABELS:
-        await snapshots.prepare(name, labels=labels_of(name, keys))
+    # Under a lease: the daemon's garbage collector removes snapshots nothing holds,
+    # and may run (for another namespace's deletions) while the filters are checked.
+    async with containerd_client.leases.lease() as leased:
+        snapshots = leased.snapshots()
+        for name in LABELS:
+            await snapshots.prepare(name, labels=labels_of(name, keys))
 
-    async def names(*given: str) -> set[str]:
-        return {s.name for s in await snapshots.list(*given)}
+        async def names(*given: str) -> set[str]:
+            return {s.name for s in await snapshots.list(*given)}
 
-    await check_label_filters(names, keys)
-    assert await names("name==a", "name==b") == {"a", "b"}
-    assert await names("name==a,kind==active") == {"a"}
-    assert await names("name==a,kind==committed") == set()
+        await check_label_filters(names, keys)
+        assert await names("name==a", "name==b") == {"a", "b"}
+        assert await names("name==a,kind==active") == {"a"}
+        assert await names("name==a,kind==committed") == set()
 
 
 async def test_leases(containerd_client: pycontainerd.Client, keys: tuple[str, str]) -> None:
