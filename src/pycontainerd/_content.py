@@ -419,7 +419,6 @@ class ContentWriter:
         self.expected = expected
         self.digest: str | None = None
         self._offset = offset
-        self._acked = offset
         self._pending: list[int] = []  # offsets the in-flight WRITEs should be acked at
         self._closed = False
 
@@ -459,7 +458,6 @@ class ContentWriter:
                 f"expected {want}",
                 method=_WRITE,
             )
-        self._acked = want
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append `data` to the ingest, in chunks of at most 1 MiB.

@@ -216,7 +216,6 @@ class forward_signals:
         self._send, self._recv = anyio.create_memory_object_stream[_signal.Signals](256)
         self._tg: TaskGroup | None = None
         self._restore: list[Callable[[], None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._entered = False
         self._drained = anyio.Event()
@@ -230,7 +229,7 @@ class forward_signals:
         if self._entered:
             raise RuntimeError("forward_signals can be entered only once")
         self._entered = True
-        loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg

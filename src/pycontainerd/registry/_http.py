@@ -237,7 +237,6 @@ class Repository(AsyncResource):
         self._auth_lock = anyio.Lock()
         self._authorization: str | None = None
         self._token_expires = 0.0
-        self._challenges: list[Challenge] = []
 
     async def aclose(self) -> None:
         """Close the connection pool, shielded from cancellation and bounded in time."""
