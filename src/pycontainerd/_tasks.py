@@ -41,10 +41,10 @@ from ._api.containerd.services.tasks.v1 import (
 )
 from ._api.containerd.v1.types import Process as ProcessProto
 from ._api.containerd.v1.types import Status as StatusProto
-from ._codec import encode_scalars
 from ._convert import timestamp
 from ._facade import Facade
 from ._identifiers import validate
+from ._wire import encode_scalars
 from .events import filters as _filters
 from .stdio import Pipes, PipesT_co, Stdio, null
 from .stdio._io import TaskIO
