@@ -13,7 +13,7 @@ import attrs
 from betterproto.lib.google.protobuf import Any as AnyProto
 from betterproto.lib.google.protobuf import FieldMask
 
-from . import errors
+from . import _wire, errors
 from ._abc import JSONable
 from ._api import _rpc
 from ._api.containerd.services.containers.v1 import Container as ContainerProto
@@ -38,18 +38,11 @@ from ._api.containerd.services.tasks.v1 import (
     KillRequest,
 )
 from ._api.containerd.types import Mount as MountProto
-from ._codec import encode_scalars
-from ._containers_wire import (
-    decode_containers,
-    decode_fields,
-    encode_create,
-    split_containers,
-)
-from ._convert import timestamp
 from ._facade import Facade
 from ._identifiers import validate
 from ._oci import chain_id
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
+from ._wire import encode_scalars
 from .stdio import Pipes, Stdio, null
 
 if TYPE_CHECKING:
@@ -80,10 +73,6 @@ class Extension:
 
     type_url: str
     value: bytes = b""
-
-    @classmethod
-    def _from_proto(cls, msg: AnyProto) -> Extension:
-        return cls(type_url=msg.type_url, value=bytes(msg.value))
 
     def _to_proto(self) -> AnyProto:
         return AnyProto(type_url=self.type_url, value=self.value)
@@ -179,30 +168,6 @@ class Container:
     @functools.cached_property
     def _decoded(self) -> dict[str, Any]:
         return decode_fields(self._wire or b"")
-
-    @classmethod
-    def _from_proto(cls, msg: ContainerProto, client: Client | None) -> Container:
-        runtime = msg.runtime
-        options = runtime.options if runtime is not None else None
-        return cls(
-            id=msg.id,
-            labels=dict(msg.labels),
-            image_name=msg.image,
-            runtime=Runtime(
-                name=runtime.name if runtime is not None else "",
-                options=Extension._from_proto(options)
-                if options is not None and options.type_url
-                else None,
-            ),
-            snapshotter=msg.snapshotter,
-            snapshot_key=msg.snapshot_key,
-            created_at=timestamp(msg.created_at),
-            updated_at=timestamp(msg.updated_at),
-            extensions={k: Extension._from_proto(v) for k, v in msg.extensions.items()},
-            spec_type=msg.spec.type_url if msg.spec is not None else "",
-            spec_json=bytes(msg.spec.value) if msg.spec is not None else b"",
-            client=client,
-        )
 
     @functools.cached_property
     def spec(self) -> oci.Spec:
@@ -366,11 +331,140 @@ async def _remove_task(client: Client, container_id: str) -> None:
         pass
 
 
-# Create, Get and Update answer with the container in field 1, like List: the
-# same direct decoder serves them all (betterproto would decode the spec's
-# bytes into a message object first).
+# --- the wire codec of containers (see pycontainerd._wire) --------------------------
+
+_CONTAINER: Final = "containerd.services.containers.v1.Container"
+_LIST: Final = "containerd.services.containers.v1.ListContainersResponse"
+_CREATE: Final = "containerd.services.containers.v1.CreateContainerRequest"
+_ANY: Final = "google.protobuf.Any"
+
+
+def _runtime(name: str, options: Extension | None) -> Runtime:
+    return Runtime(name=name, options=options if options is not None and options.type_url else None)
+
+
+# Decoded runtimes and timestamps shared between containers (created_at is
+# often updated_at): equal bytes, equal immutable value.
+# Bounded: cleared when full.
+_RUNTIMES: dict[bytes, Runtime] = {}
+_SHARED_MAX: Final = 4096
+_decode_runtime = _wire.record(
+    f"{_CONTAINER}.Runtime", _runtime, {_ANY: _wire.record(_ANY, Extension)}
+)
+
+
+def _shared_runtime(data: bytes, pos: int, end: int) -> Runtime:
+    raw = data[pos:end]
+    runtime = _RUNTIMES.get(raw)
+    if runtime is None:
+        runtime = _decode_runtime(data, pos, end)
+        if len(_RUNTIMES) >= _SHARED_MAX:
+            _RUNTIMES.clear()
+        _RUNTIMES[raw] = runtime
+    return runtime
+
+
+_STAMPS: dict[bytes, datetime | None] = {}
+
+
+def _shared_stamp(data: bytes, pos: int, end: int) -> datetime | None:
+    raw = data[pos:end]
+    try:
+        return _STAMPS[raw]
+    except KeyError:
+        stamp = _STAMPS[raw] = _wire.timestamp(data, pos, end)
+        if len(_STAMPS) >= _SHARED_MAX:
+            _STAMPS.clear()
+        return stamp
+
+
+_CONTAINER_PLAN: Final = _wire.decoder(
+    _CONTAINER,
+    {
+        _ANY: _wire.record(_ANY, Extension),
+        f"{_CONTAINER}.Runtime": _shared_runtime,
+        "google.protobuf.Timestamp": _shared_stamp,
+    },
+)
+_NO_EXTENSION: Final = Extension(type_url="")
+
+
+def split_containers(data: bytes) -> list[bytes]:
+    """The serialised ``Container`` messages of a ``ListContainersResponse``.
+
+    Raises:
+        pycontainerd.errors.DataLoss: `data` is not such a reply.
+    """
+    try:
+        return _wire.split(data, _LIST, "containers")
+    except _wire.WireError as exc:
+        raise _wire.data_loss("container list", exc) from None
+
+
+def decode_fields(data: bytes) -> dict[str, Any]:
+    """The fields of one serialised ``Container`` message, by `Container` attribute name.
+
+    Raises:
+        pycontainerd.errors.DataLoss: `data` is not a container.
+    """
+    try:
+        got = _wire.decode(_CONTAINER_PLAN, data)
+    except _wire.WireError as exc:
+        raise _wire.data_loss("container", exc) from None
+    spec: Extension | None = got.get("spec")
+    extensions = got.get("extensions", {})
+    return {
+        "id": got.get("id", ""),
+        "labels": got.get("labels", {}),
+        "image_name": got.get("image", ""),
+        "runtime": got.get("runtime") or Runtime(name=""),
+        "snapshotter": got.get("snapshotter", ""),
+        "snapshot_key": got.get("snapshot_key", ""),
+        "created_at": got.get("created_at"),
+        "updated_at": got.get("updated_at"),
+        "extensions": {k: v or _NO_EXTENSION for k, v in extensions.items()},
+        "spec_type": spec.type_url if spec is not None else "",
+        "spec_json": spec.value if spec is not None else b"",
+    }
+
+
+def decode_containers(data: bytes, client: Client | None) -> list[Container]:
+    """The containers of a serialised ``ListContainersResponse``, decoded at once."""
+    return [Container(client=client, **decode_fields(raw)) for raw in split_containers(data)]
+
+
+def encode_create(
+    *,
+    id: str,
+    labels: Mapping[str, str],
+    image: str,
+    runtime: str,
+    runtime_options: Extension | None,
+    spec_type: str,
+    spec: bytes,
+    snapshotter: str,
+    snapshot_key: str,
+    extensions: Mapping[str, Extension],
+) -> bytes:
+    """A serialised ``CreateContainerRequest`` for a container with these fields."""
+    container = {
+        "id": id,
+        "labels": labels,
+        "image": image,
+        "runtime": {"name": runtime, "options": runtime_options},
+        "spec": {"type_url": spec_type, "value": spec},
+        "snapshotter": snapshotter,
+        "snapshot_key": snapshot_key,
+        "extensions": extensions,
+    }
+    return _wire.encode(_CREATE, {"container": container})
+
+
+# Create, Get and Update answer with the container in the same field as List's
+# first: one decoder serves them all (betterproto would decode the spec's bytes
+# into a message object first).
 def _one_container(reply: bytes, client: Client) -> Container:
-    [container] = decode_containers(reply, client, Container)
+    [container] = decode_containers(reply, client)
     return container
 
 
