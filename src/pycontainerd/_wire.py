@@ -397,7 +397,12 @@ def _string_entry(key_field: Field, value_field: Field, other: Builder) -> Build
             stop = pos + 2 + data[pos + 1]
             if stop == end:
                 return data[pos + 2 : stop].decode(), ""
-            if stop + 2 <= end and data[stop] == value_key and stop + 2 + data[stop + 1] == end:
+            if (
+                stop + 2 <= end
+                and data[stop] == value_key
+                and data[stop + 1] < 0x80
+                and stop + 2 + data[stop + 1] == end
+            ):
                 return data[pos + 2 : stop].decode(), data[stop + 2 : end].decode()
         return other(data, pos, end)  # type: ignore[no-any-return]
 

@@ -608,10 +608,11 @@ def test_truncated_envelopes_are_data_loss_or_decode(event: Any, data: st.DataOb
 
 # --- containers -----------------------------------------------------------------------------
 
+long_text = st.text(max_size=300)  # lengths past one varint byte too
 containers = st.builds(
     ContainerProto,
-    id=text,
-    labels=st.dictionaries(text, text, max_size=5),
+    id=long_text,
+    labels=st.dictionaries(long_text, long_text, max_size=5),
     image=text,
     runtime=st.builds(ContainerRuntime, name=text, options=anys),
     spec=anys,
