@@ -38,6 +38,7 @@ __all__ = [
     "Field",
     "Plan",
     "WireError",
+    "any_span",
     "data_loss",
     "decode",
     "decoder",
@@ -235,6 +236,8 @@ def message_name(cls: type) -> str:
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMESTAMP: Final = "google.protobuf.Timestamp"
 _last_second: tuple[int, datetime] = (0, _EPOCH)
+_SECONDS_KEY: Final = number(_TIMESTAMP, "seconds") << 3  # both varints: wire type 0
+_NANOS_KEY: Final = number(_TIMESTAMP, "nanos") << 3
 
 
 def timestamp(data: bytes | memoryview, pos: int, end: int) -> datetime | None:
@@ -247,12 +250,11 @@ def timestamp(data: bytes | memoryview, pos: int, end: int) -> datetime | None:
     """
     global _last_second
     seconds = nanos = 0
-    seconds_key, nanos_key = _timestamp_keys()
     while pos < end:
         key = data[pos]  # both keys are one byte
-        if key == seconds_key:
+        if key == _SECONDS_KEY:
             seconds, pos = read_varint(data, pos + 1)
-        elif key == nanos_key:
+        elif key == _NANOS_KEY:
             nanos, pos = read_varint(data, pos + 1)
         else:
             key, value, pos = field_header(data, pos)
@@ -277,12 +279,6 @@ def timestamp(data: bytes | memoryview, pos: int, end: int) -> datetime | None:
             raise WireError("timestamp out of range") from None
         _last_second = (seconds, base)
     return base.replace(microsecond=nanos // 1000)
-
-
-@cache
-def _timestamp_keys() -> tuple[int, int]:
-    f = _by_name(_TIMESTAMP)
-    return f["seconds"].number << 3 | f["seconds"].wire, f["nanos"].number << 3 | f["nanos"].wire
 
 
 def _encode_timestamp(value: datetime) -> bytes:
@@ -603,6 +599,51 @@ def record(
     return build
 
 
+_ANY: Final = "google.protobuf.Any"
+_TYPE_URL_KEY: Final = number(_ANY, "type_url") << 3 | 2
+_VALUE_KEY: Final = number(_ANY, "value") << 3 | 2
+
+
+def any_span(data: bytes, pos: int, end: int) -> tuple[str, int, int]:
+    """The type URL of the ``google.protobuf.Any`` in ``data[pos:end]`` and where its value is.
+
+    Returns ``(type_url, start, stop)``: the value is ``data[start:stop]``,
+    left in place for the caller to decode without a copy.
+
+    Raises:
+        WireError: not such a message.
+    """
+    url = ""
+    start = stop = end
+    while pos < end:
+        key = data[pos]
+        n = data[pos + 1] if pos + 1 < end else 0x80
+        if key < 0x80 and n < 0x80:  # the usual case: one-byte key and length
+            pos += 2
+        else:
+            key, n, pos = field_header(data, pos)
+        if not key & 7:
+            continue  # a varint: field_header has read it
+        field_end = pos + n
+        if field_end > end:
+            raise WireError("a field runs past the end of its message")
+        if key == _TYPE_URL_KEY:
+            url = _text(data, pos, field_end)
+        elif key == _VALUE_KEY:
+            start, stop = pos, field_end
+        pos = field_end
+    if pos != end:
+        raise WireError("a field runs past the end of its message")
+    return url, start, stop
+
+
+def _text(data: bytes, pos: int, end: int) -> str:
+    try:
+        return data[pos:end].decode()
+    except UnicodeDecodeError as exc:
+        raise WireError(str(exc)) from None
+
+
 def split(data: bytes, message: str, field: str) -> list[bytes]:
     """The serialised values of a repeated message `field`, undecoded, in order.
 
@@ -615,7 +656,11 @@ def split(data: bytes, message: str, field: str) -> list[bytes]:
     append = out.append
     pos, end = 0, len(data)
     while pos < end:
-        key, value, pos = field_header(data, pos)
+        if data[pos] == want:  # the usual case: a one-byte key, then the length
+            value, pos = read_varint(data, pos + 1)
+            key = want
+        else:
+            key, value, pos = field_header(data, pos)
         if key == want and pos + value <= end:
             append(data[pos : pos + value])
         if key & 7:

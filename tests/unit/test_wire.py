@@ -282,6 +282,21 @@ def test_timestamps_match_betterproto(when: dt.datetime) -> None:
         _wire.timestamp(b"\x08" + b"\xff" * 8 + b"\x7f", 0, 10)  # beyond datetime
 
 
+@given(text, blob, st.lists(st.sampled_from(_UNKNOWN_FIELDS), max_size=2))
+def test_any_span_matches_betterproto(type_url: str, value: bytes, extra: list[bytes]) -> None:
+    wire = b"".join(extra) + bytes(AnyProto(type_url=type_url, value=value))
+    url, start, stop = _wire.any_span(wire, 0, len(wire))
+    assert (url, wire[start:stop]) == (type_url, value)
+
+
+@given(st.binary(max_size=40))
+def test_any_span_on_random_bytes_raises_wire_error_only(data: bytes) -> None:
+    try:
+        _wire.any_span(data, 0, len(data))
+    except _wire.WireError:
+        pass
+
+
 # --- scalars and large bytes: encoders ------------------------------------------------
 
 

@@ -133,12 +133,10 @@ def _decode_event(type_url: str, data: bytes, start: int, end: int) -> Event:
 
 
 def _event_in_place(data: bytes, pos: int, end: int) -> Event:
-    got = _wire.decode(_ANY_SPAN, data, pos, end)
-    start, stop = got.get("value", (0, 0))
-    return _decode_event(got.get("type_url", ""), data, start, stop)
+    type_url, start, stop = _wire.any_span(data, pos, end)
+    return _decode_event(type_url, data, start, stop)
 
 
-_ANY_SPAN: Final = _wire.decoder(_ANY, spans=("value",))
 _ENVELOPE_PLAN: Final = _wire.decoder(_ENVELOPE, {_ANY: _event_in_place})
 _NO_EVENT: Final = Unknown(type_url="", value=b"")
 
