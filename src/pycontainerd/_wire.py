@@ -578,8 +578,12 @@ def record(
 
     Example:
         ```python
+        from pycontainerd._descriptors import Mount
+        from pycontainerd._wire import encode, record
+
         mount = record("containerd.types.Mount", Mount)
-        value = mount(data, 0, len(data))
+        data = encode("containerd.types.Mount", {"type": "bind"})
+        assert mount(data, 0, len(data)) == Mount(type="bind", source="")
         ```
     """
     plan = decoder(message, builders, spans)
@@ -756,7 +760,9 @@ def encode(message: str, values: Any) -> bytes:
 
     Example:
         ```python
-        encode("containerd.types.Mount", {"type": "bind", "source": "/srv"})
+        from pycontainerd._wire import encode
+
+        data = encode("containerd.types.Mount", {"type": "bind", "source": "/srv"})
         ```
     """
     parts: list[bytes | memoryview] = []
@@ -779,6 +785,9 @@ def encode_scalars(cls: type, **values: str | bytes | int) -> bytes:
 
     Example:
         ```python
+        from pycontainerd._api.containerd.services.tasks.v1 import GetRequest
+        from pycontainerd._wire import encode_scalars
+
         request = encode_scalars(GetRequest, container_id="web")  # == bytes(GetRequest(...))
         ```
     """
@@ -880,7 +889,11 @@ def write_content_request_parts(
 
     Example:
         ```python
-        parts = write_content_request_parts(chunk, action=WriteAction.WRITE, offset=off)
+        from pycontainerd._api.containerd.services.content.v1 import WriteAction
+        from pycontainerd._wire import write_content_request_parts
+
+        chunk = memoryview(bytes(1 << 20))
+        head, data = write_content_request_parts(chunk, action=WriteAction.WRITE, offset=0)
         ```
     """
     data_field = _by_name(_WRITE_REQUEST)["data"]
