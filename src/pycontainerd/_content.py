@@ -29,7 +29,7 @@ import anyio
 import attrs
 from betterproto.lib.google.protobuf import FieldMask
 
-from . import errors
+from . import _wire, errors
 from ._api import _rpc
 from ._api.containerd.services.content.v1 import (
     AbortRequest,
@@ -47,10 +47,8 @@ from ._api.containerd.services.content.v1 import (
 )
 from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
-from ._codec import WireError, read_varint, varint
 from ._convert import timestamp
 from ._facade import Facade
-from .events import _wire
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -92,81 +90,24 @@ _DIGEST_IN_TEXT = re.compile(
 _HASHES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-def _write_chunk(offset: int, payload: memoryview) -> bytes:
-    """A WRITE request for `payload` at `offset`, serialised by hand.
-
-    The generic (Rust or Python) betterproto encoder takes ~10 ms per 1 MiB
-    ``bytes`` field; here only the fields before the data are encoded, and
-    the payload is joined after them. Fields: action (1), offset (5), data (6).
-    """
-    return b"".join(
-        (
-            b"\x08\x01",  # action = WRITE
-            b"\x28" + varint(offset) if offset else b"",
-            b"\x32" + varint(len(payload)),
-            payload,
-        )
-    )
-
-
-class _WriteAck(WriteContentResponse):
-    """A Write reply that decodes itself by hand: offset (4) and digest (6) only.
+def _ack(raw: bytes) -> dict[str, Any]:
+    """A Write reply's fields (``offset``, ``digest``, ...), decoded by the one codec.
 
     One comes for every 1 MiB chunk written, and betterproto's decoder costs
-    more than the rest of the chunk's handling. The writer reads nothing
-    else (action, times and total stay unset).
+    more than the rest of the chunk's handling.
     """
-
-    @classmethod
-    def FromString(cls, data: bytes) -> _WriteAck:
-        try:
-            found = _wire.fields(data, 0, len(data), _WRITE_ACK_SCHEMA)
-        except WireError as exc:
-            raise _wire.data_loss("content write reply", exc) from None
-        msg = cls()
-        msg.offset = found.get("offset", 0)
-        msg.digest = found.get("digest", "")
-        return msg
+    try:
+        return _wire.write_content_response(raw)
+    except _wire.WireError as exc:
+        raise _wire.data_loss("content write reply", exc) from None
 
 
-_WRITE_ACK_SCHEMA: Final = {
-    number: spec
-    for number, spec in _wire.schema_of(WriteContentResponse).items()
-    if spec[0] in ("offset", "digest")
-}
-
-
-class _ReadChunk(ReadContentResponse):
-    """A Read reply that decodes itself by hand: offset (1) and data (2).
-
-    ``data`` is a memoryview into the received message, not a copy: a
-    whole-blob `Content.read` writes it straight into its buffer.
-    """
-
-    @classmethod
-    def FromString(cls, data: bytes) -> _ReadChunk:
-        msg = cls()
-        view = memoryview(data)
-        pos, end = 0, len(data)
-        while pos < end:
-            key, pos = read_varint(view, pos)
-            field, wire = key >> 3, key & 7
-            if wire == 0:
-                value, pos = read_varint(view, pos)
-                if field == 1:
-                    msg.offset = value
-            elif wire == 2:
-                length, pos = read_varint(view, pos)
-                if field == 2:
-                    msg.data = view[pos : pos + length]  # type: ignore[assignment]
-                pos += length
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
-            else:
-                raise errors.DataLoss(f"malformed content read reply (wire type {wire})")
-        return msg
+def _chunk(raw: bytes) -> memoryview:
+    """A Read reply's data: a view of the received message, not a copy."""
+    try:
+        return _wire.read_content_chunk(raw)[1]
+    except _wire.WireError as exc:
+        raise _wire.data_loss("content read reply", exc) from None
 
 
 def _check_digest(digest: str) -> str:
@@ -355,7 +296,7 @@ class ContentReader:
                 self._done = True
                 self._verify()
                 break
-            data = bytes(_ReadChunk.FromString(raw).data)
+            data = bytes(_chunk(raw))
             if not data:
                 continue
             self._received += len(data)
@@ -439,7 +380,7 @@ class ContentWriter:
                 method=_WRITE,
             )
 
-    async def _recv(self) -> _WriteAck:
+    async def _recv(self) -> dict[str, Any]:
         raw = await self._call.recv_raw()
         if raw is None:
             await self._call.finish()  # the daemon's error, if it sent one
@@ -447,15 +388,14 @@ class ContentWriter:
                 f"content write of ref {self.ref!r}: the daemon ended the stream early",
                 method=_WRITE,
             )
-        return _WriteAck.FromString(raw)
+        return _ack(raw)
 
     async def _ack_one(self) -> None:
         want = self._pending.pop(0)
-        reply = await self._recv()
-        if reply.offset != want:
+        offset = (await self._recv())["offset"]
+        if offset != want:
             raise errors.DataLoss(
-                f"content write of ref {self.ref!r}: daemon at offset {reply.offset}, "
-                f"expected {want}",
+                f"content write of ref {self.ref!r}: daemon at offset {offset}, expected {want}",
                 method=_WRITE,
             )
 
@@ -482,7 +422,9 @@ class ContentWriter:
                 await self._ack_one()
             # The message is encoded (copied) before `send` returns: the
             # caller may reuse its buffer once `write` returns.
-            await self._call.send(_write_chunk(self._offset, chunk))
+            await self._call.send(
+                _wire.write_content_request(chunk, action=_WRITE_ACTION, offset=self._offset)
+            )
             self._offset += len(chunk)
             self._pending.append(self._offset)
 
@@ -532,18 +474,19 @@ class ContentWriter:
         while self._pending:
             await self._ack_one()
         reply = await self._recv()
-        if want_size and reply.offset != want_size:
+        offset, digest = reply["offset"], reply["digest"]
+        if want_size and offset != want_size:
             raise errors.FailedPrecondition(
-                f"ref {self.ref!r} committed {reply.offset} bytes, expected {want_size}",
+                f"ref {self.ref!r} committed {offset} bytes, expected {want_size}",
                 method=_WRITE,
             )
-        if want_digest and reply.digest != want_digest:
+        if want_digest and digest != want_digest:
             raise errors.FailedPrecondition(
-                f"ref {self.ref!r} committed digest {reply.digest}, expected {want_digest}",
+                f"ref {self.ref!r} committed digest {digest}, expected {want_digest}",
                 method=_WRITE,
             )
-        self.digest = reply.digest
-        return reply.digest
+        self.digest = digest
+        return str(digest)
 
 
 class Content(Facade):
@@ -828,7 +771,7 @@ class Content(Facade):
                 batch: list[memoryview] = []
                 batched = 0
                 while (raw := await call.recv_raw()) is not None:
-                    data = memoryview(_ReadChunk.FromString(raw).data)
+                    data = _chunk(raw)
                     received += len(data)
                     if limit is not None and received > limit:
                         raise errors.DataLoss(
@@ -959,7 +902,7 @@ class Content(Facade):
             writer = ContentWriter(
                 call,
                 ref=ref,
-                offset=_WriteAck.FromString(raw).offset,
+                offset=_ack(raw)["offset"],
                 total=total,
                 expected=expected,
             )

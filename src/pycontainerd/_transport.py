@@ -123,6 +123,10 @@ def _restore_cancelling(task: asyncio.Task[Any] | None, before: int) -> None:
 class _Codec(CodecBase):
     """grpclib's codec: betterproto messages, and bytes passed through both ways.
 
+    Messages are serialised by betterproto, their large ``bytes`` fields
+    appended raw (`pycontainerd._wire.encode_large`: betterproto copies them
+    element by element).
+
     The SDK's calls send a message, or one a hot path serialised itself
     (`bytes`), and ask for replies as `bytes`: the `Call` that asked decodes
     them, or a reader takes the payload apart itself. The raw stubs of
@@ -134,7 +138,9 @@ class _Codec(CodecBase):
     def encode(self, message: Any, message_type: Any) -> bytes:
         if isinstance(message, bytes | bytearray | memoryview):
             return message  # type: ignore[return-value]  # grpclib only concatenates it
-        return bytes(message)
+        from ._wire import encode_large  # imported once the first message is sent
+
+        return encode_large(message)
 
     def decode(self, data: bytes, message_type: Any) -> Any:
         return data if message_type is bytes else message_type.FromString(data)

@@ -8,8 +8,8 @@ small requests), this module reads and writes the wire format itself.
 
 Everything is driven by the schemas ``protos/generate.py`` writes into
 ``_api/_schemas.py`` from the same descriptors as the stubs: no field number
-is typed here. One varint, one timestamp and one gRPC message prefix serve
-every user. Unknown fields are skipped, as protobuf requires; ``uint64``
+is typed here. One varint and one timestamp serve every user (grpclib frames
+the messages). Unknown fields are skipped, as protobuf requires; ``uint64``
 values stay unsigned. Malformed input raises `WireError` (a `ValueError`),
 never `IndexError` or `struct.error`, and never loops.
 
@@ -33,7 +33,6 @@ from . import errors
 from ._api import _schemas
 
 __all__ = [
-    "PREFIX_SIZE",
     "Builder",
     "Field",
     "Plan",
@@ -47,19 +46,15 @@ __all__ = [
     "encode_scalars",
     "field_header",
     "fields",
-    "grpc_prefix",
     "message_name",
     "number",
     "read_content_chunk",
-    "read_prefix",
     "read_varint",
     "record",
     "split",
-    "split_messages",
     "timestamp",
     "varint",
     "write_content_request",
-    "write_content_request_parts",
     "write_content_response",
 ]
 
@@ -137,48 +132,6 @@ def field_header(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, i
     if wire == 1 or wire == 5:
         return key, 8 if wire == 1 else 4, pos
     raise WireError(f"unsupported wire type {wire}")
-
-
-# --- the gRPC message prefix ------------------------------------------------------
-
-PREFIX_SIZE: Final = 5
-"""A gRPC message's prefix: a compressed flag, then the length (4 bytes, big-endian)."""
-
-
-def grpc_prefix(size: int) -> bytes:
-    """The prefix of an uncompressed gRPC message of `size` bytes."""
-    return b"\0" + size.to_bytes(4, "big")
-
-
-def read_prefix(data: bytes | bytearray | memoryview, pos: int = 0) -> int:
-    """The length of the gRPC message whose prefix starts at `pos`.
-
-    Raises:
-        WireError: fewer than 5 bytes, or a compressed message.
-    """
-    if len(data) - pos < PREFIX_SIZE:
-        raise WireError("truncated gRPC message prefix")
-    if data[pos]:
-        raise WireError("compressed gRPC messages are not supported")
-    return int.from_bytes(data[pos + 1 : pos + PREFIX_SIZE], "big")
-
-
-def split_messages(buffer: bytes | bytearray | memoryview) -> tuple[list[bytes], int]:
-    """The complete gRPC messages at the start of `buffer`, and how many bytes they take.
-
-    Raises:
-        WireError: a compressed message.
-    """
-    out: list[bytes] = []
-    size = len(buffer)
-    pos = 0
-    while size - pos >= PREFIX_SIZE:
-        end = pos + PREFIX_SIZE + read_prefix(buffer, pos)
-        if end > size:
-            break
-        out.append(bytes(buffer[pos + PREFIX_SIZE : end]))
-        pos = end
-    return out, pos
 
 
 # --- schemas -----------------------------------------------------------------------
@@ -878,33 +831,23 @@ def write_content_response(payload: bytes) -> dict[str, Any]:
     return {**_defaults(_WRITE_RESPONSE), **decode(_write_response_plan(), payload)}
 
 
-def write_content_request_parts(
-    data: bytes | memoryview, **values: Any
-) -> list[bytes | memoryview]:
-    """A ``WriteContentRequest`` carrying `data`, as ``[head, data]`` to send without a copy.
+def write_content_request(data: bytes | memoryview, **values: Any) -> bytes:
+    """A serialised ``WriteContentRequest`` carrying `data`, which is copied once.
 
     `values` are its other fields (``action``, ``ref``, ``offset``,
-    ``total``, ``expected``, ``labels``); the data field comes last in the
-    head, so the message is ``head + data``.
+    ``total``, ``expected``, ``labels``); the data field goes last.
 
     Example:
         ```python
         from pycontainerd._api.containerd.services.content.v1 import WriteAction
-        from pycontainerd._wire import write_content_request_parts
+        from pycontainerd._wire import write_content_request
 
-        chunk = memoryview(bytes(1 << 20))
-        head, data = write_content_request_parts(chunk, action=WriteAction.WRITE, offset=0)
+        message = write_content_request(bytes(1 << 20), action=WriteAction.WRITE, offset=0)
         ```
     """
-    data_field = _by_name(_WRITE_REQUEST)["data"]
     if "data" in values:
         raise TypeError("pass the data as the first argument")
     head = encode(_WRITE_REQUEST, values)
     if not len(data):
-        return [head, b""]
-    return [head + _key(data_field) + varint(len(data)), data]
-
-
-def write_content_request(data: bytes | memoryview, **values: Any) -> bytes:
-    """A serialised ``WriteContentRequest`` carrying `data`, copied once (see the parts form)."""
-    return b"".join(write_content_request_parts(data, **values))
+        return head
+    return b"".join((head, _key(_by_name(_WRITE_REQUEST)["data"]), varint(len(data)), data))

@@ -97,23 +97,6 @@ def test_varint_edges() -> None:
         _wire.read_varint(b"", 0)
 
 
-@given(st.lists(blob, max_size=5), st.binary(max_size=8))
-def test_split_messages_takes_whole_messages(messages: list[bytes], tail: bytes) -> None:
-    stream = b"".join(_wire.grpc_prefix(len(m)) + m for m in messages)
-    partial = (_wire.grpc_prefix(len(tail) + 1) + tail)[: 5 + len(tail)]
-    got, used = _wire.split_messages(bytearray(stream + partial))
-    assert got == messages
-    assert used == len(stream)
-    assert _wire.read_prefix(_wire.grpc_prefix(70000)) == 70000
-
-
-def test_prefix_errors() -> None:
-    with pytest.raises(_wire.WireError, match="compressed"):
-        _wire.split_messages(b"\x01\0\0\0\x01x")
-    with pytest.raises(_wire.WireError, match="truncated"):
-        _wire.read_prefix(b"\0\0\0")
-
-
 @given(
     st.sampled_from([b"", b"\x08\x96\x01", b"\x11" + bytes(8), b"\x1a\x02hi", b"\x25" + bytes(4)])
 )
@@ -408,13 +391,9 @@ def test_malformed_content_messages_raise_wire_error() -> None:
 def test_write_content_request_parses_in_betterproto(
     offset: int, data: bytes, ref: str, labels: dict[str, str], action: WriteAction
 ) -> None:
-    parts = _wire.write_content_request_parts(
+    joined = _wire.write_content_request(
         memoryview(data), action=action, ref=ref, offset=offset, labels=labels
     )
-    assert len(parts) == 2
-    assert parts[1] == data
-    joined = _wire.write_content_request(data, action=action, ref=ref, offset=offset, labels=labels)
-    assert joined == b"".join(parts)
     expected = WriteContentRequest(action=action, ref=ref, offset=offset, data=data, labels=labels)
     assert WriteContentRequest().parse(joined) == expected
 
