@@ -101,64 +101,48 @@ __all__ = [
 # Where each public name lives: imported on first access (PEP 562), so that
 # `import pycontainerd` does not pay for the facades and modules a program
 # never uses.
+_SUBPACKAGES = frozenset(("events", "oci", "registry", "stdio"))
 _LAZY = {
-    "events": ".events",
-    "oci": ".oci",
-    "registry": ".registry",
-    "stdio": ".stdio",
-    "Container": "._containers",
-    "Containers": "._containers",
-    "Extension": "._containers",
-    "Runtime": "._containers",
-    "Content": "._content",
-    "ContentInfo": "._content",
-    "ContentReader": "._content",
-    "ContentWriter": "._content",
-    "IngestStatus": "._content",
-    "Descriptor": "._descriptors",
-    "Mount": "._descriptors",
-    "Diff": "._diff",
-    "ImageConfig": "._image_config",
-    "Image": "._images",
-    "Images": "._images",
-    "Manifest": "._images",
-    "PluginInfo": "._introspection",
-    "ServerInfo": "._introspection",
-    "Version": "._introspection",
-    "Lease": "._leases",
-    "LeaseResource": "._leases",
-    "Leases": "._leases",
-    "Namespace": "._namespaces",
-    "Namespaces": "._namespaces",
-    "Platform": "._platforms",
-    "Services": "._services",
-    "SignalTarget": "._signals",
-    "forward_signals": "._signals",
-    "parse_signal": "._signals",
-    "SnapshotInfo": "._snapshots",
-    "SnapshotKind": "._snapshots",
-    "Snapshots": "._snapshots",
-    "Usage": "._snapshots",
-    "ExitStatus": "._tasks",
-    "Metrics": "._tasks",
-    "Process": "._tasks",
-    "ProcessInfo": "._tasks",
-    "RunResult": "._tasks",
-    "Task": "._tasks",
-    "Tasks": "._tasks",
-    "TaskState": "._tasks",
-    "TaskStatus": "._tasks",
+    name: module
+    for module, names in {
+        "._containers": ("Container", "Containers", "Extension", "Runtime"),
+        "._content": ("Content", "ContentInfo", "ContentReader", "ContentWriter", "IngestStatus"),
+        "._descriptors": ("Descriptor", "Mount"),
+        "._diff": ("Diff",),
+        "._image_config": ("ImageConfig",),
+        "._images": ("Image", "Images", "Manifest"),
+        "._introspection": ("PluginInfo", "ServerInfo", "Version"),
+        "._leases": ("Lease", "LeaseResource", "Leases"),
+        "._namespaces": ("Namespace", "Namespaces"),
+        "._platforms": ("Platform",),
+        "._services": ("Services",),
+        "._signals": ("SignalTarget", "forward_signals", "parse_signal"),
+        "._snapshots": ("SnapshotInfo", "SnapshotKind", "Snapshots", "Usage"),
+        "._tasks": (
+            "ExitStatus",
+            "Metrics",
+            "Process",
+            "ProcessInfo",
+            "RunResult",
+            "Task",
+            "Tasks",
+            "TaskState",
+            "TaskStatus",
+        ),
+    }.items()
+    for name in names
 }
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
-    where = _LAZY.get(name)
-    if where is None:
+    if name in _SUBPACKAGES:
+        value: Any = importlib.import_module("." + name, __name__)
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(where, __name__)
-    value = module if where == "." + name else getattr(module, name)
     globals()[name] = value
     return value
 
