@@ -158,11 +158,10 @@ class Client(AsyncResource):
             print(v.version, v.revision)
             ```
         """
-        from ._introspection import Version
+        from ._introspection import version_of
 
         # An empty message serialises to no bytes: nothing to build or encode.
-        reply = await self._caller.unary(_rpc.Version.Version, b"", timeout=timeout)
-        return Version(version=reply.version, revision=reply.revision)
+        return version_of(await self._caller.unary_raw(_rpc.Version.Version, b"", timeout=timeout))
 
     async def server(self, *, timeout: Timeout = DEFAULT) -> ServerInfo:
         """Introspection's view of the daemon (its UUID)."""

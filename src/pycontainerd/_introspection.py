@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 
 import attrs
 
+from . import _wire
 from ._api.containerd.services.introspection.v1 import Plugin as _Plugin
 from ._platforms import Platform
 from .errors import RPCError, error_for_status
@@ -19,6 +21,28 @@ class Version:
 
     version: str
     revision: str
+
+
+def version_of(reply: bytes) -> Version:
+    """The `Version` in a serialised ``VersionResponse``.
+
+    Decoded by the wire codec: betterproto's decoder costs a fifth of a
+    ``version()`` call's client instructions (1.59M -> 1.34M per call under
+    callgrind), and S1 is the benchmark of a call's overhead.
+
+    Raises:
+        pycontainerd.errors.DataLoss: the reply is not such a message.
+    """
+    try:
+        version: Version = _version_builder()(reply, 0, len(reply))
+    except _wire.WireError as exc:
+        raise _wire.data_loss("version reply", exc) from None
+    return version
+
+
+@cache
+def _version_builder() -> _wire.Builder:
+    return _wire.record("containerd.services.version.v1.VersionResponse", Version)
 
 
 @attrs.frozen(kw_only=True)

@@ -85,3 +85,14 @@ async def test_closed_socket_raises_connection_error(tmp_path: os.PathLike[str])
             assert info.value.address == path
             assert path in str(info.value)
             assert info.value.method == "/containerd.services.namespaces.v1.Namespaces/List"
+
+
+def test_version_reply_decodes_as_betterproto_does() -> None:
+    from pycontainerd._api.containerd.services.version.v1 import VersionResponse
+    from pycontainerd._introspection import Version, version_of
+
+    reply = bytes(VersionResponse(version="2.1.9", revision="abc123"))
+    assert version_of(reply) == Version(version="2.1.9", revision="abc123")
+    assert version_of(b"") == Version(version="", revision="")
+    with pytest.raises(errors.DataLoss, match="version reply"):
+        version_of(b"\x0a\x05ab")  # a string running past the end
