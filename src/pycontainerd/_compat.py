@@ -1,11 +1,11 @@
-"""The SDK's only uses of a dependency's private names, each checked when installed.
+"""The SDK's only uses of a dependency's private names, each checked at import time.
 
 Everything else uses grpclib, h2, betterproto and httpx through their public
 APIs (``tests/unit/test_private_names.py`` counts). What is here is a measured
-fast path that no public API offers, installed by the transport when it opens
-its first channel. Each one is checked against the behaviour it replaces
-before it is installed; if a dependency changed, `install` raises an error that
-names the versions it was tested with, rather than run on guesses.
+fast path that no public API offers, installed when the transport module is
+imported. Each one is checked against the behaviour it replaces first; if a
+dependency changed, the import fails with an error that names the versions
+it was tested with, rather than run on guesses.
 
 Tested with: hyperframe 6.1.0 (under h2 4.3 and 4.4).
 """

@@ -32,7 +32,7 @@ from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import CodecBase
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
-from . import errors
+from . import _compat, errors
 from ._api._rpc import BidiStream, ClientStream, Rpc, ServerStream, Unary
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     # the first call: `import pycontainerd` stays quick.
     import betterproto
     from grpclib.client import Channel, Stream
+
+# Checked and put in place as the transport loads: a dependency release whose
+# private names changed fails `import pycontainerd` with the tested versions.
+_compat.install()
 
 __all__ = [
     "DEFAULT",
@@ -185,9 +189,6 @@ class Transport:
         if self._channel is None:
             from grpclib.client import Channel
 
-            from . import _compat
-
-            _compat.install()
             self._channel = Channel(self._host, self._port, path=self._path, codec=_Codec())
         return self._channel
 
@@ -219,7 +220,13 @@ class Transport:
             raise error from exc
 
     def translate(self, exc: Exception, method: str) -> errors.ContainerdError | None:
-        """The `pycontainerd.errors` exception for a grpclib or socket failure, else None."""
+        """The `pycontainerd.errors` exception for a grpclib or socket failure, else None.
+
+        None for one of ours already (`errors.DeadlineExceeded` is a
+        `TimeoutError` and `errors.ConnectionError` an `OSError` too).
+        """
+        if isinstance(exc, errors.ContainerdError):
+            return None
         if isinstance(exc, GRPCError):
             message = exc.message or ""
             if exc.status is Status.UNKNOWN and "context deadline exceeded" in message:
@@ -314,11 +321,16 @@ class Caller:
         with t.map_errors(rpc.path):
             call = Call(self._open(rpc, t.deadline(timeout)), rpc, t)
             await call._enter()
-            try:
-                yield call
-            except BaseException as exc:
+        # The block's own errors pass through as they are: the call's steps
+        # translate theirs, and a TimeoutError or OSError of the caller's is
+        # none of the daemon's.
+        try:
+            yield call
+        except BaseException as exc:
+            with t.map_errors(rpc.path):
                 await call._exit(exc)
-                raise
+            raise
+        with t.map_errors(rpc.path):
             await call._exit(None)
 
 
@@ -383,6 +395,9 @@ class Call(Generic[_Req, _Rep]):
 
     async def cancel(self) -> None:
         """Reset the stream if it is still open: the daemon stops, and the call is over.
+
+        Call it from the task that drives the call (a reader blocked in
+        another task is not woken; cancel that task instead).
 
         It leaves grpclib's stream context as an error would, which resets
         the stream only when it is not closed already.

@@ -161,7 +161,26 @@ async def test_deadline_maps_to_deadline_exceeded(containerd_client: pycontainer
     with pytest.raises(errors.DeadlineExceeded) as info:
         await _wait_for_an_event(containerd_client, timeout=0.05)
     assert isinstance(info.value, TimeoutError)
+    # translated once: the cause is grpclib's or asyncio's error, not one of ours
+    assert not isinstance(info.value.__cause__, errors.ContainerdError)
     assert (await containerd_client.version()).version
+
+
+@pytest.mark.parametrize("raised", [TimeoutError("mine"), OSError(5, "mine")])
+async def test_a_streams_block_raises_its_own_errors_unchanged(
+    containerd_client: pycontainerd.Client, raised: Exception
+) -> None:
+    digest = await containerd_client.content.write("own-errors", b"some bytes")
+
+    async def read_and_fail() -> None:
+        async with containerd_client.content.reader(digest) as reader:
+            async for _ in reader:
+                raise raised
+
+    with pytest.raises(type(raised)) as info:
+        await read_and_fail()
+    assert info.value is raised
+    await containerd_client.content.delete(digest)
 
 
 @pytest.mark.parametrize("fixed", [True, False], ids=["with-fix", "without-fix"])

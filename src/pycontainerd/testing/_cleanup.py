@@ -114,10 +114,12 @@ async def _remove_task(client: Client, container_id: str) -> None:
         tasks.kill(KillRequest(container_id=container_id, signal=signal.SIGKILL, all=True)),
         (Status.NOT_FOUND, Status.FAILED_PRECONDITION, Status.UNKNOWN),
     )
+    # Bounded by the cancel scope, not a gRPC deadline: grpclib raises a deadline by
+    # cancelling its own task, and these raw calls have no transport to undo that.
     with anyio.move_on_after(10):
         try:
-            await tasks.wait(WaitRequest(container_id=container_id), timeout=10)
-        except (GRPCError, TimeoutError):
+            await tasks.wait(WaitRequest(container_id=container_id), timeout=None)
+        except GRPCError:
             pass
     await tasks.delete(DeleteTaskRequest(container_id=container_id))
 
