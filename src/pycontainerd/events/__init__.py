@@ -21,15 +21,12 @@ Example:
     ```
 """
 
-from . import filters
-from ._stream import DEFAULT_BUFFER, PROBE_PREFIX, Events, EventStream, Overflow, Resync
-from ._types import (
+from .._api._events import (
     ContainerCreate,
     ContainerDelete,
     ContainerRuntime,
     ContainerUpdate,
     ContentDelete,
-    Envelope,
     Event,
     ImageCreate,
     ImageDelete,
@@ -51,8 +48,10 @@ from ._types import (
     TaskPaused,
     TaskResumed,
     TaskStart,
-    Unknown,
 )
+from . import filters
+from ._stream import DEFAULT_BUFFER, PROBE_PREFIX, Events, EventStream, Overflow, Resync
+from ._types import Envelope, Unknown
 
 __all__ = [
     "DEFAULT_BUFFER",

@@ -2,8 +2,8 @@
 
 The event classes are generated from containerd's event protos into
 ``_api/_events.py`` (one per message, named after it, with its ``TYPE_URL``
-and ``TOPIC``) and re-exported here; `pycontainerd._wire` decodes and
-encodes them by the generated schemas.
+and ``TOPIC``; `pycontainerd.events` exports them); `pycontainerd._wire`
+decodes and encodes them by the generated schemas.
 """
 
 from __future__ import annotations
@@ -16,68 +16,11 @@ import betterproto
 from betterproto.lib.google.protobuf import Any as _Any
 
 from .. import _wire
-from .._api._events import (
-    EVENTS,
-    ContainerCreate,
-    ContainerDelete,
-    ContainerRuntime,
-    ContainerUpdate,
-    ContentDelete,
-    Event,
-    ImageCreate,
-    ImageDelete,
-    ImageUpdate,
-    NamespaceCreate,
-    NamespaceDelete,
-    NamespaceUpdate,
-    SnapshotCommit,
-    SnapshotPrepare,
-    SnapshotRemove,
-    TaskCheckpointed,
-    TaskCreate,
-    TaskDelete,
-    TaskExecAdded,
-    TaskExecStarted,
-    TaskExit,
-    TaskIO,
-    TaskOOM,
-    TaskPaused,
-    TaskResumed,
-    TaskStart,
-)
+from .._api._events import EVENTS, Event
 from .._descriptors import Mount
 from ._values import Unknown, _Event
 
-__all__ = [
-    "ContainerCreate",
-    "ContainerDelete",
-    "ContainerRuntime",
-    "ContainerUpdate",
-    "ContentDelete",
-    "Envelope",
-    "Event",
-    "ImageCreate",
-    "ImageDelete",
-    "ImageUpdate",
-    "NamespaceCreate",
-    "NamespaceDelete",
-    "NamespaceUpdate",
-    "SnapshotCommit",
-    "SnapshotPrepare",
-    "SnapshotRemove",
-    "TaskCheckpointed",
-    "TaskCreate",
-    "TaskDelete",
-    "TaskExecAdded",
-    "TaskExecStarted",
-    "TaskExit",
-    "TaskIO",
-    "TaskOOM",
-    "TaskPaused",
-    "TaskResumed",
-    "TaskStart",
-    "Unknown",
-]
+__all__ = ["EVENTS", "Envelope", "Event", "Unknown", "decode", "decode_event", "encode"]
 
 _GOOGLE_PREFIX: Final = "type.googleapis.com/"
 _ANY: Final = "google.protobuf.Any"
