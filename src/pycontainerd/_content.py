@@ -948,12 +948,29 @@ class Content(Facade):
         with the ref still locked) after the caller moved on, so an abort
         sent next could come first and the ingest outlive it.
         """
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+        interrupted: BaseException | None = None
+
+        async def finish() -> None:
             with anyio.move_on_after(_CLEANUP_TIMEOUT / 2):
                 await self._finish(call)
-            await _cancel(call)
-            if abort:
-                await self._abort_settled(ref)
+
+        async def abort_it() -> None:
+            await self._abort_settled(ref)
+
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT) as bound:
+            for step in (finish, lambda: _cancel(call), *([abort_it] if abort else [])):
+                while True:  # each step is idempotent: one interrupted runs again
+                    try:
+                        await step()
+                        break
+                    except anyio.get_cancelled_exc_class() as exc:
+                        if bound.cancel_called:
+                            raise  # the cleanup's own time is up
+                        # asyncio's own Task.cancel() (Ctrl-C under anyio.run) lands
+                        # inside a shield: finish the cleanup, then raise it.
+                        interrupted = exc
+        if interrupted is not None:
+            raise interrupted
 
     async def write(
         self,

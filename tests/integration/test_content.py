@@ -365,3 +365,27 @@ async def test_source_error_midway_aborts(client: Client) -> None:
     stock = await inventory(client)
     assert stock.ingests == ()
     assert stock.content == ()
+
+
+@pytest.mark.parametrize("turns", [0, 1, 3, 6, 20])
+async def test_writer_aborts_under_a_second_native_cancel(
+    containerd_client: Client, turns: int
+) -> None:
+    """asyncio's own Task.cancel() lands inside the shielded cleanup: the abort still happens."""
+    import asyncio
+
+    async def body() -> None:
+        async with containerd_client.content.writer("native") as writer:
+            await writer.write(b"y" * 1000)
+            await asyncio.sleep(30)
+
+    task = asyncio.ensure_future(body())
+    await asyncio.sleep(0.3)
+    task.cancel()  # starts the writer's cleanup
+    for _ in range(turns):  # ... which a second cancel interrupts somewhere
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(errors.NotFound):
+        await containerd_client.content.status("native")
