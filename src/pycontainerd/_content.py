@@ -733,7 +733,6 @@ class Content(Facade):
         its digest must match; one that fills `limit` exactly may be partial,
         so a digest mismatch then asks ``Info`` whether the blob is longer.
         """
-        method = _READ
         hasher = _hasher(digest)
         assert hasher is not None
         buffer = io.BytesIO()
@@ -752,7 +751,7 @@ class Content(Facade):
         if actual != digest and (
             limit is None or received < limit or (await self.info(digest)).size == received
         ):
-            raise errors.DataLoss(f"content {digest}: data read has digest {actual}", method=method)
+            raise errors.DataLoss(f"content {digest}: data read has digest {actual}", method=_READ)
         return buffer.getvalue()
 
     async def _receive_blob(self, digest: str, limit: int | None, assembler: _Assembler) -> int:

@@ -415,28 +415,16 @@ class Call(Generic[_Req, _Rep]):
         return reply
 
     async def _call(self, step: Awaitable[_T]) -> _T:
-        """Await one step of the call, its failures translated (inline: it runs per message)."""
+        """Await one step of the call, its failures translated."""
         if self._done:
             step.close()  # type: ignore[attr-defined]  # a coroutine, never started
             raise errors.FailedPrecondition(f"the call to {self._rpc.path} has ended")
-        task = asyncio.current_task()
-        before = task.cancelling() if task is not None else 0
-        try:
-            return await step
-        except Exception as exc:
-            failure: Exception = exc
-            if isinstance(exc, StreamTerminatedError):
+        with self._transport.map_errors(self._rpc.path):
+            try:
+                return await step
+            except StreamTerminatedError as exc:
                 # containerd answers some calls (Content.Write refusing a locked
                 # ref) with an error status and then resets the stream while the
                 # client half is open: grpclib raises that status on exit.
-                try:
-                    await self._exit(exc)
-                except Exception as status:
-                    failure = status
-            error = self._transport.translate(failure, self._rpc.path)
-            if error is None:
-                if failure is exc:
-                    raise
-                raise failure from exc
-            _restore_cancelling(task, before)
-            raise error from failure
+                await self._exit(exc)
+                raise
