@@ -633,16 +633,20 @@ class Images(Facade):
             ```
         """
         _check_name(name)
-        paths: builtins.list[str] = []
-        msg = _Image(name=name)
-        if target is not None:
-            paths.append("target")
-            msg.target = target._to_proto()
+        paths = [
+            *(["target"] if target is not None else []),
+            *(f"labels.{k}" for k in labels or ()),
+        ]
+        if target is None:
+            current = await self.get(name)
+            if not paths:
+                return current
+            # containerd 1.7 and 2.x dereference the image's target even when the
+            # mask leaves it alone: an image without one panics the daemon.
+            target = current.target
+        msg = _Image(name=name, target=target._to_proto())
         if labels is not None:
-            paths.extend(f"labels.{k}" for k in labels)
             msg.labels = {k: v for k, v in labels.items() if v is not None}
-        if not paths:
-            return await self.get(name)
         reply = await self._caller.unary(
             _rpc.Images.Update,
             UpdateImageRequest(image=msg, update_mask=FieldMask(paths=paths)),

@@ -206,20 +206,25 @@ class Transport:
         return self.timeout if timeout is DEFAULT else timeout
 
     @contextlib.contextmanager
-    def map_errors(self, method: str) -> Iterator[None]:
-        """Translate grpclib and socket failures inside the block into `pycontainerd.errors`."""
+    def map_errors(self, method: str, expires: float | None = None) -> Iterator[None]:
+        """Translate grpclib and socket failures inside the block into `pycontainerd.errors`.
+
+        `expires` is the loop time at which the call's deadline passes, if it has one.
+        """
         task = asyncio.current_task()
         before = task.cancelling() if task is not None else 0
         try:
             yield
         except Exception as exc:
-            error = self.translate(exc, method)
+            error = self.translate(exc, method, expires)
             if error is None:
                 raise
             _restore_cancelling(task, before)
             raise error from exc
 
-    def translate(self, exc: Exception, method: str) -> errors.ContainerdError | None:
+    def translate(
+        self, exc: Exception, method: str, expires: float | None = None
+    ) -> errors.ContainerdError | None:
         """The `pycontainerd.errors` exception for a grpclib or socket failure, else None.
 
         None for one of ours already (`errors.DeadlineExceeded` is a
@@ -227,6 +232,14 @@ class Transport:
         """
         if isinstance(exc, errors.ContainerdError):
             return None
+        if (
+            isinstance(exc, StreamTerminatedError)
+            and expires is not None
+            and asyncio.get_running_loop().time() >= expires
+        ):
+            # containerd 2.x (grpc-go 1.6x) resets a stream whose deadline has
+            # passed, which can reach grpclib before its own timer fires.
+            return errors.DeadlineExceeded(f"deadline exceeded calling {method}", method=method)
         if isinstance(exc, GRPCError):
             message = exc.message or ""
             if exc.status is Status.UNKNOWN and "context deadline exceeded" in message:
@@ -250,6 +263,11 @@ class Transport:
                 method=method,
             )
         return None
+
+
+def _expiry(seconds: float | None) -> float | None:
+    """The loop time at which a deadline `seconds` from now passes."""
+    return None if seconds is None else asyncio.get_running_loop().time() + seconds
 
 
 class Caller:
@@ -292,8 +310,9 @@ class Caller:
     ) -> bytes:
         """`unary`, returning the reply serialised, for a reader that decodes it itself."""
         t = self.transport
-        with t.map_errors(rpc.path):
-            async with self._open(rpc, t.deadline(timeout)) as stream:
+        seconds = t.deadline(timeout)
+        with t.map_errors(rpc.path, _expiry(seconds)):
+            async with self._open(rpc, seconds) as stream:
                 await stream.send_message(request, end=True)
                 payload = await stream.recv_message()
             if payload is None:
@@ -318,8 +337,9 @@ class Caller:
         side would lose that reply.
         """
         t = self.transport
-        with t.map_errors(rpc.path):
-            call = Call(self._open(rpc, t.deadline(timeout)), rpc, t)
+        seconds = t.deadline(timeout)
+        call = Call(self._open(rpc, seconds), rpc, t, _expiry(seconds))
+        with call._errors():
             await call._enter()
         # The block's own errors pass through as they are: the call's steps
         # translate theirs, and a TimeoutError or OSError of the caller's is
@@ -327,10 +347,10 @@ class Caller:
         try:
             yield call
         except BaseException as exc:
-            with t.map_errors(rpc.path):
+            with call._errors():
                 await call._exit(exc)
             raise
-        with t.map_errors(rpc.path):
+        with call._errors():
             await call._exit(None)
 
 
@@ -342,13 +362,23 @@ class Call(Generic[_Req, _Rep]):
     or to keep a large field without copying it) uses `recv_raw`.
     """
 
-    __slots__ = ("_done", "_rpc", "_stream", "_transport")
+    __slots__ = ("_done", "_expires", "_rpc", "_stream", "_transport")
 
-    def __init__(self, stream: Stream[Any, bytes], rpc: Rpc[_Req, _Rep], transport: Transport):
+    def __init__(
+        self,
+        stream: Stream[Any, bytes],
+        rpc: Rpc[_Req, _Rep],
+        transport: Transport,
+        expires: float | None,
+    ):
         self._stream = stream
         self._rpc = rpc
         self._transport = transport
+        self._expires = expires
         self._done = False
+
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
+        return self._transport.map_errors(self._rpc.path, self._expires)
 
     async def _enter(self) -> None:
         await self._stream.__aenter__()
@@ -390,7 +420,7 @@ class Call(Generic[_Req, _Rep]):
         Raises the daemon's error, if it sent one; afterwards the call is
         over, and leaving the ``async with`` block has nothing left to do.
         """
-        with self._transport.map_errors(self._rpc.path):
+        with self._errors():
             await self._exit(None)
 
     async def cancel(self) -> None:
@@ -402,7 +432,7 @@ class Call(Generic[_Req, _Rep]):
         It leaves grpclib's stream context as an error would, which resets
         the stream only when it is not closed already.
         """
-        with self._transport.map_errors(self._rpc.path):
+        with self._errors():
             await self._exit(_ABANDONED)
 
     def __aiter__(self) -> Call[_Req, _Rep]:
@@ -419,7 +449,7 @@ class Call(Generic[_Req, _Rep]):
         if self._done:
             step.close()  # type: ignore[attr-defined]  # a coroutine, never started
             raise errors.FailedPrecondition(f"the call to {self._rpc.path} has ended")
-        with self._transport.map_errors(self._rpc.path):
+        with self._errors():
             try:
                 return await step
             except StreamTerminatedError as exc:

@@ -35,10 +35,14 @@ def test_every_non_ok_status_is_covered() -> None:
     assert set(EXPECTED) == set(GrpcStatus) - {GrpcStatus.OK}
 
 
-def _raise_through(transport: Transport, exc: BaseException) -> errors.RPCError:
+def _raise_through(
+    transport: Transport, exc: BaseException, *, expires_in: float | None = None
+) -> errors.RPCError:
     async def run() -> errors.RPCError:
+        loop = asyncio.get_running_loop()
+        expires = None if expires_in is None else loop.time() + expires_in
         with pytest.raises(errors.RPCError) as info:
-            with transport.map_errors("/svc/Method"):
+            with transport.map_errors("/svc/Method", expires):
                 raise exc
         return info.value
 
@@ -105,6 +109,17 @@ def test_transport_failures_name_the_address(cause: Exception) -> None:
     assert err.address == "/run/x/y.sock"
     assert "/run/x/y.sock" in str(err)
     assert err.__cause__ is cause
+
+
+def test_reset_after_the_deadline_is_deadline_exceeded() -> None:
+    # containerd 2.x resets a stream whose deadline has passed; before the
+    # deadline, a reset is a lost connection.
+    cause = StreamTerminatedError("Stream reset by remote party, error_code: 8")
+    late = _raise_through(Transport("/x.sock", timeout=None), cause, expires_in=-0.001)
+    assert type(late) is errors.DeadlineExceeded
+    assert late.__cause__ is cause
+    early = _raise_through(Transport("/x.sock", timeout=None), cause, expires_in=60)
+    assert type(early) is errors.ConnectionError
 
 
 def test_codes_outside_grpc_range_are_unknown() -> None:

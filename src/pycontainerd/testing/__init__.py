@@ -23,6 +23,9 @@ async def test_version(containerd_client: pycontainerd.Client) -> None:
 ```
 
 Requires root, containerd and runc (``apt-get install containerd runc``).
+Set ``PYCONTAINERD_TEST_CONTAINERD`` to run the fixtures against another
+daemon: a binary's path, or ``debian:trixie`` (containerd 1.7) or
+``debian:sid`` (2.x) for the builds `debian_containerd` fetches.
 
 Images for tests are built locally, without a network: `build_busybox_image`
 creates (and unpacks) a small busybox image from Debian's ``busybox-static``
@@ -41,6 +44,7 @@ from ._busybox import (
 )
 from ._cleanup import Inventory, empty_namespace, inventory
 from ._daemon import ContainerdDaemon, DaemonError, require_tools
+from ._debian import debian_containerd
 
 __all__ = [
     "BUSYBOX_APPLETS",
@@ -51,6 +55,7 @@ __all__ = [
     "Inventory",
     "build_busybox_image",
     "busybox_archive",
+    "debian_containerd",
     "empty_namespace",
     "inventory",
     "make_busybox_rootfs",

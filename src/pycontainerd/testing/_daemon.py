@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,24 +18,52 @@ __all__ = ["ContainerdDaemon", "DaemonError", "require_tools"]
 
 INSTALL_HINT = "apt-get install containerd runc"
 
+# containerd 1.x serves CRI from one plugin; 2.x splits it into these (and the
+# pod-sandbox controller, which only CRI uses). Disabled, the daemon starts fast.
+_CRI_PLUGINS = (
+    "io.containerd.grpc.v1.cri",
+    "io.containerd.cri.v1.images",
+    "io.containerd.cri.v1.runtime",
+    "io.containerd.podsandbox.controller.v1.podsandbox",
+)
+
 
 class DaemonError(RuntimeError):
     """The private daemon could not be started (its log is quoted in the message)."""
 
 
-def require_tools() -> tuple[str, str]:
-    """The paths of ``containerd`` and ``runc``.
+def require_tools(*, containerd: bool = True) -> tuple[str, str]:
+    """The paths of ``containerd`` and ``runc`` on ``PATH``.
+
+    Args:
+        containerd: look for ``containerd`` too (``False`` when the daemon's
+            binary is given; its path is then ``""``).
 
     Raises:
         DaemonError: either is missing; the message names the install command.
     """
-    found = (shutil.which("containerd"), shutil.which("runc"))
+    found = (shutil.which("containerd") if containerd else "-", shutil.which("runc"))
     missing = [name for name, path in zip(("containerd", "runc"), found, strict=True) if not path]
     if missing:
         raise DaemonError(
             f"{' and '.join(missing)} not found on PATH; install them with: {INSTALL_HINT}"
         )
-    return found[0] or "", found[1] or ""
+    return (found[0] if containerd else None) or "", found[1] or ""
+
+
+def _binary_version(binary: str) -> str:
+    """The version ``containerd --version`` prints: ``1.6.20~ds1``, ``2.1.9+unknown``."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except OSError as exc:
+        raise DaemonError(f"cannot run {binary}: {exc}") from exc
+    # "containerd github.com/containerd/containerd/v2 2.1.9+unknown" (then a revision on 1.x)
+    match = re.search(r"\sv?(\d+\.\d+\S*)", out)
+    if match is None:
+        raise DaemonError(f"{binary} --version printed no version: {out!r}")
+    return match.group(1)
 
 
 class ContainerdDaemon:
@@ -50,6 +79,10 @@ class ContainerdDaemon:
     Must run as root (containerd mounts snapshots and runs runc).
 
     Args:
+        containerd: the ``containerd`` binary to run (its directory goes first
+            on the daemon's ``PATH``, so the shims beside it are the ones
+            started); the one on ``PATH`` when ``None``. `debian_containerd`
+            fetches the builds of other Debian suites.
         directory: where root, state, socket and log live; a fresh temp dir
             (removed on stop) when ``None``.
         start_timeout: seconds to wait for the socket to serve.
@@ -65,12 +98,22 @@ class ContainerdDaemon:
             async with pycontainerd.Client(daemon.address) as client:
                 ...
         ```
+
+        The same code against containerd 2.x from Debian's ``sid``:
+
+        ```python
+        from pycontainerd.testing import debian_containerd
+
+        with ContainerdDaemon(containerd=debian_containerd("sid")) as daemon:
+            ...
+        ```
     """
 
     def __init__(
         self,
         directory: str | os.PathLike[str] | None = None,
         *,
+        containerd: str | os.PathLike[str] | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         log_level: str = "info",
@@ -86,12 +129,20 @@ class ContainerdDaemon:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.log_level = log_level
+        self.containerd = Path(containerd) if containerd is not None else None
+        #: The version the daemon's binary reports (``"1.7.24~ds1"``), set by `start`.
+        self.version = ""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
         """The daemon's socket path, for `pycontainerd.Client`."""
         return str(self.socket)
+
+    @property
+    def pid(self) -> int | None:
+        """The daemon's process id while it runs (a restart changes it)."""
+        return self._process.pid if self.running and self._process is not None else None
 
     @property
     def running(self) -> bool:
@@ -105,12 +156,25 @@ class ContainerdDaemon:
         except FileNotFoundError:
             return ""
 
-    def _write_config(self) -> None:
+    def _binary(self) -> str:
+        if self.containerd is None:
+            return require_tools()[0]
+        if not os.access(self.containerd, os.X_OK):
+            raise DaemonError(f"containerd binary not found or not executable: {self.containerd}")
+        require_tools(containerd=False)
+        return str(self.containerd)
+
+    def _write_config(self, binary: str) -> None:
+        # containerd 2.x reads version 2 files (migrating them in memory, with a
+        # warning); version 3 is what it writes itself.
+        self.version = _binary_version(binary)
+        major = int(self.version.split(".")[0])
+        disabled = ", ".join(f'"{name}"' for name in _CRI_PLUGINS)
         self.config_path.write_text(
-            "version = 2\n"
+            f"version = {3 if major >= 2 else 2}\n"
             f'root = "{self.root}"\n'
             f'state = "{self.state}"\n'
-            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f"disabled_plugins = [{disabled}]\n"
             "[grpc]\n"
             f'  address = "{self.socket}"\n'
             "[ttrpc]\n"
@@ -129,14 +193,18 @@ class ContainerdDaemon:
         """
         if self.running:
             return
-        containerd, _ = require_tools()
+        containerd = self._binary()
         for d in (self.root, self.state):
             d.mkdir(parents=True, exist_ok=True)
-        self._write_config()
+        self._write_config(containerd)
         self.socket.unlink(missing_ok=True)
+        env = dict(os.environ)
+        if self.containerd is not None:
+            env["PATH"] = os.pathsep.join([str(self.containerd.parent), env.get("PATH", "")])
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [containerd, "--config", str(self.config_path)],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,147 @@
+"""containerd builds of other Debian suites, for testing against several daemon versions.
+
+Debian 12 ships containerd 1.6; ``trixie`` carries 1.7 and ``sid`` 2.x, and their
+binaries run on Debian 12. `debian_containerd` fetches one with ``apt-get
+download`` into a cache and unpacks it with ``dpkg -x``: the machine's own apt
+sources, package lists and installed packages are never touched. The mirror is
+the one the machine's apt configuration already uses for Debian, so nothing
+here names a host.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+__all__ = ["debian_containerd"]
+
+_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "pycontainerd" / "debian"
+
+
+def _mirror() -> str:
+    """The Debian archive the machine's apt already uses (security and updates suites aside)."""
+    from ._daemon import DaemonError
+
+    try:
+        out = subprocess.run(
+            [
+                "apt-get",
+                "indextargets",
+                "--format",
+                "$(REPO_URI)",
+                "Label: Debian",
+                "Identifier: Packages",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise DaemonError(f"cannot read the machine's apt configuration: {exc}") from exc
+    uris = sorted({line.strip() for line in out.splitlines() if line.strip()})
+    if not uris:
+        raise DaemonError(
+            "the machine's apt sources name no Debian archive to fetch other suites from"
+        )
+    return uris[0]
+
+
+def _apt_options(state: Path) -> list[str]:
+    # Every directory apt would write to, and the sources it reads, are private.
+    return [
+        f"-oDir::State={state}",
+        f"-oDir::State::Lists={state / 'lists'}",
+        "-oDir::State::status=/dev/null",
+        f"-oDir::Cache={state / 'cache'}",
+        f"-oDir::Etc::SourceList={state / 'sources.list'}",
+        "-oDir::Etc::SourceParts=/nonexistent",
+        "-oDebug::NoLocking=1",
+        "-qq",
+        # As root apt drops to its _apt user, who cannot write to a private cache.
+        *(["-oAPT::Sandbox::User=root"] if os.geteuid() == 0 else []),
+    ]
+
+
+def debian_containerd(
+    suite: str, *, cache: str | os.PathLike[str] | None = None, refresh: bool = False
+) -> Path:
+    """The ``containerd`` binary of Debian's package in `suite`, fetched once into a cache.
+
+    The package's shims sit beside the binary; pass the path as
+    ``ContainerdDaemon(containerd=...)``, which puts that directory first on the
+    daemon's ``PATH`` so it starts its own shim. The host's ``runc`` is used.
+
+    Args:
+        suite: a Debian suite or codename, such as ``"trixie"`` or ``"sid"``.
+        cache: where the package lists, the ``.deb`` and the unpacked tree live
+            (``~/.cache/pycontainerd/debian`` by default).
+        refresh: fetch the suite's current build even if one is cached.
+
+    Returns:
+        The path of the unpacked ``usr/bin/containerd``.
+
+    Raises:
+        pycontainerd.testing.DaemonError: apt cannot fetch the package (the
+            message quotes apt's error), or the machine has no Debian archive
+            configured.
+
+    Example:
+        ```python
+        from pycontainerd.testing import ContainerdDaemon, debian_containerd
+
+        with ContainerdDaemon(containerd=debian_containerd("sid")) as daemon:
+            ...
+        ```
+    """
+    from ._daemon import DaemonError
+
+    if not suite or not suite.replace("-", "").isalnum():
+        raise DaemonError(f"not a Debian suite name: {suite!r}")
+    root = Path(cache) if cache is not None else _cache_root()
+    state = root / suite
+    tree = state / "tree"
+    binary = tree / "usr" / "bin" / "containerd"
+    state.mkdir(parents=True, exist_ok=True)
+    with (state / ".lock").open("w") as lock:
+        # Two test runs sharing the cache must not unpack into each other's tree.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists() and not refresh:
+            return binary
+        (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        (state / "sources.list").write_text(
+            f"deb [signed-by={_KEYRING}] {_mirror()} {suite} main\n"
+        )
+        options = _apt_options(state)
+        downloads = state / "downloads"
+        shutil.rmtree(downloads, ignore_errors=True)
+        downloads.mkdir()
+        for command in (["update"], ["download", f"containerd/{suite}"]):
+            done = subprocess.run(
+                ["apt-get", *options, *command],
+                cwd=downloads,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise DaemonError(
+                    f"apt-get {command[0]} for containerd from {suite!r} failed:\n"
+                    f"{(done.stderr or done.stdout).strip()}"
+                )
+        [deb] = downloads.glob("containerd_*.deb")
+        staging = state / "tree.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        subprocess.run(["dpkg", "-x", str(deb), str(staging)], check=True, capture_output=True)
+        shutil.rmtree(tree, ignore_errors=True)
+        staging.rename(tree)
+        shutil.rmtree(downloads, ignore_errors=True)
+        return binary
