@@ -20,53 +20,72 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 API_OUT = ROOT / "src" / "pycontainerd" / "_api"
-GOCODE = Path("/usr/share/gocode/src")
+GOCODE = Path("usr/share/gocode/src")
 
-# (Debian package, directory under GOCODE, proto files relative to that directory)
-SOURCES: list[tuple[str, str, list[str]]] = [
+# (Debian package, suite, directory under GOCODE, proto files relative to it).
+# Suite None: the host's installed package (Debian 12). containerd's API module
+# comes from sid (2.1): its v1 services stay wire-compatible with 1.6 and 1.7
+# daemons, and it adds transfer, streaming and sandboxes. The cgroups metrics
+# protos (which import gogo.proto) are those of the host.
+SOURCES: list[tuple[str, str | None, str, list[str]]] = [
     (
-        "golang-github-containerd-containerd-dev",
-        "github.com/containerd/containerd",
+        "golang-github-containerd-containerd-api-dev",
+        "sid",
+        "github.com/containerd/containerd/api",
         [
-            "api/events/container.proto",
-            "api/events/content.proto",
-            "api/events/image.proto",
-            "api/events/namespace.proto",
-            "api/events/snapshot.proto",
-            "api/events/task.proto",
-            "api/services/containers/v1/containers.proto",
-            "api/services/content/v1/content.proto",
-            "api/services/diff/v1/diff.proto",
-            "api/services/events/v1/events.proto",
-            "api/services/images/v1/images.proto",
-            "api/services/introspection/v1/introspection.proto",
-            "api/services/leases/v1/leases.proto",
-            "api/services/namespaces/v1/namespace.proto",
-            "api/services/snapshots/v1/snapshots.proto",
-            "api/services/tasks/v1/tasks.proto",
-            "api/services/version/v1/version.proto",
-            "api/types/descriptor.proto",
-            "api/types/metrics.proto",
-            "api/types/mount.proto",
-            "api/types/platform.proto",
-            "api/types/task/task.proto",
-            "protobuf/plugin/fieldpath.proto",
-            "runtime/v2/runc/options/oci.proto",
+            "events/container.proto",
+            "events/content.proto",
+            "events/image.proto",
+            "events/namespace.proto",
+            "events/sandbox.proto",
+            "events/snapshot.proto",
+            "events/task.proto",
+            "services/containers/v1/containers.proto",
+            "services/content/v1/content.proto",
+            "services/diff/v1/diff.proto",
+            "services/events/v1/events.proto",
+            "services/images/v1/images.proto",
+            "services/introspection/v1/introspection.proto",
+            "services/leases/v1/leases.proto",
+            "services/namespaces/v1/namespace.proto",
+            "services/sandbox/v1/sandbox.proto",
+            "services/snapshots/v1/snapshots.proto",
+            "services/streaming/v1/streaming.proto",
+            "services/tasks/v1/tasks.proto",
+            "services/transfer/v1/transfer.proto",
+            "services/version/v1/version.proto",
+            "types/descriptor.proto",
+            "types/event.proto",
+            "types/fieldpath.proto",
+            "types/introspection.proto",
+            "types/metrics.proto",
+            "types/mount.proto",
+            "types/platform.proto",
+            "types/runc/options/oci.proto",
+            "types/sandbox.proto",
+            "types/task/task.proto",
+            "types/transfer/imagestore.proto",
+            "types/transfer/importexport.proto",
+            "types/transfer/progress.proto",
+            "types/transfer/registry.proto",
+            "types/transfer/streaming.proto",
         ],
     ),
     (
         "golang-github-containerd-cgroups-dev",
+        None,
         "github.com/containerd/cgroups",
         ["stats/v1/metrics.proto", "v2/stats/metrics.proto"],
     ),
-    ("golang-github-gogo-protobuf-dev", "github.com/gogo/protobuf", ["gogoproto/gogo.proto"]),
+    ("golang-github-gogo-protobuf-dev", None, "github.com/gogo/protobuf", ["gogoproto/gogo.proto"]),
     (
         "golang-github-gogo-googleapis-dev",
+        None,
         "github.com/gogo/googleapis",
         ["google/rpc/status.proto"],
     ),
@@ -76,42 +95,72 @@ SOURCES: list[tuple[str, str, list[str]]] = [
 SHORT_IMPORTS = {"github.com/gogo/protobuf": "", "github.com/gogo/googleapis": ""}
 
 
-def packages() -> list[str]:
-    return sorted({pkg for pkg, _, _ in SOURCES})
-
-
 def _dest(base: str, rel: str) -> Path:
     prefix = SHORT_IMPORTS.get(base, base)
     return HERE / prefix / rel if prefix else HERE / rel
 
 
+def _package_root(package: str, suite: str | None) -> tuple[Path, str]:
+    """Where `package` is unpacked, and its version."""
+    if suite is None:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", package],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return Path("/"), out.stdout.strip()
+    from pycontainerd.testing._debian import debian_package
+
+    root = debian_package(package, suite)
+    return root, (root / "DEBIAN-VERSION").read_text().strip()
+
+
+class Package(NamedTuple):
+    """One source package, unpacked: where, which version, and its proto files."""
+
+    name: str
+    suite: str | None
+    root: Path
+    version: str
+    files: list[tuple[Path, Path]]  # (source, destination under protos/)
+
+
+def sources() -> list[Package]:
+    out = []
+    for name, suite, base, files in SOURCES:
+        root, version = _package_root(name, suite)
+        pairs = [(root / GOCODE / base / rel, _dest(base, rel)) for rel in files]
+        out.append(Package(name, suite, root, version, pairs))
+    return out
+
+
 def copy() -> None:
-    for _, base, files in SOURCES:
-        for rel in files:
-            src = GOCODE / base / rel
-            dst = _dest(base, rel)
+    for old in HERE.iterdir():
+        if old.is_dir() and old.name != "__pycache__":
+            shutil.rmtree(old)  # files a new release dropped must not linger
+    versions = []
+    cdir = HERE / "copyright"
+    cdir.mkdir()
+    for package in sources():
+        for src, dst in package.files:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
-    versions = []
-    for pkg in packages():
-        out = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=True
-        )
-        versions.append(f"- {pkg} {out.stdout.strip()}")
+        versions.append(f"- {package.name} {package.version} ({package.suite or 'bookworm'})")
+        doc = package.root / "usr/share/doc" / package.name / "copyright"
+        shutil.copyfile(doc, cdir / package.name)
     (HERE / "PROVENANCE.md").write_text(
         "# Provenance\n\n"
         "The `.proto` files under this folder are copied unchanged by `nox -s protos`\n"
-        "(`protos/generate.py`) from these Debian packages (`/usr/share/gocode/src`):\n\n"
+        "(`protos/generate.py`) from these Debian packages (`/usr/share/gocode/src`),\n"
+        "those of other suites fetched by `pycontainerd.testing`'s `debian_package`:\n\n"
         + "\n".join(versions)
-        + "\n\ncontainerd's API is the containerd 1.6.20 API. The files keep their own\n"
-        "copyright headers; containerd and its cgroups library are licensed under the\n"
-        "Apache License 2.0 (`LICENSE`), gogo/protobuf and gogo/googleapis under the\n"
-        "licenses named in the Debian copyright files kept in `copyright/`.\n"
+        + "\n\ncontainerd's API is the API module of containerd 2.1; its v1 services are\n"
+        "the ones containerd 1.6 and 1.7 serve too. The files keep their own copyright\n"
+        "headers; containerd and its cgroups library are licensed under the Apache\n"
+        "License 2.0 (`LICENSE`), gogo/protobuf and gogo/googleapis under the licenses\n"
+        "named in the Debian copyright files kept in `copyright/`.\n"
     )
-    cdir = HERE / "copyright"
-    cdir.mkdir(exist_ok=True)
-    for pkg in packages():
-        shutil.copyfile(Path("/usr/share/doc") / pkg / "copyright", cdir / pkg)
     shutil.copyfile("/usr/share/common-licenses/Apache-2.0", HERE / "LICENSE")
 
 
@@ -278,6 +327,7 @@ def _rpc_table(fds: Any) -> str:
     """``_api/_rpc.py``: a typed entry for every RPC of every service."""
     where = {f".{full}": (f"pycontainerd._api{m}", py) for full, m, py in _classes(fds)}
     where[".google.protobuf.Empty"] = ("betterproto.lib.google.protobuf", "Empty")
+    where[".google.protobuf.Any"] = ("betterproto.lib.google.protobuf", "Any")  # streaming
     services = [
         (f, s) for f in sorted(fds.file, key=lambda f: f.name) if not _skipped(f) for s in f.service
     ]
@@ -338,6 +388,7 @@ _TOPIC_ROOTS = {
     "image": "/images",
     "namespace": "/namespaces",
     "snapshot": "/snapshot",
+    "sandbox": "/sandboxes",
     "task": "/tasks",
 }
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ._diff import Diff
     from ._image_config import ImageConfig
     from ._images import Image, Images, Manifest
-    from ._introspection import PluginInfo, ServerInfo, Version
+    from ._introspection import Deprecation, PluginInfo, RuntimeInfo, ServerInfo, Version
     from ._leases import Lease, LeaseResource, Leases
     from ._namespaces import Namespace, Namespaces
     from ._platforms import Platform
@@ -55,6 +55,7 @@ __all__ = [
     "ContentInfo",
     "ContentReader",
     "ContentWriter",
+    "Deprecation",
     "Descriptor",
     "Diff",
     "ExitStatus",
@@ -77,6 +78,7 @@ __all__ = [
     "ProcessInfo",
     "RunResult",
     "Runtime",
+    "RuntimeInfo",
     "ServerInfo",
     "Services",
     "SignalTarget",
@@ -111,7 +113,7 @@ _LAZY = {
         "._diff": ("Diff",),
         "._image_config": ("ImageConfig",),
         "._images": ("Image", "Images", "Manifest"),
-        "._introspection": ("PluginInfo", "ServerInfo", "Version"),
+        "._introspection": ("Deprecation", "PluginInfo", "RuntimeInfo", "ServerInfo", "Version"),
         "._leases": ("Lease", "LeaseResource", "Leases"),
         "._namespaces": ("Namespace", "Namespaces"),
         "._platforms": ("Platform",),

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._descriptors import Descriptor
     from ._diff import Diff
     from ._images import Image, Images
-    from ._introspection import PluginInfo, ServerInfo, Version
+    from ._introspection import PluginInfo, RuntimeInfo, ServerInfo, Version
     from ._leases import Leases
     from ._namespaces import Namespaces
     from ._platforms import Platform
@@ -164,11 +164,23 @@ class Client(AsyncResource):
         return version_of(await self._caller.unary_raw(_rpc.Version.Version, b"", timeout=timeout))
 
     async def server(self, *, timeout: Timeout = DEFAULT) -> ServerInfo:
-        """Introspection's view of the daemon (its UUID)."""
+        """The daemon: its version, UUID and, from containerd 1.7 on, pid and deprecations.
+
+        Two calls (Version and Introspection.Server), each with `timeout`.
+
+        Example:
+            ```python
+            server = await client.server()
+            print(server.version, server.pid)
+            for d in server.deprecations:
+                print(f"deprecated: {d.id}: {d.message}")
+            ```
+        """
         from ._introspection import ServerInfo
 
+        version = await self.version(timeout=timeout)
         reply = await self._caller.unary(_rpc.Introspection.Server, b"", timeout=timeout)
-        return ServerInfo(uuid=reply.uuid)
+        return ServerInfo._from_proto(reply, version)
 
     async def plugins(self, *filters: str, timeout: Timeout = DEFAULT) -> list[PluginInfo]:
         """The daemon's plugins, optionally narrowed by `filters`, as in ``ctr plugins ls``.
@@ -193,6 +205,37 @@ class Client(AsyncResource):
             timeout=timeout,
         )
         return [PluginInfo._from_proto(p) for p in reply.plugins]
+
+    async def runtime_info(
+        self, runtime: str = "io.containerd.runc.v2", *, timeout: Timeout = DEFAULT
+    ) -> RuntimeInfo:
+        """What a runtime's shim reports: its version, and the OCI features of the runtime it drives.
+
+        Needs containerd 2.0 or newer (the Introspection.PluginInfo call).
+
+        Args:
+            runtime: the runtime's name, or the path of its shim binary.
+            timeout: seconds for the call (the client's default unless given).
+
+        Raises:
+            pycontainerd.errors.Unimplemented: the daemon is older than 2.0
+                (the message says so).
+            pycontainerd.errors.NotFound: no such runtime.
+
+        Example:
+            ```python
+            info = await client.runtime_info()
+            print(info.name, info.version)  # io.containerd.runc.v2 2.1.9
+            print(info.features["annotations"]["org.opencontainers.runc.version"])
+            print(info.features.get("mountOptions", []))
+            ```
+        """
+        from ._introspection import runtime_info_of, runtime_info_request
+
+        reply = await self._caller.unary(
+            _rpc.Introspection.PluginInfo, runtime_info_request(runtime), timeout=timeout
+        )
+        return runtime_info_of(reply)
 
     @cached_property
     def namespaces(self) -> Namespaces:

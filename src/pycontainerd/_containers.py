@@ -42,6 +42,7 @@ from ._facade import Facade
 from ._identifiers import validate
 from ._oci import chain_id
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
+from ._transport import DEFAULT
 from ._wire import encode_scalars
 from .stdio import Pipes, Stdio, null
 
@@ -709,18 +710,23 @@ class Containers(Facade):
         ``labels.app==web``, ``image~=busybox``, ``id==a,labels.x==y``. Each
         container's fields are decoded on first access (all at once), its
         spec only when read: listing many containers to count them or pick
-        a few costs little.
+        a few costs little. The daemon streams them one by one, so there is
+        no limit on how many (or how large) they are.
 
         Example:
             ```python
             web = await client.containers.list("labels.app==web")
             ```
         """
-        reply = await self._client._caller.unary_raw(
-            _rpc.Containers.List,
-            ListContainersRequest(filters=list(filters)),  # decoded below, without betterproto
-        )
-        return _listed(reply, self._client)
+        # ListStream sends one container a message, so no reply outgrows the
+        # message size limit. Each message is field 1 holding a Container, as
+        # each entry of List's reply is: joined, they decode as that reply.
+        replies = []
+        async with self._client._caller.stream(_rpc.Containers.ListStream, timeout=DEFAULT) as call:
+            await call.send(ListContainersRequest(filters=list(filters)), end=True)
+            while (reply := await call.recv_raw()) is not None:
+                replies.append(reply)
+        return _listed(b"".join(replies), self._client)
 
     async def update(
         self,

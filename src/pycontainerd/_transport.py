@@ -244,6 +244,8 @@ class Transport:
             message = exc.message or ""
             if exc.status is Status.UNKNOWN and "context deadline exceeded" in message:
                 return errors.DeadlineExceeded(message, method=method)
+            if exc.status is Status.UNIMPLEMENTED:
+                message = _unimplemented(method, message)
             return errors.error_for_status(exc.status.value, message, method=method)
         if isinstance(exc, TimeoutError):
             return errors.DeadlineExceeded(f"deadline exceeded calling {method}", method=method)
@@ -263,6 +265,23 @@ class Transport:
                 method=method,
             )
         return None
+
+
+# The services and calls that older daemons lack, and the release that added them.
+_ADDED_IN: Final = (
+    ("/containerd.services.introspection.v1.Introspection/PluginInfo", "2.0"),
+    ("/containerd.services.sandbox.v1.", "1.7"),
+    ("/containerd.services.streaming.v1.", "1.7"),
+    ("/containerd.services.transfer.v1.", "1.7"),
+)
+
+
+def _unimplemented(method: str, message: str) -> str:
+    """The daemon's UNIMPLEMENTED message, saying which containerd has `method` if we know."""
+    for prefix, release in _ADDED_IN:
+        if method.startswith(prefix):
+            return f"{method} needs containerd {release} or newer ({message or 'unimplemented'})"
+    return message
 
 
 def _expiry(seconds: float | None) -> float | None:

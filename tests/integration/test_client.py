@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import random
 import uuid
 
@@ -358,3 +359,36 @@ async def test_services_stubs_carry_the_views_namespace(
         await other.containers.get(GetContainerRequest(id="mine"))
     assert info.value.status is Status.NOT_FOUND
     await containerd_client.containers.delete("mine")
+
+
+async def test_server_reports_the_daemon_as_its_release_does(
+    containerd_client: pycontainerd.Client, containerd_daemon: ContainerdDaemon
+) -> None:
+    server = await containerd_client.server()
+    assert server.version == containerd_daemon.version
+    assert server.uuid == (await containerd_client.server()).uuid
+    assert all(isinstance(d, pycontainerd.Deprecation) and d.id for d in server.deprecations)
+    if containerd_daemon.version_info >= (1, 7, 0):
+        assert server.pid == containerd_daemon.pid
+        assert server.pidns == os.stat(f"/proc/{server.pid}/ns/pid").st_ino
+    else:  # 1.6 reports neither
+        assert (server.pid, server.pidns, server.deprecations) == (None, None, ())
+
+
+async def test_runtime_info_needs_containerd_2(
+    containerd_client: pycontainerd.Client, containerd_daemon: ContainerdDaemon
+) -> None:
+    if containerd_daemon.version_info < (2, 0, 0):
+        with pytest.raises(errors.Unimplemented, match=r"needs containerd 2\.0 or newer"):
+            await containerd_client.runtime_info()
+        return
+    info = await containerd_client.runtime_info()
+    # The shim describes itself (it comes with the daemon) and the runc it drives.
+    assert (info.name, info.version) == ("io.containerd.runc.v2", containerd_daemon.version)
+    runc = await anyio.run_process(["runc", "--version"])
+    runc_version = info.features["annotations"]["org.opencontainers.runc.version"]
+    assert f"runc version {runc_version}" in runc.stdout.decode()
+    assert info.features["ociVersionMin"].startswith("1.")
+    assert "bind" in info.features["mountOptions"]
+    with pytest.raises(errors.ContainerdError):
+        await containerd_client.runtime_info("io.containerd.nonexistent.v1")

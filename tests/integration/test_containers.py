@@ -159,3 +159,20 @@ async def test_image_user_by_name_resolved_from_layers(
     assert result.stdout == b"1234:5678\n"
     result = await containerd_client.run(image, ["id", "-u"], user="root")
     assert result.stdout == b"0\n"
+
+
+async def test_list_streams_more_than_one_message_holds(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    # Five containers of ~4 MiB of labels each: more than the daemon's 16 MiB
+    # message limit together, which a single List reply could not carry.
+    labels = {f"k{i:04}": "v" * 4000 for i in range(1000)}
+    ids = [f"big-{n}" for n in range(5)]
+    for cid in ids:
+        await containerd_client.containers.create(cid, spec={}, labels=labels)
+    listed = await containerd_client.containers.list()
+    assert sorted(c.id for c in listed) == ids
+    assert all(c.labels == labels for c in listed)
+    assert [c.id for c in await containerd_client.containers.list("id==big-3")] == ["big-3"]
+    for cid in ids:
+        await containerd_client.containers.delete(cid)

@@ -176,3 +176,16 @@ def test_docstring_tree_matches_the_classes() -> None:
     }
     assert drawn == exported
     assert ("ConnectionError", "Unavailable") in pairs
+
+
+def test_unimplemented_names_the_release_that_added_the_call() -> None:
+    async def run(method: str) -> errors.RPCError:
+        with pytest.raises(errors.Unimplemented) as info:
+            with Transport("/x.sock", timeout=None).map_errors(method):
+                raise GRPCError(GrpcStatus.UNIMPLEMENTED, "unknown service")
+        return info.value
+
+    newer = asyncio.run(run("/containerd.services.transfer.v1.Transfer/Transfer"))
+    assert "needs containerd 1.7 or newer (unknown service)" in str(newer)
+    other = asyncio.run(run("/containerd.services.tasks.v1.Tasks/Create"))
+    assert str(other) == "unknown service"

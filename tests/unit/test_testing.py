@@ -63,3 +63,15 @@ def test_debian_containerd_refuses_a_bad_suite_name(tmp_path: Path, suite: str) 
     with pytest.raises(DaemonError, match="not a Debian suite"):
         debian_containerd(suite, cache=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_version_info_is_numeric(tmp_path: Path) -> None:
+    daemon = ContainerdDaemon(
+        tmp_path / "d", containerd=fake_containerd(tmp_path, "containerd x 1.7.24~ds1 rev")
+    )
+    with pytest.raises(DaemonError, match="not started"):
+        daemon.version_info  # noqa: B018  (the property raises)
+    daemon.directory.mkdir()
+    daemon._write_config(daemon._binary())
+    assert daemon.version_info == (1, 7, 24)
+    assert daemon.version_info < (2, 0, 0)

@@ -40,8 +40,8 @@ from pycontainerd._api.containerd.services.content.v1 import (
     WriteContentRequest,
     WriteContentResponse,
 )
-from pycontainerd._api.containerd.services.events.v1 import Envelope as ProtoEnvelope
 from pycontainerd._api.containerd.services.tasks.v1 import KillRequest, ResizePtyRequest
+from pycontainerd._api.containerd.types import Envelope as ProtoEnvelope
 from pycontainerd._containers import (
     _WIRE_FIELDS,
     SPEC_TYPE,
@@ -526,7 +526,7 @@ def test_event_classes_cover_the_event_protos() -> None:
     names = {cls.__name__ for cls in EVENTS}
     assert names == {
         "ContainerCreate", "ContainerDelete", "ContainerRuntime", "ContainerUpdate",
-        "ContentDelete", "ImageCreate", "ImageDelete", "ImageUpdate", "NamespaceCreate",
+        "ContentCreate", "ContentDelete", "SandboxCreate", "SandboxExit", "SandboxStart", "ImageCreate", "ImageDelete", "ImageUpdate", "NamespaceCreate",
         "NamespaceDelete", "NamespaceUpdate", "SnapshotCommit", "SnapshotPrepare",
         "SnapshotRemove", "TaskCheckpointed", "TaskCreate", "TaskDelete", "TaskExecAdded",
         "TaskExecStarted", "TaskExit", "TaskIO", "TaskOOM", "TaskPaused", "TaskResumed",

@@ -21,6 +21,7 @@ __all__ = [
     'ContainerDelete',
     'ContainerRuntime',
     'ContainerUpdate',
+    'ContentCreate',
     'ContentDelete',
     'ImageCreate',
     'ImageDelete',
@@ -28,6 +29,9 @@ __all__ = [
     'NamespaceCreate',
     'NamespaceDelete',
     'NamespaceUpdate',
+    'SandboxCreate',
+    'SandboxExit',
+    'SandboxStart',
     'SnapshotCommit',
     'SnapshotPrepare',
     'SnapshotRemove',
@@ -89,6 +93,17 @@ class ContainerUpdate(_Event):
     image: str = ""
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels)
     snapshot_key: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ContentCreate(_Event):
+    """containerd's ``containerd.events.ContentCreate`` (published on ``/content/create``)."""
+
+    TYPE_URL: ClassVar[str] = 'containerd.events.ContentCreate'
+    TOPIC: ClassVar[str | None] = '/content/create'
+
+    digest: str
+    size: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -166,6 +181,38 @@ class NamespaceUpdate(_Event):
 
 
 @attrs.frozen(kw_only=True)
+class SandboxCreate(_Event):
+    """containerd's ``containerd.events.SandboxCreate`` (published on ``/sandboxes/create``)."""
+
+    TYPE_URL: ClassVar[str] = 'containerd.events.SandboxCreate'
+    TOPIC: ClassVar[str | None] = '/sandboxes/create'
+
+    sandbox_id: str
+
+
+@attrs.frozen(kw_only=True)
+class SandboxExit(_Event):
+    """containerd's ``containerd.events.SandboxExit`` (published on ``/sandboxes/exit``)."""
+
+    TYPE_URL: ClassVar[str] = 'containerd.events.SandboxExit'
+    TOPIC: ClassVar[str | None] = '/sandboxes/exit'
+
+    sandbox_id: str
+    exit_status: int = 0
+    exited_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SandboxStart(_Event):
+    """containerd's ``containerd.events.SandboxStart`` (published on ``/sandboxes/start``)."""
+
+    TYPE_URL: ClassVar[str] = 'containerd.events.SandboxStart'
+    TOPIC: ClassVar[str | None] = '/sandboxes/start'
+
+    sandbox_id: str
+
+
+@attrs.frozen(kw_only=True)
 class SnapshotCommit(_Event):
     """containerd's ``containerd.events.SnapshotCommit`` (published on ``/snapshot/commit``)."""
 
@@ -174,6 +221,7 @@ class SnapshotCommit(_Event):
 
     key: str
     name: str = ""
+    snapshotter: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -185,6 +233,7 @@ class SnapshotPrepare(_Event):
 
     key: str
     parent: str = ""
+    snapshotter: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -195,6 +244,7 @@ class SnapshotRemove(_Event):
     TOPIC: ClassVar[str | None] = '/snapshot/remove'
 
     key: str
+    snapshotter: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -333,6 +383,7 @@ EVENTS: tuple[type[_Event], ...] = (
     ContainerDelete,
     ContainerRuntime,
     ContainerUpdate,
+    ContentCreate,
     ContentDelete,
     ImageCreate,
     ImageDelete,
@@ -340,6 +391,9 @@ EVENTS: tuple[type[_Event], ...] = (
     NamespaceCreate,
     NamespaceDelete,
     NamespaceUpdate,
+    SandboxCreate,
+    SandboxExit,
+    SandboxStart,
     SnapshotCommit,
     SnapshotPrepare,
     SnapshotRemove,
@@ -362,6 +416,7 @@ Event = (
     | ContainerDelete
     | ContainerRuntime
     | ContainerUpdate
+    | ContentCreate
     | ContentDelete
     | ImageCreate
     | ImageDelete
@@ -369,6 +424,9 @@ Event = (
     | NamespaceCreate
     | NamespaceDelete
     | NamespaceUpdate
+    | SandboxCreate
+    | SandboxExit
+    | SandboxStart
     | SnapshotCommit
     | SnapshotPrepare
     | SnapshotRemove

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 if TYPE_CHECKING:
     import betterproto
+    from betterproto.lib.google.protobuf import Any
     from betterproto.lib.google.protobuf import Empty
     from pycontainerd._api.containerd.services.containers.v1 import CreateContainerRequest
     from pycontainerd._api.containerd.services.containers.v1 import CreateContainerResponse
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from pycontainerd._api.containerd.services.diff.v1 import ApplyResponse
     from pycontainerd._api.containerd.services.diff.v1 import DiffRequest
     from pycontainerd._api.containerd.services.diff.v1 import DiffResponse
-    from pycontainerd._api.containerd.services.events.v1 import Envelope
     from pycontainerd._api.containerd.services.events.v1 import ForwardRequest
     from pycontainerd._api.containerd.services.events.v1 import PublishRequest
     from pycontainerd._api.containerd.services.events.v1 import SubscribeRequest
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from pycontainerd._api.containerd.services.images.v1 import ListImagesResponse
     from pycontainerd._api.containerd.services.images.v1 import UpdateImageRequest
     from pycontainerd._api.containerd.services.images.v1 import UpdateImageResponse
+    from pycontainerd._api.containerd.services.introspection.v1 import PluginInfoRequest
+    from pycontainerd._api.containerd.services.introspection.v1 import PluginInfoResponse
     from pycontainerd._api.containerd.services.introspection.v1 import PluginsRequest
     from pycontainerd._api.containerd.services.introspection.v1 import PluginsResponse
     from pycontainerd._api.containerd.services.introspection.v1 import ServerResponse
@@ -78,6 +80,34 @@ if TYPE_CHECKING:
     from pycontainerd._api.containerd.services.namespaces.v1 import ListNamespacesResponse
     from pycontainerd._api.containerd.services.namespaces.v1 import UpdateNamespaceRequest
     from pycontainerd._api.containerd.services.namespaces.v1 import UpdateNamespaceResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerCreateRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerCreateResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerMetricsRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerMetricsResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerPlatformRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerPlatformResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerShutdownRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerShutdownResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerStartRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerStartResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerStatusRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerStatusResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerStopRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerStopResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerUpdateRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerUpdateResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerWaitRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import ControllerWaitResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreCreateRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreCreateResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreDeleteRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreDeleteResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreGetRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreGetResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreListRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreListResponse
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreUpdateRequest
+    from pycontainerd._api.containerd.services.sandbox.v1 import StoreUpdateResponse
     from pycontainerd._api.containerd.services.snapshots.v1 import CleanupRequest
     from pycontainerd._api.containerd.services.snapshots.v1 import CommitSnapshotRequest
     from pycontainerd._api.containerd.services.snapshots.v1 import ListSnapshotsRequest
@@ -121,7 +151,9 @@ if TYPE_CHECKING:
     from pycontainerd._api.containerd.services.tasks.v1 import UpdateTaskRequest
     from pycontainerd._api.containerd.services.tasks.v1 import WaitRequest
     from pycontainerd._api.containerd.services.tasks.v1 import WaitResponse
+    from pycontainerd._api.containerd.services.transfer.v1 import TransferRequest
     from pycontainerd._api.containerd.services.version.v1 import VersionResponse
+    from pycontainerd._api.containerd.types import Envelope
 
 Req = TypeVar("Req", bound="betterproto.Message")
 Rep = TypeVar("Rep", bound="betterproto.Message")
@@ -268,7 +300,7 @@ class Events:
         "/containerd.services.events.v1.Events/Forward", "pycontainerd._api.containerd.services.events.v1:ForwardRequest", "betterproto.lib.google.protobuf:Empty"
     )
     Subscribe: Final[ServerStream[SubscribeRequest, Envelope]] = ServerStream(
-        "/containerd.services.events.v1.Events/Subscribe", "pycontainerd._api.containerd.services.events.v1:SubscribeRequest", "pycontainerd._api.containerd.services.events.v1:Envelope"
+        "/containerd.services.events.v1.Events/Subscribe", "pycontainerd._api.containerd.services.events.v1:SubscribeRequest", "pycontainerd._api.containerd.types:Envelope"
     )
 
 
@@ -300,6 +332,9 @@ class Introspection:
     )
     Server: Final[Unary[Empty, ServerResponse]] = Unary(
         "/containerd.services.introspection.v1.Introspection/Server", "betterproto.lib.google.protobuf:Empty", "pycontainerd._api.containerd.services.introspection.v1:ServerResponse"
+    )
+    PluginInfo: Final[Unary[PluginInfoRequest, PluginInfoResponse]] = Unary(
+        "/containerd.services.introspection.v1.Introspection/PluginInfo", "pycontainerd._api.containerd.services.introspection.v1:PluginInfoRequest", "pycontainerd._api.containerd.services.introspection.v1:PluginInfoResponse"
     )
 
 
@@ -346,6 +381,58 @@ class Namespaces:
     )
 
 
+class Store:
+    """``containerd.services.sandbox.v1.Store``."""
+
+    Create: Final[Unary[StoreCreateRequest, StoreCreateResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Store/Create", "pycontainerd._api.containerd.services.sandbox.v1:StoreCreateRequest", "pycontainerd._api.containerd.services.sandbox.v1:StoreCreateResponse"
+    )
+    Update: Final[Unary[StoreUpdateRequest, StoreUpdateResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Store/Update", "pycontainerd._api.containerd.services.sandbox.v1:StoreUpdateRequest", "pycontainerd._api.containerd.services.sandbox.v1:StoreUpdateResponse"
+    )
+    Delete: Final[Unary[StoreDeleteRequest, StoreDeleteResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Store/Delete", "pycontainerd._api.containerd.services.sandbox.v1:StoreDeleteRequest", "pycontainerd._api.containerd.services.sandbox.v1:StoreDeleteResponse"
+    )
+    List: Final[Unary[StoreListRequest, StoreListResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Store/List", "pycontainerd._api.containerd.services.sandbox.v1:StoreListRequest", "pycontainerd._api.containerd.services.sandbox.v1:StoreListResponse"
+    )
+    Get: Final[Unary[StoreGetRequest, StoreGetResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Store/Get", "pycontainerd._api.containerd.services.sandbox.v1:StoreGetRequest", "pycontainerd._api.containerd.services.sandbox.v1:StoreGetResponse"
+    )
+
+
+class Controller:
+    """``containerd.services.sandbox.v1.Controller``."""
+
+    Create: Final[Unary[ControllerCreateRequest, ControllerCreateResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Create", "pycontainerd._api.containerd.services.sandbox.v1:ControllerCreateRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerCreateResponse"
+    )
+    Start: Final[Unary[ControllerStartRequest, ControllerStartResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Start", "pycontainerd._api.containerd.services.sandbox.v1:ControllerStartRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerStartResponse"
+    )
+    Platform: Final[Unary[ControllerPlatformRequest, ControllerPlatformResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Platform", "pycontainerd._api.containerd.services.sandbox.v1:ControllerPlatformRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerPlatformResponse"
+    )
+    Stop: Final[Unary[ControllerStopRequest, ControllerStopResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Stop", "pycontainerd._api.containerd.services.sandbox.v1:ControllerStopRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerStopResponse"
+    )
+    Wait: Final[Unary[ControllerWaitRequest, ControllerWaitResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Wait", "pycontainerd._api.containerd.services.sandbox.v1:ControllerWaitRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerWaitResponse"
+    )
+    Status: Final[Unary[ControllerStatusRequest, ControllerStatusResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Status", "pycontainerd._api.containerd.services.sandbox.v1:ControllerStatusRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerStatusResponse"
+    )
+    Shutdown: Final[Unary[ControllerShutdownRequest, ControllerShutdownResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Shutdown", "pycontainerd._api.containerd.services.sandbox.v1:ControllerShutdownRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerShutdownResponse"
+    )
+    Metrics: Final[Unary[ControllerMetricsRequest, ControllerMetricsResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Metrics", "pycontainerd._api.containerd.services.sandbox.v1:ControllerMetricsRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerMetricsResponse"
+    )
+    Update: Final[Unary[ControllerUpdateRequest, ControllerUpdateResponse]] = Unary(
+        "/containerd.services.sandbox.v1.Controller/Update", "pycontainerd._api.containerd.services.sandbox.v1:ControllerUpdateRequest", "pycontainerd._api.containerd.services.sandbox.v1:ControllerUpdateResponse"
+    )
+
+
 class Snapshots:
     """``containerd.services.snapshots.v1.Snapshots``."""
 
@@ -378,6 +465,14 @@ class Snapshots:
     )
     Cleanup: Final[Unary[CleanupRequest, Empty]] = Unary(
         "/containerd.services.snapshots.v1.Snapshots/Cleanup", "pycontainerd._api.containerd.services.snapshots.v1:CleanupRequest", "betterproto.lib.google.protobuf:Empty"
+    )
+
+
+class Streaming:
+    """``containerd.services.streaming.v1.Streaming``."""
+
+    Stream: Final[BidiStream[Any, Any]] = BidiStream(
+        "/containerd.services.streaming.v1.Streaming/Stream", "betterproto.lib.google.protobuf:Any", "betterproto.lib.google.protobuf:Any"
     )
 
 
@@ -434,6 +529,14 @@ class Tasks:
     )
     Wait: Final[Unary[WaitRequest, WaitResponse]] = Unary(
         "/containerd.services.tasks.v1.Tasks/Wait", "pycontainerd._api.containerd.services.tasks.v1:WaitRequest", "pycontainerd._api.containerd.services.tasks.v1:WaitResponse"
+    )
+
+
+class Transfer:
+    """``containerd.services.transfer.v1.Transfer``."""
+
+    Transfer: Final[Unary[TransferRequest, Empty]] = Unary(
+        "/containerd.services.transfer.v1.Transfer/Transfer", "pycontainerd._api.containerd.services.transfer.v1:TransferRequest", "betterproto.lib.google.protobuf:Empty"
     )
 
 

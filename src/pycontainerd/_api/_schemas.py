@@ -31,6 +31,10 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('key', 1, 2, 'string', False, ''),
         ('value', 2, 2, 'string', False, ''),
     ),
+    'containerd.events.ContentCreate': (
+        ('digest', 1, 2, 'string', False, ''),
+        ('size', 2, 0, 'int64', False, ''),
+    ),
     'containerd.events.ContentDelete': (
         ('digest', 1, 2, 'string', False, ''),
     ),
@@ -53,16 +57,30 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('key', 1, 2, 'string', False, ''),
         ('value', 2, 2, 'string', False, ''),
     ),
+    'containerd.events.SandboxCreate': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+    ),
+    'containerd.events.SandboxExit': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('exit_status', 2, 0, 'uint32', False, ''),
+        ('exited_at', 3, 2, 'message', False, 'google.protobuf.Timestamp'),
+    ),
+    'containerd.events.SandboxStart': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+    ),
     'containerd.events.SnapshotCommit': (
         ('key', 1, 2, 'string', False, ''),
         ('name', 2, 2, 'string', False, ''),
+        ('snapshotter', 5, 2, 'string', False, ''),
     ),
     'containerd.events.SnapshotPrepare': (
         ('key', 1, 2, 'string', False, ''),
         ('parent', 2, 2, 'string', False, ''),
+        ('snapshotter', 5, 2, 'string', False, ''),
     ),
     'containerd.events.SnapshotRemove': (
         ('key', 1, 2, 'string', False, ''),
+        ('snapshotter', 5, 2, 'string', False, ''),
     ),
     'containerd.events.TaskCheckpointed': (
         ('container_id', 1, 2, 'string', False, ''),
@@ -137,10 +155,11 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('io_gid', 5, 0, 'uint32', False, ''),
         ('binary_name', 6, 2, 'string', False, ''),
         ('root', 7, 2, 'string', False, ''),
-        ('criu_path', 8, 2, 'string', False, ''),
         ('systemd_cgroup', 9, 0, 'bool', False, ''),
         ('criu_image_path', 10, 2, 'string', False, ''),
         ('criu_work_path', 11, 2, 'string', False, ''),
+        ('task_api_address', 12, 2, 'string', False, ''),
+        ('task_api_version', 13, 0, 'uint32', False, ''),
     ),
     'containerd.runc.v1.ProcessDetails': (
         ('exec_id', 1, 2, 'string', False, ''),
@@ -156,6 +175,7 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('created_at', 8, 2, 'message', False, 'google.protobuf.Timestamp'),
         ('updated_at', 9, 2, 'message', False, 'google.protobuf.Timestamp'),
         ('extensions', 10, 2, 'map', False, 'containerd.services.containers.v1.Container.ExtensionsEntry'),
+        ('sandbox', 11, 2, 'string', False, ''),
     ),
     'containerd.services.containers.v1.Container.ExtensionsEntry': (
         ('key', 1, 2, 'string', False, ''),
@@ -290,6 +310,7 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('diff', 1, 2, 'message', False, 'containerd.types.Descriptor'),
         ('mounts', 2, 2, 'message', True, 'containerd.types.Mount'),
         ('payloads', 3, 2, 'map', False, 'containerd.services.diff.v1.ApplyRequest.PayloadsEntry'),
+        ('sync_fs', 4, 0, 'bool', False, ''),
     ),
     'containerd.services.diff.v1.ApplyRequest.PayloadsEntry': (
         ('key', 1, 2, 'string', False, ''),
@@ -304,6 +325,7 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('media_type', 3, 2, 'string', False, ''),
         ('ref', 4, 2, 'string', False, ''),
         ('labels', 5, 2, 'map', False, 'containerd.services.diff.v1.DiffRequest.LabelsEntry'),
+        ('source_date_epoch', 6, 2, 'message', False, 'google.protobuf.Timestamp'),
     ),
     'containerd.services.diff.v1.DiffRequest.LabelsEntry': (
         ('key', 1, 2, 'string', False, ''),
@@ -312,14 +334,8 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     'containerd.services.diff.v1.DiffResponse': (
         ('diff', 3, 2, 'message', False, 'containerd.types.Descriptor'),
     ),
-    'containerd.services.events.v1.Envelope': (
-        ('timestamp', 1, 2, 'message', False, 'google.protobuf.Timestamp'),
-        ('namespace', 2, 2, 'string', False, ''),
-        ('topic', 3, 2, 'string', False, ''),
-        ('event', 4, 2, 'message', False, 'google.protobuf.Any'),
-    ),
     'containerd.services.events.v1.ForwardRequest': (
-        ('envelope', 1, 2, 'message', False, 'containerd.services.events.v1.Envelope'),
+        ('envelope', 1, 2, 'message', False, 'containerd.types.Envelope'),
     ),
     'containerd.services.events.v1.PublishRequest': (
         ('topic', 1, 2, 'string', False, ''),
@@ -330,6 +346,7 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     ),
     'containerd.services.images.v1.CreateImageRequest': (
         ('image', 1, 2, 'message', False, 'containerd.services.images.v1.Image'),
+        ('source_date_epoch', 2, 2, 'message', False, 'google.protobuf.Timestamp'),
     ),
     'containerd.services.images.v1.CreateImageResponse': (
         ('image', 1, 2, 'message', False, 'containerd.services.images.v1.Image'),
@@ -337,6 +354,7 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     'containerd.services.images.v1.DeleteImageRequest': (
         ('name', 1, 2, 'string', False, ''),
         ('sync', 2, 0, 'bool', False, ''),
+        ('target', 3, 2, 'message', False, 'containerd.types.Descriptor'),
     ),
     'containerd.services.images.v1.GetImageRequest': (
         ('name', 1, 2, 'string', False, ''),
@@ -383,9 +401,15 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     'containerd.services.images.v1.UpdateImageRequest': (
         ('image', 1, 2, 'message', False, 'containerd.services.images.v1.Image'),
         ('update_mask', 2, 2, 'message', False, 'google.protobuf.FieldMask'),
+        ('source_date_epoch', 3, 2, 'message', False, 'google.protobuf.Timestamp'),
     ),
     'containerd.services.images.v1.UpdateImageResponse': (
         ('image', 1, 2, 'message', False, 'containerd.services.images.v1.Image'),
+    ),
+    'containerd.services.introspection.v1.DeprecationWarning': (
+        ('id', 1, 2, 'string', False, ''),
+        ('message', 2, 2, 'string', False, ''),
+        ('last_occurrence', 3, 2, 'message', False, 'google.protobuf.Timestamp'),
     ),
     'containerd.services.introspection.v1.Plugin': (
         ('type', 1, 2, 'string', False, ''),
@@ -400,6 +424,15 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('key', 1, 2, 'string', False, ''),
         ('value', 2, 2, 'string', False, ''),
     ),
+    'containerd.services.introspection.v1.PluginInfoRequest': (
+        ('type', 1, 2, 'string', False, ''),
+        ('id', 2, 2, 'string', False, ''),
+        ('options', 3, 2, 'message', False, 'google.protobuf.Any'),
+    ),
+    'containerd.services.introspection.v1.PluginInfoResponse': (
+        ('plugin', 1, 2, 'message', False, 'containerd.services.introspection.v1.Plugin'),
+        ('extra', 2, 2, 'message', False, 'google.protobuf.Any'),
+    ),
     'containerd.services.introspection.v1.PluginsRequest': (
         ('filters', 1, 2, 'string', True, ''),
     ),
@@ -408,6 +441,9 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     ),
     'containerd.services.introspection.v1.ServerResponse': (
         ('uuid', 1, 2, 'string', False, ''),
+        ('pid', 2, 0, 'uint64', False, ''),
+        ('pidns', 3, 0, 'uint64', False, ''),
+        ('deprecations', 4, 2, 'message', True, 'containerd.services.introspection.v1.DeprecationWarning'),
     ),
     'containerd.services.leases.v1.AddResourceRequest': (
         ('id', 1, 2, 'string', False, ''),
@@ -492,6 +528,131 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     ),
     'containerd.services.namespaces.v1.UpdateNamespaceResponse': (
         ('namespace', 1, 2, 'message', False, 'containerd.services.namespaces.v1.Namespace'),
+    ),
+    'containerd.services.sandbox.v1.ControllerCreateRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('rootfs', 2, 2, 'message', True, 'containerd.types.Mount'),
+        ('options', 3, 2, 'message', False, 'google.protobuf.Any'),
+        ('netns_path', 4, 2, 'string', False, ''),
+        ('annotations', 5, 2, 'map', False, 'containerd.services.sandbox.v1.ControllerCreateRequest.AnnotationsEntry'),
+        ('sandbox', 6, 2, 'message', False, 'containerd.types.Sandbox'),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerCreateRequest.AnnotationsEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerCreateResponse': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerMetricsRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerMetricsResponse': (
+        ('metrics', 1, 2, 'message', False, 'containerd.types.Metric'),
+    ),
+    'containerd.services.sandbox.v1.ControllerPlatformRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerPlatformResponse': (
+        ('platform', 1, 2, 'message', False, 'containerd.types.Platform'),
+    ),
+    'containerd.services.sandbox.v1.ControllerShutdownRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerShutdownResponse': (
+    ),
+    'containerd.services.sandbox.v1.ControllerStartRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerStartResponse': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('pid', 2, 0, 'uint32', False, ''),
+        ('created_at', 3, 2, 'message', False, 'google.protobuf.Timestamp'),
+        ('labels', 4, 2, 'map', False, 'containerd.services.sandbox.v1.ControllerStartResponse.LabelsEntry'),
+        ('address', 5, 2, 'string', False, ''),
+        ('version', 6, 0, 'uint32', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerStartResponse.LabelsEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerStatusRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('verbose', 2, 0, 'bool', False, ''),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerStatusResponse': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('pid', 2, 0, 'uint32', False, ''),
+        ('state', 3, 2, 'string', False, ''),
+        ('info', 4, 2, 'map', False, 'containerd.services.sandbox.v1.ControllerStatusResponse.InfoEntry'),
+        ('created_at', 5, 2, 'message', False, 'google.protobuf.Timestamp'),
+        ('exited_at', 6, 2, 'message', False, 'google.protobuf.Timestamp'),
+        ('extra', 7, 2, 'message', False, 'google.protobuf.Any'),
+        ('address', 8, 2, 'string', False, ''),
+        ('version', 9, 0, 'uint32', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerStatusResponse.InfoEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerStopRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('timeout_secs', 2, 0, 'uint32', False, ''),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerStopResponse': (
+    ),
+    'containerd.services.sandbox.v1.ControllerUpdateRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('sandboxer', 2, 2, 'string', False, ''),
+        ('sandbox', 3, 2, 'message', False, 'containerd.types.Sandbox'),
+        ('fields', 4, 2, 'string', True, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerUpdateResponse': (
+    ),
+    'containerd.services.sandbox.v1.ControllerWaitRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.ControllerWaitResponse': (
+        ('exit_status', 1, 0, 'uint32', False, ''),
+        ('exited_at', 2, 2, 'message', False, 'google.protobuf.Timestamp'),
+    ),
+    'containerd.services.sandbox.v1.StoreCreateRequest': (
+        ('sandbox', 1, 2, 'message', False, 'containerd.types.Sandbox'),
+    ),
+    'containerd.services.sandbox.v1.StoreCreateResponse': (
+        ('sandbox', 1, 2, 'message', False, 'containerd.types.Sandbox'),
+    ),
+    'containerd.services.sandbox.v1.StoreDeleteRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.StoreDeleteResponse': (
+    ),
+    'containerd.services.sandbox.v1.StoreGetRequest': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+    ),
+    'containerd.services.sandbox.v1.StoreGetResponse': (
+        ('sandbox', 1, 2, 'message', False, 'containerd.types.Sandbox'),
+    ),
+    'containerd.services.sandbox.v1.StoreListRequest': (
+        ('filters', 1, 2, 'string', True, ''),
+    ),
+    'containerd.services.sandbox.v1.StoreListResponse': (
+        ('list', 1, 2, 'message', True, 'containerd.types.Sandbox'),
+    ),
+    'containerd.services.sandbox.v1.StoreUpdateRequest': (
+        ('sandbox', 1, 2, 'message', False, 'containerd.types.Sandbox'),
+        ('fields', 2, 2, 'string', True, ''),
+    ),
+    'containerd.services.sandbox.v1.StoreUpdateResponse': (
+        ('sandbox', 1, 2, 'message', False, 'containerd.types.Sandbox'),
     ),
     'containerd.services.snapshots.v1.CleanupRequest': (
         ('snapshotter', 1, 2, 'string', False, ''),
@@ -584,6 +745,9 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     ),
     'containerd.services.snapshots.v1.ViewSnapshotResponse': (
         ('mounts', 1, 2, 'message', True, 'containerd.types.Mount'),
+    ),
+    'containerd.services.streaming.v1.StreamInit': (
+        ('id', 1, 2, 'string', False, ''),
     ),
     'containerd.services.tasks.v1.CheckpointTaskRequest': (
         ('container_id', 1, 2, 'string', False, ''),
@@ -704,6 +868,14 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('exit_status', 1, 0, 'uint32', False, ''),
         ('exited_at', 2, 2, 'message', False, 'google.protobuf.Timestamp'),
     ),
+    'containerd.services.transfer.v1.TransferOptions': (
+        ('progress_stream', 1, 2, 'string', False, ''),
+    ),
+    'containerd.services.transfer.v1.TransferRequest': (
+        ('source', 1, 2, 'message', False, 'google.protobuf.Any'),
+        ('destination', 2, 2, 'message', False, 'google.protobuf.Any'),
+        ('options', 3, 2, 'message', False, 'containerd.services.transfer.v1.TransferOptions'),
+    ),
     'containerd.services.version.v1.VersionResponse': (
         ('version', 1, 2, 'string', False, ''),
         ('revision', 2, 2, 'string', False, ''),
@@ -717,6 +889,12 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
     'containerd.types.Descriptor.AnnotationsEntry': (
         ('key', 1, 2, 'string', False, ''),
         ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.types.Envelope': (
+        ('timestamp', 1, 2, 'message', False, 'google.protobuf.Timestamp'),
+        ('namespace', 2, 2, 'string', False, ''),
+        ('topic', 3, 2, 'string', False, ''),
+        ('event', 4, 2, 'message', False, 'google.protobuf.Any'),
     ),
     'containerd.types.Metric': (
         ('timestamp', 1, 2, 'message', False, 'google.protobuf.Timestamp'),
@@ -733,6 +911,126 @@ MESSAGES: dict[str, tuple[Field, ...]] = {
         ('os', 1, 2, 'string', False, ''),
         ('architecture', 2, 2, 'string', False, ''),
         ('variant', 3, 2, 'string', False, ''),
+        ('os_version', 4, 2, 'string', False, ''),
+    ),
+    'containerd.types.RuntimeInfo': (
+        ('name', 1, 2, 'string', False, ''),
+        ('version', 2, 2, 'message', False, 'containerd.types.RuntimeVersion'),
+        ('options', 3, 2, 'message', False, 'google.protobuf.Any'),
+        ('features', 4, 2, 'message', False, 'google.protobuf.Any'),
+        ('annotations', 5, 2, 'map', False, 'containerd.types.RuntimeInfo.AnnotationsEntry'),
+    ),
+    'containerd.types.RuntimeInfo.AnnotationsEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.types.RuntimeRequest': (
+        ('runtime_path', 1, 2, 'string', False, ''),
+        ('options', 2, 2, 'message', False, 'google.protobuf.Any'),
+    ),
+    'containerd.types.RuntimeVersion': (
+        ('version', 1, 2, 'string', False, ''),
+        ('revision', 2, 2, 'string', False, ''),
+    ),
+    'containerd.types.Sandbox': (
+        ('sandbox_id', 1, 2, 'string', False, ''),
+        ('runtime', 2, 2, 'message', False, 'containerd.types.Sandbox.Runtime'),
+        ('spec', 3, 2, 'message', False, 'google.protobuf.Any'),
+        ('labels', 4, 2, 'map', False, 'containerd.types.Sandbox.LabelsEntry'),
+        ('created_at', 5, 2, 'message', False, 'google.protobuf.Timestamp'),
+        ('updated_at', 6, 2, 'message', False, 'google.protobuf.Timestamp'),
+        ('extensions', 7, 2, 'map', False, 'containerd.types.Sandbox.ExtensionsEntry'),
+        ('sandboxer', 10, 2, 'string', False, ''),
+    ),
+    'containerd.types.Sandbox.ExtensionsEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'message', False, 'google.protobuf.Any'),
+    ),
+    'containerd.types.Sandbox.LabelsEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.types.Sandbox.Runtime': (
+        ('name', 1, 2, 'string', False, ''),
+        ('options', 2, 2, 'message', False, 'google.protobuf.Any'),
+    ),
+    'containerd.types.transfer.AuthRequest': (
+        ('host', 1, 2, 'string', False, ''),
+        ('reference', 2, 2, 'string', False, ''),
+        ('wwwauthenticate', 3, 2, 'string', True, ''),
+    ),
+    'containerd.types.transfer.AuthResponse': (
+        ('authType', 1, 0, 'enum', False, 'containerd.types.transfer.AuthType'),
+        ('secret', 2, 2, 'string', False, ''),
+        ('username', 3, 2, 'string', False, ''),
+        ('expire_at', 4, 2, 'message', False, 'google.protobuf.Timestamp'),
+    ),
+    'containerd.types.transfer.Data': (
+        ('data', 1, 2, 'bytes', False, ''),
+    ),
+    'containerd.types.transfer.ImageExportStream': (
+        ('stream', 1, 2, 'string', False, ''),
+        ('media_type', 2, 2, 'string', False, ''),
+        ('platforms', 3, 2, 'message', True, 'containerd.types.Platform'),
+        ('all_platforms', 4, 0, 'bool', False, ''),
+        ('skip_compatibility_manifest', 5, 0, 'bool', False, ''),
+        ('skip_non_distributable', 6, 0, 'bool', False, ''),
+    ),
+    'containerd.types.transfer.ImageImportStream': (
+        ('stream', 1, 2, 'string', False, ''),
+        ('media_type', 2, 2, 'string', False, ''),
+        ('force_compress', 3, 0, 'bool', False, ''),
+    ),
+    'containerd.types.transfer.ImageReference': (
+        ('name', 1, 2, 'string', False, ''),
+        ('is_prefix', 2, 0, 'bool', False, ''),
+        ('allow_overwrite', 3, 0, 'bool', False, ''),
+        ('add_digest', 4, 0, 'bool', False, ''),
+        ('skip_named_digest', 5, 0, 'bool', False, ''),
+    ),
+    'containerd.types.transfer.ImageStore': (
+        ('name', 1, 2, 'string', False, ''),
+        ('labels', 2, 2, 'map', False, 'containerd.types.transfer.ImageStore.LabelsEntry'),
+        ('platforms', 3, 2, 'message', True, 'containerd.types.Platform'),
+        ('all_metadata', 4, 0, 'bool', False, ''),
+        ('manifest_limit', 5, 0, 'uint32', False, ''),
+        ('extra_references', 6, 2, 'message', True, 'containerd.types.transfer.ImageReference'),
+        ('unpacks', 10, 2, 'message', True, 'containerd.types.transfer.UnpackConfiguration'),
+    ),
+    'containerd.types.transfer.ImageStore.LabelsEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.types.transfer.OCIRegistry': (
+        ('reference', 1, 2, 'string', False, ''),
+        ('resolver', 2, 2, 'message', False, 'containerd.types.transfer.RegistryResolver'),
+    ),
+    'containerd.types.transfer.Progress': (
+        ('event', 1, 2, 'string', False, ''),
+        ('name', 2, 2, 'string', False, ''),
+        ('parents', 3, 2, 'string', True, ''),
+        ('progress', 4, 0, 'int64', False, ''),
+        ('total', 5, 0, 'int64', False, ''),
+        ('desc', 6, 2, 'message', False, 'containerd.types.Descriptor'),
+    ),
+    'containerd.types.transfer.RegistryResolver': (
+        ('auth_stream', 1, 2, 'string', False, ''),
+        ('headers', 2, 2, 'map', False, 'containerd.types.transfer.RegistryResolver.HeadersEntry'),
+        ('host_dir', 3, 2, 'string', False, ''),
+        ('default_scheme', 4, 2, 'string', False, ''),
+        ('http_debug', 5, 0, 'enum', False, 'containerd.types.transfer.HTTPDebug'),
+        ('logs_stream', 6, 2, 'string', False, ''),
+    ),
+    'containerd.types.transfer.RegistryResolver.HeadersEntry': (
+        ('key', 1, 2, 'string', False, ''),
+        ('value', 2, 2, 'string', False, ''),
+    ),
+    'containerd.types.transfer.UnpackConfiguration': (
+        ('platform', 1, 2, 'message', False, 'containerd.types.Platform'),
+        ('snapshotter', 2, 2, 'string', False, ''),
+    ),
+    'containerd.types.transfer.WindowUpdate': (
+        ('update', 1, 0, 'int32', False, ''),
     ),
     'containerd.v1.types.Process': (
         ('container_id', 1, 2, 'string', False, ''),

@@ -3,7 +3,8 @@
 ``client.events.subscribe(...)`` yields `Envelope` values whose ``event`` is
 one of the classes below, named and shaped after containerd's event
 messages (`TaskExit`, `ContainerCreate`, ...), or `Unknown` for any other
-type. `filters` builds filter expressions; `Resync` marks a reconnection
+type. Events that only newer daemons publish say so: `ContentCreate` and the
+``Sandbox*`` events come from containerd 2.x. `filters` builds filter expressions; `Resync` marks a reconnection
 and `Overflow` a consumer that fell behind.
 
 Example:
@@ -26,6 +27,7 @@ from .._api._events import (
     ContainerDelete,
     ContainerRuntime,
     ContainerUpdate,
+    ContentCreate,
     ContentDelete,
     Event,
     ImageCreate,
@@ -34,6 +36,9 @@ from .._api._events import (
     NamespaceCreate,
     NamespaceDelete,
     NamespaceUpdate,
+    SandboxCreate,
+    SandboxExit,
+    SandboxStart,
     SnapshotCommit,
     SnapshotPrepare,
     SnapshotRemove,
@@ -60,6 +65,7 @@ __all__ = [
     "ContainerDelete",
     "ContainerRuntime",
     "ContainerUpdate",
+    "ContentCreate",
     "ContentDelete",
     "Envelope",
     "Event",
@@ -73,6 +79,9 @@ __all__ = [
     "NamespaceUpdate",
     "Overflow",
     "Resync",
+    "SandboxCreate",
+    "SandboxExit",
+    "SandboxStart",
     "SnapshotCommit",
     "SnapshotPrepare",
     "SnapshotRemove",

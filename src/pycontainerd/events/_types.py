@@ -24,7 +24,7 @@ __all__ = ["EVENTS", "Envelope", "Event", "Unknown", "decode", "decode_event", "
 
 _GOOGLE_PREFIX: Final = "type.googleapis.com/"
 _ANY: Final = "google.protobuf.Any"
-_ENVELOPE: Final = "containerd.services.events.v1.Envelope"
+_ENVELOPE: Final = "containerd.types.Envelope"
 
 
 def _event_builders() -> dict[str, _wire.Builder]:

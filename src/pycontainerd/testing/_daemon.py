@@ -102,7 +102,7 @@ class ContainerdDaemon:
         The same code against containerd 2.x from Debian's ``sid``:
 
         ```python
-        from pycontainerd.testing import debian_containerd
+        from pycontainerd.testing import ContainerdDaemon, debian_containerd
 
         with ContainerdDaemon(containerd=debian_containerd("sid")) as daemon:
             ...
@@ -140,6 +140,24 @@ class ContainerdDaemon:
         return str(self.socket)
 
     @property
+    def version_info(self) -> tuple[int, int, int]:
+        """`version` as numbers, ``(1, 7, 24)``, for tests whose result depends on it.
+
+        Example:
+            ```python
+            if daemon.version_info >= (2, 0, 0):
+                ...
+            ```
+        """
+        match = re.match(r"(\d+)\.(\d+)\.(\d+)", self.version)
+        if match is None:
+            raise DaemonError(
+                f"the daemon has not started, or its version is odd: {self.version!r}"
+            )
+        major, minor, patch = (int(part) for part in match.groups())
+        return major, minor, patch
+
+    @property
     def pid(self) -> int | None:
         """The daemon's process id while it runs (a restart changes it)."""
         return self._process.pid if self.running and self._process is not None else None
@@ -168,7 +186,7 @@ class ContainerdDaemon:
         # containerd 2.x reads version 2 files (migrating them in memory, with a
         # warning); version 3 is what it writes itself.
         self.version = _binary_version(binary)
-        major = int(self.version.split(".")[0])
+        major = self.version_info[0]
         disabled = ", ".join(f'"{name}"' for name in _CRI_PLUGINS)
         self.config_path.write_text(
             f"version = {3 if major >= 2 else 2}\n"

@@ -70,6 +70,77 @@ def _apt_options(state: Path) -> list[str]:
     ]
 
 
+def debian_package(
+    package: str, suite: str, *, cache: str | os.PathLike[str] | None = None, refresh: bool = False
+) -> Path:
+    """Debian's `package` from `suite`, downloaded once and unpacked into a cache.
+
+    Args:
+        package: a binary package name, such as ``"containerd"``.
+        suite: a Debian suite or codename, such as ``"trixie"`` or ``"sid"``.
+        cache: where the package lists, the ``.deb`` and the unpacked tree live
+            (``~/.cache/pycontainerd/debian`` by default).
+        refresh: fetch the suite's current build even if one is cached.
+
+    Returns:
+        The root of the unpacked tree (``usr/...`` under it). Its
+        ``DEBIAN-VERSION`` file holds the package's version.
+
+    Raises:
+        pycontainerd.testing.DaemonError: a bad package or suite name; apt
+            cannot fetch the package (the message quotes apt's error); or the
+            machine has no Debian archive configured.
+    """
+    from ._daemon import DaemonError
+
+    for kind, name in (("suite", suite), ("package", package)):
+        if not name or not name.replace("-", "").replace(".", "").replace("+", "").isalnum():
+            raise DaemonError(f"not a Debian {kind} name: {name!r}")
+    root = Path(cache) if cache is not None else _cache_root()
+    state = root / suite
+    tree = state / package
+    state.mkdir(parents=True, exist_ok=True)
+    with (state / ".lock").open("w") as lock:
+        # Two runs sharing the cache must not unpack into each other's tree.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (tree / "DEBIAN-VERSION").exists() and not refresh:
+            return tree
+        (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        (state / "sources.list").write_text(
+            f"deb [signed-by={_KEYRING}] {_mirror()} {suite} main\n"
+        )
+        options = _apt_options(state)
+        downloads = state / "downloads"
+        shutil.rmtree(downloads, ignore_errors=True)
+        downloads.mkdir()
+        for command in (["update"], ["download", f"{package}/{suite}"]):
+            done = subprocess.run(
+                ["apt-get", *options, *command],
+                cwd=downloads,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise DaemonError(
+                    f"apt-get {command[0]} for {package} from {suite!r} failed:\n"
+                    f"{(done.stderr or done.stdout).strip()}"
+                )
+        [deb] = downloads.glob(f"{package}_*.deb")
+        staging = state / f"{package}.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        subprocess.run(["dpkg", "-x", str(deb), str(staging)], check=True, capture_output=True)
+        version = subprocess.run(
+            ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        (staging / "DEBIAN-VERSION").write_text(version + "\n")
+        shutil.rmtree(tree, ignore_errors=True)
+        staging.rename(tree)
+        shutil.rmtree(downloads, ignore_errors=True)
+        return tree
+
+
 def debian_containerd(
     suite: str, *, cache: str | os.PathLike[str] | None = None, refresh: bool = False
 ) -> Path:
@@ -101,47 +172,4 @@ def debian_containerd(
             ...
         ```
     """
-    from ._daemon import DaemonError
-
-    if not suite or not suite.replace("-", "").isalnum():
-        raise DaemonError(f"not a Debian suite name: {suite!r}")
-    root = Path(cache) if cache is not None else _cache_root()
-    state = root / suite
-    tree = state / "tree"
-    binary = tree / "usr" / "bin" / "containerd"
-    state.mkdir(parents=True, exist_ok=True)
-    with (state / ".lock").open("w") as lock:
-        # Two test runs sharing the cache must not unpack into each other's tree.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if binary.exists() and not refresh:
-            return binary
-        (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
-        (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-        (state / "sources.list").write_text(
-            f"deb [signed-by={_KEYRING}] {_mirror()} {suite} main\n"
-        )
-        options = _apt_options(state)
-        downloads = state / "downloads"
-        shutil.rmtree(downloads, ignore_errors=True)
-        downloads.mkdir()
-        for command in (["update"], ["download", f"containerd/{suite}"]):
-            done = subprocess.run(
-                ["apt-get", *options, *command],
-                cwd=downloads,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise DaemonError(
-                    f"apt-get {command[0]} for containerd from {suite!r} failed:\n"
-                    f"{(done.stderr or done.stdout).strip()}"
-                )
-        [deb] = downloads.glob("containerd_*.deb")
-        staging = state / "tree.new"
-        shutil.rmtree(staging, ignore_errors=True)
-        subprocess.run(["dpkg", "-x", str(deb), str(staging)], check=True, capture_output=True)
-        shutil.rmtree(tree, ignore_errors=True)
-        staging.rename(tree)
-        shutil.rmtree(downloads, ignore_errors=True)
-        return binary
+    return debian_package("containerd", suite, cache=cache, refresh=refresh) / "usr/bin/containerd"

@@ -99,6 +99,9 @@ class Container(betterproto.Message):
      to select a specific map key.
     """
 
+    sandbox: str = betterproto.string_field(11)
+    """Sandbox ID this container belongs to."""
+
 
 @dataclass(eq=False, repr=False)
 class ContainerRuntime(betterproto.Message):

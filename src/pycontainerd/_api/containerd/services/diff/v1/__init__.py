@@ -4,6 +4,7 @@
 # This file has been @generated
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import (
     TYPE_CHECKING,
     Dict,
@@ -33,6 +34,8 @@ class ApplyRequest(betterproto.Message):
     payloads: Dict[str, "betterproto_lib_google_protobuf.Any"] = betterproto.map_field(
         3, betterproto.TYPE_STRING, betterproto.TYPE_MESSAGE
     )
+    sync_fs: bool = betterproto.bool_field(4)
+    """SyncFs is to synchronize the underlying filesystem containing files."""
 
 
 @dataclass(eq=False, repr=False)
@@ -77,6 +80,15 @@ class DiffRequest(betterproto.Message):
     """
     Labels are the labels to apply to the generated content
      on content store commit.
+    """
+
+    source_date_epoch: datetime = betterproto.message_field(6)
+    """
+    SourceDateEpoch specifies the timestamp used to provide control for reproducibility.
+     See also https://reproducible-builds.org/docs/source-date-epoch/ .
+    
+     Since containerd v2.0, the whiteout timestamps are set to zero (1970-01-01),
+     not to the source date epoch.
     """
 
 

@@ -4,7 +4,6 @@
 # This file has been @generated
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import (
     TYPE_CHECKING,
     AsyncIterator,
@@ -17,6 +16,8 @@ import betterproto
 import betterproto.lib.google.protobuf as betterproto_lib_google_protobuf
 import grpclib
 from betterproto.grpc.grpclib_server import ServiceBase
+
+from .... import types as ___types__
 
 if TYPE_CHECKING:
     import grpclib.server
@@ -32,20 +33,12 @@ class PublishRequest(betterproto.Message):
 
 @dataclass(eq=False, repr=False)
 class ForwardRequest(betterproto.Message):
-    envelope: "Envelope" = betterproto.message_field(1)
+    envelope: "___types__.Envelope" = betterproto.message_field(1)
 
 
 @dataclass(eq=False, repr=False)
 class SubscribeRequest(betterproto.Message):
     filters: List[str] = betterproto.string_field(1)
-
-
-@dataclass(eq=False, repr=False)
-class Envelope(betterproto.Message):
-    timestamp: datetime = betterproto.message_field(1)
-    namespace: str = betterproto.string_field(2)
-    topic: str = betterproto.string_field(3)
-    event: "betterproto_lib_google_protobuf.Any" = betterproto.message_field(4)
 
 
 class EventsStub(betterproto.ServiceStub):
@@ -90,11 +83,11 @@ class EventsStub(betterproto.ServiceStub):
         timeout: Optional[float] = None,
         deadline: Optional["Deadline"] = None,
         metadata: Optional["MetadataLike"] = None
-    ) -> AsyncIterator[Envelope]:
+    ) -> AsyncIterator[___types__.Envelope]:
         async for response in self._unary_stream(
             "/containerd.services.events.v1.Events/Subscribe",
             subscribe_request,
-            Envelope,
+            ___types__.Envelope,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
@@ -116,9 +109,9 @@ class EventsBase(ServiceBase):
 
     async def subscribe(
         self, subscribe_request: "SubscribeRequest"
-    ) -> AsyncIterator[Envelope]:
+    ) -> AsyncIterator[___types__.Envelope]:
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-        yield Envelope()
+        yield ___types__.Envelope()
 
     async def __rpc_publish(
         self,
@@ -137,7 +130,7 @@ class EventsBase(ServiceBase):
         await stream.send_message(response)
 
     async def __rpc_subscribe(
-        self, stream: "grpclib.server.Stream[SubscribeRequest, Envelope]"
+        self, stream: "grpclib.server.Stream[SubscribeRequest, ___types__.Envelope]"
     ) -> None:
         request = await stream.recv_message()
         await self._call_rpc_handler_server_stream(
@@ -164,6 +157,6 @@ class EventsBase(ServiceBase):
                 self.__rpc_subscribe,
                 grpclib.const.Cardinality.UNARY_STREAM,
                 SubscribeRequest,
-                Envelope,
+                ___types__.Envelope,
             ),
         }

@@ -89,6 +89,7 @@ class GetImageResponse(betterproto.Message):
 @dataclass(eq=False, repr=False)
 class CreateImageRequest(betterproto.Message):
     image: "Image" = betterproto.message_field(1)
+    source_date_epoch: datetime = betterproto.message_field(2)
 
 
 @dataclass(eq=False, repr=False)
@@ -112,6 +113,8 @@ class UpdateImageRequest(betterproto.Message):
     UpdateMask specifies which fields to perform the update on. If empty,
      the operation applies to all fields.
     """
+
+    source_date_epoch: datetime = betterproto.message_field(3)
 
 
 @dataclass(eq=False, repr=False)
@@ -150,6 +153,16 @@ class DeleteImageRequest(betterproto.Message):
      synchronously before returning to the caller
     
      Default is false
+    """
+
+    target: Optional["___types__.Descriptor"] = betterproto.message_field(
+        3, optional=True
+    )
+    """
+    Target value for image to be deleted
+    
+     If image descriptor does not match the same digest,
+     the delete operation will return "not found" error.
     """
 
 

@@ -4,6 +4,7 @@
 # This file has been @generated
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import (
     TYPE_CHECKING,
     Dict,
@@ -109,6 +110,35 @@ class PluginsResponse(betterproto.Message):
 @dataclass(eq=False, repr=False)
 class ServerResponse(betterproto.Message):
     uuid: str = betterproto.string_field(1)
+    pid: int = betterproto.uint64_field(2)
+    pidns: int = betterproto.uint64_field(3)
+    deprecations: List["DeprecationWarning"] = betterproto.message_field(4)
+
+
+@dataclass(eq=False, repr=False)
+class DeprecationWarning(betterproto.Message):
+    id: str = betterproto.string_field(1)
+    message: str = betterproto.string_field(2)
+    last_occurrence: datetime = betterproto.message_field(3)
+
+
+@dataclass(eq=False, repr=False)
+class PluginInfoRequest(betterproto.Message):
+    type: str = betterproto.string_field(1)
+    id: str = betterproto.string_field(2)
+    options: "betterproto_lib_google_protobuf.Any" = betterproto.message_field(3)
+    """
+    Options may be used to request extra dynamic information from
+     a plugin.
+     This object is determined by the plugin and the plugin may return
+     NotImplemented or InvalidArgument if it is not supported
+    """
+
+
+@dataclass(eq=False, repr=False)
+class PluginInfoResponse(betterproto.Message):
+    plugin: "Plugin" = betterproto.message_field(1)
+    extra: "betterproto_lib_google_protobuf.Any" = betterproto.message_field(2)
 
 
 class IntrospectionStub(betterproto.ServiceStub):
@@ -146,6 +176,23 @@ class IntrospectionStub(betterproto.ServiceStub):
             metadata=metadata,
         )
 
+    async def plugin_info(
+        self,
+        plugin_info_request: "PluginInfoRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "PluginInfoResponse":
+        return await self._unary_unary(
+            "/containerd.services.introspection.v1.Introspection/PluginInfo",
+            plugin_info_request,
+            PluginInfoResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 class IntrospectionBase(ServiceBase):
 
@@ -156,6 +203,11 @@ class IntrospectionBase(ServiceBase):
         self,
         betterproto_lib_google_protobuf_empty: "betterproto_lib_google_protobuf.Empty",
     ) -> "ServerResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def plugin_info(
+        self, plugin_info_request: "PluginInfoRequest"
+    ) -> "PluginInfoResponse":
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
     async def __rpc_plugins(
@@ -173,6 +225,13 @@ class IntrospectionBase(ServiceBase):
         response = await self.server(request)
         await stream.send_message(response)
 
+    async def __rpc_plugin_info(
+        self, stream: "grpclib.server.Stream[PluginInfoRequest, PluginInfoResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.plugin_info(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> Dict[str, grpclib.const.Handler]:
         return {
             "/containerd.services.introspection.v1.Introspection/Plugins": grpclib.const.Handler(
@@ -186,5 +245,11 @@ class IntrospectionBase(ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 betterproto_lib_google_protobuf.Empty,
                 ServerResponse,
+            ),
+            "/containerd.services.introspection.v1.Introspection/PluginInfo": grpclib.const.Handler(
+                self.__rpc_plugin_info,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                PluginInfoRequest,
+                PluginInfoResponse,
             ),
         }
