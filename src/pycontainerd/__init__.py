@@ -98,12 +98,13 @@ __all__ = [
     "parse_signal",
     "registry",
     "stdio",
+    "transfer",
 ]
 
 # Where each public name lives: imported on first access (PEP 562), so that
 # `import pycontainerd` does not pay for the facades and modules a program
 # never uses.
-_SUBPACKAGES = frozenset(("events", "oci", "registry", "stdio"))
+_SUBPACKAGES = frozenset(("events", "oci", "registry", "stdio", "transfer"))
 _LAZY = {
     name: module
     for module, names in {

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import os as _os
     import ssl
 
+    from . import transfer
     from ._containers import Containers
     from ._content import Content
     from ._descriptors import Descriptor
@@ -540,6 +541,49 @@ class Client(AsyncResource):
             progress=progress,
             max_concurrent_downloads=max_concurrent_downloads,
         )
+
+    async def transfer(
+        self,
+        source: transfer.Source,
+        destination: transfer.Destination,
+        *,
+        progress: Callable[[transfer.Progress], Awaitable[None] | None] | None = None,
+    ) -> None:
+        """Have the daemon move an image from `source` to `destination` (containerd 1.7+).
+
+        The pairs containerd serves: `transfer.Registry` to
+        `transfer.ImageStore` (pull), `ImageStore` to `Registry` (push),
+        `ImportStream` to `ImageStore` (import), `ImageStore` to
+        `ExportStream` (export) and `ImageStore` to `ImageStore` (tag). The
+        daemon asks for registry credentials when it needs them, and gets
+        them only for the registry's own host. A cancelled transfer resets
+        its streams; the daemon then abandons the work (content it fetched
+        stays in its ingest area, as after an interrupted ``ctr pull``).
+
+        Args:
+            source: what to read.
+            destination: what to write.
+            progress: a sync or async callable for the daemon's progress events.
+
+        Raises:
+            pycontainerd.errors.Unimplemented: the daemon has no transfer
+                service (containerd 1.6), or cannot move `source` to
+                `destination`.
+            pycontainerd.errors.NotFound: the source image is not there.
+
+        Example:
+            ```python
+            from pycontainerd import transfer
+
+            await client.transfer(
+                transfer.Registry("localhost:5000/app:1"),
+                transfer.ImageStore("localhost:5000/app:1", unpack=[transfer.Unpack()]),
+            )
+            ```
+        """
+        from .transfer._session import run
+
+        await run(self, source, destination, progress=progress)
 
     async def push(
         self,

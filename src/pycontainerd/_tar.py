@@ -212,6 +212,47 @@ def _number(block: bytes, start: int, length: int, what: str) -> int:
         raise _bad(f"invalid tar header: bad {what} field {raw!r}") from None
 
 
+class TarEnd:
+    """Watches a tar stream go by, chunk by chunk, and says when it has ended.
+
+    A tar ends with two zero blocks where a header is due; headers say how
+    much data follows them, so the data is skipped, never mistaken for the end.
+    """
+
+    def __init__(self) -> None:
+        self._header = bytearray()
+        self._skip = 0
+        self._zero_blocks = 0
+        self.ended = False
+
+    def feed(self, data: bytes | memoryview) -> None:
+        """Take the next bytes of the stream.
+
+        Raises:
+            pycontainerd.errors.InvalidArchive: a header is not a tar header.
+        """
+        view = memoryview(data)
+        while view and not self.ended:
+            if self._skip:
+                step = min(self._skip, len(view))
+                self._skip -= step
+                view = view[step:]
+                continue
+            need = BLOCK - len(self._header)
+            self._header += view[:need]
+            view = view[need:]
+            if len(self._header) < BLOCK:
+                return
+            block = bytes(self._header)
+            self._header.clear()
+            if not any(block):
+                self._zero_blocks += 1
+                self.ended = self._zero_blocks == 2
+                continue
+            self._zero_blocks = 0
+            self._skip = -(-_number(block, 124, 12, "size") // BLOCK) * BLOCK
+
+
 def _parse_pax(data: bytes) -> dict[str, str]:
     records: dict[str, str] = {}
     pos = 0

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import enum
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
@@ -62,6 +63,8 @@ _Req = TypeVar("_Req", bound="betterproto.Message")
 _Rep = TypeVar("_Rep", bound="betterproto.Message")
 _T = TypeVar("_T")
 # What a cancelled call leaves grpclib's stream context with.
+# grpclib's message for a RST_STREAM whose code is NO_ERROR (h2 formats the code as 0).
+_NO_ERROR_RESET: Final = re.compile(r"reset by remote party, error_code: (0|ErrorCodes\.NO_ERROR)$")
 _ABANDONED: Final = Exception("the call was cancelled by the caller")
 _CARDINALITY: Final = {
     (False, False): Cardinality.UNARY_UNARY,
@@ -476,4 +479,8 @@ class Call(Generic[_Req, _Rep]):
                 # ref) with an error status and then resets the stream while the
                 # client half is open: grpclib raises that status on exit.
                 await self._exit(exc)
+                if _NO_ERROR_RESET.search(str(exc)):
+                    # grpc-go resets with NO_ERROR after its (OK) status when the
+                    # client half is still open: the daemon has ended the call.
+                    return None  # type: ignore[return-value]  # the end: recv's None
                 raise

@@ -55,6 +55,7 @@ PUBLIC = [
     "parse_signal",
     "registry",
     "stdio",
+    "transfer",
 ]
 
 

@@ -145,6 +145,10 @@ class ContainerdDaemon:
 
         Example:
             ```python
+            from pycontainerd.testing import ContainerdDaemon
+
+            daemon = ContainerdDaemon()
+            daemon.start()
             if daemon.version_info >= (2, 0, 0):
                 ...
             ```
