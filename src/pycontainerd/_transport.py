@@ -352,8 +352,12 @@ class Caller:
 
         Streams have no deadline unless one is given. Errors raised by the
         call's methods, and by the exit, are `pycontainerd.errors`. Leaving
-        the block early (an error, a cancellation, a ``break``) resets the
-        stream. Bidirectional calls should end their last message with
+        the block with an error or a cancellation resets the stream; leaving
+        it otherwise (its end, a ``return``, a ``break``) waits for the
+        call's status, so a block that stops reading while the daemon may
+        still send calls `Call.cancel` first: replies nobody reads hold the
+        connection's flow-control window, which every call of the client
+        shares. Bidirectional calls should end their last message with
         ``send(..., end=True)``: containerd resets some streams
         (Content.Write) right after its last reply, and a half-open client
         side would lose that reply.

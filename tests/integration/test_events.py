@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -410,3 +411,56 @@ async def test_cancelling_around_the_stream_leaves_cleanly(
     async with containerd_client.events.subscribe(filters.topic("/after")) as stream:
         await containerd_client.events.publish("/after", events.ContainerDelete(id="x"))
         assert (await next_envelope(stream)).topic == "/after"
+
+
+async def test_idle_subscribers_never_stall_the_client(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    """Subscribers that stop reading hold none of the connection's flow-control window (#15).
+
+    Every call of a client shares one HTTP/2 connection, and the daemon's
+    event DATA that nobody reads fills its window: in grpclib a stream may
+    hold up to 4 MiB, the whole connection 4 MiB too, so two overflowed
+    streams left open were enough to freeze every call. Here two
+    subscribers overflow their small buffers at once and a third has room
+    for every envelope; none reads until the flood (several windows' worth)
+    is over, and the client answers throughout.
+    """
+    client = containerd_client
+    workers, per_worker = 10, 5_000
+    n = workers * per_worker
+    pad = "x" * 200
+    topic = "/flood/idle"
+    assert n * len(pad) > 2 * 4 * 2**20  # each envelope carries the pad: twice the window
+
+    async def publish(worker: int) -> None:
+        for i in range(per_worker):
+            with anyio.fail_after(30):
+                await client.events.publish(topic, events.ContainerDelete(id=f"{worker}-{i}-{pad}"))
+            if i % 500 == 0:
+                with anyio.fail_after(30):
+                    await client.version()
+
+    async with contextlib.AsyncExitStack() as stack:
+        small = [
+            await stack.enter_async_context(client.events.subscribe(filters.topic(topic), buffer=8))
+            for _ in range(2)
+        ]
+        large = await stack.enter_async_context(
+            client.events.subscribe(filters.topic(topic), buffer=n)
+        )
+        async with anyio.create_task_group() as tg:
+            for worker in range(workers):
+                tg.start_soon(publish, worker)
+        with anyio.fail_after(30):
+            await client.version()
+        # the large buffer cost memory only: every envelope is there, in order
+        received = [await next_envelope(large) for _ in range(n)]
+        numbers = [tuple(map(int, e.event.id.split("-")[:2])) for e in received]
+        for worker in range(workers):
+            assert [i for w, i in numbers if w == worker] == list(range(per_worker))
+        for stream in small:
+            for _ in range(8):
+                await next_envelope(stream)
+            with pytest.raises(events.Overflow):
+                await next_envelope(stream)

@@ -52,7 +52,8 @@ class Overflow(errors.ContainerdError):
     """The consumer fell behind: the stream's buffer filled up and events were lost.
 
     Raised by the stream's iteration once the events received before the
-    overflow have been consumed; the subscription is over by then, and every
+    overflow have been consumed; the subscription ended when the buffer
+    overflowed (the daemon sends it nothing more), and every
     further iteration raises it again. Enter a new subscription (and
     reconcile, e.g. list tasks) to go on.
 
@@ -108,9 +109,13 @@ class EventStream(Generic[T]):
     delivered); leaving cancels the subscription and does not block.
 
     A task inside the context reads the gRPC stream into a bounded buffer of
-    `buffer` envelopes. If the consumer falls so far behind that the buffer
-    fills, the subscription stops and iteration raises `Overflow` after the
-    buffered envelopes (nothing is dropped silently).
+    `buffer` envelopes, whether or not the consumer iterates. If the
+    consumer falls so far behind that the buffer fills, the subscription
+    stops (its gRPC stream is reset at once) and iteration raises
+    `Overflow` after the buffered envelopes (nothing is dropped silently).
+    Either way the stream never holds back the client's other calls, which
+    share its connection: the buffer bounds memory, and a large one costs
+    memory only.
 
     With ``reconnect=True``, losing the connection (daemon restart) does not
     end the stream: it resubscribes with exponential backoff (0.1 s up to
@@ -316,19 +321,30 @@ class EventStream(Generic[T]):
                                 session.live = True
                                 session.probe_scope.cancel()
                                 if not self._went_live(session, pending):
-                                    return _OVERFLOWED
+                                    break
                             continue
                         if not session.live:
                             pending.append(msg)
                             continue
                         used = self._push(msg)
                         if not used:
-                            return _OVERFLOWED
+                            break
                         if used * 2 > self._buffer:
                             await self._let_consumer_catch_up()
-                return errors.Unavailable(
-                    "the daemon ended the event subscription", method=_rpc.Events.Subscribe.path
-                )
+                    else:
+                        return errors.Unavailable(
+                            "the daemon ended the event subscription",
+                            method=_rpc.Events.Subscribe.path,
+                        )
+                    # Overflowed: reset the stream rather than leave the block
+                    # normally, which would wait for a status the daemon never
+                    # sends while its DATA, no longer read, filled the
+                    # connection's flow-control window that every call of the
+                    # client shares. Whatever the reset raises (the connection
+                    # was lost meanwhile), the stream has ended with Overflow.
+                    with contextlib.suppress(errors.ContainerdError):
+                        await stream.cancel()
+                    return _OVERFLOWED
             # Only the probe task cancels this scope: publishing the probe failed.
             assert session.error is not None
             return session.error
@@ -466,7 +482,10 @@ class Events(Facade):
             reconnect: survive daemon restarts: resubscribe with backoff and
                 yield one `Resync` marker each time the stream is live again.
             buffer: how many envelopes may wait for the consumer before the
-                stream overflows (`Overflow`).
+                stream overflows (`Overflow`). It bounds the stream's memory
+                (about ``buffer`` envelopes); the stream is read into it
+                whatever the consumer does, so no size of buffer stalls the
+                client's other calls.
 
         Raises:
             pycontainerd.errors.InvalidArgument: a filter does not parse
