@@ -465,6 +465,7 @@ class Client(AsyncResource):
         ca: str | _os.PathLike[str] | ssl.SSLContext | None = None,
         progress: Callable[[Progress], Awaitable[None] | None] | None = None,
         max_concurrent_downloads: int = 3,
+        local: bool = False,
     ) -> Image:
         """Pull an image from a registry into this namespace, unpack it and name it `ref`.
 
@@ -494,7 +495,16 @@ class Client(AsyncResource):
             progress: a sync or async callable receiving
                 `pycontainerd.registry.Progress` updates per blob.
             max_concurrent_downloads: how many blobs download at once, at most
-                (when unpacking, layers start bottom-up, see the registry guide).
+                (when unpacking, layers start bottom-up, see the registry guide);
+                for the in-process path only.
+            local: pull in this process even where the daemon could (see below).
+
+        On containerd 2.0 and newer the daemon pulls, through its transfer
+        service (as ``ctr`` 2.x does), unless `local` is set or the pull
+        needs what only this process can do (`ca`, or `insecure` for a host
+        that is not loopback). Credentials then reach the daemon over a
+        stream when it asks, for the registry's host only. On 1.6 and 1.7 the
+        pull runs here: blobs stream from the registry into the content store.
 
         Returns:
             The image, as `client.images.get` would return it.
@@ -527,6 +537,18 @@ class Client(AsyncResource):
             print(image.name, image.target.digest)
             ```
         """
+        if await self._daemon_transfers(local=local, insecure=insecure, ca=ca, ref=ref):
+            from .transfer._images import pull as daemon_pull
+
+            return await daemon_pull(
+                self,
+                ref,
+                platform=platform,
+                unpack=unpack,
+                snapshotter=snapshotter,
+                auth=auth,
+                progress=progress,
+            )
         from .registry._pull import pull
 
         return await pull(
@@ -541,6 +563,26 @@ class Client(AsyncResource):
             progress=progress,
             max_concurrent_downloads=max_concurrent_downloads,
         )
+
+    async def _daemon_transfers(self, *, local: bool, insecure: bool, ca: object, ref: str) -> bool:
+        """Whether a pull or push of `ref` goes through the daemon's transfer service."""
+        if local or ca is not None:
+            return False
+        from .registry._reference import Reference, is_loopback
+
+        if insecure and not is_loopback(Reference.parse(ref).host):
+            return False  # the daemon would verify TLS: only this process can skip it
+        return await self._release() >= (2, 0)
+
+    async def _release(self) -> tuple[int, int]:
+        """The daemon's (major, minor) release, asked once per connection's client."""
+        transport = self._transport
+        if transport.release is None:
+            import re
+
+            found = re.match(r"v?(\d+)\.(\d+)", (await self.version()).version)
+            transport.release = (int(found[1]), int(found[2])) if found else (0, 0)
+        return transport.release
 
     async def transfer(
         self,
@@ -595,6 +637,7 @@ class Client(AsyncResource):
         insecure: bool = False,
         ca: str | _os.PathLike[str] | ssl.SSLContext | None = None,
         progress: Callable[[Progress], Awaitable[None] | None] | None = None,
+        local: bool = False,
     ) -> Descriptor:
         """Push an image to a registry as `ref`: missing blobs, then manifests, then the tag.
 
@@ -610,6 +653,11 @@ class Client(AsyncResource):
             insecure: allow plain HTTP / skip TLS verification, as for `pull`.
             ca: CA bundle path or ``ssl.SSLContext``, as for `pull`.
             progress: per-blob `pycontainerd.registry.Progress` updates.
+            local: push from this process even where the daemon could.
+
+        As `pull`, on containerd 2.0 and newer the daemon pushes (a whole
+        image; with `platform`, or `ca`, or `insecure` off loopback, the push
+        runs here).
 
         Returns:
             The descriptor of the manifest or index now tagged in the registry.
@@ -627,6 +675,12 @@ class Client(AsyncResource):
             await client.push("localhost:5000/tools:1")
             ```
         """
+        if platform is None and await self._daemon_transfers(
+            local=local, insecure=insecure, ca=ca, ref=ref
+        ):
+            from .transfer._images import push as daemon_push
+
+            return await daemon_push(self, ref, image, auth=auth, progress=progress)
         from .registry._push import push
 
         return await push(

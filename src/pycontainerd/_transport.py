@@ -175,6 +175,8 @@ class Transport:
     def __init__(self, address: str, *, timeout: float | None) -> None:
         self.address = address
         self.timeout = timeout
+        #: The daemon's (major, minor) release, once a facade has asked (`Client._release`).
+        self.release: tuple[int, int] | None = None
         self._host, self._port, self._path = parse_address(address)
         self._channel: Channel | None = None
         self._closed = False

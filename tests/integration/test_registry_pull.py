@@ -1,4 +1,11 @@
-"""Pull and push against a real docker-registry and the private containerd."""
+"""Pull and push against a real docker-registry and the private containerd.
+
+Tests of what the in-process path does itself (its per-blob progress, the
+ingests it resumes, its own checks of content and platforms, its logs) pass
+``local=True``: on containerd 2.x the daemon pulls and pushes otherwise, and
+test_transfer.py covers that path. The rest run on whichever path the daemon
+gets, and must behave the same on both.
+"""
 
 from __future__ import annotations
 
@@ -121,13 +128,13 @@ async def test_push_delete_pull_round_trip(
         name, busybox_tree(tmp_path / "rootfs"), config=ImageConfig(cmd=("cat", "/etc/greeting"))
     )
     updates: list[Progress] = []
-    pushed = await client.push(name, progress=updates.append)
+    pushed = await client.push(name, progress=updates.append, local=True)
     assert pushed == image.target
     assert {u.state for u in updates} >= {BlobState.UPLOADING, BlobState.DONE}
 
     # A second push finds every blob in the registry.
     again: list[Progress] = []
-    await client.push(name, image, progress=again.append)
+    await client.push(name, image, progress=again.append, local=True)
     manifest = await image.manifest()
     blob_states = {u.digest: u.state for u in again if u.digest != image.target.digest}
     assert blob_states == {d.digest: BlobState.EXISTS for d in (manifest.config, *manifest.layers)}
@@ -140,7 +147,7 @@ async def test_push_delete_pull_round_trip(
     async def on_progress(p: Progress) -> None:
         pulled_updates.append(p)
 
-    pulled = await client.pull(name, unpack=False, progress=on_progress)
+    pulled = await client.pull(name, unpack=False, progress=on_progress, local=True)
     assert pulled.name == str(Reference.parse(name))
     assert pulled.target == image.target
     assert (await client.images.get(name)).target == image.target
@@ -167,7 +174,7 @@ async def test_push_delete_pull_round_trip(
 
     # Pull again, unpacking this time: the blobs are there, the snapshot is made.
     again_updates: list[Progress] = []
-    unpacked = await client.pull(name, progress=again_updates.append)
+    unpacked = await client.pull(name, progress=again_updates.append, local=True)
     assert {u.state for u in again_updates} == {
         BlobState.WAITING,
         BlobState.DOWNLOADING,
@@ -227,7 +234,7 @@ async def test_multiplatform_pull(
     name = _name(registry, "multi")
     descs = await _push_multiplatform(registry, name, docker=docker)
 
-    image = await client.pull(name, unpack=False)  # the host (amd64 in CI)
+    image = await client.pull(name, unpack=False)  # the host (amd64 in CI, local=True)
     assert image.target == descs["index"]
     host = pycontainerd.Platform.host().architecture
     chosen = (await image.manifest()).descriptor
@@ -245,12 +252,12 @@ async def test_multiplatform_pull(
         descs["arm64"].digest,
     }
 
-    arm = await client.pull(name, platform="linux/arm64", unpack=False)
+    arm = await client.pull(name, platform="linux/arm64", unpack=False, local=True)
     assert (await arm.manifest("linux/arm64")).descriptor == descs["arm64"]
     assert descs["arm64"].digest in (await inventory(client)).content
 
     with pytest.raises(PlatformNotFoundError, match="linux/amd64, linux/arm64/v8"):
-        await client.pull(name, platform="linux/s390x", unpack=False)
+        await client.pull(name, platform="linux/s390x", unpack=False, local=True)
     assert (await inventory(client)).leases == ()
 
 
@@ -280,13 +287,15 @@ async def test_wrong_credentials_raise_auth_error_without_password(
     image = await client.images.create_from_directory(name, busybox_tree(tmp_path / "rootfs"))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
     with pytest.raises(AuthenticationError, match="no credentials"):
-        await client.push(name)
-    await client.push(name, auth=(USER, PASSWORD))
+        await client.push(name, local=True)
+    await client.push(name, auth=(USER, PASSWORD), local=True)
     await client.images.delete(name, sync=True)
 
     bad = "Wr0ng-" + PASSWORD
     with pytest.raises(AuthenticationError) as info:
-        await client.pull(name, auth=Credentials(username=USER, password=bad), unpack=False)
+        await client.pull(
+            name, auth=Credentials(username=USER, password=bad), unpack=False, local=True
+        )
     texts = [str(info.value), repr(info.value), repr(info.value.args), str(info.value.url)]
     assert not any(bad in t or PASSWORD in t for t in texts)
     stock = await inventory(client)
@@ -301,7 +310,7 @@ async def test_wrong_credentials_raise_auth_error_without_password(
         json.dumps({"auths": {auth_registry.host: {"auth": token}}})
     )
     monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
-    pulled = await client.pull(name, unpack=False)
+    pulled = await client.pull(name, unpack=False, local=True)
     assert pulled.target == image.target
 
 
@@ -332,7 +341,7 @@ async def test_corrupted_blob_raises_digest_error_and_commits_nothing(
     tree = busybox_tree(tmp_path / "rootfs")
     (tree / "etc" / "unique").write_bytes(os.urandom(32))
     image = await client.images.create_from_directory(name, tree)
-    await client.push(name)
+    await client.push(name, local=True)
     layer = (await image.manifest()).layers[0]
     await client.images.delete(name, sync=True)
 
@@ -343,7 +352,7 @@ async def test_corrupted_blob_raises_digest_error_and_commits_nothing(
     path.write_bytes(bytes(data))
     try:
         with pytest.raises(DigestError, match=layer.digest) as info:
-            await client.pull(name, unpack=False)
+            await client.pull(name, unpack=False, local=True)
         assert isinstance(info.value, errors.DataLoss)
     finally:
         path.write_bytes(original)
@@ -403,7 +412,7 @@ async def test_pull_whose_layers_do_not_match_the_config_fails_and_leaves_nothin
         ).encode()
         await repo.put_manifest(ref.tag or "v1", OCI_MANIFEST, manifest)
     with pytest.raises(error, match=match):
-        await client.pull(name)
+        await client.pull(name, local=True)
     stock = await inventory(client)
     assert stock.images == ()
     assert stock.leases == ()
@@ -440,7 +449,7 @@ async def test_cancelled_pull_resumes_from_partial_ingest(
                         await anyio.sleep(0.01)
                 scope.cancel()
 
-        await client.pull(name, unpack=False, progress=cancel_midway)
+        await client.pull(name, unpack=False, progress=cancel_midway, local=True)
     assert scope.cancelled_caught
 
     stock = await inventory(client)
@@ -456,7 +465,7 @@ async def test_cancelled_pull_resumes_from_partial_ingest(
         if p.digest == layer_digest and p.state is BlobState.DOWNLOADING and not starts:
             starts.append(p.offset)
 
-    image = await client.pull(name, unpack=False, progress=first_offset)
+    image = await client.pull(name, unpack=False, progress=first_offset, local=True)
     assert starts == [partial]  # resumed where the cancelled pull stopped
     assert image.target == manifest
     assert (await client.content.info(layer_digest)).size == size
@@ -471,11 +480,11 @@ async def test_push_one_platform_and_progress_as_iterator(
     client = containerd_client
     source = _name(registry, "src")
     descs = await _push_multiplatform(registry, source)
-    image = await client.pull(source, platform="linux/arm64", unpack=False)
+    image = await client.pull(source, platform="linux/arm64", unpack=False, local=True)
 
     # The index's amd64 manifest is not in the store: pushing everything fails...
     with pytest.raises(errors.NotFound):
-        await client.push(_name(registry, "all"), image)
+        await client.push(_name(registry, "all"), image, local=True)
     # ...pushing the arm64 platform alone works, and tags its manifest.
     send, receive = anyio.create_memory_object_stream[Progress](100)
     seen: list[Progress] = []
@@ -488,7 +497,9 @@ async def test_push_one_platform_and_progress_as_iterator(
     async with anyio.create_task_group() as tg:
         tg.start_soon(consume)
         async with send:
-            pushed = await client.push(target, image, platform="linux/arm64", progress=send.send)
+            pushed = await client.push(
+                target, image, platform="linux/arm64", progress=send.send, local=True
+            )
     assert pushed == descs["arm64"]
     assert seen
     assert seen[-1].digest == descs["arm64"].digest
@@ -538,7 +549,9 @@ async def test_credentials_stay_out_of_debug_logs(
     for server in (auth_registry, token_registry):
         for creds in ((USER, secret), (USER, PASSWORD)):
             try:
-                await containerd_client.pull(_name(server, "nothing"), auth=creds, unpack=False)
+                await containerd_client.pull(
+                    _name(server, "nothing"), auth=creds, unpack=False, local=True
+                )
             except (AuthenticationError, NotFoundError) as exc:
                 raised.append(f"{exc!s} {exc!r}")
     assert len(raised) == 4  # refused, or (right credentials) no such repository
@@ -560,9 +573,9 @@ async def test_plain_http_off_loopback_needs_insecure(
     descs = await _push_multiplatform(registry, name)
     elsewhere = name.replace("127.0.0.1:", "0.0.0.0:", 1)
     with pytest.raises(RegistryError, match=r"cannot reach registry 0\.0\.0\.0:\d+ at https://"):
-        await containerd_client.pull(elsewhere, unpack=False)
+        await containerd_client.pull(elsewhere, unpack=False, local=True)
     assert (await inventory(containerd_client)).leases == ()
-    image = await containerd_client.pull(elsewhere, insecure=True, unpack=False)
+    image = await containerd_client.pull(elsewhere, insecure=True, unpack=False, local=True)
     assert image.target == descs["index"]
 
 

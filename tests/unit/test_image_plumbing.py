@@ -24,7 +24,7 @@ from pycontainerd._oci import (
     oci_ref_name,
     sha256,
 )
-from pycontainerd._tar import TarReader, byte_source, check_member_name
+from pycontainerd._tar import TarEnd, TarReader, byte_source, check_member_name
 
 
 def p(text: str) -> Platform:
@@ -252,3 +252,40 @@ def test_pack_directory_is_deterministic(tmp_path: object) -> None:
     assert a.getvalue() == b.getvalue()
     with tarfile.open(fileobj=io.BytesIO(a.getvalue())) as t:
         assert t.getnames() == ["sub", "sub/f", "z"]
+
+
+def _tar_of(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@given(
+    files=st.dictionaries(
+        st.text("abc/é", min_size=1, max_size=120), st.binary(max_size=3000), max_size=4
+    ),
+    cut=st.integers(min_value=1, max_value=4096),
+)
+def test_tar_end_finds_the_end_whatever_the_chunks(files: dict[str, bytes], cut: int) -> None:
+    # Zero-filled file contents must not pass for the end: only headers are read.
+    files = {**files, "zeros": bytes(2048)}
+    archive = _tar_of(files)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.getmembers()
+        end_at = tar.offset + 1024  # after the last member: the two zero blocks
+    watcher = TarEnd()
+    seen = 0
+    while not watcher.ended:
+        watcher.feed(archive[seen : seen + cut])
+        seen += cut
+    # It ends in the chunk that holds the second zero block, and not before.
+    assert end_at <= seen < end_at + cut
+
+
+def test_tar_end_rejects_what_is_not_a_tar() -> None:
+    with pytest.raises(errors.InvalidArchive, match="size"):
+        TarEnd().feed(b"x" * 124 + b"not-octal!!\x00" + b"y" * 376)

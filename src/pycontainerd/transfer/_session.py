@@ -32,6 +32,7 @@ from .._convert import is_set
 from .._descriptors import Descriptor
 from .._tar import TarEnd
 from .._transport import Call
+from ..registry._tasks import task_group
 from ._objects import Destination, Progress, Source, packed
 
 if TYPE_CHECKING:
@@ -98,6 +99,10 @@ class Session:
 
     async def report_progress(self, callback: ProgressCallback) -> str:
         async def serve(call: Call[Any, Any]) -> None:
+            # Nothing goes this way. Closed, grpc-go ends the stream with its
+            # status alone; open, it resets the stream after it, and a reset
+            # drops the events that grpclib had not yet handed out.
+            await call.end()
             async for message in call:
                 if _type_name(message) != "containerd.types.transfer.Progress":
                     continue
@@ -208,7 +213,7 @@ async def run(
     async with contextlib.AsyncExitStack() as streams:
         # The streams outlive the task group that serves them: on the way out
         # their servers end first (or are cancelled), then the streams reset.
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             session = Session(client, streams, tg)
             options = TransferOptions()
             if progress is not None:
