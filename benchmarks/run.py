@@ -1,13 +1,16 @@
 """Benchmarks: pycontainerd side by side with containerd's Go client.
 
-    python benchmarks/run.py S1 [-n N] [--rounds R]
+    python benchmarks/run.py S1 [-n N] [--rounds R] [--containerd debian:sid]
     python benchmarks/run.py --list
 
 Each scenario lives in ``benchmarks/scenarios/<name>.py`` and defines
 ``SCENARIO``. The runner starts a private containerd (pycontainerd.testing),
 builds the Go reference (``../shared/reference-bench``) if needed, then runs
 the Go reference and the SDK in alternating rounds against the same daemon and
-prints the median of each figure and the ratio SDK / reference. These
+prints the median of each figure and the ratio SDK / reference.
+``--containerd`` picks the daemon (a binary's path, or ``debian:SUITE`` for
+Debian's build of that suite, as ``PYCONTAINERD_TEST_CONTAINERD`` does for
+the tests); the ``ctr`` beside it is the one the ctr columns run. These
 machines are shared and noisy: compare ratios from one run, not absolute
 times across runs.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import statistics
 import subprocess
@@ -32,7 +36,7 @@ sys.path.insert(0, str(HERE))
 from scenarios import Scenario  # noqa: E402
 
 import pycontainerd  # noqa: E402
-from pycontainerd.testing import ContainerdDaemon  # noqa: E402
+from pycontainerd.testing import ContainerdDaemon, debian_containerd  # noqa: E402
 
 REFERENCE = HERE.parent.parent / "shared" / "reference-bench"
 CTDBENCH = Path("/tmp/ctdbench/ctdbench")
@@ -106,6 +110,11 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=None, help="operations per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--list", action="store_true", help="list scenarios and exit")
+    parser.add_argument(
+        "--containerd",
+        default=os.environ.get("PYCONTAINERD_TEST_CONTAINERD"),
+        help="the daemon: a binary's path or debian:SUITE (default: containerd on PATH)",
+    )
     args = parser.parse_args()
     known = scenarios()
     if args.list:
@@ -116,7 +125,14 @@ def main() -> None:
     unknown = [name for name in chosen if name not in known]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {sorted(known)}")
-    with ContainerdDaemon() as daemon:
+    binary = args.containerd
+    if binary and binary.startswith("debian:"):
+        binary = str(debian_containerd(binary.removeprefix("debian:")))
+    if binary:
+        # The ctr columns run the ctr of the same release.
+        os.environ["PATH"] = os.pathsep.join([str(Path(binary).parent), os.environ["PATH"]])
+    with ContainerdDaemon(containerd=binary) as daemon:
+        print(f"containerd {daemon.version}", file=sys.stderr)
         for name in chosen:
             scenario = known[name]
             n = args.n or scenario.default_n

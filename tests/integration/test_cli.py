@@ -86,6 +86,20 @@ async def test_version(pyctr: Pyctr, containerd_daemon: ContainerdDaemon) -> Non
     assert data["server"]["uuid"]
 
 
+async def test_info(pyctr: Pyctr, containerd_daemon: ContainerdDaemon) -> None:
+    text = ok(await pyctr("info"))
+    assert f"Version:   {containerd_daemon.version}" in text
+    data = json.loads(ok(await pyctr("info", "--format", "json")))
+    assert data["version"] == containerd_daemon.version
+    assert isinstance(data["deprecations"], list)
+    if containerd_daemon.version_info >= (1, 7, 0):
+        assert data["pid"] == containerd_daemon.pid
+        assert f"PID:       {containerd_daemon.pid}" in text
+    else:  # 1.6 does not report its pid
+        assert data["pid"] is None
+        assert "PID:       -" in text
+
+
 async def test_plugins(pyctr: Pyctr) -> None:
     lines = ok(await pyctr("plugins", "ls")).splitlines()
     assert lines[0].split() == ["TYPE", "ID", "PLATFORMS", "STATUS"]
@@ -518,6 +532,10 @@ async def test_images_push_and_pull(
     assert pulled.split() == [remote, busybox_image.target.digest]
     r = await pyctr("run", "--rm", remote, "p1", "echo", "pulled")
     assert (r.returncode, r.stdout) == (0, "pulled\n")
+    # --local: the in-process path (on 2.x the daemon pulls and pushes otherwise).
+    ok(await pyctr("images", "rm", "--sync", remote))
+    assert ok(await pyctr("images", "pull", "--local", remote)).split() == pulled.split()
+    assert ok(await pyctr("images", "push", "--local", remote)).split() == pushed.split()
     err = one_line_error(await pyctr("images", "pull", f"{registry.host}/cli/missing:1"))
     assert "missing" in err
     assert err.startswith("pyctr: not found:")  # a registry.NotFoundError is an errors.NotFound

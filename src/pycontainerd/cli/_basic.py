@@ -17,6 +17,8 @@ def register(commands: Commands) -> None:
     """Add the commands of this module."""
     p = commands.command("version", version, "show the client's and the daemon's versions")
     format_option(p)
+    p = commands.command("info", info, "show the daemon: version, pid, deprecated features in use")
+    format_option(p)
 
     plugins = commands.group("plugins", "the daemon's plugins", aliases=["plugin"])
     p = plugins.command("ls", plugins_ls, "list plugins", aliases=["list"])
@@ -67,13 +69,16 @@ def _client_version() -> str:
 
 async def version(client: Client, args: argparse.Namespace) -> int:
     """Pyctr version."""
-    v = await client.version()
     server = await client.server()
     if args.format == "json":
         out.print_json(
             {
                 "client": {"version": _client_version(), "python": sys.version.split()[0]},
-                "server": {"version": v.version, "revision": v.revision, "uuid": server.uuid},
+                "server": {
+                    "version": server.version,
+                    "revision": server.revision,
+                    "uuid": server.uuid,
+                },
             }
         )
         return 0
@@ -82,9 +87,28 @@ async def version(client: Client, args: argparse.Namespace) -> int:
     print(f"  Python:   {sys.version.split()[0]}")
     print()
     print("Server:")
-    print(f"  Version:  {v.version}")
-    print(f"  Revision: {v.revision}")
+    print(f"  Version:  {server.version}")
+    print(f"  Revision: {server.revision}")
     print(f"  UUID:     {server.uuid}")
+    return 0
+
+
+async def info(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr info (ctr info and ctr deprecations list in one)."""
+    server = await client.server()
+    if args.format == "json":
+        out.print_json(server)
+        return 0
+    print(f"Version:   {server.version}")
+    print(f"Revision:  {server.revision}")
+    print(f"UUID:      {server.uuid}")
+    print(f"PID:       {server.pid if server.pid is not None else '-'}")
+    print(f"PID ns:    {server.pidns if server.pidns is not None else '-'}")
+    print("Deprecations:" + ("" if server.deprecations else " none reported"))
+    for d in server.deprecations:
+        seen = d.last_occurrence.isoformat() if d.last_occurrence else "-"
+        print(f"  {d.id} (last seen {seen})")
+        print(f"    {d.message}")
     return 0
 
 

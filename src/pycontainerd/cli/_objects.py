@@ -39,6 +39,14 @@ def register(commands: Commands) -> None:
 # --- images ----------------------------------------------------------------------
 
 
+def _local_option(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help=f"{verb} in this process, not through the daemon's transfer service (containerd 2.x)",
+    )
+
+
 def _register_images(commands: Commands) -> None:
     images = commands.group("images", "manage images", aliases=["image", "i"])
     p = images.command("ls", images_ls, "list images", aliases=["list"])
@@ -66,11 +74,13 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("--snapshotter", help="snapshotter to unpack into")
     p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N")
     _registry_options(p)
+    _local_option(p, "pull")
     p = images.command("push", images_push, "push an image to a registry")
     p.add_argument("ref", help="where to push, e.g. registry.example.com/team/app:v1")
     p.add_argument("local", nargs="?", help="the local image (default: the one named REF)")
     p.add_argument("--platform", help="push only this platform's manifest")
     _registry_options(p)
+    _local_option(p, "push")
     p = images.command("rm", images_rm, "remove images", aliases=["remove", "delete"])
     p.add_argument("refs", nargs="+", metavar="REF")
     p.add_argument("--sync", action="store_true", help="wait for garbage collection")
@@ -288,6 +298,7 @@ async def images_pull(client: Client, args: argparse.Namespace) -> int:
             ca=args.ca,
             progress=progress,
             max_concurrent_downloads=args.max_concurrent_downloads,
+            local=args.local,
         )
     finally:
         progress.finish()
@@ -307,6 +318,7 @@ async def images_push(client: Client, args: argparse.Namespace) -> int:
             insecure=args.insecure,
             ca=args.ca,
             progress=progress,
+            local=args.local,
         )
     finally:
         progress.finish()
