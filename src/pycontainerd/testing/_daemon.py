@@ -145,8 +145,9 @@ class ContainerdDaemon:
 
         Example:
             ```python
-            if daemon.version_info >= (2, 0, 0):
-                ...
+            with ContainerdDaemon() as daemon:
+                if daemon.version_info >= (2, 0, 0):
+                    ...
             ```
         """
         match = re.match(r"(\d+)\.(\d+)\.(\d+)", self.version)
