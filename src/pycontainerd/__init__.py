@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     from ._leases import Lease, LeaseResource, Leases
     from ._namespaces import Namespace, Namespaces
     from ._platforms import Platform
+    from ._sandboxes import (
+        Sandbox,
+        SandboxController,
+        Sandboxes,
+        SandboxInstance,
+        SandboxMetrics,
+        SandboxStatus,
+    )
     from ._services import Services
     from ._signals import SignalTarget, forward_signals, parse_signal
     from ._snapshots import SnapshotInfo, SnapshotKind, Snapshots, Usage
@@ -79,6 +87,12 @@ __all__ = [
     "RunResult",
     "Runtime",
     "RuntimeInfo",
+    "Sandbox",
+    "SandboxController",
+    "SandboxInstance",
+    "SandboxMetrics",
+    "SandboxStatus",
+    "Sandboxes",
     "ServerInfo",
     "Services",
     "SignalTarget",
@@ -118,6 +132,14 @@ _LAZY = {
         "._leases": ("Lease", "LeaseResource", "Leases"),
         "._namespaces": ("Namespace", "Namespaces"),
         "._platforms": ("Platform",),
+        "._sandboxes": (
+            "Sandbox",
+            "SandboxController",
+            "SandboxInstance",
+            "SandboxMetrics",
+            "SandboxStatus",
+            "Sandboxes",
+        ),
         "._services": ("Services",),
         "._signals": ("SignalTarget", "forward_signals", "parse_signal"),
         "._snapshots": ("SnapshotInfo", "SnapshotKind", "Snapshots", "Usage"),

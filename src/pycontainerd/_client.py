@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._leases import Leases
     from ._namespaces import Namespaces
     from ._platforms import Platform
+    from ._sandboxes import SandboxController, Sandboxes
     from ._services import Services
     from ._snapshots import Snapshots
     from ._tasks import RunResult, Tasks
@@ -426,6 +427,35 @@ class Client(AsyncResource):
         from ._leases import Leases
 
         return Leases(self)
+
+    @cached_property
+    def sandboxes(self) -> Sandboxes:
+        """The sandbox records of this client's namespace (containerd 1.7 or newer).
+
+        Example:
+            ```python
+            sandbox = await client.sandboxes.create("pod-1", labels={"app": "web"})
+            container = await sandbox.new_container("pod-1-web", image=image)
+            ```
+        """
+        from ._sandboxes import Sandboxes
+
+        return Sandboxes(self)
+
+    def sandbox_controller(self, sandboxer: str | None = None) -> SandboxController:
+        """The daemon's sandbox controller `sandboxer` (default ``shim``), for this namespace.
+
+        containerd 2.x names its controllers: ``shim`` (starts a sandbox's
+        runtime shim) and CRI's ``podsandbox``; 1.7 has one and ignores the name.
+
+        Example:
+            ```python
+            status = await client.sandbox_controller("shim").status("pod-1")
+            ```
+        """
+        from ._sandboxes import DEFAULT_SANDBOXER, SandboxController
+
+        return SandboxController(self, DEFAULT_SANDBOXER if sandboxer is None else sandboxer)
 
     def snapshots(self, name: str | None = None) -> Snapshots:
         """The snapshotter `name` (default ``overlayfs``) in this client's namespace.

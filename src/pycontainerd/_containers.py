@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ._client import Client
     from ._image_config import ImageConfig
     from ._images import Image
+    from ._sandboxes import Sandbox
 
 __all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
 
@@ -124,6 +125,8 @@ class Container:
         created_at: when it was created.
         updated_at: when it was last updated.
         extensions: opaque client data.
+        sandbox: the id of the sandbox it belongs to ("" if none; always ""
+            on containerd 1.6, which does not record it).
 
     Example:
         ```python
@@ -141,6 +144,7 @@ class Container:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     extensions: Mapping[str, Extension] = attrs.field(factory=dict)
+    sandbox: str = ""
     spec_type: str = attrs.field(default=SPEC_TYPE, repr=False)
     spec_json: bytes = attrs.field(default=b"", repr=False)
     _client: Client | None = attrs.field(default=None, eq=False, repr=False, alias="client")
@@ -424,6 +428,7 @@ def decode_fields(data: bytes) -> dict[str, Any]:
         "created_at": got.get("created_at"),
         "updated_at": got.get("updated_at"),
         "extensions": {k: v or _NO_EXTENSION for k, v in extensions.items()},
+        "sandbox": got.get("sandbox", ""),
         "spec_type": spec.type_url if spec is not None else "",
         "spec_json": spec.value if spec is not None else b"",
     }
@@ -446,6 +451,7 @@ def encode_create(
     snapshotter: str,
     snapshot_key: str,
     extensions: Mapping[str, Extension],
+    sandbox: str = "",
 ) -> bytes:
     """A serialised ``CreateContainerRequest`` for a container with these fields."""
     container = {
@@ -457,6 +463,7 @@ def encode_create(
         "snapshotter": snapshotter,
         "snapshot_key": snapshot_key,
         "extensions": extensions,
+        "sandbox": sandbox,
     }
     return _wire.encode(_CREATE, {"container": container})
 
@@ -538,6 +545,7 @@ class Containers(Facade):
         readonly: bool = False,
         labels: Mapping[str, str] | None = None,
         extensions: Mapping[str, Extension] | None = None,
+        sandbox: Sandbox | str | None = None,
     ) -> Container:
         """Create a container.
 
@@ -561,6 +569,9 @@ class Containers(Facade):
             readonly: prepare a read-only view instead of a writable snapshot.
             labels: labels to set.
             extensions: opaque client data.
+            sandbox: the sandbox (a `Sandbox` or its id) the container belongs
+                to. containerd records the id without checking that such a
+                sandbox exists; 1.6 does not record it at all.
 
         Raises:
             pycontainerd.errors.InvalidArgument: bad id, or neither spec nor image.
@@ -575,6 +586,9 @@ class Containers(Facade):
             ```
         """
         validate(id, "container")
+        sandbox_id = sandbox if isinstance(sandbox, str) or sandbox is None else sandbox.id
+        if sandbox_id is not None:
+            validate(sandbox_id, "sandbox")
         client = self._client
         labels = dict(labels or {})
         image_obj = await client.images.get(image) if isinstance(image, str) else image
@@ -608,6 +622,7 @@ class Containers(Facade):
             # Given an image and no snapshot, a new one named after the container (see below).
             snapshot_key=snapshot if snapshot is not None else id if config is not None else "",
             extensions=extensions or {},
+            sandbox=sandbox_id or "",
         )
         if snapshot is not None or image_obj is None or config is None:
             return await self._create_message(request)

@@ -14,6 +14,7 @@ from ._api.containerd.services.images.v1 import ImagesStub
 from ._api.containerd.services.introspection.v1 import IntrospectionStub
 from ._api.containerd.services.leases.v1 import LeasesStub
 from ._api.containerd.services.namespaces.v1 import NamespacesStub
+from ._api.containerd.services.sandbox.v1 import ControllerStub, StoreStub
 from ._api.containerd.services.snapshots.v1 import SnapshotsStub
 from ._api.containerd.services.tasks.v1 import TasksStub
 from ._api.containerd.services.version.v1 import VersionStub
@@ -78,6 +79,14 @@ class Services(Facade):
     @property
     def namespaces(self) -> NamespacesStub:
         return self._stub(NamespacesStub)
+
+    @property
+    def sandbox_controller(self) -> ControllerStub:
+        return self._stub(ControllerStub)
+
+    @property
+    def sandbox_store(self) -> StoreStub:
+        return self._stub(StoreStub)
 
     @property
     def snapshots(self) -> SnapshotsStub:

@@ -217,6 +217,38 @@ class Metrics:
     data: betterproto.Message | None = attrs.field(default=None, eq=False, repr=False)
 
 
+def decode_metric_data(
+    data: AnyProto | None,
+) -> tuple[str, betterproto.Message | None, dict[str, int | None]]:
+    """A metric's payload: its type URL, the decoded message, and the common figures of a cgroup.
+
+    The figures (``pids``, ``memory_usage``, ``memory_limit``, ``cpu_usage_ns``)
+    are read from ``io.containerd.cgroups.v1.Metrics`` and ``v2`` messages;
+    any other payload gives none.
+    """
+    type_url = data.type_url if data is not None else ""
+    cls = _registry.MESSAGES.get(type_url.rpartition("/")[2])
+    message = cls().parse(data.value) if cls is not None and data is not None else None
+    figures: dict[str, int | None] = {}
+    if type_url.endswith("cgroups.v1.Metrics") and message is not None:
+        d: Any = message
+        figures = {
+            "pids": d.pids.current,
+            "memory_usage": d.memory.usage.usage,
+            "memory_limit": d.memory.usage.limit,
+            "cpu_usage_ns": d.cpu.usage.total,
+        }
+    elif type_url.endswith("cgroups.v2.Metrics") and message is not None:
+        d = message
+        figures = {
+            "pids": d.pids.current,
+            "memory_usage": d.memory.usage,
+            "memory_limit": d.memory.usage_limit,
+            "cpu_usage_ns": d.cpu.usage_usec * 1000,
+        }
+    return type_url, message, figures
+
+
 @attrs.frozen(kw_only=True)
 class RunResult:
     """What `Client.run` and `Task.exec_run` return (like `subprocess.CompletedProcess`).
@@ -798,26 +830,7 @@ class Task(_ProcessHandle[PipesT_co]):
         if not reply.metrics:
             raise errors.NotFound(f"no metrics for task {self._container_id!r}")
         metric = reply.metrics[0]
-        type_url = metric.data.type_url if metric.data is not None else ""
-        cls = _registry.MESSAGES.get(type_url.rpartition("/")[2])
-        data = cls().parse(metric.data.value) if cls is not None else None
-        figures: dict[str, int | None] = {}
-        if type_url.endswith("cgroups.v1.Metrics") and data is not None:
-            d: Any = data
-            figures = {
-                "pids": d.pids.current,
-                "memory_usage": d.memory.usage.usage,
-                "memory_limit": d.memory.usage.limit,
-                "cpu_usage_ns": d.cpu.usage.total,
-            }
-        elif type_url.endswith("cgroups.v2.Metrics") and data is not None:
-            d = data
-            figures = {
-                "pids": d.pids.current,
-                "memory_usage": d.memory.usage,
-                "memory_limit": d.memory.usage_limit,
-                "cpu_usage_ns": d.cpu.usage_usec * 1000,
-            }
+        type_url, data, figures = decode_metric_data(metric.data)
         return Metrics(
             container_id=metric.id or self._container_id,
             timestamp=timestamp(metric.timestamp),

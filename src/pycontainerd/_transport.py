@@ -275,6 +275,8 @@ class Transport:
 # The services and calls that older daemons lack, and the release that added them.
 _ADDED_IN: Final = (
     ("/containerd.services.introspection.v1.Introspection/PluginInfo", "2.0"),
+    ("/containerd.services.sandbox.v1.Controller/Metrics", "2.0"),
+    ("/containerd.services.sandbox.v1.Controller/Update", "2.0"),
     ("/containerd.services.sandbox.v1.", "1.7"),
     ("/containerd.services.streaming.v1.", "1.7"),
     ("/containerd.services.transfer.v1.", "1.7"),
@@ -282,7 +284,15 @@ _ADDED_IN: Final = (
 
 
 def _unimplemented(method: str, message: str) -> str:
-    """The daemon's UNIMPLEMENTED message, saying which containerd has `method` if we know."""
+    """The daemon's UNIMPLEMENTED message, saying which containerd has `method` if we know.
+
+    Only when the daemon lacks the service or the method (gRPC's own "unknown
+    service" and "unknown method" answers): other UNIMPLEMENTED answers come
+    from a handler the daemon has, such as a stub ("method Platform not
+    implemented") or a shim behind it, and a newer release would not help.
+    """
+    if message and not message.startswith(("unknown service", "unknown method")):
+        return message
     for prefix, release in _ADDED_IN:
         if method.startswith(prefix):
             return f"{method} needs containerd {release} or newer ({message or 'unimplemented'})"

@@ -189,3 +189,25 @@ def test_unimplemented_names_the_release_that_added_the_call() -> None:
     assert "needs containerd 1.7 or newer (unknown service)" in str(newer)
     other = asyncio.run(run("/containerd.services.tasks.v1.Tasks/Create"))
     assert str(other) == "unknown service"
+
+
+def test_unimplemented_by_a_handler_the_daemon_has_names_no_release() -> None:
+    async def run(method: str, message: str) -> str:
+        with pytest.raises(errors.Unimplemented) as info:
+            with Transport("/x.sock", timeout=None).map_errors(method):
+                raise GRPCError(GrpcStatus.UNIMPLEMENTED, message)
+        return str(info.value)
+
+    platform = "/containerd.services.sandbox.v1.Controller/Platform"
+    # containerd 1.7 and 2.1 have the Controller service, but no Platform handler
+    assert asyncio.run(run(platform, "method Platform not implemented")) == (
+        "method Platform not implemented"
+    )
+    # 1.7 lacks Controller.Metrics, which 2.0 added
+    metrics = "/containerd.services.sandbox.v1.Controller/Metrics"
+    message = "unknown method Metrics for service containerd.services.sandbox.v1.Controller"
+    assert asyncio.run(run(metrics, message)) == (
+        f"{metrics} needs containerd 2.0 or newer ({message})"
+    )
+    store = "/containerd.services.sandbox.v1.Store/List"
+    assert asyncio.run(run(store, "")) == f"{store} needs containerd 1.7 or newer (unimplemented)"

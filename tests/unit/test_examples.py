@@ -67,6 +67,7 @@ STAND_INS: dict[str, str] = {
     "task": "pycontainerd.Task",
     "proc": "pycontainerd.Process",
     "lease": "pycontainerd.Lease",
+    "sandbox": "pycontainerd.Sandbox",
     "config": "pycontainerd.ImageConfig",
     "spec": "pycontainerd.oci.Spec",
     "desc": "pycontainerd.Descriptor",

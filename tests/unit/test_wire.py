@@ -615,6 +615,7 @@ containers = st.builds(
     created_at=stamps,
     updated_at=stamps,
     extensions=st.dictionaries(text, anys, max_size=3),
+    sandbox=text,
 )
 
 
@@ -639,6 +640,7 @@ def _container_from_betterproto(msg: ContainerProto) -> Container:
             k: Extension(type_url=v.type_url, value=bytes(v.value))
             for k, v in msg.extensions.items()
         },
+        sandbox=msg.sandbox,
         spec_type=msg.spec.type_url,
         spec_json=bytes(msg.spec.value),
     )
@@ -746,6 +748,7 @@ _extensions = st.builds(Extension, type_url=text, value=blob)
     snapshotter=text,
     snapshot_key=text,
     extensions=st.dictionaries(text, _extensions, max_size=3),
+    sandbox=text,
 )
 def test_create_request_encoder_matches_betterproto(
     id: str,
@@ -757,6 +760,7 @@ def test_create_request_encoder_matches_betterproto(
     snapshotter: str,
     snapshot_key: str,
     extensions: dict[str, Extension],
+    sandbox: str,
 ) -> None:
     wire = encode_create(
         id=id,
@@ -769,6 +773,7 @@ def test_create_request_encoder_matches_betterproto(
         snapshotter=snapshotter,
         snapshot_key=snapshot_key,
         extensions=extensions,
+        sandbox=sandbox,
     )
     expected = CreateContainerRequest(
         container=ContainerProto(
@@ -783,6 +788,7 @@ def test_create_request_encoder_matches_betterproto(
             snapshotter=snapshotter,
             snapshot_key=snapshot_key,
             extensions={k: e._to_proto() for k, e in extensions.items()},
+            sandbox=sandbox,
         )
     )
     assert CreateContainerRequest().parse(wire) == expected

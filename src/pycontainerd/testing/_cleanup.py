@@ -31,6 +31,11 @@ from .._api.containerd.services.images.v1 import (
 from .._api.containerd.services.introspection.v1 import PluginsRequest
 from .._api.containerd.services.leases.v1 import DeleteRequest as DeleteLeaseRequest
 from .._api.containerd.services.leases.v1 import ListRequest as ListLeasesRequest
+from .._api.containerd.services.sandbox.v1 import (
+    ControllerShutdownRequest,
+    StoreDeleteRequest,
+    StoreListRequest,
+)
 from .._api.containerd.services.snapshots.v1 import (
     ListSnapshotsRequest,
     RemoveSnapshotRequest,
@@ -41,6 +46,7 @@ from .._api.containerd.services.tasks.v1 import (
     ListTasksRequest,
     WaitRequest,
 )
+from .._api.containerd.types import Sandbox
 from .._client import Client
 
 __all__ = ["Inventory", "empty_namespace", "inventory"]
@@ -54,6 +60,7 @@ class Inventory:
     containers: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     leases: tuple[str, ...] = ()
+    sandboxes: tuple[str, ...] = ()  # containerd 1.7 and newer have a sandbox store
     snapshots: tuple[str, ...] = ()  # "snapshotter/key"
     content: tuple[str, ...] = ()
     ingests: tuple[str, ...] = ()
@@ -74,6 +81,16 @@ async def _snapshotters(client: Client) -> list[str]:
 async def _snapshots(client: Client, snapshotter: str) -> list[tuple[str, str]]:
     replies = client.services.snapshots.list(ListSnapshotsRequest(snapshotter=snapshotter))
     return [(info.name, info.parent) async for reply in replies for info in reply.info]
+
+
+async def _sandboxes(client: Client) -> list[Sandbox]:
+    try:
+        reply = await client.services.sandbox_store.list(StoreListRequest())
+    except GRPCError as exc:
+        if exc.status is Status.UNIMPLEMENTED:  # containerd 1.6: no sandbox store
+            return []
+        raise
+    return list(reply.list)
 
 
 async def inventory(client: Client) -> Inventory:
@@ -101,6 +118,7 @@ async def inventory(client: Client) -> Inventory:
         containers=tuple(sorted(x.id for x in containers.containers)),
         images=tuple(sorted(i.name for i in images.images)),
         leases=tuple(sorted(lease.id for lease in leases.leases)),
+        sandboxes=tuple(sorted(sb.sandbox_id for sb in await _sandboxes(client))),
         snapshots=tuple(sorted(snapshots)),
         content=tuple(sorted(content)),
         ingests=tuple(sorted(s.ref for s in ingests.statuses)),
@@ -127,9 +145,11 @@ async def _remove_task(client: Client, container_id: str) -> None:
 async def empty_namespace(client: Client, *, delete: bool = True) -> None:
     """Remove everything in the client's namespace, then (by default) the namespace itself.
 
-    Tasks are killed and deleted, then containers, images, leases, snapshots
-    (children before parents), content and ingests are removed. Missing
-    objects are ignored, so it can run on a half-cleaned namespace.
+    Tasks are killed and deleted, then containers, sandboxes (each shut down
+    in its controller first, where the daemon has one that knows it), images,
+    leases, snapshots (children before parents), content and ingests are
+    removed. Missing objects are ignored, so it can run on a half-cleaned
+    namespace.
 
     Example:
         ```python
@@ -142,6 +162,8 @@ async def empty_namespace(client: Client, *, delete: bool = True) -> None:
         await _remove_task(client, task_id)
     for cid in stock.containers:
         await _ignore(s.containers.delete(DeleteContainerRequest(id=cid)))
+    for sandbox in await _sandboxes(client):
+        await _remove_sandbox(client, sandbox)
     for name in stock.images:
         await _ignore(s.images.delete(DeleteImageRequest(name=name)))
     for lease in stock.leases:
@@ -154,6 +176,21 @@ async def empty_namespace(client: Client, *, delete: bool = True) -> None:
         await _ignore(s.content.delete(DeleteContentRequest(digest=digest)))
     if delete:
         await client.namespaces.delete(client.namespace)
+
+
+async def _remove_sandbox(client: Client, sandbox: Sandbox) -> None:
+    # containerd deletes a namespace that still holds sandboxes (1.7 keeps
+    # their records, orphaned): they go first. A controller that does not run
+    # the sandbox, or no controller service at all (2.x without CRI's
+    # pod-sandbox controller), leaves nothing to shut down.
+    request = ControllerShutdownRequest(sandbox_id=sandbox.sandbox_id, sandboxer=sandbox.sandboxer)
+    await _ignore(
+        client.services.sandbox_controller.shutdown(request),
+        (Status.NOT_FOUND, Status.UNIMPLEMENTED, Status.INVALID_ARGUMENT),
+    )
+    await _ignore(
+        client.services.sandbox_store.delete(StoreDeleteRequest(sandbox_id=sandbox.sandbox_id))
+    )
 
 
 async def _remove_snapshots(client: Client, snapshotter: str) -> None:
