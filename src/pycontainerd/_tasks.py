@@ -46,6 +46,7 @@ from ._facade import Facade
 from ._identifiers import validate
 from ._wire import encode_scalars
 from .events import filters as _filters
+from .oci._env import merge_env
 from .stdio import Pipes, PipesT_co, Stdio, null
 from .stdio._io import TaskIO
 
@@ -310,9 +311,15 @@ def _user_of(user: str | int | None) -> dict[str, Any] | None:
 
 
 def _checked_args(args: Sequence[str]) -> list[str]:
-    if isinstance(args, str) or not args:
-        raise ValueError(f"args must be a non-empty sequence of strings, not {args!r}")
-    return list(args)
+    if isinstance(args, str | bytes) or not args:
+        raise ValueError(f"args must be a non-empty sequence of strings, not {args!r:.60}")
+    checked = list(args)
+    for arg in checked:
+        if not isinstance(arg, str):
+            raise TypeError(f"args must be strings: {arg!r:.60}")
+        if "\0" in arg:
+            raise errors.InvalidArgument(f"argument {arg!r:.60} contains a NUL")
+    return checked
 
 
 def _override_process(
@@ -323,10 +330,12 @@ def _override_process(
     user: str | int | None,
 ) -> None:
     """Apply a run's or exec's env (merged by name), cwd and user to an OCI process dict."""
-    if env:
-        extra = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else list(env)
-        process["env"] = _merge_env(process.get("env") or [], extra)
+    if env is not None:
+        # Validated as specs' env is; merged by name as containerd merges it.
+        process["env"] = list(merge_env(process.get("env") or [], env))
     if cwd is not None:
+        if "\0" in cwd:
+            raise errors.InvalidArgument(f"cwd {cwd!r:.60} contains a NUL")
         process["cwd"] = cwd
     if user is not None:
         process["user"] = _user_of(user)
@@ -1120,14 +1129,6 @@ class Task(_ProcessHandle[PipesT_co]):
                     f"{list(args)!r} did not exit within {timeout} seconds (it was killed)"
                 )
         return _finish_run(tuple(args), status, proc, check=check)
-
-
-def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
-    merged: dict[str, str] = {}
-    for item in [*base, *extra]:
-        key = item.partition("=")[0]
-        merged[key] = item
-    return list(merged.values())
 
 
 class Process(_ProcessHandle[PipesT_co]):

@@ -102,6 +102,24 @@ async def test_exec_bad_arguments(host_container: HostContainer) -> None:
             await task.exec(["true"], id="bad id!")
         with pytest.raises(ValueError, match="user"):
             await task.exec(["true"], user="root")
+        # Environment, args and cwd are checked as specs' are, before any call.
+        with pytest.raises(errors.InvalidArgument, match="'A=B'"):
+            await task.exec(["true"], env={"A=B": "1"})
+        with pytest.raises(TypeError, match="not 'A=B'"):
+            await task.exec(["true"], env="A=B")  # type: ignore[arg-type]
+        for bad in ({"A": "x\0y"}, ["A\0=1"]):
+            with pytest.raises(errors.InvalidArgument, match="NUL"):
+                await task.exec(["true"], env=bad)
+        with pytest.raises(errors.InvalidArgument, match="NUL"):
+            await task.exec(["echo", "a\0b"])
+        with pytest.raises(errors.InvalidArgument, match="NUL"):
+            await task.exec(["true"], cwd="/tmp\0x")
+        assert len(await task.pids()) == 1  # nothing reached the shim
+        # A bare NAME in a list unsets the variable, as in specs.
+        assert b"PATH=" in (await task.exec_run(["/bin/env"])).stdout
+        r = await task.exec_run(["/bin/env"], env=["PATH", "X=1"])
+        assert b"PATH=" not in r.stdout
+        assert b"X=1\n" in r.stdout
     await c.delete()
 
 

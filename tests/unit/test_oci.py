@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pycontainerd
-from pycontainerd import oci
+from pycontainerd import errors, oci
+from pycontainerd.oci._env import env_entries
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -873,3 +874,23 @@ def test_user_files_given_as_a_mapping() -> None:
     assert spec.process.user == oci.User(uid=10, gid=20, additional_gids=(20,))
     with pytest.raises(ValueError, match="no /etc/group in the given files"):
         oci.Spec.default().with_user("svc:staff", rootfs=only_passwd)
+
+
+@pytest.mark.parametrize(
+    ("env", "error", "match"),
+    [
+        ({"A=B": "1"}, errors.InvalidArgument, "'A=B'"),
+        ({"": "1"}, errors.InvalidArgument, "name ''"),
+        ({"A": "x\0y"}, errors.InvalidArgument, "NUL"),
+        (["A\0=1"], errors.InvalidArgument, "NUL"),
+        (["=1"], errors.InvalidArgument, "expected NAME=value"),
+        ("A=B", TypeError, "not 'A=B'"),
+        ([1], TypeError, "strings"),
+        ({"A": 1}, TypeError, "str"),
+    ],
+)
+def test_env_entries_refuse_what_runc_would(
+    env: object, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        env_entries(env)  # type: ignore[arg-type]

@@ -17,22 +17,35 @@ def env_entries(env: EnvLike) -> list[str]:
     """``NAME=value`` strings from a mapping or an iterable of strings.
 
     Raises:
-        ValueError: an empty name, or a name containing ``=`` in a mapping.
-        TypeError: a lone string was given instead of a list.
+        pycontainerd.errors.InvalidArgument: an empty name, a name containing
+            ``=`` in a mapping, or a NUL anywhere (runc would refuse it at
+            start); the message names the entry. Also a `ValueError`.
+        TypeError: a lone string was given instead of a list, or an entry
+            that is not a string.
     """
-    if isinstance(env, str):
-        raise TypeError(f"env must be a mapping or a list of NAME=value strings, not {env!r}")
+    from .. import errors
+
+    if isinstance(env, str | bytes):
+        raise TypeError(f"env must be a mapping or a list of NAME=value strings, not {env!r:.60}")
     if isinstance(env, Mapping):
         entries = []
         for name, value in env.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(f"environment names and values must be str: {name!r:.60}")
             if not name or "=" in name:
-                raise ValueError(f"invalid environment variable name {name!r}")
+                raise errors.InvalidArgument(f"invalid environment variable name {name!r:.60}")
             entries.append(f"{name}={value}")
-        return entries
-    entries = list(env)
+    else:
+        entries = list(env)
     for entry in entries:
+        if not isinstance(entry, str):
+            raise TypeError(f"environment entries must be NAME=value strings: {entry!r:.60}")
         if not entry or entry.startswith("="):
-            raise ValueError(f"invalid environment entry {entry!r}: expected NAME=value")
+            raise errors.InvalidArgument(
+                f"invalid environment entry {entry!r:.60}: expected NAME=value"
+            )
+        if "\0" in entry:
+            raise errors.InvalidArgument(f"environment entry {entry!r:.60} contains a NUL")
     return entries
 
 
