@@ -45,9 +45,11 @@ if TYPE_CHECKING:
         TaskState,
         TaskStatus,
     )
+    from ._tls import TLS
 
 __all__ = [
     "DEFAULT",
+    "TLS",
     "Client",
     "Container",
     "Containers",
@@ -131,6 +133,7 @@ _LAZY = {
             "TaskState",
             "TaskStatus",
         ),
+        "._tls": ("TLS",),
     }.items()
     for name in names
 }

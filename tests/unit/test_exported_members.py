@@ -42,6 +42,7 @@ PUBLIC = [
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
+    "TLS",
     "Task",
     "TaskState",
     "TaskStatus",
