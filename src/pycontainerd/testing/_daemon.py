@@ -181,10 +181,9 @@ class ContainerdDaemon:
             ```python
             from pycontainerd.testing import ContainerdDaemon
 
-            daemon = ContainerdDaemon()
-            daemon.start()
-            if daemon.version_info >= (2, 0, 0):
-                ...
+            with ContainerdDaemon() as daemon:
+                if daemon.version_info >= (2, 0, 0):
+                    ...
             ```
         """
         match = re.match(r"(\d+)\.(\d+)\.(\d+)", self.version)
