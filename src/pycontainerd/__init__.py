@@ -53,9 +53,11 @@ if TYPE_CHECKING:
         TaskState,
         TaskStatus,
     )
+    from ._tls import TLS
 
 __all__ = [
     "DEFAULT",
+    "TLS",
     "Client",
     "Container",
     "Containers",
@@ -154,6 +156,7 @@ _LAZY = {
             "TaskState",
             "TaskStatus",
         ),
+        "._tls": ("TLS",),
     }.items()
     for name in names
 }

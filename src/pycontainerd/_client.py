@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from . import _identifiers
 from ._abc import AsyncResource
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._services import Services
     from ._snapshots import Snapshots
     from ._tasks import RunResult, Tasks
+    from ._tls import TLS
     from .events._stream import Events
     from .registry import Credentials, Progress
 
@@ -50,19 +51,34 @@ class Client(AsyncResource):
     `pycontainerd.errors.ClientClosedError`. Entering does no I/O; leaving
     closes the connection without waiting.
 
+    A daemon on another machine is reached over TCP: ``tcp://host:port``
+    (or ``host:port``) with `tls`, a `pycontainerd.TLS` naming the CA that
+    signed the daemon's certificate and, for mutual TLS, the client's
+    certificate and key. Plain, unencrypted TCP must be asked for with
+    ``tls=False``. See the guide's "Remote daemons" for what serves
+    containerd's API over TCP (containerd's own ``tcp_address`` does not).
+
     Args:
-        address: a socket path, ``unix://`` URL or ``host:port``. Defaults to
+        address: a socket path (``/run/containerd/containerd.sock``), a
+            ``unix://`` URL, or ``tcp://host:port`` (also ``host:port``; an
+            IPv6 host in brackets, ``tcp://[fd00::5]:1234``). Defaults to
             ``$CONTAINERD_ADDRESS``, else ``/run/containerd/containerd.sock``.
         namespace: the namespace calls act in. Defaults to
             ``$CONTAINERD_NAMESPACE``, else ``default``.
         timeout: default deadline in seconds for unary calls (``None``: no
             deadline). Streams and calls that wait for a process (such as a
             task's wait) have no deadline unless given one.
+        tls: for a TCP address (given, or from ``$CONTAINERD_ADDRESS``): a
+            `pycontainerd.TLS`, or ``False`` for plain TCP. Leave it out for a
+            socket. Its files are read here.
 
     Raises:
         pycontainerd.errors.InvalidArgument: the namespace is not a valid
             identifier.
-        ValueError: the address cannot be parsed.
+        pycontainerd.errors.InvalidAddress: the address cannot be parsed, is
+            TCP without `tls`, or a socket with TLS (a `ValueError`).
+        pycontainerd.errors.TLSConfigError: a file of `tls` is missing or
+            unusable (a `ValueError`).
 
     Example:
         ```python
@@ -75,6 +91,14 @@ class Client(AsyncResource):
 
         anyio.run(main)
         ```
+
+        A daemon on another node, with mutual TLS:
+
+        ```python
+        tls = pycontainerd.TLS(ca="ca.pem", cert="client.pem", key="client-key.pem")
+        async with pycontainerd.Client("tcp://10.0.0.5:1234", tls=tls) as client:
+            print(await client.version())
+        ```
     """
 
     def __init__(
@@ -83,10 +107,15 @@ class Client(AsyncResource):
         *,
         namespace: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        tls: TLS | Literal[False] | None = None,
     ) -> None:
         if namespace is None:
             namespace = os.environ.get("CONTAINERD_NAMESPACE") or "default"
-        self._init(Transport(address or default_address(), timeout=timeout), namespace, None)
+        origin = None
+        if address is None:
+            address = default_address()
+            origin = "$CONTAINERD_ADDRESS" if os.environ.get("CONTAINERD_ADDRESS") else None
+        self._init(Transport(address, timeout=timeout, tls=tls, origin=origin), namespace, None)
 
     def _init(self, transport: Transport, namespace: str, lease: str | None) -> None:
         self._transport = transport
@@ -101,6 +130,11 @@ class Client(AsyncResource):
     def address(self) -> str:
         """The daemon address this client talks to."""
         return self._transport.address
+
+    @property
+    def tls(self) -> TLS | None:
+        """The TLS settings of a TCP connection; ``None`` for a socket or plain TCP."""
+        return self._transport.tls
 
     @property
     def namespace(self) -> str:
@@ -149,7 +183,8 @@ class Client(AsyncResource):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"<Client {self.address!r} namespace={self.namespace!r} {state}>"
+        tls = " tls" if self.tls is not None else ""
+        return f"<Client {self.address!r}{tls} namespace={self.namespace!r} {state}>"
 
     async def version(self, *, timeout: Timeout = DEFAULT) -> Version:
         """The daemon's version.

@@ -7,7 +7,8 @@ uses grpclib's public client API alone: `Channel.request`, the stream's
 ``send_message``/``recv_message``/``end``/``cancel``, and a `CodecBase`.
 It owns:
 
-* address parsing (unix socket path, ``unix://`` URL, ``host:port``),
+* address parsing (unix socket path, ``unix://`` URL, ``tcp://host:port``)
+  and the choice of TLS that a TCP address needs,
 * request metadata (``containerd-namespace``, ``containerd-lease``): grpclib
   replaces rather than merges per-call metadata, so it is built here whole,
 * deadlines (a client-wide default with a per-call override),
@@ -24,10 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import ipaddress
 import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    Literal,
+    NamedTuple,
+    NoReturn,
+    TypeVar,
+    cast,
+)
 
 from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import CodecBase
@@ -42,6 +55,8 @@ if TYPE_CHECKING:
     import betterproto
     from grpclib.client import Channel, Stream
 
+    from ._tls import TLS
+
 # Checked and put in place as the transport loads: a dependency release whose
 # private names changed fails `import pycontainerd` with the tested versions.
 _compat.install()
@@ -51,6 +66,7 @@ __all__ = [
     "Call",
     "Caller",
     "Default",
+    "Target",
     "Timeout",
     "Transport",
     "default_address",
@@ -84,26 +100,81 @@ DEFAULT: Final = Default.DEFAULT
 Timeout = float | None | Default
 
 
-def parse_address(address: str) -> tuple[str | None, int | None, str | None]:
-    """Split an address into ``(host, port, path)`` for grpclib's `Channel`.
+class Target(NamedTuple):
+    """Where a transport connects: a unix socket `path`, or `host` and `port` over TCP."""
 
-    Accepts a socket path (``/run/containerd/containerd.sock``), a
-    ``unix://`` URL, ``host:port`` or ``tcp://host:port``.
+    host: str | None
+    port: int | None
+    path: str | None
+
+    @property
+    def tcp(self) -> bool:
+        return self.path is None
+
+
+# A host name: labels of letters, digits, "-" and "_", joined by single dots.
+_HOSTNAME: Final = re.compile(
+    r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?"
+)
+_SCHEMES: Final = ("unix", "tcp")
+
+
+def parse_address(address: str) -> Target:
+    """Where `address` points: a unix socket, or a TCP host and port.
+
+    Accepts containerd's own syntax: a socket path (absolute, or relative
+    starting with ``.``), a ``unix://`` URL, and ``tcp://host:port`` or
+    ``host:port``, where host is a name, an IPv4 address or a bracketed
+    IPv6 address (``[::1]:1234``).
 
     Raises:
-        ValueError: the address is empty or its port is not a number.
+        pycontainerd.errors.InvalidAddress: the address is empty, has another
+            scheme, or its host or port is malformed; the message quotes it.
     """
-    if not address:
-        raise ValueError("empty containerd address")
-    if address.startswith("unix://"):
-        return None, None, address[len("unix://") :]
-    if address.startswith("/") or address.startswith("."):
-        return None, None, address
-    rest = address.removeprefix("tcp://")
-    host, sep, port = rest.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"containerd address {address!r} is neither a socket path nor host:port")
-    return host.strip("[]") or "localhost", int(port), None
+
+    def bad(why: str) -> errors.InvalidAddress:
+        return errors.InvalidAddress(f"containerd address {address!r}: {why}", address=address)
+
+    if not address.strip():
+        raise errors.InvalidAddress("empty containerd address", address=address)
+    if "\x00" in address or address != address.strip():
+        raise bad("holds whitespace or a NUL character")
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme.lower() not in _SCHEMES:
+        raise bad(f"unknown scheme {scheme + sep!r}; use unix:// (a socket) or tcp://")
+    if sep and scheme.lower() == "unix":
+        if not rest:
+            raise bad("unix:// needs a socket path")
+        return Target(None, None, rest)
+    if not sep and address.startswith(("/", ".")):
+        return Target(None, None, address)
+    if not sep:
+        rest = address
+    if rest.startswith("["):
+        inner, bracket, tail = rest[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError:
+            raise bad(f"{inner!r} between brackets is not an IPv6 address") from None
+        if not bracket or not tail.startswith(":"):
+            raise bad("expected [IPv6]:port")
+        host, port = inner, tail[1:]
+    else:
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            raise bad(
+                "neither a socket path (absolute, ./relative, unix://path) nor host:port "
+                "(tcp://host:port)"
+            )
+        if ":" in host:
+            raise bad("an IPv6 address needs brackets: [::1]:1234")
+        if not host:
+            raise bad("no host before the port")
+        if not _HOSTNAME.fullmatch(host):
+            raise bad(f"{host!r} is not a host name or IP address")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise bad(f"{port!r} is not a port number (1-65535)")
+    return Target(host, int(port), None)
 
 
 def default_address() -> str:
@@ -170,16 +241,66 @@ class Transport:
 
     grpclib connects lazily and reconnects on the next call after the
     connection was lost, so a daemon restart needs no new transport.
+
+    Args:
+        address: where the daemon is (see `parse_address`).
+        timeout: the default deadline of unary calls.
+        tls: for a TCP address, a `TLS` or ``False`` (plain TCP, asked for);
+            ``None`` (or ``False``) for a socket.
+        origin: where `address` came from, when not from the caller
+            (``"$CONTAINERD_ADDRESS"``), for the error messages.
+
+    Raises:
+        pycontainerd.errors.InvalidAddress: the address is malformed, a TCP
+            address came without a choice of TLS, or TLS for a socket.
+        pycontainerd.errors.TLSConfigError: the TLS files cannot be used.
     """
 
-    def __init__(self, address: str, *, timeout: float | None) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float | None,
+        tls: TLS | Literal[False] | None = None,
+        origin: str | None = None,
+    ) -> None:
         self.address = address
         self.timeout = timeout
+        self.target = parse_address(address)
+        #: The TLS settings of a TCP connection; None for a socket or plain TCP.
+        self.tls: TLS | None = None
+        self._ssl = self._context(tls, origin)
         #: The daemon's (major, minor) release, once a facade has asked (`Client._release`).
         self.release: tuple[int, int] | None = None
-        self._host, self._port, self._path = parse_address(address)
         self._channel: Channel | None = None
         self._closed = False
+
+    def _context(
+        self, tls: TLS | Literal[False] | None, origin: str | None
+    ) -> ssl.SSLContext | None:
+        """Check the choice of TLS for the address; the client context it asks for."""
+        where = repr(self.address) + ("" if origin is None else f" (from {origin})")
+        if tls is None or tls is False:
+            if tls is None and self.target.tcp:
+                raise errors.InvalidAddress(
+                    f"containerd address {where} is TCP: pass tls=pycontainerd.TLS(ca=..., "
+                    "cert=..., key=...) to verify the daemon, or tls=False for plain TCP "
+                    "(unencrypted, and anyone who reaches the port controls the daemon)",
+                    address=self.address,
+                )
+            return None
+        from ._tls import TLS  # only a client that uses TLS pays for the module
+
+        if not isinstance(tls, TLS):
+            raise TypeError(f"tls= takes a pycontainerd.TLS, or False for plain TCP, not {tls!r}")
+        if not self.target.tcp:
+            raise errors.InvalidAddress(
+                f"containerd address {where} is a unix socket: TLS (tls=) is for tcp:// addresses",
+                address=self.address,
+            )
+        context = tls.context()
+        self.tls = tls
+        return context
 
     @property
     def closed(self) -> bool:
@@ -193,8 +314,18 @@ class Transport:
             )
         if self._channel is None:
             from grpclib.client import Channel
+            from grpclib.config import Configuration
 
-            self._channel = Channel(self._host, self._port, path=self._path, codec=_Codec())
+            host, port, path = self.target
+            server_name = None if self.tls is None else self.tls.server_name
+            self._channel = Channel(
+                host,
+                port,
+                path=path,
+                codec=_Codec(),
+                ssl=self._ssl,
+                config=Configuration(ssl_target_name_override=server_name),
+            )
         return self._channel
 
     def close(self) -> None:
@@ -256,12 +387,21 @@ class Transport:
             return errors.DeadlineExceeded(f"deadline exceeded calling {method}", method=method)
         if isinstance(exc, StreamTerminatedError):
             return errors.ConnectionError(
-                f"connection to containerd at {self.address} was lost during {method}: {exc}",
+                f"connection to containerd at {self.address} was lost during {method}: "
+                f"{exc}{self._plain_hint()}",
                 address=self.address,
                 method=method,
             )
         if isinstance(exc, ProtocolError):
-            return errors.Unknown(f"protocol error calling {method}: {exc}", method=method)
+            return errors.Unknown(
+                f"protocol error calling {method}: {exc}{self._plain_hint()}", method=method
+            )
+        if isinstance(exc, ssl.SSLError):
+            return errors.TLSError(
+                f"TLS connection to containerd at {self.address} failed: {self._tls_reason(exc)}",
+                address=self.address,
+                method=method,
+            )
         if isinstance(exc, OSError):
             return errors.ConnectionError(
                 f"cannot reach containerd at {self.address} ({exc.strerror or exc}); "
@@ -270,6 +410,119 @@ class Transport:
                 method=method,
             )
         return None
+
+    async def reraise(self, error: errors.ConnectionError) -> NoReturn:
+        """Raise `error`, or the `errors.TLSError` that `explain` finds behind it."""
+        explained = await self.explain(error)
+        if explained is error:
+            raise error
+        raise explained from explained.__cause__
+
+    async def explain(self, error: errors.ConnectionError) -> errors.ConnectionError:
+        """`error`, or the `errors.TLSError` behind it when the daemon refuses our TLS client.
+
+        Under TLS 1.3 a server checks the client's certificate after the
+        client's side of the handshake is done, and answers a refusal (no
+        certificate, or one its CA did not sign) with an alert. grpclib has
+        sent its first frames by then; the server's reset fails that write,
+        and the alert is never read: the call sees only a lost connection.
+        So a lost TLS connection is probed, on this error path only: a
+        connection of its own, with the same context, that writes nothing
+        and reads the server's first bytes, or its alert. A daemon that
+        accepts the client (or is gone) leaves `error` as it is.
+        """
+        if (
+            self._ssl is None
+            or isinstance(error, errors.TLSError)
+            or not isinstance(error.__cause__, StreamTerminatedError)
+        ):
+            return error
+        host, port, _ = self.target
+        server_name = None if self.tls is None else self.tls.server_name
+        try:
+            async with asyncio.timeout(_PROBE_TIMEOUT):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=self._ssl, server_hostname=server_name or host
+                )
+                try:
+                    await reader.read(1)
+                finally:
+                    writer.close()
+        except ssl.SSLError as exc:
+            tls_error = errors.TLSError(
+                f"containerd at {self.address} ended the TLS connection during "
+                f"{error.method}: {self._tls_reason(exc)}",
+                address=self.address,
+                method=error.method,
+            )
+            tls_error.__cause__ = exc
+            return tls_error
+        except (OSError, TimeoutError):
+            pass
+        return error
+
+    def _tls_reason(self, exc: ssl.SSLError) -> str:
+        """OpenSSL's account of a TLS failure, with what to check for the common ones."""
+        reason = exc.reason or ""
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            detail = exc.verify_message or reason
+            if exc.verify_code == _X509_HOSTNAME_MISMATCH:
+                return (
+                    f"the daemon's certificate does not name the host ({detail}): its "
+                    "subjectAltName must hold it (IP:... for an address), or set "
+                    "TLS(server_name=) to a name it holds"
+                )
+            if exc.verify_code == _X509_EXPIRED:
+                return f"the daemon's certificate has expired ({detail})"
+            signer = "the system's CAs" if self.tls is None or self.tls.ca is None else "TLS(ca=)"
+            return (
+                f"the daemon's certificate is not signed by {signer} ({detail}); ca must be "
+                "the CA that signed the daemon's tcp_tls_cert"
+            )
+        detail = reason or str(exc)
+        if "ALERT" in reason and any(key in reason for key in _REFUSALS):
+            if self.tls is not None and self.tls.cert is None:
+                return (
+                    "the daemon requires a client certificate (its tcp_tls_ca is set): "
+                    f"pass TLS(cert=..., key=...) signed by that CA ({detail})"
+                )
+            return (
+                "the daemon refused the client certificate: it must be signed by the "
+                f"daemon's tcp_tls_ca, for client authentication ({detail})"
+            )
+        for key, hint in _TLS_HINTS:
+            if key in reason:
+                return f"{hint} ({detail})"
+        return detail
+
+    def _plain_hint(self) -> str:
+        if self.target.tcp and self.tls is None:
+            return " (plain TCP, tls=False: does the daemon's listener speak TLS?)"
+        return ""
+
+
+# How long `Transport.explain` waits for a daemon's first bytes, or its alert.
+_PROBE_TIMEOUT: Final = 3.0
+# OpenSSL's verify codes (X509_V_ERR_*) that call for their own advice.
+_X509_EXPIRED: Final = 10
+_X509_HOSTNAME_MISMATCH: Final = 62
+# The alerts of a server that refuses the client's certificate, or wants one.
+_REFUSALS: Final = (
+    "BAD_CERTIFICATE",
+    "CERTIFICATE_REQUIRED",
+    "UNKNOWN_CA",
+    "CERTIFICATE_UNKNOWN",
+    "CERTIFICATE_EXPIRED",
+    "UNSUPPORTED_CERTIFICATE",
+)
+# What the other failures mean, by OpenSSL's reason.
+_TLS_HINTS: Final = (
+    ("WRONG_VERSION_NUMBER", "the peer does not speak TLS (a plain TCP listener?)"),
+    ("RECORD_LAYER_FAILURE", "the peer does not speak TLS (a plain TCP listener?)"),
+    ("PACKET_LENGTH_TOO_LONG", "the peer does not speak TLS (a plain TCP listener?)"),
+    ("NO_APPLICATION_PROTOCOL", "the peer does not serve gRPC over HTTP/2 (ALPN h2)"),
+    ("PROTOCOL_VERSION", "the peer wants a TLS version this client does not offer"),
+)
 
 
 # The services and calls that older daemons lack, and the release that added them.
@@ -345,12 +598,15 @@ class Caller:
         """`unary`, returning the reply serialised, for a reader that decodes it itself."""
         t = self.transport
         seconds = t.deadline(timeout)
-        with t.map_errors(rpc.path, _expiry(seconds)):
-            async with self._open(rpc, seconds) as stream:
-                await stream.send_message(request, end=True)
-                payload = await stream.recv_message()
-            if payload is None:
-                raise GRPCError(Status.UNKNOWN, "the daemon sent no reply message")
+        try:
+            with t.map_errors(rpc.path, _expiry(seconds)):
+                async with self._open(rpc, seconds) as stream:
+                    await stream.send_message(request, end=True)
+                    payload = await stream.recv_message()
+                if payload is None:
+                    raise GRPCError(Status.UNKNOWN, "the daemon sent no reply message")
+        except errors.ConnectionError as exc:
+            await t.reraise(exc)
         return payload
 
     @contextlib.asynccontextmanager
@@ -377,8 +633,11 @@ class Caller:
         t = self.transport
         seconds = t.deadline(timeout)
         call = Call(self._open(rpc, seconds), rpc, t, _expiry(seconds))
-        with call._errors():
-            await call._enter()
+        try:
+            with call._errors():
+                await call._enter()
+        except errors.ConnectionError as exc:
+            await t.reraise(exc)
         # The block's own errors pass through as they are: the call's steps
         # translate theirs, and a TimeoutError or OSError of the caller's is
         # none of the daemon's.
@@ -487,16 +746,19 @@ class Call(Generic[_Req, _Rep]):
         if self._done:
             step.close()  # type: ignore[attr-defined]  # a coroutine, never started
             raise errors.FailedPrecondition(f"the call to {self._rpc.path} has ended")
-        with self._errors():
-            try:
-                return await step
-            except StreamTerminatedError as exc:
-                # containerd answers some calls (Content.Write refusing a locked
-                # ref) with an error status and then resets the stream while the
-                # client half is open: grpclib raises that status on exit.
-                await self._exit(exc)
-                if _NO_ERROR_RESET.search(str(exc)):
-                    # grpc-go resets with NO_ERROR after its (OK) status when the
-                    # client half is still open: the daemon has ended the call.
-                    return None  # type: ignore[return-value]  # the end: recv's None
-                raise
+        try:
+            with self._errors():
+                try:
+                    return await step
+                except StreamTerminatedError as exc:
+                    # containerd answers some calls (Content.Write refusing a locked
+                    # ref) with an error status and then resets the stream while the
+                    # client half is open: grpclib raises that status on exit.
+                    await self._exit(exc)
+                    if _NO_ERROR_RESET.search(str(exc)):
+                        # grpc-go resets with NO_ERROR after its (OK) status when the
+                        # client half is still open: the daemon has ended the call.
+                        return None  # type: ignore[return-value]  # the end: recv's None
+                    raise
+        except errors.ConnectionError as exc:
+            await self._transport.reraise(exc)

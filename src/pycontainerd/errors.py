@@ -7,8 +7,14 @@ uses). The original transport error is kept as ``__cause__``.
 A daemon that cannot be reached (socket missing, connection refused, daemon
 gone mid-call) raises `ConnectionError`: its own branch under `Unavailable`
 (so ``except Unavailable`` retries cover it), also Python's builtin
-`ConnectionError`, and it names the address tried. A plain `Unavailable`
-is the daemon's own answer (a locked ingest ref, say).
+`ConnectionError`, and it names the address tried. A TLS connection that
+fails (the daemon's certificate is not trusted, it refused the client's)
+raises `TLSError`, a `ConnectionError` too. A plain `Unavailable` is the
+daemon's own answer (a locked ingest ref, say).
+
+A `Client` given a malformed address raises `InvalidAddress`, and TLS
+files that cannot be used `TLSConfigError`, as it is made: both are also
+`ValueError`.
 
 Registry failures (`pycontainerd.registry`) are also these classes where
 one matches: a missing image is a `NotFound`, refused credentials
@@ -19,6 +25,8 @@ unreachable registry `Unavailable`.
 ContainerdError
 ├── ClientClosedError        the Client was used after aclose()
 ├── ExitCodeError            a process run with check=True exited non-zero
+├── InvalidAddress           (also ValueError) an address the Client cannot use
+├── TLSConfigError           (also ValueError) TLS files that cannot be used
 └── RPCError                 the daemon answered with a non-OK status
     ├── NotFound
     ├── AlreadyExists
@@ -29,6 +37,7 @@ ContainerdError
     │   └── NotModified
     ├── Unavailable
     │   └── ConnectionError  the daemon cannot be reached (socket missing, daemon gone)
+    │       └── TLSError     the TLS handshake failed (untrusted certificate, refused client)
     ├── OutOfRange
     ├── Unimplemented
     ├── DeadlineExceeded     (also a TimeoutError)
@@ -75,6 +84,7 @@ __all__ = [
     "ExitCodeError",
     "FailedPrecondition",
     "Internal",
+    "InvalidAddress",
     "InvalidArchive",
     "InvalidArgument",
     "NotFound",
@@ -84,6 +94,8 @@ __all__ = [
     "RPCError",
     "ResourceExhausted",
     "Status",
+    "TLSConfigError",
+    "TLSError",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
@@ -120,6 +132,39 @@ class ContainerdError(Exception):
 
 class ClientClosedError(ContainerdError, RuntimeError):
     """A `Client` (or a view of it) was used after `Client.aclose()`."""
+
+
+class InvalidAddress(ContainerdError, ValueError):
+    """A `Client` was given an address it cannot use, before any connection.
+
+    The address is malformed (no port, an unbracketed IPv6 address, an
+    unknown scheme), or a TCP address came without a choice of TLS
+    (``tls=pycontainerd.TLS(...)``, or ``tls=False`` for plain TCP), or TLS
+    was asked for a unix socket.
+
+    Attributes:
+        address: the address as given (or as read from ``$CONTAINERD_ADDRESS``).
+    """
+
+    def __init__(self, message: str, *, address: str) -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class TLSConfigError(ContainerdError, ValueError):
+    """The files of a `pycontainerd.TLS` cannot be used (raised as the `Client` is made).
+
+    A file is missing or unreadable, holds no PEM certificate or key, or the
+    key does not match the certificate; or a key was given without a
+    certificate.
+
+    Attributes:
+        path: the file at fault, if one is.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ExitCodeError(ContainerdError):
@@ -216,6 +261,17 @@ class ConnectionError(Unavailable, builtins.ConnectionError):
     def __init__(self, message: str, *, address: str, method: str | None = None) -> None:
         super().__init__(message, method=method)
         self.address = address
+
+
+class TLSError(ConnectionError):
+    """The TLS connection to the daemon at `address` failed.
+
+    The daemon's certificate is not signed by the client's CA or does not
+    name the host, the daemon refused the client's certificate (or wanted
+    one and got none), or the peer does not speak TLS at all. The
+    `ssl.SSLError`, when there is one, is the ``__cause__``. Unlike a daemon
+    that is down, this does not heal by retrying: fix the certificates.
+    """
 
 
 class OutOfRange(RPCError):

@@ -48,6 +48,7 @@ PUBLIC = [
     "SnapshotInfo",
     "SnapshotKind",
     "Snapshots",
+    "TLS",
     "Task",
     "TaskState",
     "TaskStatus",

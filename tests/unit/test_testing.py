@@ -75,3 +75,61 @@ def test_version_info_is_numeric(tmp_path: Path) -> None:
     daemon._write_config(daemon._binary())
     assert daemon.version_info == (1, 7, 24)
     assert daemon.version_info < (2, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "prints",
+    [
+        "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3",
+        "containerd github.com/containerd/containerd/v2 2.1.9+unknown ",
+    ],
+)
+def test_tcp_and_tls_go_under_grpc(tmp_path: Path, prints: str) -> None:
+    daemon = ContainerdDaemon(
+        tmp_path / "d",
+        containerd=fake_containerd(tmp_path, prints),
+        tcp_address="127.0.0.1:0",
+        tcp_tls_cert=tmp_path / "server.pem",
+        tcp_tls_key=tmp_path / 'odd "name".key',
+        tcp_tls_ca=tmp_path / "ca.pem",
+    )
+    daemon.directory.mkdir()
+    daemon._write_config(daemon._binary())
+    grpc = daemon.config_path.read_text().partition("[grpc]\n")[2].partition("[ttrpc]")[0]
+    assert '  tcp_address = "127.0.0.1:0"\n' in grpc
+    assert f'  tcp_tls_cert = "{tmp_path}/server.pem"\n' in grpc
+    assert f'  tcp_tls_key = "{tmp_path}/odd \\"name\\".key"\n' in grpc  # TOML-escaped
+    assert f'  tcp_tls_ca = "{tmp_path}/ca.pem"\n' in grpc
+    plain = ContainerdDaemon(tmp_path / "p", containerd=daemon.containerd)
+    plain.directory.mkdir()
+    plain._write_config(plain._binary())
+    assert " tcp_" not in plain.config_path.read_text()
+
+
+def test_the_served_tcp_address_is_read_from_the_log() -> None:
+    log = (
+        'time="..." level=info msg=serving... address=/tmp/ctrd-x/containerd.sock.ttrpc\n'
+        'time="..." level=info msg=serving... address="127.0.0.1:40123"\n'
+        'time="..." level=info msg=serving... address=/tmp/ctrd-x/containerd.sock\n'
+    )
+    assert ContainerdDaemon._served_tcp_address(log) == "127.0.0.1:40123"
+    assert ContainerdDaemon._served_tcp_address(log.replace('"127.0.0.1:40123"', "[::1]:9")) == (
+        "[::1]:9"
+    )
+    assert ContainerdDaemon._served_tcp_address(log.splitlines()[0]) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        ({"tcp_address": "127.0.0.1:0", "tcp_tls_cert": "c.pem"}, "go together"),
+        ({"tcp_address": "127.0.0.1:0", "tcp_tls_key": "c.key"}, "go together"),
+        ({"tcp_tls_cert": "c.pem", "tcp_tls_key": "c.key"}, "need a tcp_address"),
+        ({"tcp_address": "127.0.0.1:0", "tcp_tls_ca": "ca.pem"}, "tcp_tls_ca needs"),
+    ],
+)
+def test_tcp_options_that_do_not_go_together(
+    tmp_path: Path, options: dict[str, str], why: str
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        ContainerdDaemon(tmp_path, **options)  # type: ignore[arg-type]

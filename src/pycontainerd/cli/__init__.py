@@ -1,9 +1,10 @@
 """``pyctr``: containerd's ``ctr``, rebuilt on the public pycontainerd SDK.
 
 Run ``pyctr --help`` (or ``python -m pycontainerd --help``). Global options
-(``-a/--address``, ``-n/--namespace``, ``--timeout``, ``--debug``) go before or
-after the command; ``CONTAINERD_ADDRESS`` and ``CONTAINERD_NAMESPACE`` are
-honoured. Errors are one line on stderr and a non-zero exit code.
+(``-a/--address``, ``-n/--namespace``, ``--timeout``, ``--debug``, and for a
+``tcp://`` address ``--tls-ca``/``--tls-cert``/``--tls-key``/``--tls-server-name``
+or ``--plaintext``) go before or after the command; ``CONTAINERD_ADDRESS`` and
+``CONTAINERD_NAMESPACE`` are honoured. Errors are one line on stderr and a non-zero exit code.
 
 Example:
     ```console

@@ -7,12 +7,14 @@ import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import anyio
 
 from .. import errors
 from .._client import Client
+from .._tls import TLS
+from .._transport import default_address, parse_address
 
 Handler = Callable[[Client, argparse.Namespace], Awaitable[int | None]]
 
@@ -49,7 +51,35 @@ def global_options(*, suppress: bool) -> argparse.ArgumentParser:
         "-a",
         "--address",
         default=default,
-        help="containerd socket (default: $CONTAINERD_ADDRESS or /run/containerd/containerd.sock)",
+        help="containerd socket, or tcp://host:port with --tls-* or --plaintext "
+        "(default: $CONTAINERD_ADDRESS or /run/containerd/containerd.sock)",
+    )
+    p.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        default=default,
+        help="TCP: the CA that signed the daemon's certificate (default: the system's)",
+    )
+    p.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        default=default,
+        help="TCP: the client certificate, for mutual TLS",
+    )
+    p.add_argument(
+        "--tls-key", metavar="FILE", default=default, help="TCP: the client certificate's key"
+    )
+    p.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        default=default,
+        help="TCP: the name the daemon's certificate must hold, if not the address's host",
+    )
+    p.add_argument(
+        "--plaintext",
+        action="store_true",
+        default=default if suppress else False,
+        help="TCP without TLS (unencrypted and unauthenticated)",
     )
     p.add_argument(
         "-n",
@@ -223,12 +253,36 @@ def _silence_stdout() -> None:
         pass
 
 
+def _tls(args: argparse.Namespace) -> TLS | Literal[False] | None:
+    """The client's TLS, from ``--tls-*`` and ``--plaintext``."""
+    files = {
+        name: getattr(args, f"tls_{name}", None) for name in ("ca", "cert", "key", "server_name")
+    }
+    plaintext = getattr(args, "plaintext", False)
+    if plaintext and any(value is not None for value in files.values()):
+        raise CliError("--plaintext and --tls-* exclude each other", code=2)
+    if plaintext:
+        return False
+    if all(value is None for value in files.values()):
+        return None
+    return TLS(**files)
+
+
 async def _run(func: Handler, args: argparse.Namespace) -> int:
     timeout = getattr(args, "timeout", None)
+    tls = _tls(args)
+    address = getattr(args, "address", None) or default_address()
+    if tls is None and parse_address(address).tcp:
+        raise CliError(
+            f"containerd address {address!r} is TCP: give --tls-ca (and --tls-cert and "
+            "--tls-key for mutual TLS), or --plaintext for plain TCP",
+            code=2,
+        )
     client = Client(
-        getattr(args, "address", None),
+        address,
         namespace=getattr(args, "namespace", None),
         timeout=None if timeout == 0 else (60.0 if timeout is None else timeout),
+        tls=tls,
     )
     async with client:
         code = await func(client, args)

@@ -28,6 +28,11 @@ _CRI_PLUGINS = (
 )
 
 
+def _toml_string(value: str | os.PathLike[str]) -> str:
+    text = os.fspath(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class DaemonError(RuntimeError):
     """The private daemon could not be started (its log is quoted in the message)."""
 
@@ -88,6 +93,17 @@ class ContainerdDaemon:
         start_timeout: seconds to wait for the socket to serve.
         stop_timeout: seconds between SIGTERM and SIGKILL.
         log_level: containerd's ``--log-level``.
+        tcp_address: also listen on this TCP address (``[grpc] tcp_address``),
+            e.g. ``127.0.0.1:0``: port 0 takes a free port, read back from the
+            log into `tcp_address` once the daemon serves. containerd serves
+            only CRI there (and only with the CRI plugin's
+            ``disable_tcp_service = false``), not its own API: this listener
+            is for testing TLS against containerd's own TLS setup.
+        tcp_tls_cert: the daemon's TLS certificate for `tcp_address`
+            (``tcp_tls_cert``); with `tcp_tls_key`, the listener speaks TLS.
+        tcp_tls_key: its private key (``tcp_tls_key``).
+        tcp_tls_ca: the CA that client certificates must be signed by
+            (``tcp_tls_ca``): containerd then demands one of every client.
 
     Example:
         ```python
@@ -117,7 +133,18 @@ class ContainerdDaemon:
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         log_level: str = "info",
+        tcp_address: str | None = None,
+        tcp_tls_cert: str | os.PathLike[str] | None = None,
+        tcp_tls_key: str | os.PathLike[str] | None = None,
+        tcp_tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
+        if (tcp_tls_cert is None) != (tcp_tls_key is None):
+            raise ValueError("tcp_tls_cert and tcp_tls_key go together")
+        if tcp_address is None and tcp_tls_cert is not None:
+            raise ValueError("the tcp_tls_* files need a tcp_address")
+        if tcp_tls_ca is not None and tcp_tls_cert is None:
+            # containerd ignores tcp_tls_ca without a certificate of its own.
+            raise ValueError("tcp_tls_ca needs tcp_tls_cert and tcp_tls_key")
         self._own_dir = directory is None
         # Socket paths are limited to 108 bytes: keep the directory short.
         self.directory = Path(directory or tempfile.mkdtemp(prefix="ctrd-", dir="/tmp"))
@@ -130,6 +157,13 @@ class ContainerdDaemon:
         self.stop_timeout = stop_timeout
         self.log_level = log_level
         self.containerd = Path(containerd) if containerd is not None else None
+        self._tcp_address = tcp_address
+        self._listen = tcp_address
+        #: The TCP address the daemon serves on (port 0 resolved), set by `start`.
+        self.tcp_address: str | None = None
+        self.tcp_tls_cert = Path(tcp_tls_cert) if tcp_tls_cert is not None else None
+        self.tcp_tls_key = Path(tcp_tls_key) if tcp_tls_key is not None else None
+        self.tcp_tls_ca = Path(tcp_tls_ca) if tcp_tls_ca is not None else None
         #: The version the daemon's binary reports (``"1.7.24~ds1"``), set by `start`.
         self.version = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -191,6 +225,17 @@ class ContainerdDaemon:
         self.version = _binary_version(binary)
         major = self.version_info[0]
         disabled = ", ".join(f'"{name}"' for name in _CRI_PLUGINS)
+        # The [grpc] keys for TCP are the same in config versions 2 and 3.
+        tcp = "".join(
+            f"  {key} = {_toml_string(value)}\n"
+            for key, value in (
+                ("tcp_address", self._listen),
+                ("tcp_tls_cert", self.tcp_tls_cert),
+                ("tcp_tls_key", self.tcp_tls_key),
+                ("tcp_tls_ca", self.tcp_tls_ca),
+            )
+            if value is not None
+        )
         self.config_path.write_text(
             f"version = {3 if major >= 2 else 2}\n"
             f'root = "{self.root}"\n'
@@ -198,6 +243,7 @@ class ContainerdDaemon:
             f"disabled_plugins = [{disabled}]\n"
             "[grpc]\n"
             f'  address = "{self.socket}"\n'
+            f"{tcp}"
             "[ttrpc]\n"
             f'  address = "{self.socket}.ttrpc"\n'
             "[debug]\n"
@@ -217,8 +263,12 @@ class ContainerdDaemon:
         containerd = self._binary()
         for d in (self.root, self.state):
             d.mkdir(parents=True, exist_ok=True)
+        # A restart listens where the daemon listened (on the port 0 chose).
+        self._listen = self.tcp_address or self._tcp_address
+        self.tcp_address = None
         self._write_config(containerd)
         self.socket.unlink(missing_ok=True)
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = dict(os.environ)
         if self.containerd is not None:
             env["PATH"] = os.pathsep.join([str(self.containerd.parent), env.get("PATH", "")])
@@ -237,7 +287,7 @@ class ContainerdDaemon:
                 raise DaemonError(
                     f"containerd exited with {self._process.returncode}:\n{self.log()[-4000:]}"
                 )
-            if self._serves():
+            if self._serves(log_start):
                 return
             time.sleep(0.05)
         self._terminate()
@@ -246,7 +296,7 @@ class ContainerdDaemon:
             f"{self.log()[-4000:]}"
         )
 
-    def _serves(self) -> bool:
+    def _serves(self, log_start: int = 0) -> bool:
         if not self.socket.exists():
             return False
         with socket.socket(socket.AF_UNIX) as s:
@@ -254,7 +304,27 @@ class ContainerdDaemon:
                 s.connect(str(self.socket))
             except OSError:
                 return False
-        return "serving..." in self.log() or "containerd successfully booted" in self.log()
+        try:  # this start's lines only: a restart's log holds the last start's too
+            log = self.log_path.read_bytes()[log_start:].decode(errors="replace")
+        except OSError:
+            return False
+        if "serving..." not in log and "containerd successfully booted" not in log:
+            return False
+        if self._tcp_address is not None and self.tcp_address is None:
+            self.tcp_address = self._served_tcp_address(log)
+        return self._tcp_address is None or self.tcp_address is not None
+
+    @staticmethod
+    def _served_tcp_address(log: str) -> str | None:
+        """The ``host:port`` of the TCP listener, from containerd's "serving..." line.
+
+        The other listeners are unix sockets, whose addresses are paths.
+        """
+        for match in re.finditer(r'msg=serving\.\.\. address="?([^"\s]+)"?', log):
+            served = match.group(1)
+            if not served.startswith("/") and served.rpartition(":")[2].isdigit():
+                return served
+        return None
 
     def _terminate(self) -> None:
         proc = self._process
