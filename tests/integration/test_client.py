@@ -174,17 +174,18 @@ async def test_deadline_maps_to_deadline_exceeded(containerd_client: pycontainer
 async def test_a_streams_block_raises_its_own_errors_unchanged(
     containerd_client: pycontainerd.Client, raised: Exception
 ) -> None:
-    digest = await containerd_client.content.write("own-errors", b"some bytes")
+    # Under a lease: unreferenced content may be collected at any moment otherwise.
+    async with containerd_client.leases.lease() as leased:
+        digest = await leased.content.write("own-errors", b"some bytes")
 
-    async def read_and_fail() -> None:
-        async with containerd_client.content.reader(digest) as reader:
-            async for _ in reader:
-                raise raised
+        async def read_and_fail() -> None:
+            async with leased.content.reader(digest) as reader:
+                async for _ in reader:
+                    raise raised
 
-    with pytest.raises(type(raised)) as info:
-        await read_and_fail()
-    assert info.value is raised
-    await containerd_client.content.delete(digest)
+        with pytest.raises(type(raised)) as info:
+            await read_and_fail()
+        assert info.value is raised
 
 
 @pytest.mark.parametrize("fixed", [True, False], ids=["with-fix", "without-fix"])
