@@ -612,6 +612,7 @@ class Client(AsyncResource):
                 unpack=unpack,
                 snapshotter=snapshotter,
                 auth=auth,
+                insecure=insecure,
                 progress=progress,
             )
         from .registry._pull import pull
@@ -745,7 +746,9 @@ class Client(AsyncResource):
         ):
             from .transfer._images import push as daemon_push
 
-            return await daemon_push(self, ref, image, auth=auth, progress=progress)
+            return await daemon_push(
+                self, ref, image, auth=auth, insecure=insecure, progress=progress
+            )
         from .registry._push import push
 
         return await push(

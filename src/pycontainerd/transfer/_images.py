@@ -98,8 +98,14 @@ def _as_registry_errors(reference: Reference) -> Iterator[None]:
         raise
 
 
-def _registry(reference: Reference, auth: AuthLike) -> Registry:
-    return Registry(str(reference), auth=None if auth is None else Credentials._coerce(auth))
+def _registry(reference: Reference, auth: AuthLike, insecure: bool) -> Registry:
+    # insecure reaches the daemon only for loopback hosts (Client._daemon_transfers):
+    # plain HTTP, as ctr's --plain-http, without trying HTTPS first.
+    return Registry(
+        str(reference),
+        auth=None if auth is None else Credentials._coerce(auth),
+        plain_http=insecure,
+    )
 
 
 async def pull(
@@ -110,6 +116,7 @@ async def pull(
     unpack: bool,
     snapshotter: str | None,
     auth: AuthLike,
+    insecure: bool,
     progress: ProgressCallback | None,
 ) -> Image:
     """`Client.pull` through the transfer service."""
@@ -118,7 +125,7 @@ async def pull(
     unpacks = [Unpack(platform=chosen, snapshotter=await snapshotter_name(client, snapshotter))]
     store = ImageStore(str(reference), platforms=[chosen], unpack=unpacks if unpack else ())
     with _as_registry_errors(reference):
-        await run(client, _registry(reference, auth), store, progress=_per_blob(progress))
+        await run(client, _registry(reference, auth, insecure), store, progress=_per_blob(progress))
     return await client.images.get(str(reference))
 
 
@@ -128,6 +135,7 @@ async def push(
     image: Image | str | None,
     *,
     auth: AuthLike,
+    insecure: bool,
     progress: ProgressCallback | None,
 ) -> Descriptor:
     """`Client.push` (of a whole image) through the transfer service."""
@@ -136,6 +144,9 @@ async def push(
     local = await client.images.get(name)
     with _as_registry_errors(reference):
         await run(
-            client, ImageStore(name), _registry(reference, auth), progress=_per_blob(progress)
+            client,
+            ImageStore(name),
+            _registry(reference, auth, insecure),
+            progress=_per_blob(progress),
         )
     return local.target
