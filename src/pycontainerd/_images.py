@@ -653,24 +653,41 @@ class Images(Facade):
         )
         return Image._from_proto(self._client, reply.image)
 
-    async def delete(self, name: str, *, sync: bool = False) -> None:
+    async def delete(
+        self, name: str, *, sync: bool = False, target: Descriptor | None = None
+    ) -> None:
         """Delete the image record `name`.
 
         Args:
             name: the image.
             sync: wait for the garbage collector to remove what only this
                 image kept (content, snapshots) before returning.
+            target: delete it only if it still points at this descriptor's
+                digest. containerd 2.0 and newer check it as they delete;
+                with older daemons, which ignore the field, the SDK checks
+                first (so a change in between goes unseen).
 
         Raises:
-            pycontainerd.errors.NotFound: there is no such image.
+            pycontainerd.errors.NotFound: there is no such image, or its
+                target is not `target`.
 
         Example:
             ```python
             await client.images.delete("docker.io/library/busybox:latest", sync=True)
+            # only if nobody re-tagged it meanwhile
+            await client.images.delete(image.name, target=image.target)
             ```
         """
         _check_name(name)
-        await self._caller.unary(_rpc.Images.Delete, DeleteImageRequest(name=name, sync=sync))
+        request = DeleteImageRequest(name=name, sync=sync)
+        if target is not None:
+            if await self._client._release() >= (2, 0):
+                request.target = target._to_proto()
+            elif (current := await self.get(name)).target.digest != target.digest:
+                raise errors.NotFound(
+                    f"image {name!r} has target {current.target.digest}, not {target.digest}"
+                )
+        await self._caller.unary(_rpc.Images.Delete, request)
 
     async def _put(self, name: str, target: Descriptor) -> Image:
         """Point `name` at `target`, creating the record if needed (as containerd's import does)."""

@@ -371,7 +371,12 @@ async def test_image_records_crud(containerd_client: pycontainerd.Client, tmp_pa
     assert updated.labels == {"b": "x"}
     assert updated.target == base.target
 
-    await images.delete(copy.name)
+    # A delete with a target deletes only an image that still points there.
+    elsewhere = attrs.evolve(base.target, digest="sha256:" + "0" * 64)
+    with pytest.raises(errors.NotFound, match="sha256:0000"):
+        await images.delete(copy.name, target=elsewhere)
+    assert (await images.get(copy.name)).target == base.target
+    await images.delete(copy.name, target=base.target)
     with pytest.raises(errors.NotFound):
         await images.get(copy.name)
     with pytest.raises(errors.NotFound):
