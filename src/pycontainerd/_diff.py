@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ._api import _rpc
@@ -40,6 +41,7 @@ class Diff(Facade):
         descriptor: Descriptor,
         mounts: Iterable[Mount],
         *,
+        sync_fs: bool = False,
         timeout: Timeout = DEFAULT,
     ) -> Descriptor:
         """Unpack the layer `descriptor` (a blob in the content store) onto `mounts`.
@@ -48,6 +50,13 @@ class Diff(Facade):
         the uncompressed tar (its digest is the layer's diff ID). Like every
         unary call it has the client's deadline unless given ``timeout=``
         (``None`` for none, for a large layer).
+
+        Args:
+            descriptor: the layer.
+            mounts: where to unpack it (a snapshot's mounts).
+            sync_fs: have the daemon sync the filesystem before it answers
+                (containerd 1.7.15 and newer; older daemons ignore it).
+            timeout: deadline in seconds (default: the client's; ``None``: none).
 
         Raises:
             pycontainerd.errors.NotFound: the layer blob is not in the content store.
@@ -61,7 +70,11 @@ class Diff(Facade):
         """
         reply = await self._caller.unary(
             _rpc.Diff.Apply,
-            ApplyRequest(diff=descriptor._to_proto(), mounts=[m._to_proto() for m in mounts]),
+            ApplyRequest(
+                diff=descriptor._to_proto(),
+                mounts=[m._to_proto() for m in mounts],
+                sync_fs=sync_fs,
+            ),
             timeout=timeout,
         )
         return Descriptor._from_proto(reply.applied)
@@ -74,6 +87,7 @@ class Diff(Facade):
         media_type: str | None = None,
         ref: str | None = None,
         labels: Mapping[str, str] | None = None,
+        source_date_epoch: datetime | None = None,
         timeout: Timeout = DEFAULT,
     ) -> Descriptor:
         """Write the changes from `lower` to `upper` as a layer into the content store.
@@ -88,6 +102,9 @@ class Diff(Facade):
                 ``application/vnd.oci.image.layer.v1.tar+gzip``).
             ref: the ingest ref to write the blob under (default: a random one).
             labels: labels for the new blob (e.g. ``containerd.io/uncompressed``).
+            source_date_epoch: clamp the layer's file times to this moment,
+                for reproducible layers (``SOURCE_DATE_EPOCH``; containerd
+                1.7 and newer, 1.6 ignores it).
             timeout: deadline in seconds (default: the client's; ``None``: none).
 
         Example:
@@ -96,15 +113,20 @@ class Diff(Facade):
                 layer = await leased.diff.compare(lower, upper, labels={"owner": "me"})
             ```
         """
+        request = DiffRequest(
+            left=[m._to_proto() for m in lower],
+            right=[m._to_proto() for m in upper],
+            media_type=media_type or "",
+            ref=ref or "",
+            labels=dict(labels or {}),
+        )
+        if source_date_epoch is not None:
+            if source_date_epoch.tzinfo is None:
+                raise ValueError(f"source_date_epoch {source_date_epoch!r} must be timezone-aware")
+            request.source_date_epoch = source_date_epoch
         reply = await self._caller.unary(
             _rpc.Diff.Diff,
-            DiffRequest(
-                left=[m._to_proto() for m in lower],
-                right=[m._to_proto() for m in upper],
-                media_type=media_type or "",
-                ref=ref or "",
-                labels=dict(labels or {}),
-            ),
+            request,
             timeout=timeout,
         )
         return Descriptor._from_proto(reply.diff)
