@@ -191,6 +191,29 @@ async def test_namespace_events_from_real_calls(containerd_client: pycontainerd.
     ]
 
 
+async def test_snapshot_and_content_events_as_each_release_sends_them(
+    containerd_client: pycontainerd.Client, containerd_daemon: ContainerdDaemon
+) -> None:
+    client = containerd_client
+    async with (
+        client.leases.lease() as leased,
+        client.events.subscribe(filters.topic_matches("^/(snapshot|content)/")) as stream,
+    ):
+        await leased.snapshots().prepare("ev-snap")
+        digest = await leased.content.write("ev-blob", b"event blob")
+        await leased.snapshots().remove("ev-snap")
+        want = 3 if containerd_daemon.version_info >= (2, 0, 0) else 2
+        got = [await next_envelope(stream) for _ in range(want)]
+    snapshotter = "overlayfs" if containerd_daemon.version_info >= (1, 7, 0) else ""
+    expected: list[events.Event] = [
+        events.SnapshotPrepare(key="ev-snap", snapshotter=snapshotter),
+        events.SnapshotRemove(key="ev-snap", snapshotter=snapshotter),
+    ]
+    if containerd_daemon.version_info >= (2, 0, 0):  # 2.0 publishes content creation
+        expected.insert(1, events.ContentCreate(digest=digest, size=len(b"event blob")))
+    assert [e.event for e in got] == expected
+
+
 async def test_container_and_image_events_from_raw_calls(
     containerd_client: pycontainerd.Client,
 ) -> None:
