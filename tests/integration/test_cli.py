@@ -364,6 +364,10 @@ async def test_images_commands(
     assert ok(await pyctr("images", "ls", "-q")) == ""
     imported = ok(await pyctr("images", "import", "--no-unpack", str(archive)))
     assert imported.split()[0] == IMAGE
+    # --local: in this process (on 2.x the daemon imports otherwise, as ctr 2.x does)
+    ok(await pyctr("images", "rm", "--sync", IMAGE))
+    again = ok(await pyctr("images", "import", "--local", str(archive)))
+    assert again.split() == imported.split()
     built = ok(
         await pyctr(
             "i",

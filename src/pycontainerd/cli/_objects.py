@@ -19,6 +19,7 @@ from .. import errors, oci, stdio
 from .._client import Client
 from .._containers import Container
 from .._image_config import ImageConfig
+from .._platforms import Platform
 from .._signals import forward_signals, parse_signal
 from .._tasks import Process, Task
 from . import _output as out
@@ -62,6 +63,7 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("--all-platforms", action="store_true", help="keep every platform's content")
     p.add_argument("--platform", help="keep (and unpack) this platform only")
     p.add_argument("--snapshotter", help="snapshotter to unpack into")
+    _local_option(p, "import")
     p = images.command("export", images_export, "export images to an OCI tar")
     p.add_argument("archive", help="the tar file to write ('-' for stdout)")
     p.add_argument("refs", nargs="+", metavar="REF")
@@ -187,6 +189,14 @@ async def images_import(client: Client, args: argparse.Namespace) -> int:
     """Pyctr images import: read the archive as a stream, with progress on a terminal."""
     total = None if args.archive == "-" else os.stat(args.archive).st_size
     progress = _Progress("importing", total)
+    if not args.local and await client._release() >= (2, 0):
+        try:
+            names = await _import_through_the_daemon(client, args, progress)
+        finally:
+            progress.finish()
+        for name in names:
+            print(f"{name} {(await client.images.get(name)).target.digest}")
+        return 0
     try:
         images = await client.images.import_archive(
             _read_chunks(args.archive, progress),
@@ -203,6 +213,45 @@ async def images_import(client: Client, args: argparse.Namespace) -> int:
     for image in images:
         print(f"{image.name} {image.target.digest}")
     return 0
+
+
+async def _import_through_the_daemon(
+    client: Client, args: argparse.Namespace, progress: _Progress
+) -> list[str]:
+    """Ctr 2.x's import: the daemon's transfer service reads the archive from us."""
+    from .. import transfer
+
+    base = args.base_name or "import"
+    names = [
+        transfer.ImageName(
+            base, prefix=True, allow_overwrite=not args.base_name, add_digest=args.digests
+        )
+    ]
+    if args.index_name:
+        names.append(transfer.ImageName(args.index_name))
+    platforms = [Platform.parse(args.platform)] if args.platform else []
+    unpack = [
+        transfer.Unpack(platform=p, snapshotter=args.snapshotter or "")
+        for p in (platforms or [Platform.host()])
+        if not args.no_unpack
+    ]
+    saved: list[str] = []
+
+    def on_event(event: transfer.Progress) -> None:
+        if event.event == "saved" and event.name:
+            saved.append(event.name)
+
+    await client.transfer(
+        transfer.ImportStream(_read_chunks(args.archive, progress)),
+        transfer.ImageStore(
+            platforms=platforms,
+            all_metadata=args.all_platforms,
+            extra_references=names,
+            unpack=unpack,
+        ),
+        progress=on_event,
+    )
+    return list(dict.fromkeys(saved))
 
 
 class _ProgressSink:
