@@ -543,3 +543,19 @@ async def test_images_push_and_pull(
     err = one_line_error(await pyctr("images", "pull", f"{registry.host}/cli/missing:1"))
     assert "missing" in err
     assert err.startswith("pyctr: not found:")  # a registry.NotFoundError is an errors.NotFound
+
+
+async def test_sandboxes(
+    pyctr: Pyctr, containerd_client: pycontainerd.Client, containerd_daemon: ContainerdDaemon
+) -> None:
+    if containerd_daemon.version_info < (1, 7, 0):
+        err = one_line_error(await pyctr("sandboxes", "ls"))
+        assert "needs containerd 1.7 or newer" in err
+        return
+    await containerd_client.sandboxes.create("sb-cli", labels={"app": "web"})
+    [listed] = json.loads(ok(await pyctr("sandboxes", "ls", "--format", "json")))
+    assert (listed["id"], listed["labels"]) == ("sb-cli", {"app": "web"})
+    assert ok(await pyctr("sb", "ls", "-q", "labels.app==web")).split() == ["sb-cli"]
+    assert ok(await pyctr("sandboxes", "rm", "sb-cli")).strip() == "sb-cli"
+    assert await containerd_client.sandboxes.list() == []
+    assert "not found" in one_line_error(await pyctr("sandboxes", "rm", "sb-cli"))

@@ -35,6 +35,7 @@ def register(commands: Commands) -> None:
     _register_content(commands)
     _register_snapshots(commands)
     _register_leases(commands)
+    _register_sandboxes(commands)
 
 
 # --- images ----------------------------------------------------------------------
@@ -996,4 +997,41 @@ async def leases_rm(client: Client, args: argparse.Namespace) -> int:
     for lease_id in args.ids:
         await client.leases.delete(lease_id, sync=args.sync)
         print(lease_id)
+    return 0
+
+
+# --- sandboxes ---------------------------------------------------------------------
+
+
+def _register_sandboxes(commands: Commands) -> None:
+    sb = commands.group("sandboxes", "sandbox records (containerd 1.7+)", aliases=["sandbox", "sb"])
+    p = sb.command("ls", sandboxes_ls, "list sandboxes", aliases=["list"])
+    p.add_argument("filters", nargs="*", metavar="FILTER")
+    quiet_option(p)
+    format_option(p)
+    p = sb.command("rm", sandboxes_rm, "shut sandboxes down and remove them", aliases=["remove"])
+    p.add_argument("ids", nargs="+", metavar="ID")
+
+
+async def sandboxes_ls(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr sandboxes ls."""
+    sandboxes = await client.sandboxes.list(*args.filters)
+    return out.listing(
+        args,
+        sandboxes,
+        key=lambda x: x.id,
+        headers=["ID", "CREATED AT", "SANDBOXER", "RUNTIME", "LABELS"],
+        row=lambda x: [x.id, x.created_at, x.sandboxer, x.runtime.name, x.labels],
+    )
+
+
+async def sandboxes_rm(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr sandboxes rm (ctr sandboxes rm): shut each one down, then delete its record."""
+    for sandbox_id in args.ids:
+        sandbox = await client.sandboxes.get(sandbox_id)
+        # A daemon without a controller service (CRI off) has no instance to stop.
+        with contextlib.suppress(errors.NotFound, errors.Unimplemented):
+            await sandbox.controller.shutdown(sandbox.id)
+        await client.sandboxes.delete(sandbox.id)
+        print(sandbox_id)
     return 0
