@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from ._images import (
     write_json_blob,
 )
 from ._platforms import Platform
+from ._shield import finish
 from ._tar import (
     HARDLINK,
     SYMLINK,
@@ -389,14 +391,16 @@ async def import_archive(
                         leased, sn, manifest.config, manifest.layers, what=f"image {image.name!r}"
                     )
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+
+            async def undo() -> None:
                 await _undo(client, created, previous)
                 # Collect what the import wrote now, not at some later GC.
                 if leased.lease is not None:
-                    try:
+                    with contextlib.suppress(errors.RPCError):
                         await client.leases.delete(leased.lease, sync=True)
-                    except errors.RPCError:
-                        pass
+
+            with contextlib.suppress(TimeoutError):
+                await finish(undo, timeout=_CLEANUP_TIMEOUT)
             raise
     return images
 
@@ -553,11 +557,8 @@ async def export_archive(
             async with await anyio.open_file(path, "wb") as f:
                 await _write_tar(client, files, f.write)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await anyio.Path(path).unlink()
-                except OSError:
-                    pass
+            with contextlib.suppress(OSError):
+                await finish(anyio.Path(path).unlink, timeout=_CLEANUP_TIMEOUT)
             raise
     else:
         await _write_tar(client, files, dest.send)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
@@ -41,6 +42,7 @@ from ._api.containerd.types import Mount as MountProto
 from ._facade import Facade
 from ._identifiers import validate
 from ._oci import chain_id
+from ._shield import Creation, Removal, finish
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
 from ._transport import DEFAULT
 from ._wire import encode_scalars
@@ -238,29 +240,29 @@ class Container:
                 )
                 rootfs = reply.mounts
         io = config._open(self.id)
+        request = CreateTaskRequest(
+            container_id=self.id,
+            rootfs=rootfs,
+            stdin=io.stdin_uri,
+            stdout=io.stdout_uri,
+            stderr=io.stderr_uri,
+            terminal=config.terminal,
+        )
+        creation = Creation(lambda: client._caller.unary(_rpc.Tasks.Create, request))
         created = False
         try:
-            with anyio.CancelScope(shield=True):
-                created_reply = await client._caller.unary(
-                    _rpc.Tasks.Create,
-                    CreateTaskRequest(
-                        container_id=self.id,
-                        rootfs=rootfs,
-                        stdin=io.stdin_uri,
-                        stdout=io.stdout_uri,
-                        stderr=io.stderr_uri,
-                        terminal=config.terminal,
-                    ),
-                )
+            # The Create finishes even if cancelled: the task is known, then removed.
+            created_reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
+            assert created_reply is not None  # only a repeat finds it made, and finish then raises
             created = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
-                try:
-                    if created:
-                        await _remove_task(client, self.id)
-                finally:
-                    io.close()
+            try:
+                if created or creation.interrupted:
+                    with contextlib.suppress(TimeoutError):
+                        await finish(lambda: _remove_task(client, self.id), timeout=CLEANUP_TIMEOUT)
+            finally:
+                io.close()
             raise
         task: Task[_P] = Task(client, self, pid=created_reply.pid, io=io)
         return task
@@ -625,15 +627,14 @@ class Containers(Facade):
             sandbox=sandbox_id or "",
         )
         if snapshot is not None or image_obj is None or config is None:
-            return await self._create_message(request)
+            return await self._create_message(id, request)
 
         # The container is recorded first, naming the snapshot it is about to
         # get: containerd's garbage collector keeps every container's snapshot,
         # so the snapshot is protected from the moment it exists, with no
         # temporary lease (two round trips fewer than Go's lease create/delete).
         parent = chain_id(config.diff_ids)
-        container = await self._create_message(request)
-        prepared = False
+        container = await self._create_message(id, request)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
             try:
@@ -642,22 +643,25 @@ class Containers(Facade):
                 # The image is not unpacked in this snapshotter yet (or partly).
                 await image_obj.unpack(sn)
                 mounts = await self._prepare(client, sn, id, parent, readonly=readonly)
-            prepared = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
-                if prepared:
-                    await _ignore_not_found(
-                        client._caller.unary(
-                            _rpc.Snapshots.Remove,
-                            encode_scalars(RemoveSnapshotRequest, snapshotter=sn, key=id),
-                        )
-                    )
+
+            async def undo() -> None:
+                # The snapshot may exist even if its Prepare did not return (cut short).
                 await _ignore_not_found(
-                    client._caller.unary(
+                    lambda: client._caller.unary(
+                        _rpc.Snapshots.Remove,
+                        encode_scalars(RemoveSnapshotRequest, snapshotter=sn, key=id),
+                    )
+                )
+                await _ignore_not_found(
+                    lambda: client._caller.unary(
                         _rpc.Containers.Delete, encode_scalars(DeleteContainerRequest, id=id)
                     )
                 )
+
+            with contextlib.suppress(TimeoutError):
+                await finish(undo, timeout=CLEANUP_TIMEOUT)
             raise
         container._prepared_mounts.extend(mounts)
         return container
@@ -668,33 +672,49 @@ class Containers(Facade):
     ) -> list[MountProto]:
         """Prepare (or view) the rootfs snapshot, giving its mounts.
 
-        Shielded: once asked, the snapshot is known to exist.
+        Run to its end, however it is cancelled: once asked, the snapshot is
+        known to exist (the caller removes it on the way out).
         """
-        reply: ViewSnapshotResponse | PrepareSnapshotResponse
-        with anyio.CancelScope(shield=True):
+
+        async def prepare() -> ViewSnapshotResponse | PrepareSnapshotResponse:
             if readonly:
-                reply = await client._caller.unary(
+                return await client._caller.unary(
                     _rpc.Snapshots.View,
                     ViewSnapshotRequest(snapshotter=sn, key=key, parent=parent),
                 )
-            else:
-                reply = await client._caller.unary(
-                    _rpc.Snapshots.Prepare,
-                    PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
-                )
+            return await client._caller.unary(
+                _rpc.Snapshots.Prepare,
+                PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
+            )
+
+        reply = await finish(Creation(prepare), timeout=CLEANUP_TIMEOUT)
+        assert reply is not None  # only a repeat finds it made, and finish then raises
         return reply.mounts
 
-    async def _create_message(self, request: bytes) -> Container:
-        """Send a serialised ``CreateContainerRequest``; the container created."""
+    async def _create_message(self, id: str, request: bytes) -> Container:
+        """Send a serialised ``CreateContainerRequest`` for `id`; the container created."""
         client = self._client
-        with anyio.CancelScope(shield=True):
-            reply = await client._caller.unary_raw(_rpc.Containers.Create, request)
-        container = _one_container(reply, client)
+        creation = Creation(lambda: client._caller.unary_raw(_rpc.Containers.Create, request))
+        made = False
         try:
+            # The Create finishes even if cancelled: the container is known, then removed.
+            reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
+            assert reply is not None  # only a repeat finds it made, and finish then raises
+            made = True
+            container = _one_container(reply, client)
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
-                await self.delete(container.id)
+            if made or creation.interrupted:  # a refused first try made nothing of ours
+
+                async def undo() -> None:
+                    await _ignore_not_found(
+                        lambda: client._caller.unary(
+                            _rpc.Containers.Delete, encode_scalars(DeleteContainerRequest, id=id)
+                        )
+                    )
+
+                with contextlib.suppress(TimeoutError):
+                    await finish(undo, timeout=CLEANUP_TIMEOUT)
             raise
         return container
 
@@ -837,13 +857,14 @@ class Containers(Facade):
                 f"container {id!r} has a task ({state}): delete the task first"
             )
         container = (known or await self.get(id)) if cleanup_snapshot else None
-        with anyio.CancelScope(shield=True):
+
+        async def delete() -> None:
             # Snapshot first, as the Go client does: once the container is gone the
             # garbage collector may take the snapshot, and 1.6's collector leaves the
             # parent's child index behind (the parent then cannot be removed).
             if container is not None and container.snapshot_key and container.snapshotter:
                 await _ignore_not_found(
-                    caller.unary(
+                    lambda: caller.unary(
                         _rpc.Snapshots.Remove,
                         encode_scalars(
                             RemoveSnapshotRequest,
@@ -855,6 +876,9 @@ class Containers(Facade):
             await caller.unary(
                 _rpc.Containers.Delete, encode_scalars(DeleteContainerRequest, id=id)
             )
+
+        # Once started, the deletion finishes however the caller is cancelled.
+        await finish(Removal(delete), timeout=CLEANUP_TIMEOUT)
 
 
 _USER_FILES = {"etc/passwd": "/etc/passwd", "etc/group": "/etc/group"}
@@ -900,8 +924,8 @@ async def image_user_files(image: Image, user: str) -> dict[str, bytes] | None:
     return {_USER_FILES[n]: data for n, data in found.items()}
 
 
-async def _ignore_not_found(call: Any) -> None:
+async def _ignore_not_found(call: Callable[[], Awaitable[object]]) -> None:
     try:
-        await call
+        await call()
     except errors.NotFound:
         pass

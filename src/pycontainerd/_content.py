@@ -49,6 +49,7 @@ from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
 from ._convert import timestamp
 from ._facade import Facade
+from ._shield import finish
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -947,29 +948,19 @@ class Content(Facade):
         with the ref still locked) after the caller moved on, so an abort
         sent next could come first and the ingest outlive it.
         """
-        interrupted: BaseException | None = None
 
-        async def finish() -> None:
+        async def end_call() -> None:
             with anyio.move_on_after(_CLEANUP_TIMEOUT / 2):
                 await self._finish(call)
+
+        async def reset() -> None:
+            await _cancel(call)
 
         async def abort_it() -> None:
             await self._abort_settled(ref)
 
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT) as bound:
-            for step in (finish, lambda: _cancel(call), *([abort_it] if abort else [])):
-                while True:  # each step is idempotent: one interrupted runs again
-                    try:
-                        await step()
-                        break
-                    except anyio.get_cancelled_exc_class() as exc:
-                        if bound.cancel_called:
-                            raise  # the cleanup's own time is up
-                        # asyncio's own Task.cancel() (Ctrl-C under anyio.run) lands
-                        # inside a shield: finish the cleanup, then raise it.
-                        interrupted = exc
-        if interrupted is not None:
-            raise interrupted
+        with contextlib.suppress(TimeoutError):
+            await finish(end_call, reset, *([abort_it] if abort else []), timeout=_CLEANUP_TIMEOUT)
 
     async def write(
         self,

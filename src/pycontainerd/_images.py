@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import os
 import secrets
 import tempfile
@@ -33,6 +34,7 @@ from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
 from ._leases import LeaseResource
 from ._platforms import Platform
+from ._shield import finish
 from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
 
 if TYPE_CHECKING:
@@ -528,11 +530,8 @@ async def _apply_layer(
         return True
     finally:
         if not committed:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                try:
-                    await snapshots.remove(key)
-                except errors.RPCError:
-                    pass
+            with contextlib.suppress(TimeoutError, errors.RPCError):
+                await finish(lambda: snapshots.remove(key), timeout=_CLEANUP_TIMEOUT)
 
 
 class Images(Facade):

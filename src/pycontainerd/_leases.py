@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -33,6 +33,7 @@ from ._api.containerd.services.leases.v1 import (
 from ._api.containerd.services.leases.v1 import Lease as _Lease
 from ._convert import timestamp
 from ._facade import Facade
+from ._shield import Creation, finish
 from ._transport import DEFAULT, Timeout
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ __all__ = ["EXPIRE_LABEL", "Lease", "LeaseResource", "Leases"]
 EXPIRE_LABEL: Final = "containerd.io/gc.expire"
 
 _CLEANUP_TIMEOUT: Final = 10.0
+
+
+async def _ignore_not_found(call: Awaitable[None]) -> None:
+    with contextlib.suppress(errors.NotFound):
+        await call
 
 
 def _random_id() -> str:
@@ -171,6 +177,31 @@ class Leases(Facade):
         )
         return Lease._from_proto(reply.lease)
 
+    async def _create_surely(
+        self, id: str | None, expires_in: float | None, labels: Mapping[str, str] | None
+    ) -> str:
+        """Create a lease however the caller is cancelled; its id.
+
+        A cancelled Create may still make the lease after a Delete sent to
+        clean it up: the (short, bounded) Create finishes, then the
+        cancellation is honoured with the lease known and deleted. The id is
+        chosen here, so a Create cut short can be sent again.
+        """
+        lease_id = _random_id() if id is None else id
+        creation = Creation(
+            lambda: self._create(lease_id, expires_in, labels, timeout=_CLEANUP_TIMEOUT)
+        )
+        try:
+            await finish(creation, timeout=_CLEANUP_TIMEOUT)
+        except BaseException:
+            if creation.interrupted:  # the lease may exist: the cancellation must not leave it
+                with contextlib.suppress(TimeoutError, errors.ContainerdError):
+                    await finish(
+                        lambda: _ignore_not_found(self.delete(lease_id)), timeout=_CLEANUP_TIMEOUT
+                    )
+            raise
+        return lease_id
+
     async def list(self, *filters: str) -> builtins.list[Lease]:
         """The namespace's leases, optionally narrowed by `filters` (e.g. ``labels."job"==pull``).
 
@@ -280,15 +311,15 @@ class Leases(Facade):
                 ...  # create the image that refers to the blob, then leave
             ```
         """
-        # A cancelled Create may still make the lease after a Delete sent to
-        # clean it up: let the (short, bounded) Create finish, then honour
-        # the cancellation with the lease known.
-        with anyio.CancelScope(shield=True):
-            lease = await self._create(id, expires_in, labels, timeout=_CLEANUP_TIMEOUT)
+        lease_id = await self._create_surely(id, expires_in, labels)
+
+        async def delete() -> None:
+            with contextlib.suppress(errors.NotFound):
+                await self.delete(lease_id, sync=sync_delete)
+
         try:
             await anyio.lowlevel.checkpoint()
-            yield self._client.with_lease(lease.id)
+            yield self._client.with_lease(lease_id)
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                with contextlib.suppress(errors.NotFound):
-                    await self.delete(lease.id, sync=sync_delete)
+            with contextlib.suppress(TimeoutError, errors.ContainerdError):
+                await finish(delete, timeout=_CLEANUP_TIMEOUT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,7 @@ import anyio
 from . import errors
 from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes, image_user_files
 from ._identifiers import validate
+from ._shield import finish
 from ._tasks import RunResult, _checked_args, _finish_run, _override_process
 from .stdio import capture
 
@@ -121,9 +123,11 @@ async def run(
             await task.delete()
     finally:
         if remove:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
-                try:
+
+            async def remove_container() -> None:
+                with contextlib.suppress(errors.NotFound):
                     await client.containers.delete(cid)
-                except errors.NotFound:
-                    pass
+
+            with contextlib.suppress(TimeoutError):
+                await finish(remove_container, timeout=CLEANUP_TIMEOUT)
     return _finish_run(run_args, status, task, check=check)

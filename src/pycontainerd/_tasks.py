@@ -44,6 +44,7 @@ from ._api.containerd.v1.types import Status as StatusProto
 from ._convert import timestamp
 from ._facade import Facade
 from ._identifiers import validate
+from ._shield import Creation, finish
 from ._wire import encode_scalars
 from .events import filters as _filters
 from .oci._env import merge_env
@@ -591,9 +592,10 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
         else:
             request = encode_scalars(DeleteTaskRequest, container_id=self._container_id)
             rpc = _rpc.Tasks.Delete
-        retry = self._delete_tried
-        self._delete_tried = True
-        with anyio.CancelScope(shield=True):
+
+        async def delete() -> ExitStatus:
+            retry = self._delete_tried
+            self._delete_tried = True
             try:
                 reply = await self._client._caller.unary(rpc, request)
             except errors.NotFound:
@@ -601,7 +603,12 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
                     raise
                 # An earlier attempt got through: the process is gone.
                 return self._exit or ExitStatus(code=UNKNOWN_EXIT)
-        return _status_of(reply)
+            return _status_of(reply)
+
+        # Tried once, a delete counts as tried for good (a later `delete` or
+        # teardown of this handle reads NotFound as done), hence the flag
+        # rather than a Removal.
+        return await finish(delete, timeout=CLEANUP_TIMEOUT)
 
     async def _delete(self, *, force: bool, deletable: tuple[TaskState, ...]) -> ExitStatus:
         if self._deleted is not None:
@@ -673,17 +680,19 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
         await self._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
 
     async def _teardown(self, *, cleanup_timeout: float) -> None:
-        """Kill, wait and delete, shielded from cancellation and bounded in time."""
-        with anyio.CancelScope(shield=True):
-            try:
-                with anyio.fail_after(cleanup_timeout):
-                    if self._deleted is None:
-                        try:
-                            await self._delete(force=True, deletable=())
-                        except errors.NotFound:
-                            self._close_io(removed=True)
-            finally:
-                self._close_io(removed=False)
+        """Kill, wait and delete, to the end however the task is cancelled, bounded in time."""
+
+        async def delete() -> None:
+            if self._deleted is None:
+                try:
+                    await self._delete(force=True, deletable=())
+                except errors.NotFound:
+                    self._close_io(removed=True)
+
+        try:
+            await finish(delete, timeout=cleanup_timeout)
+        finally:
+            self._close_io(removed=False)
 
 
 def _finish_run(
@@ -1004,29 +1013,30 @@ class Task(_ProcessHandle[PipesT_co]):
         process_spec = await self._process_spec(args, env=env, cwd=cwd, user=user)
         process_spec["terminal"] = config.terminal
         io = config._open(exec_id)
+        request = ExecProcessRequest(
+            container_id=self._container_id,
+            exec_id=exec_id,
+            stdin=io.stdin_uri,
+            stdout=io.stdout_uri,
+            stderr=io.stderr_uri,
+            terminal=config.terminal,
+            spec=AnyProto(
+                type_url=PROCESS_SPEC_TYPE,
+                value=json.dumps(process_spec, separators=(",", ":")).encode(),
+            ),
+        )
+        creation = Creation(lambda: self._client._caller.unary(_rpc.Tasks.Exec, request))
         proc: Process[_P] | None = None
         try:
-            with anyio.CancelScope(shield=True):
-                await self._client._caller.unary(
-                    _rpc.Tasks.Exec,
-                    ExecProcessRequest(
-                        container_id=self._container_id,
-                        exec_id=exec_id,
-                        stdin=io.stdin_uri,
-                        stdout=io.stdout_uri,
-                        stderr=io.stderr_uri,
-                        terminal=config.terminal,
-                        spec=AnyProto(
-                            type_url=PROCESS_SPEC_TYPE,
-                            value=json.dumps(process_spec, separators=(",", ":")).encode(),
-                        ),
-                    ),
-                )
+            # The Exec call finishes even if cancelled: the process is known, then removed.
+            await finish(creation, timeout=CLEANUP_TIMEOUT)
             proc = Process(self._client, self, exec_id, io, tuple(args))
             await anyio.lowlevel.checkpoint_if_cancelled()
             if start:
                 await proc.start()
         except BaseException:
+            if proc is None and creation.interrupted:  # it may exist: remove it too
+                proc = Process(self._client, self, exec_id, io, tuple(args))
             if proc is not None:
                 await proc._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
             io.close()

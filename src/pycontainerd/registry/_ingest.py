@@ -9,11 +9,11 @@ the content store's one Write session, with a different abort policy.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Final
 
-import anyio
-
 from .. import errors
+from .._shield import finish
 from ._errors import DigestError
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ _ABORT_ON: Final = (DigestError, errors.FailedPrecondition)
 
 async def abort_ingest(client: Client, ref: str) -> None:
     """Abort the ingest `ref` if it exists (shielded, bounded in time)."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-        await client.content._abort_settled(ref)
+    with contextlib.suppress(TimeoutError):
+        await finish(lambda: client.content._abort_settled(ref), timeout=_CLEANUP_TIMEOUT)
 
 
 def open_ingest(

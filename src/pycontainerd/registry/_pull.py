@@ -25,6 +25,7 @@ from .. import _oci, errors
 from .._descriptors import Descriptor
 from .._images import Image, snapshotter_name, unpack_layers
 from .._platforms import Platform
+from .._shield import finish
 from ._auth import Credentials, docker_config_credentials
 from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
 from ._http import Repository, TLSConfig
@@ -421,10 +422,10 @@ async def pull(
         max_connections=max_concurrent_downloads + 1,
     ) as repo:
         root = await repo.resolve()
-        lease = await client.leases.create(
-            expires_in=_LEASE_EXPIRY, labels={"pycontainerd/pull": _label_value(str(reference))}
+        lease_id = await client.leases._create_surely(
+            None, _LEASE_EXPIRY, {"pycontainerd/pull": _label_value(str(reference))}
         )
-        leased = client.with_lease(lease.id)
+        leased = client.with_lease(lease_id)
         done = False
         try:
             unpack_into = await snapshotter_name(client, snapshotter) if unpack else None
@@ -434,11 +435,13 @@ async def pull(
             image = await _put_image(leased, name, root)
             done = True
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                # After a failure, collect what was committed right away. A
-                # lease that cannot be deleted (daemon gone) expires by itself.
-                with contextlib.suppress(errors.RPCError):
-                    await client.leases.delete(lease.id, sync=not done)
+            # After a failure, collect what was committed right away. A
+            # lease that cannot be deleted (daemon gone) expires by itself.
+            with contextlib.suppress(TimeoutError, errors.RPCError):
+                await finish(
+                    lambda: client.leases.delete(lease_id, sync=not done),
+                    timeout=_CLEANUP_TIMEOUT,
+                )
     return attrs.evolve(image, _client=client)
 
 
