@@ -32,6 +32,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,12 @@ class RegistryServer:
     """One ``docker-registry`` process with its own storage, on a free loopback port."""
 
     def __init__(
-        self, *, basic_auth: bool = False, tls: bool = False, token: TokenServer | None = None
+        self,
+        *,
+        basic_auth: bool = False,
+        tls: bool = False,
+        token: TokenServer | None = None,
+        external_url: str | None = None,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pyctr-registry-"))
         self.port = _free_port()
@@ -110,6 +116,8 @@ class RegistryServer:
             f"  addr: 127.0.0.1:{self.port}",
             "  secret: pycontainerd-tests",
         ]
+        if external_url is not None:  # absolute URLs it hands out (upload Locations) point there
+            lines += [f"  host: {external_url}"]
         if tls:
             self.ca, cert, key = make_ca_and_cert(self.dir)
             lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
@@ -297,7 +305,7 @@ class TokenServer:
 
 
 @contextlib.contextmanager
-def running(**kwargs: bool) -> Iterator[RegistryServer]:
+def running(**kwargs: Any) -> Iterator[RegistryServer]:
     server = RegistryServer(**kwargs)
     try:
         server.start()

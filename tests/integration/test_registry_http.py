@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.server
 import json
 import os
 import ssl
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from registry_harness import PASSWORD, REFRESH_TOKEN, USER, RegistryServer
+from registry_harness import PASSWORD, REFRESH_TOKEN, USER, RegistryServer, running
 
 from pycontainerd import Descriptor
 from pycontainerd._oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
@@ -211,3 +214,50 @@ async def test_tls_with_custom_ca(tls_registry: RegistryServer) -> None:
     # insecure=True skips verification, as docker does for insecure registries.
     async with Repository(ref, credentials=creds, insecure=True) as repo:
         assert await repo.resolve() == mdesc
+
+
+@contextlib.contextmanager
+def _other_host() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    """A loopback HTTP server on 127.0.0.2 that takes any upload: its URL and what it got."""
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            seen.append((self.command, {k.lower(): v for k, v in self.headers.items()}))
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.2:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("auth", ["basic", "token"])
+async def test_upload_location_on_another_host_gets_no_credentials(
+    auth: str, token_registry: RegistryServer
+) -> None:
+    # docker-registry's http.host makes its upload Locations absolute URLs on
+    # another origin (127.0.0.2, another port): the upload goes there without
+    # the registry's credentials or token.
+    options = {"basic_auth": True} if auth == "basic" else {"token": token_registry.token}
+    data = os.urandom(1000)
+    with _other_host() as (url, seen), running(external_url=url, **options) as server:
+        creds = Credentials(username=USER, password=PASSWORD)
+        async with Repository(_ref(server), push=True, credentials=creds) as repo:
+            assert not await repo.blob_exists(_desc(OCI_LAYER, data))  # authenticates
+            await repo.push_blob(_desc(OCI_LAYER, data), _source(data))
+    [(method, headers)] = seen
+    assert method == "PUT"
+    assert int(headers["content-length"]) == len(data)
+    assert "authorization" not in headers

@@ -54,8 +54,9 @@ def test_system_ca_context_is_made_once_and_verifies(monkeypatch: pytest.MonkeyP
 
 
 def test_plain_http_policy() -> None:
-    def plain(ref: str, insecure: bool = False) -> bool:
-        return Repository(Reference.parse(ref), insecure=insecure)._plain_ok
+    def plain(ref: str, insecure: bool = False, host: str | None = None) -> bool:
+        repo = Repository(Reference.parse(ref), insecure=insecure)
+        return repo._plain_ok(repo._host if host is None else host)
 
     assert plain("localhost:5000/a")
     assert plain("127.0.0.2/a")
@@ -63,6 +64,10 @@ def test_plain_http_policy() -> None:
     assert not plain("registry.example.com/a")
     assert not plain("busybox")
     assert plain("registry.example.com/a", insecure=True)
+    # Another host: only loopback, whatever the registry's own setting.
+    assert plain("registry.example.com/a", host="127.0.0.1")
+    assert plain("registry.example.com/a", host="::1")
+    assert not plain("registry.example.com/a", insecure=True, host="storage.example.com")
 
 
 async def test_unreachable_registry_names_it() -> None:

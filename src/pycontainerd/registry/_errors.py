@@ -11,6 +11,7 @@ RegistryError (a ContainerdError)
 ├── NotFoundError              also errors.NotFound         404
 │   └── PlatformNotFoundError  the index has no manifest for the platform
 ├── DigestError                also errors.DataLoss         content does not match its digest
+├── InsecureURLError           also errors.FailedPrecondition plain HTTP to a host not allowed it
 ├── UnsupportedMediaTypeError  also errors.Unimplemented    Docker schema 1, unknown manifests
 └── UnavailableError           also errors.Unavailable      unreachable, 5xx: retry later
 ```
@@ -30,6 +31,7 @@ __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "DigestError",
+    "InsecureURLError",
     "NotFoundError",
     "PlatformNotFoundError",
     "RegistryError",
@@ -93,6 +95,19 @@ class DigestError(RegistryError, errors.DataLoss):
     """Content did not match its expected digest or size; nothing of it was kept.
 
     Also an `errors.DataLoss`.
+    """
+
+
+class InsecureURLError(RegistryError, errors.FailedPrecondition):
+    """The registry sent the client to plain HTTP on a host that may not use it.
+
+    A token realm, an upload location or a redirect on ``http://`` is
+    followed only to a loopback host, or to the registry's own host when it
+    was marked insecure; anywhere else credentials or content could be read
+    or changed on the way. `url` names the refused URL (without userinfo or query).
+
+    Also an `errors.FailedPrecondition`: retrying cannot help until the
+    registry's answer or the client's options change.
     """
 
 

@@ -5,7 +5,10 @@ context manager). It picks the scheme (HTTPS; plain HTTP only for hosts
 marked insecure or on loopback), answers ``WWW-Authenticate`` challenges
 (basic, and bearer tokens from the challenge's realm) and maps HTTP failures
 to `pycontainerd.registry` errors. Credentials and tokens only ever travel in
-``Authorization`` headers: no message, repr or log line carries them.
+``Authorization`` headers, and only to the registry's own origin (the token
+request: to the realm the registry named): no message, repr or log line
+carries them. Redirects, upload locations and token realms on plain HTTP are
+refused unless their host is loopback or the registry marked insecure.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ._errors import (
     AccessDeniedError,
     AuthenticationError,
     DigestError,
+    InsecureURLError,
     NotFoundError,
     RegistryError,
     UnavailableError,
@@ -87,6 +91,28 @@ def _system_verify(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContex
     """
     create = getattr(httpx, "create_ssl_context", None)
     return create() if create is not None else True
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (``None``: the scheme's default), as credentials are scoped."""
+    return url.scheme, url.host, url.port
+
+
+def _shown(url: httpx.URL) -> str:
+    """`url` fit for a message: no userinfo, query or fragment (signed URLs keep secrets there)."""
+    return str(url.copy_with(userinfo=b"", query=None, fragment=None))
+
+
+def _basic(creds: Credentials) -> str:
+    """The ``Authorization`` value for basic auth with `creds`."""
+    pair = f"{creds.username}:{creds.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+async def _close(response: httpx.Response) -> None:
+    """Close `response`, shielded from cancellation and bounded in time."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+        await response.aclose()
 
 
 def _registry_errors(response: httpx.Response) -> tuple[list[str], str]:
@@ -219,7 +245,8 @@ class Repository(AsyncResource):
         self.ref = ref
         self._credentials = credentials
         self._scopes = [f"repository:{ref.path}:{'pull,push' if push else 'pull'}"]
-        self._plain_ok = insecure or is_loopback(ref.host)
+        self._insecure = insecure
+        self._host = httpx.URL(f"https://{ref.host}").host
         verify = _verify_context(ca, insecure)
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
@@ -229,7 +256,7 @@ class Repository(AsyncResource):
             verify=verify,  # for proxies from the environment, as before
             limits=limits,
             timeout=httpx.Timeout(60.0, pool=None),
-            follow_redirects=True,
+            # No redirects here: `_exchange` follows them, checking each hop.
             headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
         )
         self._base: str | None = None
@@ -252,7 +279,7 @@ class Repository(AsyncResource):
         async with self._base_lock:
             if self._base is None:
                 https = f"https://{self.ref.host}"
-                if not self._plain_ok:
+                if not self._plain_ok(self._host):
                     self._base = https
                 else:
                     try:
@@ -265,10 +292,57 @@ class Repository(AsyncResource):
                         self._base = f"http://{self.ref.host}"
             return self._base
 
+    def _plain_ok(self, host: str) -> bool:
+        """Whether plain HTTP may go to `host`: a loopback host, or the registry marked insecure."""
+        return is_loopback(host) or (self._insecure and host == self._host)
+
+    def _is_registry(self, url: httpx.URL) -> bool:
+        """Whether `url` is on the registry's origin, the only one its credentials go to."""
+        return self._base is not None and _origin(url) == _origin(httpx.URL(self._base))
+
     def _connect_error(self, exc: Exception, url: str) -> RegistryError:
         reason = str(exc) or type(exc).__name__
+        shown = _shown(httpx.URL(url))
         return UnavailableError(
-            f"cannot reach registry {self.ref.domain} at {url}: {reason}", url=url
+            f"cannot reach registry {self.ref.domain} at {shown}: {reason}", url=shown
+        )
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` and follow its redirects; the caller closes the streamed response.
+
+        Every request but `base`'s probe goes through here, so every hop is
+        checked: plain HTTP goes only where `_plain_ok` allows it, and an
+        ``Authorization`` header stays on the first request's origin (scheme,
+        host and port). httpx alone would keep it on a same-host redirect from
+        ``http://`` (port 80) to ``https://`` (port 443); here no other origin
+        gets it.
+
+        Raises:
+            InsecureURLError: a hop is plain HTTP to a host not allowed it.
+            RegistryError: more than the client's ``max_redirects`` redirects.
+        """
+        origin = _origin(request.url)
+        for _ in range(self._client.max_redirects + 1):
+            url = request.url
+            if url.scheme == "http" and not self._plain_ok(url.host):
+                raise InsecureURLError(
+                    f"refusing plain HTTP to {_shown(url)} (for registry {self.ref.domain}): "
+                    "only loopback hosts and the registry itself, when marked insecure, may use it",
+                    url=_shown(url),
+                )
+            if _origin(url) != origin:
+                request.headers.pop("Authorization", None)
+            response = await self._client.send(request, stream=True)
+            if response.next_request is None:
+                return response
+            request = response.next_request
+            try:
+                await response.aread()  # a redirect's short body: the connection can be reused
+            finally:
+                await _close(response)
+        raise RegistryError(
+            f"registry {self.ref.domain}: too many redirects, the last to {_shown(request.url)}",
+            url=_shown(request.url),
         )
 
     async def url(self, suffix: str) -> str:
@@ -290,19 +364,22 @@ class Repository(AsyncResource):
 
         `content` may be a factory of async byte iterators, so the body can
         be sent again after an auth challenge. With ``stream=True`` the caller
-        must close the response.
+        must close the response. The registry's credentials go with `url` only
+        when it is on the registry's origin (an upload location may be on
+        another host); a 401 from another origin is an error, not a challenge.
         """
+        ours = self._is_registry(httpx.URL(url))
         for attempt in range(2):
             used = self._authorization
             request_headers = dict(headers or {})
-            if used is not None and time.monotonic() < self._token_expires:
+            if ours and used is not None and time.monotonic() < self._token_expires:
                 request_headers["Authorization"] = used
             body = content() if callable(content) else content
             try:
                 request = self._client.build_request(
                     method, url, headers=request_headers, content=body
                 )
-                response = await self._client.send(request, stream=True)
+                response = await self._exchange(request)
             except httpx.TransportError as exc:
                 raise self._connect_error(exc, url) from None
             finally:
@@ -311,18 +388,20 @@ class Repository(AsyncResource):
                     with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
                         await close()
             try:
-                if response.status_code == 401 and attempt == 0:
-                    challenges = parse_challenges(response.headers.get_list("www-authenticate"))
-                    await response.aclose()
-                    await self._authenticate(challenges, used, url)
-                    continue
-                if response.status_code == 401 and self._authorization is not None:
-                    raise AuthenticationError(
-                        f"{what or method}: registry {self.ref.domain} refused the credentials "
-                        "given for it (401)",
-                        status_code=401,
-                        url=url,
-                    )
+                # After a redirect, response.url is where the 401 came from.
+                if response.status_code == 401 and self._is_registry(response.url):
+                    if attempt == 0:
+                        challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+                        await response.aclose()
+                        await self._authenticate(challenges, used, url)
+                        continue
+                    if self._authorization is not None:
+                        raise AuthenticationError(
+                            f"{what or method}: registry {self.ref.domain} refused the credentials "
+                            "given for it (401)",
+                            status_code=401,
+                            url=url,
+                        )
                 if response.status_code not in ok:
                     await response.aread()
                     raise self._status_error(response, what or f"{method} {url}")
@@ -331,15 +410,14 @@ class Repository(AsyncResource):
                     await response.aclose()
                 return response
             except BaseException:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                    await response.aclose()
+                await _close(response)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _status_error(self, response: httpx.Response, what: str) -> RegistryError:
         codes, detail = _registry_errors(response)
         status = response.status_code
-        url = str(response.request.url.copy_with(query=None))
+        url = _shown(response.request.url)
         text = f"{what}: registry {self.ref.domain} answered {status}"
         if codes:
             text += f" {', '.join(codes)}"
@@ -371,8 +449,7 @@ class Repository(AsyncResource):
                             status_code=401,
                             url=url,
                         )
-                    pair = f"{creds.username}:{creds.password}".encode()
-                    self._authorization = "Basic " + base64.b64encode(pair).decode()
+                    self._authorization = _basic(creds)
                     self._token_expires = float("inf")
                     return
             raise AuthenticationError(
@@ -399,17 +476,22 @@ class Repository(AsyncResource):
                 }
                 if service:
                     form["service"] = service
-                response = await self._client.post(realm, data=form)
+                request = self._client.build_request("POST", realm, data=form)
             else:
                 params = httpx.QueryParams([("scope", s) for s in scopes])
                 if service:
                     params = params.add("service", service)
-                auth = (
-                    (creds.username, creds.password)
+                headers = (
+                    {"Authorization": _basic(creds)}
                     if creds is not None and (creds.username or creds.password)
-                    else None
+                    else {}
                 )
-                response = await self._client.get(realm, params=params, auth=auth)
+                request = self._client.build_request("GET", realm, params=params, headers=headers)
+            response = await self._exchange(request)
+            try:
+                await response.aread()
+            finally:
+                await _close(response)
         except httpx.TransportError as exc:
             raise self._connect_error(exc, realm) from None
         if response.status_code in (401, 403):
@@ -555,8 +637,7 @@ class Repository(AsyncResource):
                     )
             yield self._chunks(response, desc, offset, skip, url)
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                await response.aclose()
+            await _close(response)
 
     @staticmethod
     async def _chunks(
