@@ -14,13 +14,13 @@ and its Metrics call in 2.0.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import anyio
 import attrs
 from betterproto.lib.google.protobuf import Any as AnyProto
 
@@ -43,6 +43,7 @@ from ._containers import DEFAULT_RUNTIME, SPEC_TYPE, Extension, Runtime, _spec_b
 from ._convert import is_set, timestamp
 from ._facade import Facade
 from ._platforms import Platform
+from ._shield import finish
 from ._transport import DEFAULT, Timeout
 
 if TYPE_CHECKING:
@@ -235,11 +236,8 @@ class Sandbox:
         try:
             return await controller.start(self.id)
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                try:
-                    await controller.shutdown(self.id)
-                except errors.RPCError:
-                    pass
+            with contextlib.suppress(TimeoutError, errors.RPCError):
+                await finish(lambda: controller.shutdown(self.id), timeout=_CLEANUP_TIMEOUT)
             raise
 
     async def status(self, *, verbose: bool = False) -> SandboxStatus:

@@ -225,7 +225,11 @@ async def test_cancelled_transfer_leaves_nothing(
     # The daemon abandons the import when its stream resets: no image, lease or
     # snapshot; the blob it was writing stays as its own ingest (named after the
     # archive member), which containerd's importer leaves behind as ctr's does.
-    stock = await inventory(client)
+    # The daemon's import holds a lease of its own, which it drops as its handler
+    # unwinds, a moment after our reset: wait for that (bounded), then look.
+    with anyio.fail_after(30):
+        while (stock := await inventory(client)).leases:  # noqa: ASYNC110  (the daemon's state)
+            await anyio.sleep(0.05)
     assert (stock.images, stock.leases, stock.snapshots) == ((), (), ())
     assert all(ref.startswith("tar-blobs/") for ref in stock.ingests)
     # The same client works on, and a full import succeeds after.

@@ -20,6 +20,7 @@ from .._client import Client
 from .._containers import Container
 from .._image_config import ImageConfig
 from .._platforms import Platform
+from .._shield import finish
 from .._signals import forward_signals, parse_signal
 from .._tasks import Process, Task
 from . import _output as out
@@ -776,9 +777,8 @@ async def run(client: Client, args: argparse.Namespace) -> int:
             await task.delete()
     finally:
         if args.rm:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(30):
-                with contextlib.suppress(errors.NotFound):
-                    await container.delete()
+            with contextlib.suppress(errors.NotFound, TimeoutError):
+                await finish(container.delete, timeout=30)
     raise ExitCode(code)
 
 

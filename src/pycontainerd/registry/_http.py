@@ -14,6 +14,7 @@ refused unless their host is loopback or the registry marked insecure.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import json
@@ -31,6 +32,7 @@ import httpx
 from .. import _oci
 from .._abc import AsyncResource
 from .._descriptors import Descriptor
+from .._shield import finish
 from ._auth import Challenge, Credentials, parse_challenges
 from ._errors import (
     AccessDeniedError,
@@ -110,9 +112,9 @@ def _basic(creds: Credentials) -> str:
 
 
 async def _close(response: httpx.Response) -> None:
-    """Close `response`, shielded from cancellation and bounded in time."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-        await response.aclose()
+    """Close `response` however the caller is cancelled, bounded in time."""
+    with contextlib.suppress(TimeoutError):
+        await finish(response.aclose, timeout=_CLEANUP_TIMEOUT)
 
 
 def _registry_errors(response: httpx.Response) -> tuple[list[str], str]:
@@ -266,9 +268,9 @@ class Repository(AsyncResource):
         self._token_expires = 0.0
 
     async def aclose(self) -> None:
-        """Close the connection pool, shielded from cancellation and bounded in time."""
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-            await self._client.aclose()
+        """Close the connection pool however the caller is cancelled, bounded in time."""
+        with contextlib.suppress(TimeoutError):
+            await finish(self._client.aclose, timeout=_CLEANUP_TIMEOUT)
 
     # -- plumbing ---------------------------------------------------------
 
@@ -385,8 +387,8 @@ class Repository(AsyncResource):
             finally:
                 close = getattr(body, "aclose", None)
                 if close is not None:  # an async generator body: end it here, not in the GC
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                        await close()
+                    with contextlib.suppress(TimeoutError):
+                        await finish(close, timeout=_CLEANUP_TIMEOUT)
             try:
                 # After a redirect, response.url is where the 401 came from.
                 if response.status_code == 401 and self._is_registry(response.url):

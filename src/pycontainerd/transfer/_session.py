@@ -30,6 +30,7 @@ from .._api.containerd.types.transfer import AuthRequest, AuthResponse, Data, Wi
 from .._api.containerd.types.transfer import Progress as _Progress
 from .._convert import is_set
 from .._descriptors import Descriptor
+from .._shield import finish
 from .._tar import TarEnd
 from .._transport import Call
 from ..registry._tasks import task_group
@@ -48,6 +49,7 @@ _AUTH_RESPONSE = "containerd.types.transfer.AuthResponse"
 # The daemon grants this much at a time when it receives (core/transfer/streaming).
 _WINDOW_SIZE = 64 * 1024
 _MAX_DATA = 32 * 1024
+_CLEANUP_TIMEOUT = 10.0
 
 
 def _stream_id(prefix: str) -> str:
@@ -225,5 +227,5 @@ async def run(
             )
             await client._caller.unary(_rpc.Transfer.Transfer, request, timeout=None)
             session.stop_helpers()
-        with anyio.CancelScope(shield=True):
-            await session.close()
+        with contextlib.suppress(TimeoutError):
+            await finish(session.close, timeout=_CLEANUP_TIMEOUT)
