@@ -79,6 +79,9 @@ CLEANUP_TIMEOUT: Final = 30.0
 WAIT_RETRY_FOR: Final = 60.0
 """Seconds a wait keeps retrying while the daemon cannot be reached."""
 
+# Errors that say the call broke, not that the daemon refused it.
+_TRANSPORT_ERRORS = (errors.Unavailable, errors.DeadlineExceeded, errors.Canceled)
+
 
 _P = TypeVar("_P", bound=Pipes | None)  # what a function's `stdio` says `pipes` is
 
@@ -1075,7 +1078,12 @@ class Task(_ProcessHandle[PipesT_co]):
             encode_scalars(GetRequest, container_id=self._container_id, exec_id=exec_id),
         )
         p = reply.process
-        io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
+        started = TaskState._from_proto(p.status) is not TaskState.CREATED
+        io = (
+            stdio._attach(p.stdin, p.stdout, p.stderr, started=started)
+            if stdio is not None
+            else None
+        )
         proc: Process[_P] = Process(self._client, self, exec_id, io)
         proc._pid = p.pid
         if TaskState._from_proto(p.status) is TaskState.STOPPED:
@@ -1197,11 +1205,24 @@ class Process(_ProcessHandle[PipesT_co]):
         return self._exit
 
     async def start(self) -> int:
-        """Start the process (when `Task.exec` was called with ``start=False``); returns its pid."""
-        reply = await self._client._caller.unary(
-            _rpc.Tasks.Start,
-            encode_scalars(StartRequest, container_id=self._container_id, exec_id=self._exec_id),
-        )
+        """Start the process (when `Task.exec` was called with ``start=False``); returns its pid.
+
+        Its output streams can be read before: a read waits until the process
+        starts. If the daemon refuses to start it, those reads end (end-of-file).
+        """
+        try:
+            reply = await self._client._caller.unary(
+                _rpc.Tasks.Start,
+                encode_scalars(
+                    StartRequest, container_id=self._container_id, exec_id=self._exec_id
+                ),
+            )
+        except errors.RPCError as exc:
+            # The shim opens an exec's FIFOs as it starts it: after a refusal it never
+            # will. (A broken transport says nothing: the process may have started.)
+            if self._io is not None and not isinstance(exc, _TRANSPORT_ERRORS):
+                self._io.end_outputs_without_writer()
+            raise
         self._pid = reply.pid
         return reply.pid
 
@@ -1301,7 +1322,8 @@ async def load_task(client: Client, container: Container, stdio: Stdio[_P] | Non
         _rpc.Tasks.Get, encode_scalars(GetRequest, container_id=container.id)
     )
     p = reply.process
-    io = stdio._attach(p.stdin, p.stdout, p.stderr) if stdio is not None else None
+    started = TaskState._from_proto(p.status) is not TaskState.CREATED
+    io = stdio._attach(p.stdin, p.stdout, p.stderr, started=started) if stdio is not None else None
     task: Task[_P] = Task(client, container, pid=p.pid, io=io)
     if TaskState._from_proto(p.status) is TaskState.STOPPED:
         task._exit = ExitStatus(code=p.exit_status, exited_at=timestamp(p.exited_at))

@@ -200,3 +200,41 @@ async def test_task_and_process_agree_on_kill_wait_and_aclose(
     await proc.aclose()  # closing again is a no-op
     await task.aclose()
     await c.delete()
+
+
+async def test_load_process_of_an_unstarted_exec_reads_from_start(
+    host_container: HostContainer,
+) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(
+            ["echo", "hi"], id="later", stdio=stdio.pipes(), start=False
+        ) as proc:
+            again = await task.load_process("later", stdio=stdio.pipes())
+            out = bytearray()
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+
+                    async def read() -> None:
+                        async for chunk in again.pipes.stdout:
+                            out.extend(chunk)
+
+                    tg.start_soon(read)
+                    await anyio.wait_all_tasks_blocked()  # created, not started: it waits
+                    await again.start()
+            assert out == b"hi\n"
+            assert (await proc.wait()).code == 0
+    await c.delete()
+
+
+async def test_load_process_of_an_exited_exec_ends_at_once(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(["echo", "hi"], id="done", stdio=stdio.capture()) as proc:
+            assert (await proc.wait()).code == 0
+            again = await task.load_process("done", stdio=stdio.pipes())
+            with anyio.fail_after(5), pytest.raises(anyio.EndOfStream):
+                await again.pipes.stdout.receive()  # its shim closed the FIFO: no writer comes
+    await c.delete()

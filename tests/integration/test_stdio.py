@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import stat
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from _taskutil import HostContainer, fifo_dirs, host_spec
+from _taskutil import HostContainer, fifo_dirs, host_spec, open_fds, runtime_stock
+from anyio.abc import ByteReceiveStream
 
 import pycontainerd
-from pycontainerd import stdio
+from pycontainerd import stdio, testing
 
 pytestmark = pytest.mark.anyio
 
@@ -292,4 +294,137 @@ async def test_concurrent_waiters_share_one_capture(host_container: HostContaine
         assert codes == [0, 0, 0, 0]
         assert task.captured_stdout == b"\0" * (5 * MIB)
         assert task.captured_stderr == b"end\n"
+    await c.delete()
+
+
+# Reading before start (issue #13). The shim opens an exec process's FIFOs only
+# when it starts it (a task's during Create): a reader that comes first waits
+# for the writer, as with containerd's Go cio, instead of ending at once.
+
+SAY_HI = ["sh", "-c", "echo hi; echo err >&2"]
+
+
+async def read_all(stream: ByteReceiveStream, into: bytearray) -> None:
+    async for chunk in stream:
+        into.extend(chunk)
+
+
+async def read_before_start(
+    handle: pycontainerd.Task[stdio.Pipes] | pycontainerd.Process[stdio.Pipes],
+) -> tuple[bytes, bytes]:
+    """Read both outputs from before `handle` starts to their end; (stdout, stderr)."""
+    out, err = bytearray(), bytearray()
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_all, handle.pipes.stdout, out)
+            tg.start_soon(read_all, handle.pipes.stderr, err)
+            await anyio.wait_all_tasks_blocked()  # both have read: nothing yet
+            assert (out, err) == (b"", b"")
+            await handle.start()
+    for stream in (handle.pipes.stdout, handle.pipes.stderr):
+        with pytest.raises(anyio.EndOfStream):  # and it stays ended
+            await stream.receive()
+    assert (await handle.wait()).code == 0
+    return bytes(out), bytes(err)
+
+
+async def test_exec_output_read_before_start(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(SAY_HI, stdio=stdio.pipes(), start=False) as proc:
+            assert await read_before_start(proc) == (b"hi\n", b"err\n")
+        # With a terminal the shim opens stdout when it has the console, also at start.
+        async with await task.exec(SAY_HI, stdio=stdio.pipes(terminal=True), start=False) as tty:
+            assert await read_before_start(tty) == (b"hi\r\nerr\r\n", b"")
+    await c.delete()
+
+
+async def test_task_output_read_before_start(host_container: HostContainer) -> None:
+    c = await host_container(SAY_HI)
+    async with await c.new_task(stdio=stdio.pipes()) as task:
+        assert await read_before_start(task) == (b"hi\n", b"err\n")
+    await c.delete()
+
+
+async def test_exec_capture_waited_before_start(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(SAY_HI, stdio=stdio.capture(), start=False) as proc:
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(proc.wait)  # copies the output, from before start
+                    await anyio.wait_all_tasks_blocked()
+                    await proc.start()
+            assert (proc.captured_stdout, proc.captured_stderr) == (b"hi\n", b"err\n")
+    await c.delete()
+
+
+async def test_exec_start_failure_ends_a_waiting_reader(host_container: HostContainer) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        async with await task.exec(["/nope"], stdio=stdio.pipes(), start=False) as proc:
+            out = bytearray()
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(read_all, proc.pipes.stdout, out)
+                    await anyio.wait_all_tasks_blocked()
+                    with pytest.raises(pycontainerd.errors.RPCError, match="nope"):
+                        await proc.start()
+            assert out == b""  # the reader ended: no writer will come
+    await c.delete()
+
+
+async def test_exec_never_started_leaves_nothing(
+    containerd_client: pycontainerd.Client, host_container: HostContainer
+) -> None:
+    c = await host_container(["sleep", "1000"])
+    async with await c.new_task() as task:
+        await task.start()
+        await containerd_client.version()  # the connection's own fd is open before counting
+        stock = runtime_stock(await testing.inventory(containerd_client))
+        dirs, fds = fifo_dirs(), open_fds()
+
+        # Deleted while a reader waits for output: the reader learns the stream was closed.
+        proc = await task.exec(SAY_HI, stdio=stdio.pipes(), start=False)
+        assert fifo_dirs() != dirs
+        failures: list[BaseException] = []
+
+        async def reader(stream: ByteReceiveStream) -> None:
+            try:
+                await stream.receive()
+            except anyio.ClosedResourceError as exc:
+                failures.append(exc)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader, proc.pipes.stdout)
+                tg.start_soon(reader, proc.pipes.stderr)
+                await anyio.wait_all_tasks_blocked()
+                await proc.delete()
+        assert len(failures) == 2
+
+        # Reads cancelled (anyio, then asyncio's own Task.cancel), then left unstarted.
+        async with await task.exec(SAY_HI, stdio=stdio.pipes(), start=False) as proc:
+            with anyio.move_on_after(0.2) as scope:
+                await proc.pipes.stdout.receive()
+            assert scope.cancelled_caught
+            waiting = asyncio.ensure_future(proc.pipes.stderr.receive())
+            await anyio.wait_all_tasks_blocked()
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+
+        # A cancelled read leaves the stream usable: read again, then start.
+        async with await task.exec(SAY_HI, stdio=stdio.pipes(), start=False) as proc:
+            with anyio.move_on_after(0.2):
+                await proc.pipes.stdout.receive()
+            assert await read_before_start(proc) == (b"hi\n", b"err\n")
+
+        assert [p.pid for p in await task.pids()] == [task.pid]
+        assert runtime_stock(await testing.inventory(containerd_client)) == stock
+        assert fifo_dirs() == dirs
+        assert open_fds() == fds
     await c.delete()

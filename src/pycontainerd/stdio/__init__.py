@@ -18,7 +18,9 @@ FIFOs are created in a private ``0700`` directory (under
 ``/run/containerd/fifo`` when writable, else a private temp dir), opened
 non-blocking before the task is created, read and written with
 `anyio.wait_readable` / `anyio.wait_writable` (no threads), and removed when
-the task or process is deleted, on failure and on cancellation too.
+the task or process is deleted, on failure and on cancellation too. A read
+before the shim has opened the FIFO (it does so for an exec process only
+when starting it) waits for it, as containerd's Go ``cio`` does.
 
 The choice is in the types: `pipes()` is a ``Stdio[Pipes]``, the others are
 ``Stdio[None]``, and a task or process made with one is a ``Task[Pipes]``
@@ -156,8 +158,12 @@ class Stdio(Generic[PipesT_co]):
             raise
         return io
 
-    def _attach(self, stdin: str, stdout: str, stderr: str) -> TaskIO:
-        """Open the FIFOs of a process that already runs (re-attach)."""
+    def _attach(self, stdin: str, stdout: str, stderr: str, *, started: bool = True) -> TaskIO:
+        """Open the FIFOs of a process that exists (re-attach).
+
+        Unless `started` is false (a created process: its shim may open them
+        at start yet), a reader does not wait for a writer that is not there.
+        """
         if self.mode in ("null", "log_file"):
             return TaskIO(self, "", "", "")
         io = TaskIO(
@@ -171,6 +177,8 @@ class Stdio(Generic[PipesT_co]):
         except BaseException:
             io.close()
             raise
+        if started:
+            io.end_outputs_without_writer()
         return io
 
 

@@ -107,6 +107,16 @@ class TaskIO:
                 stderr=self.stderr or NoOutput(),
             )
 
+    def end_outputs_without_writer(self) -> None:
+        """The process will not open its output FIFOs: let their readers end.
+
+        A reader waits for the shim to open the FIFO; call this when it will
+        not (its start failed, or it had stopped before we attached).
+        """
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream._end_without_writer()
+
     def on_stdin_close(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Tell the shim to close its end too when our stdin stream is closed."""
         if self.stdin is not None:

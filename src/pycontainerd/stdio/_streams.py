@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -21,11 +22,22 @@ def _close_fd(fd: int) -> None:
         pass
 
 
+def _poll_now(fd: int) -> int:
+    """The poll events of `fd` at this moment (0 if none)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    ready = poller.poll(0)
+    return ready[0][1] if ready else 0
+
+
 class FifoReceiveStream(ByteReceiveStream):
     """The read end of a FIFO the task writes to (its stdout or stderr).
 
     Reading waits with `anyio.wait_readable` and reads with `os.read`; the
-    stream ends when every writer (the shim) has closed the FIFO.
+    stream ends when every writer (the shim) has closed the FIFO. Until a
+    writer has opened it (the shim opens an exec process's FIFOs only when
+    it starts the process), reading waits for one, as containerd's Go
+    ``cio`` does.
     """
 
     def __init__(self, fd: int, name: str) -> None:
@@ -56,10 +68,40 @@ class FifoReceiveStream(ByteReceiveStream):
                 await anyio.wait_readable(self._fd)
                 continue
             if not data:
+                # No writer now. Linux reports POLLHUP on a FIFO's read end only once
+                # a writer has opened it since the read end was opened (a reader
+                # opened while one is open sees it): without it, none came yet.
+                events = _poll_now(self._fd)
+                if events & select.POLLIN:
+                    continue  # a writer came, wrote and maybe left since the read
+                if not events & select.POLLHUP:
+                    await anyio.wait_readable(self._fd)  # until one writes or leaves
+                    continue
                 self._eof = True
                 raise anyio.EndOfStream
             await anyio.lowlevel.checkpoint()
             return data
+
+    def _end_without_writer(self) -> None:
+        """Make end-of-file final even if no writer ever opens the FIFO.
+
+        For a process that will not open it (its start failed, or it was
+        gone before this end was opened): opening and closing a write end
+        looks like a writer that came and went, so a waiting `receive` wakes
+        up and, once what was written is read, ends. No change while a real
+        writer has it open.
+        """
+        if self._fd is None:
+            return
+        # O_NONBLOCK never waits: there is a reader (this one). The /proc link is
+        # this very FIFO even if its path was replaced; the path is the fallback.
+        for path in (f"/proc/self/fd/{self._fd}", self._name):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                continue
+            os.close(fd)
+            return
 
     async def aclose(self) -> None:
         """Close the read end (idempotent)."""
