@@ -635,25 +635,31 @@ class Containers(Facade):
         # temporary lease (two round trips fewer than Go's lease create/delete).
         parent = chain_id(config.diff_ids)
         container = await self._create_message(id, request)
+        prepares: list[Creation[Any]] = []
+        prepared = False
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
             try:
-                mounts = await self._prepare(client, sn, id, parent, readonly=readonly)
+                mounts = await self._prepare(client, sn, id, parent, readonly, prepares)
             except errors.NotFound:
                 # The image is not unpacked in this snapshotter yet (or partly).
                 await image_obj.unpack(sn)
-                mounts = await self._prepare(client, sn, id, parent, readonly=readonly)
+                mounts = await self._prepare(client, sn, id, parent, readonly, prepares)
+            prepared = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
+            # A Prepare cut short may have made the snapshot; one refused at
+            # once (the key is taken) made nothing of ours.
+            ours = prepared or any(p.interrupted for p in prepares)
 
             async def undo() -> None:
-                # The snapshot may exist even if its Prepare did not return (cut short).
-                await _ignore_not_found(
-                    lambda: client._caller.unary(
-                        _rpc.Snapshots.Remove,
-                        encode_scalars(RemoveSnapshotRequest, snapshotter=sn, key=id),
+                if ours:
+                    await _ignore_not_found(
+                        lambda: client._caller.unary(
+                            _rpc.Snapshots.Remove,
+                            encode_scalars(RemoveSnapshotRequest, snapshotter=sn, key=id),
+                        )
                     )
-                )
                 await _ignore_not_found(
                     lambda: client._caller.unary(
                         _rpc.Containers.Delete, encode_scalars(DeleteContainerRequest, id=id)
@@ -668,7 +674,12 @@ class Containers(Facade):
 
     @staticmethod
     async def _prepare(
-        client: Client, sn: str, key: str, parent: str, *, readonly: bool
+        client: Client,
+        sn: str,
+        key: str,
+        parent: str,
+        readonly: bool,
+        attempts: list[Creation[Any]],
     ) -> list[MountProto]:
         """Prepare (or view) the rootfs snapshot, giving its mounts.
 
@@ -687,7 +698,9 @@ class Containers(Facade):
                 PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
             )
 
-        reply = await finish(Creation(prepare), timeout=CLEANUP_TIMEOUT)
+        creation = Creation(prepare)
+        attempts.append(creation)  # the caller's rollback asks whether it was cut short
+        reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
         assert reply is not None  # only a repeat finds it made, and finish then raises
         return reply.mounts
 
