@@ -553,8 +553,16 @@ def _unimplemented(method: str, message: str) -> str:
 
 
 def _expiry(seconds: float | None) -> float | None:
-    """The loop time at which a deadline `seconds` from now passes."""
-    return None if seconds is None else asyncio.get_running_loop().time() + seconds
+    """The earliest loop time at which the daemon may end a call given `seconds` from now.
+
+    ``grpc-timeout`` carries the deadline truncated to its unit (whole
+    seconds above 10 s, milliseconds above 10 ms, as grpclib encodes it), so
+    the daemon's deadline can come that much before ours.
+    """
+    if seconds is None:
+        return None
+    unit = 1.0 if seconds > 10 else 1e-3 if seconds > 0.01 else 1e-6
+    return asyncio.get_running_loop().time() + seconds - unit
 
 
 class Caller:
