@@ -34,7 +34,7 @@ class TLS:
     `server_name`; there is no switch to skip that: for an unencrypted
     connection say so with ``Client(..., tls=False)``.
 
-    Args:
+    Attributes:
         ca: the CA bundle that signed the daemon's certificate, then the only
             CAs trusted; the system's trusted CAs when ``None``.
         cert: the client certificate (mutual TLS), followed by any
