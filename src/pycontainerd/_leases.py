@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -33,7 +33,7 @@ from ._api.containerd.services.leases.v1 import (
 from ._api.containerd.services.leases.v1 import Lease as _Lease
 from ._convert import timestamp
 from ._facade import Facade
-from ._shield import Creation, finish
+from ._shield import Creation, Removal, finish
 from ._transport import DEFAULT, Timeout
 
 if TYPE_CHECKING:
@@ -46,11 +46,6 @@ __all__ = ["EXPIRE_LABEL", "Lease", "LeaseResource", "Leases"]
 EXPIRE_LABEL: Final = "containerd.io/gc.expire"
 
 _CLEANUP_TIMEOUT: Final = 10.0
-
-
-async def _ignore_not_found(call: Awaitable[None]) -> None:
-    with contextlib.suppress(errors.NotFound):
-        await call
 
 
 def _random_id() -> str:
@@ -196,9 +191,7 @@ class Leases(Facade):
         except BaseException:
             if creation.interrupted:  # the lease may exist: the cancellation must not leave it
                 with contextlib.suppress(TimeoutError, errors.ContainerdError):
-                    await finish(
-                        lambda: _ignore_not_found(self.delete(lease_id)), timeout=_CLEANUP_TIMEOUT
-                    )
+                    await finish(Removal(lambda: self.delete(lease_id)), timeout=_CLEANUP_TIMEOUT)
             raise
         return lease_id
 
