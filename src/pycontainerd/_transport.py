@@ -78,9 +78,10 @@ DEFAULT_ADDRESS: Final = "/run/containerd/containerd.sock"
 _Req = TypeVar("_Req", bound="betterproto.Message")
 _Rep = TypeVar("_Rep", bound="betterproto.Message")
 _T = TypeVar("_T")
-# What a cancelled call leaves grpclib's stream context with.
-# grpclib's message for a RST_STREAM whose code is NO_ERROR (h2 formats the code as 0).
+# grpclib's message for a RST_STREAM whose code is NO_ERROR (h2 formats the code as 0);
+# tests/unit/test_transport_reset.py fails if a release words it otherwise.
 _NO_ERROR_RESET: Final = re.compile(r"reset by remote party, error_code: (0|ErrorCodes\.NO_ERROR)$")
+# What a cancelled call leaves grpclib's stream context with.
 _ABANDONED: Final = Exception("the call was cancelled by the caller")
 _CARDINALITY: Final = {
     (False, False): Cardinality.UNARY_UNARY,
