@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import json
 import os
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from pycontainerd import errors
+from pycontainerd import Descriptor, errors
 from pycontainerd._oci import DOCKER_SCHEMA1_MANIFESTS
 from pycontainerd.registry import (
     AccessDeniedError,
@@ -207,3 +208,57 @@ async def test_http_statuses_map_to_errors_classes(
     if kind is AccessDeniedError:
         assert not isinstance(info.value, errors.Unauthenticated)
         assert isinstance(info.value, PermissionError)
+
+
+@pytest.mark.parametrize("status", [307, 308])
+async def test_upload_put_redirect_sends_the_body_again(status: int) -> None:
+    # A streamed body can be sent only once: the redirected PUT must make it anew.
+    # A real server, since httpx's mock transport reads (and so keeps) every body.
+    blob = b"the blob's bytes" * 1000
+    desc = Descriptor(
+        media_type="application/octet-stream",
+        digest="sha256:" + hashlib.sha256(blob).hexdigest(),
+        size=len(blob),
+    )
+    stored: list[tuple[str, bytes]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self, code: int, **headers: str) -> None:
+            self.send_response(code)
+            for name, value in {"Content-Length": "0", **headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self._answer(200)
+
+        def do_POST(self) -> None:
+            self._answer(202, Location="/upload/1")
+
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            stored.append((self.path.split("?")[0], body))
+            if self.path.startswith("/upload/"):
+                self._answer(status, Location=self.path.replace("/upload/", "/moved/"))
+            else:
+                self._answer(201)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    async def source() -> AsyncIterator[bytes]:
+        for i in range(0, len(blob), 4096):
+            yield blob[i : i + 4096]
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ref = Reference.parse(f"127.0.0.1:{server.server_address[1]}/team/app:v1")
+        async with Repository(ref, push=True) as repo:
+            await repo.push_blob(desc, source)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert stored == [("/upload/1", blob), ("/moved/1", blob)]

@@ -117,6 +117,14 @@ async def _close(response: httpx.Response) -> None:
         await finish(response.aclose, timeout=_CLEANUP_TIMEOUT)
 
 
+async def _end_body(body: object) -> None:
+    """End an async generator body here, however the caller is cancelled, not in the GC."""
+    close = getattr(body, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(TimeoutError):
+            await finish(close, timeout=_CLEANUP_TIMEOUT)
+
+
 def _registry_errors(response: httpx.Response) -> tuple[list[str], str]:
     """The registry's error codes and a short detail text from an error body."""
     try:
@@ -309,8 +317,16 @@ class Repository(AsyncResource):
             f"cannot reach registry {self.ref.domain} at {shown}: {reason}", url=shown
         )
 
-    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+    async def _exchange(
+        self,
+        request: httpx.Request,
+        content: Callable[[], AsyncIterator[bytes]] | None = None,
+    ) -> httpx.Response:
         """Send `request` and follow its redirects; the caller closes the streamed response.
+
+        A 307 or 308 keeps the method and the body: a streamed body (made by
+        the `content` factory) is made anew for the next hop, since a stream
+        can be sent only once.
 
         Every request but `base`'s probe goes through here, so every hop is
         checked: plain HTTP goes only where `_plain_ok` allows it, and an
@@ -324,24 +340,36 @@ class Repository(AsyncResource):
             RegistryError: more than the client's ``max_redirects`` redirects.
         """
         origin = _origin(request.url)
-        for _ in range(self._client.max_redirects + 1):
-            url = request.url
-            if url.scheme == "http" and not self._plain_ok(url.host):
-                raise InsecureURLError(
-                    f"refusing plain HTTP to {_shown(url)} (for registry {self.ref.domain}): "
-                    "only loopback hosts and the registry itself, when marked insecure, may use it",
-                    url=_shown(url),
-                )
-            if _origin(url) != origin:
-                request.headers.pop("Authorization", None)
-            response = await self._client.send(request, stream=True)
-            if response.next_request is None:
-                return response
-            request = response.next_request
-            try:
-                await response.aread()  # a redirect's short body: the connection can be reused
-            finally:
-                await _close(response)
+        bodies: list[AsyncIterator[bytes]] = []
+        try:
+            for _ in range(self._client.max_redirects + 1):
+                url = request.url
+                if url.scheme == "http" and not self._plain_ok(url.host):
+                    raise InsecureURLError(
+                        f"refusing plain HTTP to {_shown(url)} (for registry {self.ref.domain}): "
+                        "only loopback hosts and the registry itself, when marked insecure, "
+                        "may use it",
+                        url=_shown(url),
+                    )
+                if _origin(url) != origin:
+                    request.headers.pop("Authorization", None)
+                response = await self._client.send(request, stream=True)
+                following = response.next_request
+                if following is None:
+                    return response
+                if content is not None and response.status_code in (307, 308):
+                    bodies.append(body := content())
+                    following = self._client.build_request(
+                        following.method, following.url, headers=following.headers, content=body
+                    )
+                request = following
+                try:
+                    await response.aread()  # a redirect's short body: the connection can be reused
+                finally:
+                    await _close(response)
+        finally:
+            for body in bodies:
+                await _end_body(body)
         raise RegistryError(
             f"registry {self.ref.domain}: too many redirects, the last to {_shown(request.url)}",
             url=_shown(request.url),
@@ -381,14 +409,11 @@ class Repository(AsyncResource):
                 request = self._client.build_request(
                     method, url, headers=request_headers, content=body
                 )
-                response = await self._exchange(request)
+                response = await self._exchange(request, content if callable(content) else None)
             except httpx.TransportError as exc:
                 raise self._connect_error(exc, url) from None
             finally:
-                close = getattr(body, "aclose", None)
-                if close is not None:  # an async generator body: end it here, not in the GC
-                    with contextlib.suppress(TimeoutError):
-                        await finish(close, timeout=_CLEANUP_TIMEOUT)
+                await _end_body(body)
             try:
                 # After a redirect, response.url is where the 401 came from.
                 if response.status_code == 401 and self._is_registry(response.url):
