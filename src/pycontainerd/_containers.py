@@ -39,6 +39,7 @@ from ._api.containerd.services.tasks.v1 import (
     KillRequest,
 )
 from ._api.containerd.types import Mount as MountProto
+from ._descriptors import Mount
 from ._extension import Extension
 from ._facade import Facade
 from ._identifiers import validate
@@ -54,7 +55,6 @@ from .stdio import Pipes, Stdio, null
 if TYPE_CHECKING:
     from . import oci
     from ._client import Client
-    from ._descriptors import Mount
     from ._image_config import ImageConfig
     from ._images import Image
     from ._sandboxes import Sandbox
@@ -404,8 +404,6 @@ class Container:
 
 
 def _rootfs_mount(mount: Mount) -> MountProto:
-    from ._descriptors import Mount
-
     if not isinstance(mount, Mount):
         raise errors.InvalidArgument(f"rootfs takes pycontainerd.Mount values, not {mount!r:.80}")
     return mount._to_proto()
@@ -687,6 +685,10 @@ class Containers(Facade):
         collector from the start. Everything made is removed again if
         creation fails or is cancelled.
 
+        A create that names neither its runtime nor (when it needs one) its
+        snapshotter reads the namespace's labels first: one more round trip,
+        none once the runtime's label is known and the snapshotter named.
+
         Args:
             id: the container id (an identifier).
             image: an `Image` (or an image name) for the rootfs and defaults.
@@ -708,10 +710,6 @@ class Containers(Facade):
             sandbox: the sandbox (a `Sandbox` or its id) the container belongs
                 to. containerd records the id without checking that such a
                 sandbox exists; 1.6 does not record it at all.
-
-        A create that names neither its runtime nor (when it needs one) its
-        snapshotter reads the namespace's labels first: one more round trip,
-        none once the runtime's label is known and the snapshotter named.
 
         Raises:
             pycontainerd.errors.InvalidArgument: bad id, neither spec nor
