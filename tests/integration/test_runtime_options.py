@@ -37,11 +37,6 @@ exec /usr/bin/crun "$@"
 """
 
 
-def bundle(daemon: ContainerdDaemon, namespace: str, container_id: str) -> Path:
-    """The task's bundle directory, where the runc shim writes what it was given."""
-    return daemon.state / "io.containerd.runtime.v2.task" / namespace / container_id
-
-
 def shim_pid(task: pycontainerd.Task[None]) -> int:
     """The shim of `task`: the parent of its process (the shim is its subreaper)."""
     status = Path(f"/proc/{task.pid}/status").read_text()
@@ -50,8 +45,9 @@ def shim_pid(task: pycontainerd.Task[None]) -> int:
 
 
 def shim_options(daemon: ContainerdDaemon, namespace: str, container_id: str) -> dict[str, object]:
-    """The runc options the shim received for the task (its options.json)."""
-    data = json.loads((bundle(daemon, namespace, container_id) / "options.json").read_text())
+    """The runc options the shim received for the task (the options.json of its bundle)."""
+    bundle = daemon.state / "io.containerd.runtime.v2.task" / namespace / container_id
+    data = json.loads((bundle / "options.json").read_text())
     assert isinstance(data, dict)
     return data
 
@@ -67,7 +63,6 @@ def crun_wrapper(tmp_path: Path) -> Path:
 
 async def test_crun_by_binary_name_runs_the_container(
     containerd_client: pycontainerd.Client,
-    containerd_daemon: ContainerdDaemon,
     host_container: HostContainer,
     crun_wrapper: Path,
     tmp_path: Path,
@@ -181,7 +176,6 @@ def shim_cgroup() -> Iterator[str]:
 
 async def test_shim_cgroup_holds_the_shim(
     containerd_client: pycontainerd.Client,
-    containerd_daemon: ContainerdDaemon,
     host_container: HostContainer,
     shim_cgroup: str,
 ) -> None:
