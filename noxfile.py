@@ -24,7 +24,8 @@ os.environ["PATH"] = os.pathsep.join(
 )
 
 # The daemon and runtime, the static busybox the test image is built from, the
-# registry for pull/push tests, htpasswd for its basic auth, openssl for its TLS.
+# registry for pull/push tests, htpasswd for its basic auth, openssl for its TLS,
+# crun for the runtime options' BinaryName test.
 TEST_PACKAGES = [
     "containerd",
     "runc",
@@ -32,10 +33,12 @@ TEST_PACKAGES = [
     "docker-registry",
     "apache2-utils",
     "openssl",
+    "crun",
 ]
 # Sources of the .proto files on the host (see protos/PROVENANCE.md); containerd's
 # API module comes from sid, fetched as the integration sessions fetch its daemon.
 PROTO_PACKAGES = [
+    "golang-github-containerd-containerd-dev",
     "golang-github-containerd-cgroups-dev",
     "golang-github-gogo-protobuf-dev",
     "golang-github-gogo-googleapis-dev",

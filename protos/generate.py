@@ -76,6 +76,14 @@ SOURCES: list[tuple[str, str | None, str, list[str]]] = [
             "types/transfer/streaming.proto",
         ],
     ),
+    # The task options of containerd 1.x's `io.containerd.runtime.v1.linux`
+    # (CreateOptions), which the 2.1 API module no longer carries.
+    (
+        "golang-github-containerd-containerd-dev",
+        None,
+        "github.com/containerd/containerd",
+        ["runtime/linux/runctypes/runc.proto"],
+    ),
     (
         "golang-github-containerd-cgroups-dev",
         None,

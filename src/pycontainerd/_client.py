@@ -396,7 +396,8 @@ class Client(AsyncResource):
             user: ``uid`` or ``"uid:gid"``.
             terminal: run with a pseudo-terminal (stderr merges into stdout).
             labels: container labels.
-            snapshotter: snapshotter for the rootfs (default ``overlayfs``).
+            snapshotter: snapshotter for the rootfs (default: the namespace's
+                ``containerd.io/defaults/snapshotter`` label, else ``overlayfs``).
             max_output: keep at most this many bytes of each output stream.
 
         Returns:

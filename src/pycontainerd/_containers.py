@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
@@ -39,13 +39,17 @@ from ._api.containerd.services.tasks.v1 import (
     KillRequest,
 )
 from ._api.containerd.types import Mount as MountProto
+from ._descriptors import Mount
+from ._extension import Extension
 from ._facade import Facade
 from ._identifiers import validate
+from ._namespaces import DEFAULT_RUNTIME_LABEL, DEFAULT_SNAPSHOTTER_LABEL, namespace_labels
 from ._oci import chain_id
 from ._shield import Creation, Removal, finish
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
 from ._transport import DEFAULT
 from ._wire import encode_scalars
+from .runtime import LINUX_RUNTIME_V1, CreateOptions, RuncOptions, _stored_options
 from .stdio import Pipes, Stdio, null
 
 if TYPE_CHECKING:
@@ -66,33 +70,28 @@ _CONFIG_CACHE_SIZE: Final = 32
 
 
 @attrs.frozen(kw_only=True)
-class Extension:
-    """An opaque, typed blob attached to a container (a protobuf ``Any``).
-
-    Example:
-        ```python
-        Extension(type_url="example.com/my-config", value=b'{"x": 1}')
-        ```
-    """
-
-    type_url: str
-    value: bytes = b""
-
-    def _to_proto(self) -> AnyProto:
-        return AnyProto(type_url=self.type_url, value=self.value)
-
-
-@attrs.frozen(kw_only=True)
 class Runtime:
     """Which runtime runs a container's tasks, with its options.
 
     Attributes:
         name: e.g. ``io.containerd.runc.v2``.
-        options: runtime-specific options, if any.
+        options: the options the runtime's shim gets for each task: typed
+            `pycontainerd.runtime.RuncOptions` for runc's (stored runc
+            options read back as such), an opaque `Extension` for any other
+            shim's; ``None`` for none.
+
+    Example:
+        ```python
+        from pycontainerd import runtime
+
+        container = await client.containers.get("web")
+        if isinstance(container.runtime.options, runtime.RuncOptions):
+            print(container.runtime.options.binary_name or "runc")
+        ```
     """
 
     name: str = DEFAULT_RUNTIME
-    options: Extension | None = None
+    options: RuncOptions | Extension | None = None
 
 
 def _spec_bytes(spec: oci.Spec | JSONable | Mapping[str, Any] | str | bytes | None) -> bytes:
@@ -195,20 +194,77 @@ class Container:
         return self._client
 
     @overload
-    async def new_task(self, *, stdio: Stdio[_P]) -> Task[_P]: ...
+    async def new_task(
+        self,
+        *,
+        stdio: Stdio[_P],
+        options: RuncOptions | CreateOptions | Extension | None = None,
+        runtime_path: str | None = None,
+        rootfs: Sequence[Mount] | None = None,
+        no_pivot_root: bool | None = None,
+        no_new_keyring: bool | None = None,
+        shim_cgroup: str | None = None,
+        io_uid: int | None = None,
+        io_gid: int | None = None,
+    ) -> Task[_P]: ...
 
     @overload
-    async def new_task(self, *, stdio: None = None) -> Task[None]: ...
+    async def new_task(
+        self,
+        *,
+        stdio: None = None,
+        options: RuncOptions | CreateOptions | Extension | None = None,
+        runtime_path: str | None = None,
+        rootfs: Sequence[Mount] | None = None,
+        no_pivot_root: bool | None = None,
+        no_new_keyring: bool | None = None,
+        shim_cgroup: str | None = None,
+        io_uid: int | None = None,
+        io_gid: int | None = None,
+    ) -> Task[None]: ...
 
-    async def new_task(self, *, stdio: Stdio[_P] | None = None) -> Task[_P] | Task[None]:
+    async def new_task(
+        self,
+        *,
+        stdio: Stdio[_P] | None = None,
+        options: RuncOptions | CreateOptions | Extension | None = None,
+        runtime_path: str | None = None,
+        rootfs: Sequence[Mount] | None = None,
+        no_pivot_root: bool | None = None,
+        no_new_keyring: bool | None = None,
+        shim_cgroup: str | None = None,
+        io_uid: int | None = None,
+        io_gid: int | None = None,
+    ) -> Task[_P] | Task[None]:
         """Create the container's task (its init process), not yet started.
 
         The FIFOs for `stdio` are created and opened before the task is, and
         removed again if creating it fails or is cancelled. A missing binary
         fails here, at once.
 
+        Task options, when sent, replace the container's runtime options for
+        this task (the shim reads one or the other). So, as containerd's Go
+        client does, `no_pivot_root`, `no_new_keyring`, `shim_cgroup`,
+        `io_uid` and `io_gid` change a copy of `options`, or of the
+        container's `RuncOptions` when `options` is not given: its
+        ``binary_name``, ``root`` and the rest still apply. For a container of
+        `pycontainerd.runtime.LINUX_RUNTIME_V1` they change a
+        `pycontainerd.runtime.CreateOptions` instead. Nothing is sent when
+        none of these is given, and the shim uses the container's options.
+
         Args:
             stdio: where stdin, stdout and stderr go (default `stdio.null`).
+            options: the task's options, whole (see above).
+            runtime_path: an absolute path to the shim binary to start instead
+                of the one the runtime's name resolves to (Go's ``WithRuntimePath``).
+            rootfs: the mounts that make the task's root filesystem, instead of
+                the container's snapshot (Go's ``WithRootFS``); for a container
+                without a snapshot, they replace the spec's root path.
+            no_pivot_root: do not ``pivot_root`` into the rootfs.
+            no_new_keyring: no session keyring of the container's own.
+            shim_cgroup: an existing cgroup the shim moves itself into.
+            io_uid: the owner of the shim's stdio pipes (for user namespaces).
+            io_gid: their group.
 
         Returns:
             The task; with ``stdio.pipes()`` a ``Task[Pipes]``, whose
@@ -216,20 +272,44 @@ class Container:
 
         Raises:
             pycontainerd.errors.AlreadyExists: the container already has a task.
+            pycontainerd.errors.InvalidArgument: a bad option (a relative
+                `runtime_path`, an `io_uid` beyond 32 bits, runc option
+                keywords for a shim whose options are an opaque `Extension`),
+                raised before anything is made.
 
         Example:
             ```python
             async with await container.new_task(stdio=stdio.inherit()) as task:
                 await task.start()
                 await task.wait()
+            shim_in = await container.new_task(shim_cgroup="/shims", no_new_keyring=True)
             ```
         """
         client = self._require_client()
+        task_options = _task_options(
+            self.runtime,
+            options,
+            no_pivot_root=no_pivot_root,
+            no_new_keyring=no_new_keyring,
+            shim_cgroup=shim_cgroup,
+            io_uid=io_uid,
+            io_gid=io_gid,
+        )
+        if runtime_path is not None and not (
+            isinstance(runtime_path, str)
+            and runtime_path.startswith("/")
+            and "\0" not in runtime_path
+        ):
+            raise errors.InvalidArgument(
+                f"runtime_path must be an absolute path, not {runtime_path!r:.80}"
+            )
         config = stdio or null()
-        rootfs = []
-        if self.snapshot_key:
-            rootfs = self._prepared_mounts[:]
-            if rootfs:
+        rootfs_mounts = []
+        if rootfs is not None:
+            rootfs_mounts = [_rootfs_mount(m) for m in rootfs]
+        elif self.snapshot_key:
+            rootfs_mounts = self._prepared_mounts[:]
+            if rootfs_mounts:
                 self._prepared_mounts.clear()
             else:
                 reply = await client._caller.unary(
@@ -238,16 +318,19 @@ class Container:
                         MountsRequest, snapshotter=self.snapshotter, key=self.snapshot_key
                     ),
                 )
-                rootfs = reply.mounts
+                rootfs_mounts = reply.mounts
         io = config._open(self.id)
         request = CreateTaskRequest(
             container_id=self.id,
-            rootfs=rootfs,
+            rootfs=rootfs_mounts,
             stdin=io.stdin_uri,
             stdout=io.stdout_uri,
             stderr=io.stderr_uri,
             terminal=config.terminal,
+            runtime_path=runtime_path or "",
         )
+        if task_options is not None:
+            request.options = task_options._to_proto()
         creation = Creation(lambda: client._caller.unary(_rpc.Tasks.Create, request))
         created = False
         try:
@@ -320,6 +403,44 @@ class Container:
         return await self._require_client().images.get(self.image_name)
 
 
+def _rootfs_mount(mount: Mount) -> MountProto:
+    if not isinstance(mount, Mount):
+        raise errors.InvalidArgument(f"rootfs takes pycontainerd.Mount values, not {mount!r:.80}")
+    return mount._to_proto()
+
+
+def _task_options(
+    runtime: Runtime,
+    options: RuncOptions | CreateOptions | Extension | None,
+    **changes: bool | str | int | None,
+) -> Extension | None:
+    """The task options `Container.new_task` sends (``None``: the container's apply)."""
+    if options is not None and not isinstance(options, RuncOptions | CreateOptions | Extension):
+        raise errors.InvalidArgument(
+            f"options must be RuncOptions, CreateOptions or an Extension, not {options!r:.80}"
+        )
+    given: dict[str, Any] = {name: value for name, value in changes.items() if value is not None}
+    if not given:
+        if options is None or isinstance(options, Extension):
+            return options
+        return options.to_extension()
+    base = options
+    if base is None:
+        # The shim reads the task's options instead of the container's, so
+        # they start from the container's (Go's TaskInfo.getRuncOptions).
+        base = (
+            CreateOptions()
+            if runtime.name == LINUX_RUNTIME_V1
+            else runtime.options or RuncOptions()
+        )
+    if isinstance(base, Extension):
+        raise errors.InvalidArgument(
+            f"{', '.join(given)} change runc's options, and this task's are "
+            f"{base.type_url!r:.80}: give them in options"
+        )
+    return attrs.evolve(base, **given).to_extension()
+
+
 async def _remove_task(client: Client, container_id: str) -> None:
     """Kill and delete a task we just created (cleanup path)."""
     try:
@@ -347,7 +468,8 @@ _ANY: Final = "google.protobuf.Any"
 
 
 def _runtime(name: str, options: Extension | None) -> Runtime:
-    return Runtime(name=name, options=options if options is not None and options.type_url else None)
+    stored = options if options is not None and options.type_url else None
+    return Runtime(name=name, options=_stored_options(stored))
 
 
 # Decoded runtimes and timestamps shared between containers (created_at is
@@ -523,6 +645,9 @@ class Containers(Facade):
         # Image configs by the image's target digest: content-addressed, so
         # never stale; saves reading index, manifest and config on every create.
         self._configs: dict[str, ImageConfig] = {}
+        # The namespace's default runtime, once read: as containerd's Go client,
+        # which reads the label once per client.
+        self._default_runtime: str | None = None
 
     async def _image_config(self, image: Image) -> ImageConfig:
         key = image.target.digest
@@ -540,8 +665,8 @@ class Containers(Facade):
         *,
         image: Image | str | None = None,
         spec: oci.Spec | Mapping[str, Any] | str | bytes | None = None,
-        runtime: str = DEFAULT_RUNTIME,
-        runtime_options: Extension | None = None,
+        runtime: str | None = None,
+        runtime_options: RuncOptions | Extension | None = None,
         snapshotter: str | None = None,
         snapshot: str | None = None,
         readonly: bool = False,
@@ -560,13 +685,24 @@ class Containers(Facade):
         collector from the start. Everything made is removed again if
         creation fails or is cancelled.
 
+        A create that names neither its runtime nor (when it needs one) its
+        snapshotter reads the namespace's labels first: one more round trip,
+        none once the runtime's label is known and the snapshotter named.
+
         Args:
             id: the container id (an identifier).
             image: an `Image` (or an image name) for the rootfs and defaults.
             spec: an `oci.Spec` (or its JSON as a dict, str or bytes).
-            runtime: the runtime name.
-            runtime_options: options for the runtime.
-            snapshotter: the snapshotter (default ``overlayfs``).
+            runtime: the runtime name (default: the namespace's
+                ``containerd.io/defaults/runtime`` label, else
+                ``io.containerd.runc.v2``; the label is read once per client
+                view, as containerd's Go client does).
+            runtime_options: the shim's options for every task of the
+                container: `pycontainerd.runtime.RuncOptions` for runc's shim,
+                an `Extension` for another.
+            snapshotter: the snapshotter (default: the namespace's
+                ``containerd.io/defaults/snapshotter`` label, else ``overlayfs``;
+                read on each create that needs one).
             snapshot: an existing snapshot key to use as rootfs.
             readonly: prepare a read-only view instead of a writable snapshot.
             labels: labels to set.
@@ -576,7 +712,8 @@ class Containers(Facade):
                 sandbox exists; 1.6 does not record it at all.
 
         Raises:
-            pycontainerd.errors.InvalidArgument: bad id, or neither spec nor image.
+            pycontainerd.errors.InvalidArgument: bad id, neither spec nor
+                image, or `runtime_options` of the wrong kind.
             pycontainerd.errors.AlreadyExists: the id is taken.
 
         Example:
@@ -591,6 +728,10 @@ class Containers(Facade):
         sandbox_id = sandbox if isinstance(sandbox, str) or sandbox is None else sandbox.id
         if sandbox_id is not None:
             validate(sandbox_id, "sandbox")
+        if runtime_options is not None and not isinstance(runtime_options, RuncOptions | Extension):
+            raise errors.InvalidArgument(
+                f"runtime_options must be RuncOptions or an Extension, not {runtime_options!r:.80}"
+            )
         client = self._client
         labels = dict(labels or {})
         image_obj = await client.images.get(image) if isinstance(image, str) else image
@@ -611,13 +752,24 @@ class Containers(Facade):
             stop_signal = getattr(config, "stop_signal", "")
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
-        sn = snapshotter or (DEFAULT_SNAPSHOTTER if image_obj is not None or snapshot else "")
+        wants_snapshotter = not snapshotter and (image_obj is not None or bool(snapshot))
+        if wants_snapshotter or (not runtime and self._default_runtime is None):
+            defaults = await namespace_labels(client)
+            if self._default_runtime is None:
+                self._default_runtime = defaults.get(DEFAULT_RUNTIME_LABEL) or DEFAULT_RUNTIME
+            if wants_snapshotter:
+                snapshotter = defaults.get(DEFAULT_SNAPSHOTTER_LABEL) or DEFAULT_SNAPSHOTTER
+        sn = snapshotter or ""
         request = encode_create(
             id=id,
             labels=labels,
             image=image_obj.name if image_obj is not None else "",
-            runtime=runtime,
-            runtime_options=runtime_options,
+            runtime=runtime or self._default_runtime or DEFAULT_RUNTIME,
+            runtime_options=(
+                runtime_options.to_extension()
+                if isinstance(runtime_options, RuncOptions)
+                else runtime_options
+            ),
             spec_type=SPEC_TYPE,
             spec=_spec_bytes(spec),
             snapshotter=sn if (snapshot or image_obj is not None) else "",

@@ -33,6 +33,7 @@ from ._facade import Facade
 from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
 from ._leases import LeaseResource
+from ._namespaces import DEFAULT_SNAPSHOTTER_LABEL, namespace_labels
 from ._platforms import Platform
 from ._shield import finish
 from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Image", "Images", "Manifest"]
 
-_SNAPSHOTTER_LABEL = "containerd.io/defaults/snapshotter"
 _LEASE_EXPIRY = 24 * 3600.0
 _CLEANUP_TIMEOUT = 10.0
 _CHUNK = 1024 * 1024
@@ -379,11 +379,8 @@ async def snapshotter_name(client: Client, snapshotter: str | None) -> str:
     """The snapshotter to use: the one given, the namespace's default label, or overlayfs."""
     if snapshotter:
         return snapshotter
-    try:
-        ns = await client.namespaces.get(client.namespace)
-    except errors.NotFound:
-        return DEFAULT_SNAPSHOTTER
-    return ns.labels.get(_SNAPSHOTTER_LABEL) or DEFAULT_SNAPSHOTTER
+    labels = await namespace_labels(client)
+    return labels.get(DEFAULT_SNAPSHOTTER_LABEL) or DEFAULT_SNAPSHOTTER
 
 
 async def unpack_layers(

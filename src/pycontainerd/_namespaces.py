@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final
 
 import attrs
 from betterproto.lib.google.protobuf import FieldMask
@@ -22,7 +23,16 @@ from ._api.containerd.services.namespaces.v1 import (
 from ._facade import Facade
 from .events import filters as _filters
 
+if TYPE_CHECKING:
+    from ._client import Client
+
 __all__ = ["Namespace", "Namespaces"]
+
+DEFAULT_RUNTIME_LABEL: Final = "containerd.io/defaults/runtime"
+"""A namespace label: the runtime of its containers when a create names none."""
+
+DEFAULT_SNAPSHOTTER_LABEL: Final = "containerd.io/defaults/snapshotter"
+"""A namespace label: the snapshotter used when a create, unpack, pull or import names none."""
 
 
 @attrs.frozen(kw_only=True)
@@ -150,3 +160,12 @@ class Namespaces(Facade):
         await self._caller.transport.bind(name).unary(
             _rpc.Namespaces.Delete, DeleteNamespaceRequest(name=name)
         )
+
+
+async def namespace_labels(client: Client) -> Mapping[str, str]:
+    """The labels of `client`'s namespace (none while it does not exist yet): one RPC."""
+    try:
+        namespace = await client.namespaces.get(client.namespace)
+    except errors.NotFound:
+        return {}
+    return namespace.labels

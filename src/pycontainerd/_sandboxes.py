@@ -45,6 +45,7 @@ from ._facade import Facade
 from ._platforms import Platform
 from ._shield import finish
 from ._transport import DEFAULT, Timeout
+from .runtime import RuncOptions, _stored_options
 
 if TYPE_CHECKING:
     import betterproto
@@ -92,9 +93,11 @@ def _extension(msg: AnyProto | None) -> Extension | None:
     return Extension(type_url=msg.type_url, value=msg.value)
 
 
-def _any(extension: Extension | None) -> dict[str, Any] | None:
+def _any(extension: RuncOptions | Extension | None) -> dict[str, Any] | None:
     if extension is None:
         return None
+    if isinstance(extension, RuncOptions):
+        extension = extension.to_extension()
     return {"type_url": extension.type_url, "value": extension.value}
 
 
@@ -145,7 +148,9 @@ class Sandbox:
             id=msg.sandbox_id,
             runtime=Runtime(
                 name=runtime.name if runtime is not None else "",
-                options=_extension(runtime.options) if runtime is not None else None,
+                options=_stored_options(
+                    _extension(runtime.options) if runtime is not None else None
+                ),
             ),
             labels=dict(msg.labels),
             extensions={
@@ -356,7 +361,7 @@ def _record(
     id: str,
     *,
     runtime: str,
-    runtime_options: Extension | None,
+    runtime_options: RuncOptions | Extension | None,
     spec: Extension | None,
     labels: Mapping[str, str],
     extensions: Mapping[str, Extension],
@@ -398,7 +403,7 @@ class Sandboxes(Facade):
         id: str,
         *,
         runtime: str = DEFAULT_RUNTIME,
-        runtime_options: Extension | None = None,
+        runtime_options: RuncOptions | Extension | None = None,
         spec: oci.Spec | Mapping[str, Any] | str | bytes | None = None,
         labels: Mapping[str, str] | None = None,
         extensions: Mapping[str, Extension] | None = None,
@@ -489,7 +494,7 @@ class Sandboxes(Facade):
         extensions: Mapping[str, Extension] | None = None,
         spec: oci.Spec | Mapping[str, Any] | str | bytes | None = None,
         runtime: str | None = None,
-        runtime_options: Extension | None = None,
+        runtime_options: RuncOptions | Extension | None = None,
     ) -> Sandbox:
         """Change a sandbox's record; only what is given changes (field masks).
 

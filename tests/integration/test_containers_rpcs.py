@@ -89,7 +89,8 @@ async def test_create_from_image_then_task_calls(
     rpcs.clear()
     container = await containerd_client.containers.create("c1", image=image, spec=spec)
     # No temporary lease: the container is recorded first and protects its snapshot.
-    assert rpcs == ["Containers/Create", "Snapshots/Prepare"]
+    # Naming no snapshotter, the namespace's default label is read first.
+    assert rpcs == ["Namespaces/List", "Containers/Create", "Snapshots/Prepare"]
     stock = await testing.inventory(containerd_client)
     assert "overlayfs/c1" in stock.snapshots
     assert stock.leases == before.leases
@@ -109,6 +110,36 @@ async def test_create_from_image_then_task_calls(
     await container.delete()
     after = await testing.inventory(containerd_client)
     assert runtime_stock(after) == runtime_stock(before)
+
+
+async def test_create_reads_the_namespace_defaults_only_when_needed(
+    containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image, rpcs: list[str]
+) -> None:
+    containers = containerd_client.containers
+    await containerd_client.images.get(busybox_image.name)  # its config is read once per client
+    await containers.create("warm", image=busybox_image, runtime="io.containerd.runc.v2")
+    # Runtime and snapshotter named: no namespace read.
+    rpcs.clear()
+    await containers.create(
+        "both", image=busybox_image, runtime="io.containerd.runc.v2", snapshotter="overlayfs"
+    )
+    assert rpcs == ["Containers/Create", "Snapshots/Prepare"]
+    # The default runtime's label is read once per client view (as Go's client does) ...
+    rpcs.clear()
+    await containers.create("s1", spec={})
+    await containers.create("s2", spec={})
+    assert rpcs == ["Containers/Create", "Containers/Create"]  # read above, with the snapshotter
+    fresh = containerd_client.with_namespace(containerd_client.namespace).containers
+    rpcs.clear()
+    await fresh.create("s3", spec={})
+    await fresh.create("s4", spec={})
+    assert rpcs == ["Namespaces/List", "Containers/Create", "Containers/Create"]
+    # ... the snapshotter's on each create that needs one (as Go's client does).
+    rpcs.clear()
+    await containers.create("img", image=busybox_image)
+    assert rpcs == ["Namespaces/List", "Containers/Create", "Snapshots/Prepare"]
+    for cid in ("warm", "both", "s1", "s2", "s3", "s4", "img"):
+        await containers.delete(cid)
 
 
 async def test_create_failing_after_the_container_leaves_nothing(

@@ -101,6 +101,7 @@ IMPLICIT_IMPORTS: dict[str, str] = {
     "filters": "from pycontainerd.events import filters",
     "oci": "from pycontainerd import oci",
     "registry": "from pycontainerd import registry",
+    "runtime": "from pycontainerd import runtime",
     "stdio": "from pycontainerd import stdio",
 }
 

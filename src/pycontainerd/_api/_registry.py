@@ -4,6 +4,7 @@
 import betterproto
 
 import pycontainerd._api.containerd.events as _containerd_events
+import pycontainerd._api.containerd.linux.runc as _containerd_linux_runc
 import pycontainerd._api.containerd.runc.v1 as _containerd_runc_v1
 import pycontainerd._api.containerd.services.containers.v1 as _containerd_services_containers_v1
 import pycontainerd._api.containerd.services.content.v1 as _containerd_services_content_v1
@@ -53,6 +54,10 @@ MESSAGES: dict[str, type[betterproto.Message]] = {
     "containerd.events.TaskPaused": _containerd_events.TaskPaused,
     "containerd.events.TaskResumed": _containerd_events.TaskResumed,
     "containerd.events.TaskStart": _containerd_events.TaskStart,
+    "containerd.linux.runc.CheckpointOptions": _containerd_linux_runc.CheckpointOptions,
+    "containerd.linux.runc.CreateOptions": _containerd_linux_runc.CreateOptions,
+    "containerd.linux.runc.ProcessDetails": _containerd_linux_runc.ProcessDetails,
+    "containerd.linux.runc.RuncOptions": _containerd_linux_runc.RuncOptions,
     "containerd.runc.v1.CheckpointOptions": _containerd_runc_v1.CheckpointOptions,
     "containerd.runc.v1.Options": _containerd_runc_v1.Options,
     "containerd.runc.v1.ProcessDetails": _containerd_runc_v1.ProcessDetails,
