@@ -257,9 +257,10 @@ class Container:
             options: the task's options, whole (see above).
             runtime_path: an absolute path to the shim binary to start instead
                 of the one the runtime's name resolves to (Go's ``WithRuntimePath``).
-            rootfs: the mounts that make the task's root filesystem, instead of
-                the container's snapshot (Go's ``WithRootFS``); for a container
-                without a snapshot, they replace the spec's root path.
+            rootfs: mounts made on the task's root filesystem after the
+                container's snapshot, in order (Go's ``WithRootFS``); for a
+                container without a snapshot, they make it, instead of the
+                spec's root path.
             no_pivot_root: do not ``pivot_root`` into the rootfs.
             no_new_keyring: no session keyring of the container's own.
             shim_cgroup: an existing cgroup the shim moves itself into.
@@ -304,10 +305,9 @@ class Container:
                 f"runtime_path must be an absolute path, not {runtime_path!r:.80}"
             )
         config = stdio or null()
+        extra_mounts = [] if rootfs is None else [_rootfs_mount(m) for m in rootfs]
         rootfs_mounts = []
-        if rootfs is not None:
-            rootfs_mounts = [_rootfs_mount(m) for m in rootfs]
-        elif self.snapshot_key:
+        if self.snapshot_key:
             rootfs_mounts = self._prepared_mounts[:]
             if rootfs_mounts:
                 self._prepared_mounts.clear()
@@ -319,6 +319,7 @@ class Container:
                     ),
                 )
                 rootfs_mounts = reply.mounts
+        rootfs_mounts += extra_mounts
         io = config._open(self.id)
         request = CreateTaskRequest(
             container_id=self.id,

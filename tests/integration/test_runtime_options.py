@@ -209,7 +209,7 @@ async def test_runtime_path_starts_that_shim_binary(
     await c.delete()
 
 
-async def test_rootfs_mounts_replace_the_snapshots(
+async def test_rootfs_mounts_go_over_the_snapshots(
     containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image, tmp_path: Path
 ) -> None:
     own = make_busybox_rootfs(tmp_path / "own")
