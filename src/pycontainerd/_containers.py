@@ -239,7 +239,7 @@ class Container:
                     ),
                 )
                 rootfs = reply.mounts
-        io = config._open(self.id)
+        io = config._open(self.id, client._fifos.root)
         request = CreateTaskRequest(
             container_id=self.id,
             rootfs=rootfs,
