@@ -239,3 +239,21 @@ async def test_collected_fifos_are_released_with_a_resource_warning(tmp_path: Pa
     with warnings.catch_warnings():
         warnings.simplefilter("error", ResourceWarning)
         gc.collect()
+
+
+def test_fifo_ends_open_only_fifos_and_follow_no_link(tmp_path: Path, fifo: str) -> None:
+    regular = tmp_path / "regular"
+    regular.write_text("not a fifo")
+    link = tmp_path / "link"
+    link.symlink_to(fifo)
+    flags = os.O_RDONLY | os.O_NONBLOCK
+    for path in (regular, link, tmp_path / "missing"):
+        assert stdio_io._open_fifo(str(path), flags) is None
+    fd = stdio_io._open_fifo(fifo, flags)
+    assert fd is not None
+    os.close(fd)
+    # A re-attach opens what is still a FIFO, and nothing else.
+    io = stdio.pipes()._attach(str(link), fifo, str(regular))
+    assert (io.stdin, io.stderr) == (None, None)
+    assert io.stdout is not None
+    io.stdout._discard()

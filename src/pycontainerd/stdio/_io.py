@@ -115,10 +115,10 @@ def _open_fifo(path: str, flags: int) -> int | None:
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOENT, errno.ENXIO):
+        if exc.errno in (errno.ELOOP, errno.ENOENT):  # a link, or gone since it was looked at
             return None
         raise
-    if not stat.S_ISFIFO(os.fstat(fd).st_mode):  # replaced since it was looked at
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):  # replaced by something else
         os.close(fd)
         return None
     return fd
