@@ -4,9 +4,10 @@ Fixtures:
     containerd_daemon: one `ContainerdDaemon` for the whole session.
     containerd_namespace: a fresh namespace name for the test.
     containerd_client: a `pycontainerd.Client` on the session daemon in that
-        namespace, whose FIFOs go under the daemon's `ContainerdDaemon.fifo_dir`; after the test the namespace is emptied and deleted, and
-        the test fails if that cleanup fails, or if the daemon died during it
-        (a request crashed it: the failure quotes its log).
+        namespace, whose task FIFOs go under the daemon's
+        `ContainerdDaemon.fifo_dir`; after the test the namespace is emptied
+        and deleted, and the test fails if that cleanup fails, or if the
+        daemon died during it (a request crashed it: the failure quotes its log).
 
 The daemon is the ``containerd`` on ``PATH`` unless the environment variable
 ``PYCONTAINERD_TEST_CONTAINERD`` names another: a path to its binary, or
