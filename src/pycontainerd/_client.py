@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._tls import TLS
     from .events._stream import Events
     from .registry import Credentials, Progress
+    from .stdio._io import FifoRegistry
 
 __all__ = [
     "Client",
@@ -71,10 +72,15 @@ class Client(AsyncResource):
         tls: for a TCP address (given, or from ``$CONTAINERD_ADDRESS``): a
             `pycontainerd.TLS`, or ``False`` for plain TCP. Leave it out for a
             socket. Its files are read here.
+        fifo_dir: where the FIFOs of tasks and exec processes made with
+            FIFO stdio (`pycontainerd.stdio.pipes` and the like) go, when the
+            stdio names no ``fifo_dir`` of its own: an absolute path, checked
+            as `pycontainerd.stdio.pipes` says. Default:
+            `pycontainerd.stdio.FIFO_ROOT` (``/run/containerd/fifo``).
 
     Raises:
         pycontainerd.errors.InvalidArgument: the namespace is not a valid
-            identifier.
+            identifier, or `fifo_dir` is not absolute.
         pycontainerd.errors.InvalidAddress: the address cannot be parsed, is
             TCP without `tls`, or a socket with TLS (a `ValueError`).
         pycontainerd.errors.TLSConfigError: a file of `tls` is missing or
@@ -108,22 +114,32 @@ class Client(AsyncResource):
         namespace: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: TLS | Literal[False] | None = None,
+        fifo_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        from .stdio import _fifo_dir
+        from .stdio._io import FifoRegistry
+
         if namespace is None:
             namespace = os.environ.get("CONTAINERD_NAMESPACE") or "default"
         origin = None
         if address is None:
             address = default_address()
             origin = "$CONTAINERD_ADDRESS" if os.environ.get("CONTAINERD_ADDRESS") else None
-        self._init(Transport(address, timeout=timeout, tls=tls, origin=origin), namespace, None)
+        # The FIFOs this client's task and process handles hold, shared by its views.
+        fifos = FifoRegistry(_fifo_dir(fifo_dir))
+        transport = Transport(address, timeout=timeout, tls=tls, origin=origin)
+        self._init(transport, fifos, namespace, None)
 
-    def _init(self, transport: Transport, namespace: str, lease: str | None) -> None:
+    def _init(
+        self, transport: Transport, fifos: FifoRegistry, namespace: str, lease: str | None
+    ) -> None:
         self._transport = transport
+        self._fifos = fifos
         self._caller: Caller = transport.bind(_identifiers.validate(namespace, "namespace"), lease)
 
     def _view(self, namespace: str, lease: str | None) -> Self:
         view = object.__new__(type(self))
-        view._init(self._transport, namespace, lease)
+        view._init(self._transport, self._fifos, namespace, lease)
         return view
 
     @property
@@ -135,6 +151,11 @@ class Client(AsyncResource):
     def tls(self) -> TLS | None:
         """The TLS settings of a TCP connection; ``None`` for a socket or plain TCP."""
         return self._transport.tls
+
+    @property
+    def fifo_dir(self) -> str | None:
+        """Where FIFO stdio goes when the stdio names no ``fifo_dir`` (``None``: the default)."""
+        return self._fifos.root
 
     @property
     def namespace(self) -> str:

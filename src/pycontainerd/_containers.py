@@ -320,7 +320,7 @@ class Container:
                 )
                 rootfs_mounts = reply.mounts
         rootfs_mounts += extra_mounts
-        io = config._open(self.id)
+        io = config._open(self.id, client._fifos.root)
         request = CreateTaskRequest(
             container_id=self.id,
             rootfs=rootfs_mounts,

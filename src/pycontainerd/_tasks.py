@@ -39,6 +39,7 @@ from ._api.containerd.services.tasks.v1 import (
     WaitRequest,
     WaitResponse,
 )
+from ._api.containerd.types import Metric as MetricProto
 from ._api.containerd.v1.types import Process as ProcessProto
 from ._api.containerd.v1.types import Status as StatusProto
 from ._convert import timestamp
@@ -221,6 +222,17 @@ class Metrics:
     cpu_usage_ns: int | None = None
     data: betterproto.Message | None = attrs.field(default=None, eq=False, repr=False)
 
+    @classmethod
+    def _from_proto(cls, metric: MetricProto, *, container_id: str) -> Metrics:
+        type_url, data, figures = decode_metric_data(metric.data)
+        return cls(
+            container_id=metric.id or container_id,
+            timestamp=timestamp(metric.timestamp),
+            type_url=type_url,
+            data=data,
+            **figures,
+        )
+
 
 def decode_metric_data(
     data: AnyProto | None,
@@ -368,6 +380,7 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
         self._delete_tried = False
         if io is not None:
             io.on_stdin_close(self._close_io_rpc)
+            client._fifos.add(io, client.namespace, container_id, exec_id)
 
     def _describe(self) -> str:
         if self._exec_id:
@@ -641,10 +654,13 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
         return status
 
     def _close_io(self, *, removed: bool) -> None:
-        if self._io is not None:
+        if removed:
+            # Gone from the daemon: what any handle of this client holds for it goes
+            # too (a task's exec processes went with it). This handle's own is among them.
+            exec_id = self._exec_id or None
+            self._client._fifos.release(self._client.namespace, self._container_id, exec_id)
+        elif self._io is not None:
             self._io.close()
-            if removed:
-                self._io.remove_fifos()
 
     async def _force_stop(self) -> None:
         if self._exit is None:
@@ -850,15 +866,7 @@ class Task(_ProcessHandle[PipesT_co]):
         )
         if not reply.metrics:
             raise errors.NotFound(f"no metrics for task {self._container_id!r}")
-        metric = reply.metrics[0]
-        type_url, data, figures = decode_metric_data(metric.data)
-        return Metrics(
-            container_id=metric.id or self._container_id,
-            timestamp=timestamp(metric.timestamp),
-            type_url=type_url,
-            data=data,
-            **figures,
-        )
+        return Metrics._from_proto(reply.metrics[0], container_id=self._container_id)
 
     async def update(
         self,
@@ -1015,7 +1023,7 @@ class Task(_ProcessHandle[PipesT_co]):
             config = attrs.evolve(config, terminal=terminal)
         process_spec = await self._process_spec(args, env=env, cwd=cwd, user=user)
         process_spec["terminal"] = config.terminal
-        io = config._open(exec_id)
+        io = config._open(exec_id, self._client._fifos.root)
         request = ExecProcessRequest(
             container_id=self._container_id,
             exec_id=exec_id,

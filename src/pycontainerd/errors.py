@@ -27,6 +27,7 @@ ContainerdError
 ├── ExitCodeError            a process run with check=True exited non-zero
 ├── InvalidAddress           (also ValueError) an address the Client cannot use
 ├── TLSConfigError           (also ValueError) TLS files that cannot be used
+├── UnsafeFifoDir            (also PermissionError) a FIFO root another user could tamper with
 └── RPCError                 the daemon answered with a non-OK status
     ├── NotFound
     ├── AlreadyExists
@@ -100,6 +101,7 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
     "Unknown",
+    "UnsafeFifoDir",
     "error_for_status",
 ]
 
@@ -165,6 +167,37 @@ class TLSConfigError(ContainerdError, ValueError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class UnsafeFifoDir(ContainerdError, PermissionError):
+    """The directory for a task's FIFOs is not safe to use (raised before any call to the daemon).
+
+    A FIFO root (`pycontainerd.stdio.pipes`' ``fifo_dir``, the `Client`'s,
+    or ``/run/containerd/fifo``) that exists must be a directory, not a
+    symbolic link, owned by this process's user and writable by nobody
+    else: another local user could otherwise replace the FIFOs and read or
+    feed the process's streams.
+
+    Attributes:
+        path: the directory.
+        reason: what is wrong with it.
+
+    Example:
+        ```python
+        try:
+            task = await container.new_task(stdio=stdio.pipes(fifo_dir="/tmp"))
+        except errors.UnsafeFifoDir as exc:  # /tmp is world-writable
+            print(exc.path, exc.reason)
+        ```
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"FIFO directory {path!r:.200} {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class ExitCodeError(ContainerdError):

@@ -17,8 +17,6 @@ import pycontainerd.testing
 from pycontainerd import oci
 from pycontainerd.stdio import _io as stdio_io
 
-FIFO_ROOT = "/run/containerd/fifo"
-
 
 def make_busybox_rootfs(root: Path) -> Path:
     """A directory holding a static busybox and its applet links."""
@@ -132,25 +130,30 @@ def host_spec(
     }
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_fifo_root() -> Iterator[str]:
-    """FIFO directories of this test session go under a directory of their own.
+_fifo_root: list[str] = [stdio_io.FIFO_ROOT]  # the FIFO root of the running test's client
 
-    They stay under /run/containerd/fifo, but other processes using it at the
-    same time (another test session) cannot disturb the before/after counts.
+
+@pytest.fixture(autouse=True)
+def current_fifo_root(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Point `fifo_dirs` at the session daemon's FIFO root in tests that use the daemon.
+
+    The ``containerd_client`` fixture's client puts its FIFOs there, so other
+    processes using /run/containerd/fifo at the same time (another test
+    session) cannot disturb the before/after counts.
     """
-    root = os.path.join(FIFO_ROOT, f"test-{os.getpid()}")
-    saved = stdio_io.FIFO_ROOT
-    stdio_io.FIFO_ROOT = root
-    yield root
-    stdio_io.FIFO_ROOT = saved
-    shutil.rmtree(root, ignore_errors=True)
+    if "containerd_daemon" not in request.fixturenames:
+        yield
+        return
+    daemon: pycontainerd.testing.ContainerdDaemon = request.getfixturevalue("containerd_daemon")
+    _fifo_root[0] = str(daemon.fifo_dir)
+    yield
+    _fifo_root[0] = stdio_io.FIFO_ROOT
 
 
 def fifo_dirs() -> set[str]:
     """Our FIFO directories that exist now (pycontainerd.stdio's naming)."""
     found: set[str] = set()
-    bases = ((stdio_io.FIFO_ROOT, "pycontainerd-"), ("/tmp", f"pycontainerd-fifo-{os.getpid()}-"))
+    bases = ((_fifo_root[0], "pycontainerd-"), ("/tmp", f"pycontainerd-fifo-{os.getpid()}-"))
     for base, prefix in bases:
         try:
             found.update(os.path.join(base, n) for n in os.listdir(base) if n.startswith(prefix))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _taskutil import busybox_rootfs, host_container, private_fifo_root  # noqa: F401  (container/task test fixtures)
+from _taskutil import busybox_rootfs, current_fifo_root, host_container  # noqa: F401  (container/task test fixtures)
 from registry_harness import (  # noqa: F401  (docker-registry fixtures for test_registry*.py)
     auth_registry,
     registry,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import stat
 import uuid
 from pathlib import Path
@@ -427,4 +428,107 @@ async def test_exec_never_started_leaves_nothing(
         assert runtime_stock(await testing.inventory(containerd_client)) == stock
         assert fifo_dirs() == dirs
         assert open_fds() == fds
+    await c.delete()
+
+
+# The logging binary of binary_log(): what the shim gives it (pkg/process/io.go,
+# NewBinaryIO and NewBinaryCmd): fd 3 stdout, fd 4 stderr, fd 5 to close when ready,
+# CONTAINER_ID and CONTAINER_NAMESPACE, the URI's query as "key value" arguments.
+# It records all of that under the directory named by its --dir argument.
+LOGGER = """#!/bin/sh
+trap '' TERM  # the shim sends SIGTERM once it closed the pipes: finish copying first
+for arg in "$@"; do printf '%s\\n' "$arg"; done > "/tmp/.args.$$"
+while [ $# -gt 0 ]; do
+    [ "$1" = --dir ] && dir=$2
+    shift 2
+done
+record="$dir/$CONTAINER_ID"
+mv "/tmp/.args.$$" "$record.args"
+printf '%s\\n' "$CONTAINER_ID" "$CONTAINER_NAMESPACE" > "$record.env"
+exec 5>&-  # ready: the shim starts the process now
+/bin/cat <&3 > "$record.out" &
+/bin/cat <&4 > "$record.err"
+wait
+: > "$record.done"
+"""
+
+
+def logged(directory: Path, name: str) -> dict[str, object]:
+    """What the logger recorded for process `name`, once that process is deleted.
+
+    Deleting it, the shim closes the pipes, sends SIGTERM and waits for the
+    logger to exit: by then the logger has copied everything and finished.
+    """
+    assert (directory / f"{name}.done").exists()
+    args = (directory / f"{name}.args").read_text().split("\n")[:-1]
+    return {
+        "args": dict(zip(args[::2], args[1::2], strict=True)),
+        "env": (directory / f"{name}.env").read_text().splitlines(),
+        "out": (directory / f"{name}.out").read_bytes(),
+        "err": (directory / f"{name}.err").read_bytes(),
+    }
+
+
+async def test_binary_log(
+    containerd_client: pycontainerd.Client, host_container: HostContainer, tmp_path: Path
+) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    logger = tmp_path / "my logger #1"  # the URI must escape these
+    logger.write_text(LOGGER)
+    logger.chmod(0o755)
+    args = {"--dir": str(records), "--tag": "a b&c=d?#", "--empty": ""}
+    ns = containerd_client.namespace
+
+    c = await host_container(["sh", "-c", "echo to-out; echo to-err >&2; exec sleep 1000"])
+    before = fifo_dirs()
+    async with await c.new_task(stdio=stdio.binary_log(logger, args)) as task:
+        assert fifo_dirs() == before  # no FIFOs: the shim pipes to the logger
+        assert task.pipes is None
+        await task.start()
+        # An exec process gets a logger of its own, named by its exec id.
+        log = stdio.binary_log(logger, {"--dir": str(records)})
+        async with await task.exec(
+            ["sh", "-c", "echo exec-out; echo exec-err >&2"], stdio=log, id="e1"
+        ) as proc:
+            assert (await proc.wait()).code == 0
+        assert logged(records, "e1") == {
+            "args": {"--dir": str(records)},
+            "env": ["e1", ns],
+            "out": b"exec-out\n",
+            "err": b"exec-err\n",
+        }
+        await task.kill(signal.SIGKILL)
+        await task.wait()
+    assert logged(records, c.id) == {
+        "args": args,
+        "env": [c.id, ns],
+        "out": b"to-out\n",
+        "err": b"to-err\n",
+    }
+    await c.delete()
+
+
+async def test_binary_log_that_cannot_start_fails_the_create(
+    containerd_client: pycontainerd.Client, host_container: HostContainer, tmp_path: Path
+) -> None:
+    c = await host_container(["true"])
+    with pytest.raises(pycontainerd.errors.RPCError, match="binary"):
+        await c.new_task(stdio=stdio.binary_log(tmp_path / "missing"))
+    with pytest.raises(pycontainerd.errors.NotFound):
+        await c.task()
+    await c.delete()
+
+
+async def test_log_file_path_that_needs_escaping(
+    containerd_client: pycontainerd.Client, host_container: HostContainer, tmp_path: Path
+) -> None:
+    # "file://" + path made the shim read "#1?.log" as the URI's fragment and query.
+    log = tmp_path / "new dir" / "my app #1?.log"  # the shim makes the directory
+    c = await host_container(["echo", "logged"])
+    async with await c.new_task(stdio=stdio.log_file(log)) as task:
+        await task.start()
+        assert (await task.wait()).code == 0
+    assert log.read_bytes() == b"logged\n"
+    assert os.listdir(tmp_path / "new dir") == [log.name]
     await c.delete()

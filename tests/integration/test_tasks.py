@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 from _taskutil import HostContainer, fifo_dirs
 
@@ -11,6 +13,7 @@ import pycontainerd.testing
 from pycontainerd import errors, stdio
 from pycontainerd._api import _rpc
 from pycontainerd._api.containerd.services.tasks.v1 import WaitRequest
+from pycontainerd.testing import BUSYBOX_CONFIG, make_busybox_rootfs
 
 pytestmark = pytest.mark.anyio
 
@@ -228,3 +231,45 @@ async def test_blocking_unary_call_ends_cleanly_on_deadline_and_cancel(
         assert channel._protocol.processor.streams == {}  # both calls reset and released
         assert (await task.status()).state is pycontainerd.TaskState.RUNNING
     await c.delete()
+
+
+STOP_SIGNAL_LABEL = "io.containerd.image.config.stop-signal"  # containerd's name for it
+TRAPS = "trap 'exit 42' USR1; trap 'exit 43' TERM; echo ready; while :; do sleep 0.05; done"
+
+
+async def test_stop_sends_the_images_stop_signal(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    # The image's StopSignal is recorded on the container as containerd's label (Go's
+    # WithImageStopSignal), and Task.stop sends it, also from a handle loaded later.
+    config = attrs.evolve(BUSYBOX_CONFIG, cmd=("sh", "-c", TRAPS), stop_signal="SIGUSR1")
+    root = make_busybox_rootfs(tmp_path / "rootfs")
+    image = await containerd_client.images.create_from_directory(
+        "example.com/stop-signal:1", root, config=config
+    )
+    await image.unpack()
+    plain = attrs.evolve(config, stop_signal="")
+    image_without = await containerd_client.images.create_from_directory(
+        "example.com/stop-signal:none", root, config=plain
+    )
+    await image_without.unpack()
+
+    cases = [
+        ("with-signal", image, {}, "SIGUSR1", 42),
+        ("label-given", image, {STOP_SIGNAL_LABEL: "SIGTERM"}, "SIGTERM", 43),  # the caller's wins
+        ("no-signal", image_without, {}, None, 43),  # SIGTERM by default
+    ]
+    for cid, img, labels, recorded, code in cases:
+        c = await containerd_client.containers.create(cid, image=img, labels=labels)
+        stored = await containerd_client.containers.get(cid)  # as the daemon keeps it
+        assert stored.labels.get(STOP_SIGNAL_LABEL) == recorded
+        async with await c.new_task(stdio=stdio.pipes()) as task:
+            await task.start()
+            seen = b""
+            with anyio.fail_after(30):
+                while b"ready\n" not in seen:  # the traps are set
+                    seen += await task.pipes.stdout.receive()
+            loaded = await containerd_client.tasks.get(cid)
+            with anyio.fail_after(60):
+                assert (await loaded.stop(grace=30)).code == code
+        await c.delete()

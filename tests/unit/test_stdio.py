@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import os
+import stat
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
+import attrs
 import pytest
 
-from pycontainerd import stdio
+import pycontainerd
+from pycontainerd import errors, stdio
 from pycontainerd.stdio import FifoReceiveStream
+from pycontainerd.stdio import _io as stdio_io
 
 
 def test_factories_validate() -> None:
@@ -125,3 +134,126 @@ async def test_a_waiting_read_cancelled_or_closed(fifo: str) -> None:
             await anyio.wait_all_tasks_blocked()
             stream.close()  # as deleting the process does
     os.close(w)
+
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+@pytest.mark.parametrize(
+    "case", json.loads((DATA / "stdio_log_uris.json").read_text()), ids=lambda c: c["uri"][:40]
+)
+def test_log_uris_are_the_ones_go_writes(case: dict[str, Any]) -> None:
+    # cio.LogURIGenerator's output (tests/data/README.md): the shim parses it with
+    # Go's url.Parse, so a path with a space, "#" or "?" must arrive whole.
+    if case["scheme"] == "file":
+        choice = stdio.log_file(case["path"])
+    else:
+        choice = stdio.binary_log(case["path"], case["args"])
+    io = choice._open("x")
+    assert (io.stdin_uri, io.stdout_uri, io.stderr_uri) == ("", case["uri"], case["uri"])
+    terminal = attrs.evolve(choice, terminal=True)._open("x")
+    assert (terminal.stdout_uri, terminal.stderr_uri) == (case["uri"], "")
+
+
+def test_binary_log_and_fifo_dir_validate() -> None:
+    bad: list[Callable[[], object]] = [
+        lambda: stdio.binary_log("logger"),
+        lambda: stdio.binary_log("/bin/logger\0"),
+        lambda: stdio.binary_log("/bin/logger", {"": "x"}),
+        lambda: stdio.binary_log("/bin/logger", {"k": "v\0"}),
+        lambda: stdio.binary_log("/bin/logger", {"k": 1}),  # type: ignore[dict-item]
+        lambda: stdio.pipes(fifo_dir="relative"),
+        lambda: stdio.capture(fifo_dir="/run/\0"),
+        lambda: stdio.inherit(fifo_dir=""),
+        lambda: pycontainerd.Client("/run/x.sock", fifo_dir="relative"),
+    ]
+    for make in bad:
+        with pytest.raises(errors.InvalidArgument):
+            make()
+    long = "x" * 100_000
+    with pytest.raises(errors.InvalidArgument) as caught:
+        stdio.pipes(fifo_dir=long)
+    assert len(str(caught.value)) < 200  # the bad value is named, shortened
+    assert stdio.pipes(fifo_dir=Path("/run/a/../b/")).fifo_dir == "/run/b"
+    assert pycontainerd.Client("/run/x.sock", fifo_dir=Path("/run/f")).fifo_dir == "/run/f"
+    assert pycontainerd.Client("/run/x.sock").fifo_dir is None
+
+
+@pytest.mark.anyio
+async def test_fifos_are_0600_in_a_new_0700_dir_and_go_on_close(tmp_path: Path) -> None:
+    root = tmp_path / "made" / "root"
+    io = stdio.pipes(fifo_dir=root)._open("p")
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    [directory] = list(root.iterdir())
+    assert stat.S_IMODE(directory.lstat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in directory.iterdir()}
+    assert modes == {"p-stdin": 0o600, "p-stdout": 0o600, "p-stderr": 0o600}
+    io.close()
+    assert list(root.iterdir()) == []
+
+
+def test_unsafe_fifo_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    shared.chmod(0o770)
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    afile = tmp_path / "file"
+    afile.write_text("")
+    for root, reason in ((shared, "mode 0770"), (link, "symbolic link"), (afile, "not a dir")):
+        with pytest.raises(errors.UnsafeFifoDir, match=reason):
+            stdio.capture(fifo_dir=root)._open("p")
+    # The default root too, as root (a non-root process skips a root that is not its own).
+    assert os.geteuid() == 0
+    monkeypatch.setattr(stdio_io, "FIFO_ROOT", str(shared))
+    with pytest.raises(errors.UnsafeFifoDir, match="group or others"):
+        stdio.pipes()._open("p")
+    os.chown(shared, 65534, 65534)
+    shared.chmod(0o700)
+    with pytest.raises(errors.UnsafeFifoDir, match="owned by uid 65534, not 0"):
+        stdio.pipes()._open("p")
+    assert list(shared.iterdir()) == list(target.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_collected_fifos_are_released_with_a_resource_warning(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    io = stdio.capture(fifo_dir=root)._open("p")
+    assert len(os.listdir(root)) == 1
+    fds = len(os.listdir("/proc/self/fd"))
+    assert io.stdout is not None
+    stream = io.stdout
+    del io
+    gc.collect()
+    assert len(os.listdir(root)) == 1  # a stream still holds them
+    del stream
+    with pytest.warns(ResourceWarning, match="unclosed FIFOs of "):
+        gc.collect()
+    assert os.listdir(root) == []
+    assert len(os.listdir("/proc/self/fd")) == fds - 2  # stdout's and stderr's
+    closed = stdio.capture(fifo_dir=root)._open("q")
+    closed.close()
+    del closed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        gc.collect()
+
+
+def test_fifo_ends_open_only_fifos_and_follow_no_link(tmp_path: Path, fifo: str) -> None:
+    regular = tmp_path / "regular"
+    regular.write_text("not a fifo")
+    link = tmp_path / "link"
+    link.symlink_to(fifo)
+    flags = os.O_RDONLY | os.O_NONBLOCK
+    for path in (regular, link, tmp_path / "missing"):
+        assert stdio_io._open_fifo(str(path), flags) is None
+    fd = stdio_io._open_fifo(fifo, flags)
+    assert fd is not None
+    os.close(fd)
+    # A re-attach opens what is still a FIFO, and nothing else.
+    io = stdio.pipes()._attach(str(link), fifo, str(regular))
+    assert (io.stdin, io.stderr) == (None, None)
+    assert io.stdout is not None
+    io.stdout._discard()

@@ -10,17 +10,29 @@ Pass one of these to `Container.new_task`, `Task.exec` or `Container.task`:
   optional size bound; optional input fed to stdin.
 - `log_file(path)`: the shim appends stdout and stderr to a file
   (containerd's ``file://`` log URI); nothing flows through this process.
+- `binary_log(path, args)`: the shim runs a logging program and hands it
+  the output (containerd's ``binary://`` log URI, ``ctr run --log-uri``).
 
 Each takes ``terminal=True`` to give the process a pseudo-terminal (stderr is
 then merged into stdout).
 
-FIFOs are created in a private ``0700`` directory (under
-``/run/containerd/fifo`` when writable, else a private temp dir), opened
-non-blocking before the task is created, read and written with
+FIFOs (for `inherit`, `pipes` and `capture`) are created ``0600`` in a new
+private ``0700`` directory under a FIFO root: the stdio's ``fifo_dir`` if
+given, else the `pycontainerd.Client`'s ``fifo_dir``, else `FIFO_ROOT`
+(``/run/containerd/fifo``) when this process may use it, else a private
+temp dir. A root that exists must be a directory (not a symbolic link)
+owned by this process's user and writable by nobody else, or creating the
+task raises `pycontainerd.errors.UnsafeFifoDir` before any call to the
+daemon. The FIFOs are opened non-blocking and without following symbolic
+links before the task is created, read and written with
 `anyio.wait_readable` / `anyio.wait_writable` (no threads), and removed when
-the task or process is deleted, on failure and on cancellation too. A read
-before the shim has opened the FIFO (it does so for an exec process only
-when starting it) waits for it, as containerd's Go ``cio`` does.
+the task or process is deleted, through this handle or any other handle of
+the same client (`Tasks.get`, `Task.load_process`; deleting a task releases
+its exec processes' FIFOs too), on failure and on cancellation too. A handle
+that is garbage-collected with its FIFOs still open releases them and emits
+a `ResourceWarning`, as asyncio's transports do. A read before the shim has
+opened the FIFO (it does so for an exec process only when starting it)
+waits for it, as containerd's Go ``cio`` does.
 
 The choice is in the types: `pipes()` is a ``Stdio[Pipes]``, the others are
 ``Stdio[None]``, and a task or process made with one is a ``Task[Pipes]``
@@ -47,11 +59,14 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Generic, Literal
+import urllib.parse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final, Generic, Literal
 
 import attrs
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
+from .. import errors
 from ._io import FIFO_ROOT, TaskIO, is_fifo, make_fifo_dir, mkfifo
 from ._streams import FifoReceiveStream, FifoSendStream
 
@@ -61,6 +76,7 @@ __all__ = [
     "FifoSendStream",
     "Pipes",
     "Stdio",
+    "binary_log",
     "capture",
     "inherit",
     "log_file",
@@ -68,7 +84,7 @@ __all__ = [
     "pipes",
 ]
 
-Mode = Literal["null", "inherit", "pipes", "capture", "log_file"]
+Mode = Literal["null", "inherit", "pipes", "capture", "log_file", "binary_log"]
 
 
 @attrs.frozen(kw_only=True)
@@ -122,10 +138,10 @@ else:  # the default (PEP 696) matters to type checkers only
 class Stdio(Generic[PipesT_co]):
     """A choice of standard streams for a task or exec process.
 
-    Build one with `null`, `inherit`, `pipes`, `capture` or `log_file`
-    rather than directly. It is a plain value: the same `Stdio` can be used
-    for many tasks; each gets its own FIFOs. Its type parameter says what
-    the task's or process's `Task.pipes` is: `pipes` makes a
+    Build one with `null`, `inherit`, `pipes`, `capture`, `log_file` or
+    `binary_log` rather than directly. It is a plain value: the same `Stdio`
+    can be used for many tasks; each gets its own FIFOs. Its type parameter
+    says what the task's or process's `Task.pipes` is: `pipes` makes a
     ``Stdio[Pipes]``, the others a ``Stdio[None]``.
     """
 
@@ -134,16 +150,30 @@ class Stdio(Generic[PipesT_co]):
     max_bytes: int | None = None
     input: bytes | None = None
     path: str | None = None
+    args: tuple[tuple[str, str], ...] = ()
+    fifo_dir: str | None = None
 
-    def _open(self, name: str) -> TaskIO:
-        """Create the FIFOs (and open their ends) for a new process called `name`."""
+    def _log_uri(self) -> str:
+        """The ``file://`` or ``binary://`` URI of a log mode, as Go's ``cio.LogURIGenerator`` writes it."""
+        assert self.path is not None
+        scheme = "file" if self.mode == "log_file" else "binary"
+        uri = f"{scheme}://{urllib.parse.quote(self.path, safe=_PATH_SAFE)}"
+        if self.args:
+            uri += "?" + urllib.parse.urlencode(sorted(self.args))
+        return uri
+
+    def _open(self, name: str, fifo_root: str | None = None) -> TaskIO:
+        """Create the FIFOs (and open their ends) for a new process called `name`.
+
+        They go in a new private directory under this stdio's `fifo_dir`,
+        else `fifo_root` (the client's), else the default root.
+        """
         if self.mode == "null":
             return TaskIO(self, "", "", "")
-        if self.mode == "log_file":
-            assert self.path is not None
-            uri = "file://" + self.path
+        if self.mode in ("log_file", "binary_log"):
+            uri = self._log_uri()
             return TaskIO(self, "", uri, "" if self.terminal else uri)
-        directory = make_fifo_dir()
+        directory = make_fifo_dir(self.fifo_dir or fifo_root)
         io = TaskIO(self, "", "", "", directory=directory)
         try:
             wants_stdin = self.mode in ("pipes", "inherit") or self.input is not None
@@ -164,7 +194,7 @@ class Stdio(Generic[PipesT_co]):
         Unless `started` is false (a created process: its shim may open them
         at start yet), a reader does not wait for a writer that is not there.
         """
-        if self.mode in ("null", "log_file"):
+        if self.mode in ("null", "log_file", "binary_log"):
             return TaskIO(self, "", "", "")
         io = TaskIO(
             self,
@@ -182,6 +212,25 @@ class Stdio(Generic[PipesT_co]):
         return io
 
 
+# What Go's url.URL.String() leaves unescaped in a path, besides letters, digits and "-._~".
+_PATH_SAFE: Final = "/$&+,:;=@"
+
+
+def _checked_path(path: str | os.PathLike[str], what: str) -> str:
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise errors.InvalidArgument(f"{what} must be a str path, not {text!r:.60}")
+    if "\0" in text:
+        raise errors.InvalidArgument(f"{what} {text!r:.60} contains a NUL")
+    if not os.path.isabs(text):
+        raise errors.InvalidArgument(f"{what} must be absolute, not {text!r:.60}")
+    return os.path.normpath(text)
+
+
+def _fifo_dir(fifo_dir: str | os.PathLike[str] | None) -> str | None:
+    return None if fifo_dir is None else _checked_path(fifo_dir, "fifo_dir")
+
+
 def null(*, terminal: bool = False) -> Stdio[None]:
     """No input; output discarded by the shim.
 
@@ -193,11 +242,21 @@ def null(*, terminal: bool = False) -> Stdio[None]:
     return Stdio(mode="null", terminal=terminal)
 
 
-def inherit(*, terminal: bool = False) -> Stdio[None]:
+def inherit(
+    *, terminal: bool = False, fifo_dir: str | os.PathLike[str] | None = None
+) -> Stdio[None]:
     """This process's own stdin, stdout and stderr, like ``ctr run``.
 
     Output is copied while `Task.wait` runs. With ``terminal=True`` the
     local terminal is not switched to raw mode.
+
+    Args:
+        terminal: give the process a pseudo-terminal (stderr merges into stdout).
+        fifo_dir: make the FIFOs in a new private directory under this one
+            (Go's ``cio.WithFIFODir``); see `pipes`.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: `fifo_dir` is not absolute.
 
     Example:
         ```python
@@ -206,16 +265,30 @@ def inherit(*, terminal: bool = False) -> Stdio[None]:
             await task.wait()
         ```
     """
-    return Stdio(mode="inherit", terminal=terminal)
+    return Stdio(mode="inherit", terminal=terminal, fifo_dir=_fifo_dir(fifo_dir))
 
 
-def pipes(*, terminal: bool = False) -> Stdio[Pipes]:
+def pipes(
+    *, terminal: bool = False, fifo_dir: str | os.PathLike[str] | None = None
+) -> Stdio[Pipes]:
     """Streams: ``task.pipes.stdin`` to write, ``task.pipes.stdout`` / ``.stderr`` to read.
 
     The task (or exec process) made with it is a ``Task[Pipes]``: its
     `Task.pipes` is a `Pipes`, typed as never ``None``. Closing
     ``task.pipes.stdin`` (``await task.pipes.stdin.aclose()`` or
     ``await task.close_stdin()``) gives the process end-of-file.
+
+    Args:
+        terminal: give the process a pseudo-terminal (stderr merges into stdout).
+        fifo_dir: make the FIFOs in a new private directory under this one
+            (Go's ``cio.WithFIFODir``), instead of under the client's
+            ``fifo_dir`` or `FIFO_ROOT`. It is created (``0700``) if missing;
+            an existing one must belong to this process's user and be
+            writable by nobody else, or creating the task raises
+            `pycontainerd.errors.UnsafeFifoDir`.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: `fifo_dir` is not absolute.
 
     Example:
         ```python
@@ -226,12 +299,22 @@ def pipes(*, terminal: bool = False) -> Stdio[Pipes]:
             async for chunk in task.pipes.stdout:
                 print(chunk)
         ```
+
+        The FIFOs somewhere else than ``/run/containerd/fifo``:
+
+        ```python
+        task = await container.new_task(stdio=stdio.pipes(fifo_dir="/run/myapp/fifo"))
+        ```
     """
-    return Stdio(mode="pipes", terminal=terminal)
+    return Stdio(mode="pipes", terminal=terminal, fifo_dir=_fifo_dir(fifo_dir))
 
 
 def capture(
-    max_bytes: int | None = None, *, input: bytes | None = None, terminal: bool = False
+    max_bytes: int | None = None,
+    *,
+    input: bytes | None = None,
+    terminal: bool = False,
+    fifo_dir: str | os.PathLike[str] | None = None,
 ) -> Stdio[None]:
     """Collect output as bytes (``task.captured_stdout``, ``task.captured_stderr``).
 
@@ -241,9 +324,12 @@ def capture(
             ``task.output_truncated`` becomes true. ``None``: keep all.
         input: bytes fed to the process's stdin, which is then closed.
         terminal: give the process a pseudo-terminal (stderr merges into stdout).
+        fifo_dir: make the FIFOs in a new private directory under this one
+            (Go's ``cio.WithFIFODir``); see `pipes`.
 
     Raises:
         ValueError: `max_bytes` is negative.
+        pycontainerd.errors.InvalidArgument: `fifo_dir` is not absolute.
 
     Example:
         ```python
@@ -255,26 +341,88 @@ def capture(
     """
     if max_bytes is not None and max_bytes < 0:
         raise ValueError(f"max_bytes must be >= 0, not {max_bytes!r}")
-    return Stdio(mode="capture", terminal=terminal, max_bytes=max_bytes, input=input)
+    return Stdio(
+        mode="capture",
+        terminal=terminal,
+        max_bytes=max_bytes,
+        input=input,
+        fifo_dir=_fifo_dir(fifo_dir),
+    )
 
 
 def log_file(path: str | os.PathLike[str], *, terminal: bool = False) -> Stdio[None]:
     """The shim appends stdout and stderr to the file at `path` (``file://`` URI).
 
-    containerd 1.6's runc shim writes both streams through one file
-    descriptor and closes it when stdout ends: stderr output it has not
-    copied by then is lost (the daemon logs "error copying stderr"). Use
-    `pipes` or `capture` when stderr must be complete.
+    Like Go's ``cio.LogFile``: the shim creates the file (and its
+    directories) if missing. containerd 1.6's runc shim writes both streams
+    through one file descriptor and closes it when stdout ends: stderr
+    output it has not copied by then is lost (the daemon logs "error
+    copying stderr"). Use `pipes` or `capture` when stderr must be complete.
 
     Raises:
-        ValueError: `path` is not absolute.
+        pycontainerd.errors.InvalidArgument: `path` is not absolute (a `ValueError`).
 
     Example:
         ```python
         task = await container.new_task(stdio=stdio.log_file("/var/log/app.log"))
         ```
     """
-    text = os.fspath(path)
-    if not os.path.isabs(text):
-        raise ValueError(f"log_file path must be absolute, not {text!r}")
-    return Stdio(mode="log_file", terminal=terminal, path=text)
+    return Stdio(mode="log_file", terminal=terminal, path=_checked_path(path, "log_file path"))
+
+
+def binary_log(
+    path: str | os.PathLike[str],
+    args: Mapping[str, str] | None = None,
+    *,
+    terminal: bool = False,
+) -> Stdio[None]:
+    """The shim runs the logging program at `path` and gives it the output (``binary://`` URI).
+
+    Go's ``cio.BinaryIO`` (``ctr run --log-uri binary:///path?key=value``).
+    The shim starts the program on the host for each process (the task's
+    init process and each exec process) before that process runs: file
+    descriptor 3 reads its stdout, 4 its stderr (with a terminal, the
+    terminal's output comes on 3 and nothing on 4), and 5 is a pipe the program closes (or
+    writes a byte to) once it is ready; the shim waits for that. Its
+    environment holds only ``CONTAINER_ID`` (the container's id, or for an
+    exec process the exec id) and ``CONTAINER_NAMESPACE``; its arguments are
+    `args` as ``key value`` pairs, in no particular order (the shim reads
+    them from a Go map). When the process is deleted the shim closes the
+    pipes, sends the program SIGTERM and waits up to 12 seconds for it to
+    exit. Nothing flows through this (the client's) process, and the
+    program has no stdin to give the process.
+
+    Args:
+        path: the program, an absolute path on the daemon's host.
+        args: passed to it as ``key value`` pairs; an empty value still
+            comes as an (empty) argument.
+        terminal: give the process a pseudo-terminal.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: `path` is not absolute, or a key
+            is empty, or a key or value is not a string or holds a NUL.
+
+    Example:
+        ```python
+        logger = stdio.binary_log("/usr/local/bin/my-logger", {"--dir": "/var/log/app"})
+        async with await container.new_task(stdio=logger) as task:
+            await task.start()
+            await task.wait()
+        ```
+    """
+    pairs = []
+    for key, value in (args or {}).items():
+        for text in (key, value):
+            if not isinstance(text, str):
+                raise errors.InvalidArgument(f"binary_log args must be strings: {text!r:.60}")
+            if "\0" in text:
+                raise errors.InvalidArgument(f"binary_log argument {text!r:.60} contains a NUL")
+        if not key:
+            raise errors.InvalidArgument("binary_log args cannot have an empty key")
+        pairs.append((key, value))
+    return Stdio(
+        mode="binary_log",
+        terminal=terminal,
+        path=_checked_path(path, "binary_log path"),
+        args=tuple(pairs),
+    )

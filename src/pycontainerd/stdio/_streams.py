@@ -22,6 +22,14 @@ def _close_fd(fd: int) -> None:
         pass
 
 
+def _discard_fd(fd: int) -> None:
+    """Close `fd` from a finalizer: no event loop to notify, and no task waits on it."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 def _poll_now(fd: int) -> int:
     """The poll events of `fd` at this moment (0 if none)."""
     poller = select.poll()
@@ -44,6 +52,9 @@ class FifoReceiveStream(ByteReceiveStream):
         self._fd: int | None = fd
         self._name = name
         self._eof = False
+        # What owns the FIFO (a TaskIO): kept alive while this stream is, so its
+        # finalizer cannot close the fd under a reader that still holds the stream.
+        self._owner: object = None
 
     @property
     def eof(self) -> bool:
@@ -114,6 +125,12 @@ class FifoReceiveStream(ByteReceiveStream):
         if fd is not None:
             _close_fd(fd)
 
+    def _discard(self) -> None:
+        """Close the fd from a finalizer (nothing can be waiting on it)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            _discard_fd(fd)
+
     def __repr__(self) -> str:
         return f"<FifoReceiveStream {self._name} {'closed' if self._fd is None else 'open'}>"
 
@@ -131,6 +148,7 @@ class FifoSendStream(ByteSendStream):
         self._fd: int | None = fd
         self._name = name
         self._on_close = on_close
+        self._owner: object = None  # as FifoReceiveStream's
 
     async def send(self, item: bytes) -> None:
         """Write all of `item`, waiting whenever the FIFO is full.
@@ -158,6 +176,12 @@ class FifoSendStream(ByteSendStream):
         fd, self._fd = self._fd, None
         if fd is not None:
             _close_fd(fd)
+
+    def _discard(self) -> None:
+        """Close the fd from a finalizer (nothing can be waiting on it)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            _discard_fd(fd)
 
     async def aclose(self) -> None:
         """Close the write end: the process then reads end-of-file (idempotent)."""

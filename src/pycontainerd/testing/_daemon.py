@@ -83,6 +83,11 @@ class ContainerdDaemon:
 
     Must run as root (containerd mounts snapshots and runs runc).
 
+    Its `fifo_dir` is a FIFO root of its own, inside its directory: give it
+    to the clients of tests (``Client(daemon.address, fifo_dir=daemon.fifo_dir)``,
+    as the ``containerd_client`` fixture does), so the FIFOs of their tasks
+    stay out of the system's ``/run/containerd/fifo`` and go when it stops.
+
     Args:
         containerd: the ``containerd`` binary to run (its directory goes first
             on the daemon's ``PATH``, so the shims beside it are the ones
@@ -111,7 +116,7 @@ class ContainerdDaemon:
         from pycontainerd.testing import ContainerdDaemon
 
         with ContainerdDaemon() as daemon:
-            async with pycontainerd.Client(daemon.address) as client:
+            async with pycontainerd.Client(daemon.address, fifo_dir=daemon.fifo_dir) as client:
                 ...
         ```
 
@@ -152,6 +157,8 @@ class ContainerdDaemon:
         self.state = self.directory / "state"
         self.socket = self.directory / "containerd.sock"
         self.log_path = self.directory / "containerd.log"
+        #: The FIFO root for clients of this daemon (made ``0700`` by `start`).
+        self.fifo_dir = self.directory / "fifo"
         self.config_path = self.directory / "config.toml"
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -263,6 +270,7 @@ class ContainerdDaemon:
         containerd = self._binary()
         for d in (self.root, self.state):
             d.mkdir(parents=True, exist_ok=True)
+        self.fifo_dir.mkdir(mode=0o700, exist_ok=True)
         # A restart listens where the daemon listened (on the port 0 chose).
         self._listen = self.tcp_address or self._tcp_address
         self.tcp_address = None

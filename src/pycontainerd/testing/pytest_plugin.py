@@ -4,9 +4,10 @@ Fixtures:
     containerd_daemon: one `ContainerdDaemon` for the whole session.
     containerd_namespace: a fresh namespace name for the test.
     containerd_client: a `pycontainerd.Client` on the session daemon in that
-        namespace; after the test the namespace is emptied and deleted, and
-        the test fails if that cleanup fails, or if the daemon died during it
-        (a request crashed it: the failure quotes its log).
+        namespace, whose task FIFOs go under the daemon's
+        `ContainerdDaemon.fifo_dir`; after the test the namespace is emptied
+        and deleted, and the test fails if that cleanup fails, or if the
+        daemon died during it (a request crashed it: the failure quotes its log).
 
 The daemon is the ``containerd`` on ``PATH`` unless the environment variable
 ``PYCONTAINERD_TEST_CONTAINERD`` names another: a path to its binary, or
@@ -62,7 +63,11 @@ async def containerd_client(
     containerd_daemon: ContainerdDaemon, containerd_namespace: str
 ) -> AsyncIterator[Client]:
     """A client in a fresh namespace of the session daemon, cleaned up after the test."""
-    async with Client(containerd_daemon.address, namespace=containerd_namespace) as client:
+    async with Client(
+        containerd_daemon.address,
+        namespace=containerd_namespace,
+        fifo_dir=containerd_daemon.fifo_dir,
+    ) as client:
         await client.namespaces.create(containerd_namespace)
         yield client
     # The test may have closed (or broken) its client: clean up with a new one.
