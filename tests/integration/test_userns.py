@@ -234,3 +234,55 @@ async def test_bad_user_namespace_options_are_refused_before_anything_is_made(
             "bad", image=busybox_image, spec=other, user_namespace=USERNS
         )
     assert await client.containers.list() == []
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["anyio-cancel", "task-cancel"])
+async def test_create_cancelled_while_remapping_leaves_nothing(
+    containerd_client: pycontainerd.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    native: bool,
+) -> None:
+    # native: the chown path on every release. Cancelled half-way through the
+    # files (the second batch), by anyio or by asyncio's own Task.cancel().
+    import asyncio
+
+    from pycontainerd import _remap
+
+    client = containerd_client
+    image = await _image(client, "native")
+    monkeypatch.setattr(_remap, "_BATCH", 8)
+    chown_some = _remap._chown_some
+    calls = 0
+    with anyio.CancelScope() as scope:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def cancel_on_second(*args: object) -> bool:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                anyio.from_thread.run_sync(task.cancel if native else scope.cancel)
+            return chown_some(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(_remap, "_chown_some", cancel_on_second)
+        try:
+            await client.containers.create(
+                "cut", image=image, snapshotter="native", user_namespace=USERNS
+            )
+        except asyncio.CancelledError:
+            if not native:
+                raise  # to the scope, which catches its own
+            task.uncancel()
+        else:
+            pytest.fail("the create was not cancelled")
+    assert calls == 2
+    assert await client.containers.list() == []
+    assert await client.leases.list() == []
+    chain = chain_id((await image.config()).diff_ids)
+    assert [s.name for s in await client.snapshots("native").list()] == [chain]
+    mountinfo = await anyio.Path("/proc/self/mountinfo").read_text()
+    assert "pycontainerd-remap-" not in mountinfo
+    assert not [p async for p in anyio.Path(tempfile.gettempdir()).glob("pycontainerd-remap-*")]
+    # The half-remapped snapshot was removed, not left to the lease's garbage
+    # collection (which leaves the image's snapshot a child it cannot lose).
+    await client.snapshots("native").remove(chain)
