@@ -376,12 +376,18 @@ def _completed_spec(
     """`spec` with containerd's per-namespace cgroups path if it has none, and `user_namespace`."""
     from .oci import Spec
 
+    cgroups_path = posixpath.normpath(posixpath.join("/", namespace, id))
     if user_namespace is not None and not isinstance(spec, Spec):
         spec = Spec.from_json(_spec_bytes(spec) or b"{}")
+    if isinstance(spec, Mapping):
+        linux = spec.get("linux")
+        if isinstance(linux, Mapping) and not linux.get("cgroupsPath"):
+            return {**spec, "linux": {**linux, "cgroupsPath": cgroups_path}}
+        return spec
     if not isinstance(spec, Spec):
-        return spec  # JSON is the caller's to the letter
+        return spec  # JSON text is the caller's to the letter
     if spec.linux is not None and not spec.linux.cgroups_path:
-        spec = spec.with_cgroups_path(posixpath.normpath(posixpath.join("/", namespace, id)))
+        spec = spec.with_cgroups_path(cgroups_path)
     if user_namespace is not None:
         linux = spec._linux()
         mappings = (tuple(linux.uid_mappings), tuple(linux.gid_mappings))
@@ -645,10 +651,10 @@ class Containers(Facade):
         collector from the start. Everything made is removed again if
         creation fails or is cancelled.
 
-        A spec given as an `oci.Spec` whose cgroups path is empty gets
-        containerd's default, ``/<namespace>/<id>``, so that containers with
-        the same id in two namespaces do not share a cgroup (a spec given as
-        JSON is sent as it is).
+        A spec (an `oci.Spec` or a dict) with a ``linux`` section and no
+        cgroups path gets containerd's default, ``/<namespace>/<id>``, so
+        that containers with the same id in two namespaces do not share a
+        cgroup (a spec given as JSON text is sent as it is).
 
         With `user_namespace` the container runs in its own user namespace:
         the spec gets the namespace and its mappings (containerd's
@@ -701,6 +707,10 @@ class Containers(Facade):
             image = await client.images.get("docker.io/library/busybox:latest")
             container = await client.containers.create(
                 "demo", image=image, labels={"app": "demo"}
+            )
+            # container root is host uid 100000, its files shifted to match
+            isolated = await client.containers.create(
+                "demo-userns", image=image, user_namespace=oci.UserNamespace.remapped(100000, 100000)
             )
             ```
         """
@@ -761,15 +771,15 @@ class Containers(Facade):
         prepares: list[Creation[Any]] = []
         prepared = False
 
-        async def rootfs(client: Client) -> list[MountProto]:
+        async def rootfs(via: Client) -> list[MountProto]:
             base = parent
             if remap:
                 from ._remap import remapped_parent
 
                 assert user_namespace is not None
                 assert image_obj is not None
-                base = await remapped_parent(client, sn, parent, user_namespace, image_obj)
-            return await self._prepare(client, sn, id, base, readonly, prepares, new_snapshot)
+                base = await remapped_parent(via, sn, parent, user_namespace, image_obj)
+            return await self._prepare(via, sn, id, base, readonly, prepares, new_snapshot)
 
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()

@@ -90,5 +90,10 @@ async def test_same_container_id_in_two_namespaces_gets_two_cgroups(
         for task in tasks:
             await task.aclose()
             await task.container.delete()
+        # client.run, given such a spec, too (it sends the spec as a dict).
+        image = await first.images.get(pycontainerd.testing.BUSYBOX_IMAGE)
+        spec = oci.Spec.from_image(await image.config(), args=["cat", "/proc/self/cgroup"])
+        result = await first.run(image, spec=spec, id="probe", check=True)
+        assert f":/{first.namespace}/probe\n" in result.stdout.decode()
     finally:
         await pycontainerd.testing.empty_namespace(second)
