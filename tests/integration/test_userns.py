@@ -286,3 +286,33 @@ async def test_create_cancelled_while_remapping_leaves_nothing(
     # The half-remapped snapshot was removed, not left to the lease's garbage
     # collection (which leaves the image's snapshot a child it cannot lose).
     await client.snapshots("native").remove(chain)
+
+
+async def test_containers_remapped_at_once_share_one_remapped_snapshot(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    # native: the chown path on every release. However the two interleave
+    # (one reuses the other's, or both remap and the second commit loses),
+    # both get the same remapped parent and no work snapshot is left.
+    client = containerd_client
+    image = await _image(client, "native")
+    made: list[pycontainerd.Container] = []
+
+    async def create(id: str) -> None:
+        made.append(
+            await client.containers.create(
+                id, image=image, snapshotter="native", user_namespace=USERNS
+            )
+        )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(create, "one")
+        tg.start_soon(create, "two")
+    chain = chain_id((await image.config()).diff_ids)
+    remapped = USERNS.remapped_snapshot_name(chain)
+    snapshots = client.snapshots("native")
+    assert sorted(s.name for s in await snapshots.list()) == sorted([chain, remapped, "one", "two"])
+    assert [(await snapshots.stat(c.id)).parent for c in made] == [remapped, remapped]
+    assert await client.leases.list() == []
+    for c in made:
+        await c.delete()

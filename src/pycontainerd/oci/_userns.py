@@ -29,6 +29,8 @@ def _check(kind: str, mappings: tuple[IDMapping, ...]) -> None:
     if not mappings:
         raise ValueError(f"a user namespace needs at least one {kind} mapping")
     for m in mappings:
+        if not isinstance(m, IDMapping):
+            raise ValueError(f"{kind} mappings must be oci.IDMapping values, got {m!r}"[:200])
         for name in ("container_id", "host_id", "size"):
             value = getattr(m, name)
             if (
