@@ -378,7 +378,12 @@ def _completed_spec(
 
     cgroups_path = posixpath.normpath(posixpath.join("/", namespace, id))
     if user_namespace is not None and not isinstance(spec, Spec):
-        spec = Spec.from_json(_spec_bytes(spec) or b"{}")
+        try:
+            spec = Spec.from_json(_spec_bytes(spec) or b"{}")
+        except ValueError as exc:
+            raise errors.InvalidArgument(
+                f"container {id!r}: the spec is not an OCI spec: {exc}"[:300]
+            ) from exc
     if isinstance(spec, Mapping):
         linux = spec.get("linux")
         if isinstance(linux, Mapping) and not linux.get("cgroupsPath"):
@@ -720,6 +725,8 @@ class Containers(Facade):
             validate(sandbox_id, "sandbox")
         _check_new_snapshot(id, image, snapshot, user_namespace, snapshot_labels)
         client = self._client
+        if spec is not None:  # a spec that cannot take the user namespace is refused first
+            spec = _completed_spec(spec, client.namespace, id, user_namespace)
         labels = dict(labels or {})
         image_obj = await client.images.get(image) if isinstance(image, str) else image
         if image_obj is None and spec is None:
@@ -736,10 +743,10 @@ class Containers(Facade):
                     id=id,
                     rootfs=await image_user_files(image_obj, config.user),
                 )
+                spec = _completed_spec(spec, client.namespace, id, user_namespace)
             stop_signal = getattr(config, "stop_signal", "")
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
-        spec = _completed_spec(spec, client.namespace, id, user_namespace)
         sn = snapshotter or (DEFAULT_SNAPSHOTTER if image_obj is not None or snapshot else "")
         request = encode_create(
             id=id,

@@ -233,6 +233,18 @@ async def test_bad_user_namespace_options_are_refused_before_anything_is_made(
         await client.containers.create(
             "bad", image=busybox_image, spec=other, user_namespace=USERNS
         )
+    with pytest.raises(errors.InvalidArgument, match="is not an OCI spec"):
+        await client.containers.create(
+            "bad", image=busybox_image, spec=b"{not json", user_namespace=USERNS
+        )
+    # JSON is read into an oci.Spec to take the mappings.
+    made = await client.containers.create(
+        "json", image=busybox_image, spec=spec.to_dict(), user_namespace=USERNS
+    )
+    assert made.spec == spec.with_cgroups_path(f"/{client.namespace}/json").with_user_namespace(
+        USERNS.uid_mappings, USERNS.gid_mappings
+    )
+    await made.delete()
     assert await client.containers.list() == []
 
 
