@@ -87,6 +87,7 @@ def test_remapped_snapshot_name_is_go_clients() -> None:
             [M(container_id=0, host_id=True, size=1)],
             "host_id must be",
         ),
+        ([(0, 1, 1)], [M(container_id=0, host_id=1, size=1)], "must be oci.IDMapping values"),
     ],
 )
 def test_bad_mappings_are_refused(
