@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import posixpath
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
@@ -67,6 +68,7 @@ SPEC_TYPE: Final = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 DEFAULT_RUNTIME: Final = "io.containerd.runc.v2"
 DEFAULT_SNAPSHOTTER: Final = "overlayfs"
 _CONFIG_CACHE_SIZE: Final = 32
+_REMAP_LEASE: Final = 3600.0  # seconds: outlives any remap, and expires if the client dies
 
 
 @attrs.frozen(kw_only=True)
@@ -188,6 +190,14 @@ class Container:
             raise errors.InvalidArgument(f"container {self.id!r} has a spec that is not an object")
         return data
 
+    def _has_args(self) -> bool:
+        """Whether the spec gives the init process args (runtimes refuse none)."""
+        try:
+            process = self._spec_dict().get("process")
+        except (ValueError, errors.InvalidArgument):
+            return True  # not readable here: leave the runtime's error as it is
+        return isinstance(process, dict) and bool(process.get("args"))
+
     def _require_client(self) -> Client:
         if self._client is None:
             raise RuntimeError(f"container {self.id!r} is not bound to a client")
@@ -276,7 +286,10 @@ class Container:
             pycontainerd.errors.InvalidArgument: a bad option (a relative
                 `runtime_path`, an `io_uid` beyond 32 bits, runc option
                 keywords for a shim whose options are an opaque `Extension`),
-                raised before anything is made.
+                raised before anything is made; or the spec has no process
+                args (a container made from an image with no entrypoint or
+                cmd, as containerd's client makes it): the runtime refused to
+                create the task; its error is the ``__cause__``.
 
         Example:
             ```python
@@ -340,13 +353,21 @@ class Container:
             assert created_reply is not None  # only a repeat finds it made, and finish then raises
             created = True
             await anyio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
+        except BaseException as exc:
             try:
                 if created or creation.interrupted:
                     with contextlib.suppress(TimeoutError):
                         await finish(lambda: _remove_task(client, self.id), timeout=CLEANUP_TIMEOUT)
             finally:
                 io.close()
+            if isinstance(exc, errors.RPCError) and not created and not self._has_args():
+                # The runtime's own words ("runc create failed: args must not be
+                # empty", UNKNOWN) stay the cause; this says what to do.
+                raise errors.InvalidArgument(
+                    f"container {self.id!r} has no command to run: its spec has no process"
+                    " args (its image has no entrypoint or cmd); update the spec with args"
+                    " (oci.Spec.with_args) before creating its task"
+                ) from exc
             raise
         task: Task[_P] = Task(client, self, pid=created_reply.pid, io=io)
         return task
@@ -440,6 +461,78 @@ def _task_options(
             f"{base.type_url!r:.80}: give them in options"
         )
     return attrs.evolve(base, **given).to_extension()
+
+
+def _check_new_snapshot(
+    id: str,
+    image: object,
+    snapshot: str | None,
+    user_namespace: oci.UserNamespace | None,
+    snapshot_labels: Mapping[str, str] | None,
+) -> None:
+    """Refuse new-snapshot options that `create` would have no new snapshot for."""
+    from .oci import UserNamespace
+
+    if user_namespace is not None and not isinstance(user_namespace, UserNamespace):
+        raise errors.InvalidArgument(
+            f"user_namespace must be an oci.UserNamespace, got {type(user_namespace).__name__}"
+        )
+    for name, given in (("user_namespace", user_namespace), ("snapshot_labels", snapshot_labels)):
+        if given is not None and (image is None or snapshot is not None):
+            raise errors.InvalidArgument(
+                f"container {id!r}: {name} applies to the new snapshot made from an image;"
+                f" give an image and no snapshot"
+            )
+    for key, value in (snapshot_labels or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key:
+            raise errors.InvalidArgument(f"invalid snapshot label {key!r}={value!r}"[:200])
+
+
+def _completed_spec(
+    spec: oci.Spec | Mapping[str, Any] | str | bytes | None,
+    namespace: str,
+    id: str,
+    user_namespace: oci.UserNamespace | None,
+) -> oci.Spec | Mapping[str, Any] | str | bytes | None:
+    """`spec` with containerd's per-namespace cgroups path if it has none, and `user_namespace`."""
+    from .oci import Spec
+
+    cgroups_path = posixpath.normpath(posixpath.join("/", namespace, id))
+    if user_namespace is not None and not isinstance(spec, Spec):
+        try:
+            spec = Spec.from_json(_spec_bytes(spec) or b"{}")
+        except ValueError as exc:
+            raise errors.InvalidArgument(
+                f"container {id!r}: the spec is not an OCI spec: {exc}"[:300]
+            ) from exc
+    if isinstance(spec, Mapping):
+        linux = spec.get("linux")
+        if isinstance(linux, Mapping) and not linux.get("cgroupsPath"):
+            return {**spec, "linux": {**linux, "cgroupsPath": cgroups_path}}
+        return spec
+    if not isinstance(spec, Spec):
+        return spec  # JSON text is the caller's to the letter
+    if spec.linux is not None and not spec.linux.cgroups_path:
+        spec = spec.with_cgroups_path(cgroups_path)
+    if user_namespace is not None:
+        linux = spec._linux()
+        mappings = (tuple(linux.uid_mappings), tuple(linux.gid_mappings))
+        wanted = (user_namespace.uid_mappings, user_namespace.gid_mappings)
+        if mappings == ((), ()):
+            spec = spec.with_user_namespace(*wanted)
+        elif mappings != wanted or not any(n.type == "user" for n in linux.namespaces):
+            raise errors.InvalidArgument(
+                f"container {id!r}: the spec's id mappings differ from user_namespace's"
+            )
+    return spec
+
+
+async def _remaps_ids(client: Client, snapshotter: str) -> bool:
+    """Whether `snapshotter` shifts a snapshot's ids itself, given the remapper labels."""
+    from ._remap import REMAP_CAPABILITY
+
+    plugins = await client.plugins(f"type==io.containerd.snapshotter.v1,id=={snapshotter}")
+    return any(REMAP_CAPABILITY in p.capabilities for p in plugins)
 
 
 async def _remove_task(client: Client, container_id: str) -> None:
@@ -671,6 +764,8 @@ class Containers(Facade):
         snapshotter: str | None = None,
         snapshot: str | None = None,
         readonly: bool = False,
+        user_namespace: oci.UserNamespace | None = None,
+        snapshot_labels: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         extensions: Mapping[str, Extension] | None = None,
         sandbox: Sandbox | str | None = None,
@@ -690,6 +785,28 @@ class Containers(Facade):
         snapshotter reads the namespace's labels first: one more round trip,
         none once the runtime's label is known and the snapshotter named.
 
+        A spec (an `oci.Spec` or a dict) with a ``linux`` section and no
+        cgroups path gets containerd's default, ``/<namespace>/<id>``, so
+        that containers with the same id in two namespaces do not share a
+        cgroup (a spec given as JSON text is sent as it is).
+
+        With `user_namespace` the container runs in its own user namespace:
+        the spec gets the namespace and its mappings (containerd's
+        ``oci.WithUserNamespace``; a spec that already has other mappings is
+        refused), and the rootfs snapshot is one whose files belong to the
+        mapped host ids. A snapshotter that shifts ids itself (it advertises
+        the ``remap-ids`` capability: overlayfs of containerd 2.x on Linux
+        5.19 or newer) gets the remapper labels on the container's snapshot
+        (``WithUserNSRemapperLabels``). Any other gets the Go client's chown
+        path (``WithUserNSRemappedSnapshot``): the image's snapshot is
+        prepared, mounted on this host, every file's owner shifted (setuid
+        and setgid bits kept) and committed as
+        `oci.UserNamespace.remapped_snapshot_name`, which later containers
+        with the same image and mappings start from at once (it is kept as
+        long as the image, as the image's unpacked snapshot is). That path must
+        run as root on the daemon's host, and costs a copy of the image on
+        overlayfs (each file is copied up to be changed).
+
         Args:
             id: the container id (an identifier).
             image: an `Image` (or an image name) for the rootfs and defaults.
@@ -706,6 +823,11 @@ class Containers(Facade):
                 read on each create that needs one).
             snapshot: an existing snapshot key to use as rootfs.
             readonly: prepare a read-only view instead of a writable snapshot.
+            user_namespace: run the container in a user namespace with these
+                id mappings (needs `image`; not with `snapshot`).
+            snapshot_labels: labels for the new rootfs snapshot (containerd's
+                ``WithNewSnapshot(..., snapshots.WithLabels(...))``; needs
+                `image`, not with `snapshot`).
             labels: labels to set.
             extensions: opaque client data.
             sandbox: the sandbox (a `Sandbox` or its id) the container belongs
@@ -713,15 +835,24 @@ class Containers(Facade):
                 sandbox exists; 1.6 does not record it at all.
 
         Raises:
-            pycontainerd.errors.InvalidArgument: bad id, neither spec nor
-                image, or `runtime_options` of the wrong kind.
+            pycontainerd.errors.InvalidArgument: bad id, neither spec nor image,
+                `runtime_options` of the wrong kind, `user_namespace` or
+                `snapshot_labels` without an image of their own snapshot, a
+                spec with other id mappings, or (the chown path) a file owned
+                by ids the namespace does not map.
             pycontainerd.errors.AlreadyExists: the id is taken.
+            pycontainerd.errors.PermissionDenied: the chown path, not as root
+                on the daemon's host.
 
         Example:
             ```python
             image = await client.images.get("docker.io/library/busybox:latest")
             container = await client.containers.create(
                 "demo", image=image, labels={"app": "demo"}
+            )
+            # container root is host uid 100000, its files shifted to match
+            isolated = await client.containers.create(
+                "demo-userns", image=image, user_namespace=oci.UserNamespace.remapped(100000, 100000)
             )
             ```
         """
@@ -733,7 +864,10 @@ class Containers(Facade):
             raise errors.InvalidArgument(
                 f"runtime_options must be RuncOptions or an Extension, not {runtime_options!r:.80}"
             )
+        _check_new_snapshot(id, image, snapshot, user_namespace, snapshot_labels)
         client = self._client
+        if spec is not None:  # a spec that cannot take the user namespace is refused first
+            spec = _completed_spec(spec, client.namespace, id, user_namespace)
         labels = dict(labels or {})
         image_obj = await client.images.get(image) if isinstance(image, str) else image
         if image_obj is None and spec is None:
@@ -750,6 +884,7 @@ class Containers(Facade):
                     id=id,
                     rootfs=await image_user_files(image_obj, config.user),
                 )
+                spec = _completed_spec(spec, client.namespace, id, user_namespace)
             stop_signal = getattr(config, "stop_signal", "")
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
@@ -787,17 +922,39 @@ class Containers(Facade):
         # so the snapshot is protected from the moment it exists, with no
         # temporary lease (two round trips fewer than Go's lease create/delete).
         parent = chain_id(config.diff_ids)
+        remap = user_namespace is not None and not await _remaps_ids(client, sn)
+        new_snapshot = dict(snapshot_labels or {})
+        if user_namespace is not None and not remap:
+            new_snapshot.update(user_namespace.snapshot_labels)
         container = await self._create_message(id, request)
         prepares: list[Creation[Any]] = []
         prepared = False
+
+        async def rootfs(via: Client) -> list[MountProto]:
+            base = parent
+            if remap:
+                from ._remap import remapped_parent
+
+                assert user_namespace is not None
+                assert image_obj is not None
+                base = await remapped_parent(via, sn, parent, user_namespace, image_obj)
+            return await self._prepare(via, sn, id, base, readonly, prepares, new_snapshot)
+
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
-            try:
-                mounts = await self._prepare(client, sn, id, parent, readonly, prepares)
-            except errors.NotFound:
-                # The image is not unpacked in this snapshotter yet (or partly).
-                await image_obj.unpack(sn)
-                mounts = await self._prepare(client, sn, id, parent, readonly, prepares)
+            # The remapped snapshot is referenced by nothing until the
+            # container's is prepared on top of it: a lease keeps it till then.
+            async with (
+                client.leases.lease(expires_in=_REMAP_LEASE)
+                if remap
+                else contextlib.nullcontext(client)
+            ) as leased:
+                try:
+                    mounts = await rootfs(leased)
+                except errors.NotFound:
+                    # The image is not unpacked in this snapshotter yet (or partly).
+                    await image_obj.unpack(sn)
+                    mounts = await rootfs(leased)
             prepared = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -833,6 +990,7 @@ class Containers(Facade):
         parent: str,
         readonly: bool,
         attempts: list[Creation[Any]],
+        labels: Mapping[str, str],
     ) -> list[MountProto]:
         """Prepare (or view) the rootfs snapshot, giving its mounts.
 
@@ -844,11 +1002,13 @@ class Containers(Facade):
             if readonly:
                 return await client._caller.unary(
                     _rpc.Snapshots.View,
-                    ViewSnapshotRequest(snapshotter=sn, key=key, parent=parent),
+                    ViewSnapshotRequest(
+                        snapshotter=sn, key=key, parent=parent, labels=dict(labels)
+                    ),
                 )
             return await client._caller.unary(
                 _rpc.Snapshots.Prepare,
-                PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent),
+                PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent, labels=dict(labels)),
             )
 
         creation = Creation(prepare)

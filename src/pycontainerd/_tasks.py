@@ -53,6 +53,7 @@ from .stdio import Pipes, PipesT_co, Stdio, null
 from .stdio._io import TaskIO
 
 if TYPE_CHECKING:
+    from . import oci
     from ._client import Client
     from ._containers import Container
 
@@ -776,6 +777,25 @@ class Task(_ProcessHandle[PipesT_co]):
     def container(self) -> Container:
         """The container this task runs."""
         return self._container
+
+    async def spec(self) -> oci.Spec:
+        """The OCI spec the task runs with: its container's, as the daemon stores it now.
+
+        Read from the container's record on each call (containerd's
+        ``Task.Spec``), not from the `container` this handle was made with,
+        so an update made since shows.
+
+        Raises:
+            pycontainerd.errors.NotFound: the container is gone.
+
+        Example:
+            ```python
+            spec = await task.spec()
+            print(spec.process.args if spec.process else None)
+            ```
+        """
+        container = await self._client.containers.get(self._container_id)
+        return container.spec
 
     async def start(self) -> int:
         """Start the task's init process; returns its pid.

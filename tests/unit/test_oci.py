@@ -461,9 +461,13 @@ def test_from_image_command() -> None:
     assert spec.process.args == ("/other", "default", "cmd")
 
 
-def test_from_image_needs_a_command() -> None:
-    with pytest.raises(ValueError, match="nothing to run"):
-        oci.Spec.from_image(pycontainerd.ImageConfig())
+def test_from_image_without_a_command_has_no_args() -> None:
+    # containerd's WithImageConfigArgs: no entrypoint, cmd or args gives empty args
+    # (the runtime refuses them when the task is created, not the spec).
+    spec = oci.Spec.from_image(pycontainerd.ImageConfig())
+    assert spec.process is not None
+    assert spec.process.args == ()
+    assert "args" not in spec.to_dict()["process"]
     spec = oci.Spec.from_image(pycontainerd.ImageConfig(), args=["true"])
     assert spec.process is not None
     assert spec.process.args == ("true",)

@@ -44,6 +44,7 @@ from ._model import (
 )
 from ._spec import DEFAULT_CAPABILITIES, KNOWN_CAPABILITIES, NAMESPACE_TYPES, Spec
 from ._user import Rootfs
+from ._userns import GID_MAPPING_LABEL, UID_MAPPING_LABEL, UserNamespace
 
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 """The type URL containerd stores a container's spec under (an ``Any`` holding the JSON)."""
@@ -55,11 +56,13 @@ __all__ = [
     "CPU",
     "DEFAULT_CAPABILITIES",
     "DEFAULT_PATH_ENV",
+    "GID_MAPPING_LABEL",
     "KNOWN_CAPABILITIES",
     "NAMESPACE_TYPES",
     "OCI_VERSION",
     "PROCESS_TYPE_URL",
     "SPEC_TYPE_URL",
+    "UID_MAPPING_LABEL",
     "Capabilities",
     "ConsoleSize",
     "Device",
@@ -79,4 +82,5 @@ __all__ = [
     "Rootfs",
     "Spec",
     "User",
+    "UserNamespace",
 ]

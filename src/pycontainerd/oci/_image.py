@@ -70,11 +70,9 @@ def apply_image_config(
     prefix = (
         _strings("entrypoint", entrypoint) if entrypoint is not None else tuple(config.entrypoint)
     )
+    # No entrypoint, cmd nor args: no args, as in containerd's client. Such a
+    # spec is valid; the runtime refuses it when the task is created.
     argv = (*prefix, *command)
-    if not argv:
-        raise ValueError(
-            "nothing to run: the image has no entrypoint or cmd and no args were given"
-        )
 
     workdir = cwd or config.working_dir or "/"
     if not workdir.startswith("/"):

@@ -332,9 +332,18 @@ class Spec(Model):
             id: container id for the default cgroups path.
             base: the spec to start from instead of `Spec.default`.
 
+        An image with no entrypoint or cmd, given no `args`, gives a spec
+        with no args, as containerd's client does: the container can be
+        created, and creating its task fails (`pycontainerd.Container.new_task`
+        says so); give args, or update the spec, to run it.
+
+        Without `namespace` and `id` (and without `base`) the cgroups path
+        is left empty; `pycontainerd.Containers.create` then sets
+        containerd's ``/<namespace>/<id>``.
+
         Raises:
-            ValueError: the result has no command to run, the user string
-                is malformed, or a user/group name cannot be resolved.
+            ValueError: the user string is malformed, or a user/group name
+                cannot be resolved.
 
         Example:
             ```python

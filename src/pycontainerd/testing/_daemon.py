@@ -153,6 +153,11 @@ class ContainerdDaemon:
         self._own_dir = directory is None
         # Socket paths are limited to 108 bytes: keep the directory short.
         self.directory = Path(directory or tempfile.mkdtemp(prefix="ctrd-", dir="/tmp"))
+        if self._own_dir:
+            # As containerd makes its own root and state (0711): the root of a
+            # container in a user namespace is not host root, and must still
+            # reach its bundle below.
+            self.directory.chmod(0o711)
         self.root = self.directory / "root"
         self.state = self.directory / "state"
         self.socket = self.directory / "containerd.sock"

@@ -1,0 +1,245 @@
+"""Remapped snapshots for user namespaces, on snapshotters that cannot shift ids themselves.
+
+containerd's Go client (``WithUserNSRemappedSnapshot``) prepares a snapshot
+of the image's chain, mounts it on the host, changes the owner of every file
+to the host ids the user namespace maps it to, and commits the result under a
+name derived from the chain and the mappings, so that the next container with
+the same image and mappings starts from it at once. This module does the same.
+It runs on the daemon's host, as root (mounting needs ``CAP_SYS_ADMIN``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import functools
+import os
+import secrets
+import stat
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Final
+
+import anyio
+
+from . import errors
+from ._descriptors import Mount
+from ._oci import LABEL_GC_SNAPSHOT
+from ._shield import Creation, finish
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._images import Image
+    from .oci import UserNamespace
+
+__all__ = ["REMAP_CAPABILITY", "remapped_parent"]
+
+REMAP_CAPABILITY: Final = "remap-ids"
+"""The capability a snapshotter advertises when it shifts ids itself, given the remapper labels."""
+
+_CLEANUP_TIMEOUT: Final = 30.0
+_BATCH: Final = 512  # files per trip to a worker thread: short enough to stop soon when cancelled
+
+# mount(2) flags by option, as containerd's mount package reads them: (set, clear).
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_SYNCHRONOUS = 1, 2, 4, 8, 16
+_MS_REMOUNT, _MS_DIRSYNC, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = 32, 128, 1024, 2048, 4096
+_MS_REC, _MS_RELATIME, _MS_STRICTATIME = 16384, 1 << 21, 1 << 24
+_FLAGS: Final = {
+    "async": (0, _MS_SYNCHRONOUS),
+    "atime": (0, _MS_NOATIME),
+    "bind": (_MS_BIND, 0),
+    "defaults": (0, 0),
+    "dev": (0, _MS_NODEV),
+    "diratime": (0, _MS_NODIRATIME),
+    "dirsync": (_MS_DIRSYNC, 0),
+    "exec": (0, _MS_NOEXEC),
+    "noatime": (_MS_NOATIME, 0),
+    "nodev": (_MS_NODEV, 0),
+    "nodiratime": (_MS_NODIRATIME, 0),
+    "noexec": (_MS_NOEXEC, 0),
+    "norelatime": (0, _MS_RELATIME),
+    "nostrictatime": (0, _MS_STRICTATIME),
+    "nosuid": (_MS_NOSUID, 0),
+    "rbind": (_MS_BIND | _MS_REC, 0),
+    "relatime": (_MS_RELATIME, 0),
+    "remount": (_MS_REMOUNT, 0),
+    "ro": (_MS_RDONLY, 0),
+    "rw": (0, _MS_RDONLY),
+    "strictatime": (_MS_STRICTATIME, 0),
+    "suid": (0, _MS_NOSUID),
+    "sync": (_MS_SYNCHRONOUS, 0),
+}
+_MNT_DETACH: Final = 2
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return libc
+
+
+def _syscall_error(what: str, err: int) -> errors.RPCError:
+    text = f"{what}: {os.strerror(err)}"
+    if err == errno.EPERM:
+        return errors.PermissionDenied(
+            f"{text} (remapping a snapshot needs root on the daemon's host)"
+        )
+    if err == errno.ENOENT:
+        return errors.FailedPrecondition(f"{text} (the snapshot is not on this host)")
+    return errors.FailedPrecondition(text)
+
+
+def _mount(mount: Mount, target: str) -> None:
+    flags, data = 0, []
+    for option in mount.options:
+        if option in _FLAGS:
+            on, off = _FLAGS[option]
+            flags = (flags | on) & ~off
+        else:
+            data.append(option)
+    libc = _libc()
+    args = (mount.source.encode(), target.encode(), mount.type.encode())
+    if libc.mount(*args, flags, ",".join(data).encode() or None) != 0:
+        raise _syscall_error(f"cannot mount {mount.source!r} ({mount.type})", ctypes.get_errno())
+    if flags & _MS_BIND and flags & _MS_RDONLY:  # a bind mount is made read-only by a remount
+        remount = _MS_REMOUNT | _MS_BIND | _MS_RDONLY
+        if libc.mount(None, target.encode(), None, remount, None) != 0:
+            err = ctypes.get_errno()
+            _unmount(target)
+            raise _syscall_error(f"cannot make {mount.source!r} read-only", err)
+
+
+def _unmount(target: str) -> None:
+    libc = _libc()
+    # A worker cut short by a native cancellation may still be in the tree: detach then.
+    if libc.umount2(target.encode(), 0) != 0 and ctypes.get_errno() == errno.EBUSY:
+        libc.umount2(target.encode(), _MNT_DETACH)
+
+
+def _tree(root: str) -> Iterator[str]:
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    yield root
+    for top, dirs, files in os.walk(root, onerror=fail):
+        for name in (*dirs, *files):
+            yield os.path.join(top, name)
+
+
+_SPECIAL_BITS: Final = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+
+
+def _chown_some(
+    paths: Iterator[str],
+    root: str,
+    userns: UserNamespace,
+    seen: dict[tuple[int, int], tuple[int, int]],
+) -> bool:
+    """Give up to `_BATCH` of `paths` their host owners; whether any were left."""
+    count = 0
+    for path in paths:
+        try:
+            st = os.lstat(path)
+            linked = st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode)
+            inode = (st.st_dev, st.st_ino)
+            # Another name of a file already shifted: once is right, twice is not.
+            # (On overlayfs the first name's copy-up parts them: the other is
+            # still the lower file, with its own owner, and is shifted too.)
+            if linked and seen.get(inode) == (st.st_uid, st.st_gid):
+                continue
+            try:
+                uid, gid = userns.to_host(st.st_uid, st.st_gid)
+            except ValueError as exc:
+                name = "/" + os.path.relpath(path, root).removeprefix(".")
+                raise errors.InvalidArgument(
+                    f"{name!r} belongs to {st.st_uid}:{st.st_gid}, which the user namespace"
+                    f" does not map ({exc})"
+                ) from None
+            os.lchown(path, uid, gid)  # never through a symlink, to a host file
+            if linked:
+                seen[inode] = (uid, gid)
+            # chown clears setuid and setgid: give the file its mode back, as Go's client does.
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & _SPECIAL_BITS:
+                os.chmod(path, stat.S_IMODE(st.st_mode))
+        except OSError as exc:
+            raise _syscall_error(f"cannot remap {path!r}", exc.errno or errno.EIO) from exc
+        count += 1
+        if count == _BATCH:
+            return True
+    return False
+
+
+async def _chown_mounted(mounts: Sequence[Mount], userns: UserNamespace) -> None:
+    """Mount `mounts` on a private directory and shift the owner of every file there."""
+    target = tempfile.mkdtemp(prefix="pycontainerd-remap-")
+    done = 0
+    try:
+        # mount(2) of a snapshot is quick and is not interrupted half-way: called in place.
+        for mount in mounts:
+            _mount(mount, target)
+            done += 1
+        paths, seen = _tree(target), dict[tuple[int, int], tuple[int, int]]()
+        while await anyio.to_thread.run_sync(_chown_some, paths, target, userns, seen):
+            pass
+    finally:
+        for _ in range(done):
+            _unmount(target)
+        os.rmdir(target)
+
+
+async def remapped_parent(
+    client: Client, snapshotter: str, parent: str, userns: UserNamespace, image: Image
+) -> str:
+    """The snapshot of `parent` whose files belong to `userns`'s host ids, made unless it exists.
+
+    Call it under a lease: the result is referenced by nothing until a
+    snapshot is prepared on top of it, or until the image's config refers
+    to it (below).
+
+    Raises:
+        pycontainerd.errors.NotFound: there is no snapshot `parent`.
+        pycontainerd.errors.InvalidArgument: a file belongs to ids `userns` does not map.
+        pycontainerd.errors.PermissionDenied: not root on the daemon's host.
+    """
+    name = userns.remapped_snapshot_name(parent)
+    snapshots = client.snapshots(snapshotter)
+    with contextlib.suppress(errors.NotFound):
+        await snapshots.stat(name)
+        return name
+    # A key of our own (Go's is name + "-remap"): clients remapping the same
+    # image at once do not refuse each other; the first commit serves all.
+    work = f"{name}-remap-{secrets.token_hex(4)}"
+    creation = Creation(lambda: snapshots.prepare(work, parent))
+    committed = False
+    try:
+        mounts = await finish(creation, timeout=_CLEANUP_TIMEOUT)
+        assert mounts is not None  # only a repeat finds it made, and finish then raises
+        await _chown_mounted(mounts, userns)
+        try:
+            await snapshots.commit(name, work)
+            committed = True
+        except errors.AlreadyExists:
+            pass  # another client's remap got there first: theirs serves, ours goes
+        else:
+            # Kept as long as the image, as its unpacked layers are (the config's
+            # gc reference): reused by later containers, and never collected
+            # on its own, which containerd's collector (1.6, 1.7 and 2.1 alike)
+            # does leaving the parent's child index behind: the image's
+            # snapshot could then never be removed.
+            config = (await image.manifest()).config.digest
+            key = f"{LABEL_GC_SNAPSHOT}{snapshotter}/userns.{name.removeprefix('sha256:')[:16]}"
+            await client.content.update(config, labels={key: name})
+    finally:
+        if creation.tries and not committed:
+
+            async def remove() -> None:
+                with contextlib.suppress(errors.NotFound):  # committed, or never made
+                    await snapshots.remove(work)
+
+            with contextlib.suppress(TimeoutError):
+                await finish(remove, timeout=_CLEANUP_TIMEOUT)
+    return name
