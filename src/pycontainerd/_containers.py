@@ -523,6 +523,9 @@ class Containers(Facade):
         # Image configs by the image's target digest: content-addressed, so
         # never stale; saves reading index, manifest and config on every create.
         self._configs: dict[str, ImageConfig] = {}
+        # The same for `Image.user_files`: an exec as a named user would
+        # otherwise read the image's layers again each time.
+        self._user_files: dict[str, dict[str, bytes]] = {}
 
     async def _image_config(self, image: Image) -> ImageConfig:
         key = image.target.digest
@@ -533,6 +536,16 @@ class Containers(Facade):
                 self._configs.pop(next(iter(self._configs)))
             self._configs[key] = config
         return config
+
+    async def _image_user_files(self, image: Image) -> dict[str, bytes]:
+        key = image.target.digest
+        files = self._user_files.get(key)
+        if files is None:
+            files = await image.user_files()
+            if len(self._user_files) >= _CONFIG_CACHE_SIZE:
+                self._user_files.pop(next(iter(self._user_files)))
+            self._user_files[key] = files
+        return files
 
     async def create(
         self,
@@ -941,7 +954,7 @@ async def image_user_files(image: Image, user: str) -> dict[str, bytes] | None:
     from ``/etc/group``, as with Go's ``WithAdditionalGIDs``. The root user
     of an image without one is left at gid 0 alone, saving the read.
     """
-    return await image.user_files() if user else None
+    return await image._client.containers._image_user_files(image) if user else None
 
 
 async def user_rootfs(image: Image | None, spec: Mapping[str, Any], user: str) -> oci.Rootfs | None:

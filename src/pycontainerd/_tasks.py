@@ -1058,6 +1058,8 @@ class Task(_ProcessHandle[PipesT_co]):
                 working directory, a malformed environment entry, a relative
                 working directory in `process`, or a user or group name
                 that cannot be resolved; raised before any call.
+            pycontainerd.errors.NotFound: a user to resolve, and the
+                container's image no longer exists.
 
         Example:
             ```python
@@ -1074,7 +1076,8 @@ class Task(_ProcessHandle[PipesT_co]):
                 rlimits=(oci.Rlimit(type="RLIMIT_NOFILE", soft=64, hard=64),),
                 no_new_privileges=True,
             )
-            result = await task.exec(process=process, stdio=stdio.capture())
+            async with await task.exec(process=process, stdio=stdio.capture()) as proc:
+                await proc.wait()
             ```
         """
         exec_id = validate(id, "exec id") if id is not None else "exec-" + secrets.token_hex(6)
