@@ -742,6 +742,9 @@ class Containers(Facade):
         # The namespace's default runtime, once read: as containerd's Go client,
         # which reads the label once per client.
         self._default_runtime: str | None = None
+        # The same for `Image.user_files`: an exec as a named user would
+        # otherwise read the image's layers again each time.
+        self._user_files: dict[str, dict[str, bytes]] = {}
 
     async def _image_config(self, image: Image) -> ImageConfig:
         key = image.target.digest
@@ -753,12 +756,26 @@ class Containers(Facade):
             self._configs[key] = config
         return config
 
+    async def _image_user_files(self, image: Image) -> dict[str, bytes]:
+        key = image.target.digest
+        files = self._user_files.get(key)
+        if files is None:
+            files = await image.user_files()
+            if len(self._user_files) >= _CONFIG_CACHE_SIZE:
+                self._user_files.pop(next(iter(self._user_files)))
+            self._user_files[key] = files
+        return files
+
     async def create(
         self,
         id: str,
         *,
         image: Image | str | None = None,
         spec: oci.Spec | Mapping[str, Any] | str | bytes | None = None,
+        args: Sequence[str] | None = None,
+        env: oci.EnvLike | None = None,
+        cwd: str | None = None,
+        user: str | int | None = None,
         runtime: str | None = None,
         runtime_options: RuncOptions | Extension | None = None,
         snapshotter: str | None = None,
@@ -807,10 +824,26 @@ class Containers(Facade):
         run as root on the daemon's host, and costs a copy of the image on
         overlayfs (each file is copied up to be changed).
 
+        `args`, `env`, `cwd` and `user` change the spec's process (the one
+        given, or the image's) as containerd's ``WithProcessArgs``,
+        ``WithEnv``, ``WithProcessCwd`` and ``WithUser`` do after
+        ``WithImageConfig``: `args` replaces the whole command line
+        (entrypoint included), `env` replaces or adds variables by name (a
+        bare ``NAME`` removes one), and `user` is resolved against the
+        image's ``/etc/passwd`` and ``/etc/group`` (`Image.user_files`), or
+        the spec's root directory without an image, as
+        `oci.Spec.with_user` does.
+
         Args:
             id: the container id (an identifier).
             image: an `Image` (or an image name) for the rootfs and defaults.
             spec: an `oci.Spec` (or its JSON as a dict, str or bytes).
+            args: the command line to run instead of the spec's.
+            env: environment variables to set, as a mapping or ``NAME=value``
+                strings.
+            cwd: the working directory (absolute).
+            user: ``uid``, ``uid:gid``, ``name``, ``name:group`` (or mixed);
+                an int is a uid.
             runtime: the runtime name (default: the namespace's
                 ``containerd.io/defaults/runtime`` label, else
                 ``io.containerd.runc.v2``; the label is read once per client
@@ -838,8 +871,11 @@ class Containers(Facade):
             pycontainerd.errors.InvalidArgument: bad id, neither spec nor image,
                 `runtime_options` of the wrong kind, `user_namespace` or
                 `snapshot_labels` without an image of their own snapshot, a
-                spec with other id mappings, or (the chown path) a file owned
-                by ids the namespace does not map.
+                spec with other id mappings, (the chown path) a file owned by
+                ids the namespace does not map, a NUL in `args`, `env` or
+                `cwd`, a malformed `env` entry, or a user or group name that
+                cannot be resolved.
+            ValueError: empty `args` or a relative `cwd`.
             pycontainerd.errors.AlreadyExists: the id is taken.
             pycontainerd.errors.PermissionDenied: the chown path, not as root
                 on the daemon's host.
@@ -853,6 +889,9 @@ class Containers(Facade):
             # container root is host uid 100000, its files shifted to match
             isolated = await client.containers.create(
                 "demo-userns", image=image, user_namespace=oci.UserNamespace.remapped(100000, 100000)
+            )
+            shell = await client.containers.create(
+                "shell", image=image, args=["sh", "-c", "id"], env={"DEBUG": "1"}, user="1000"
             )
             ```
         """
@@ -888,6 +927,11 @@ class Containers(Facade):
             stop_signal = getattr(config, "stop_signal", "")
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
+        if args is not None or env is not None or cwd is not None or user is not None:
+            assert spec is not None  # made from the image above when not given
+            spec = await _with_process_overrides(
+                spec, image_obj, args=args, env=env, cwd=cwd, user=user
+            )
         wants_snapshotter = not snapshotter and (image_obj is not None or bool(snapshot))
         if wants_snapshotter or (not runtime and self._default_runtime is None):
             defaults = await namespace_labels(client)
@@ -1216,47 +1260,54 @@ class Containers(Facade):
         await finish(Removal(delete), timeout=CLEANUP_TIMEOUT)
 
 
-_USER_FILES = {"etc/passwd": "/etc/passwd", "etc/group": "/etc/group"}
-_USER_FILE_LIMIT = 4 << 20
-
-
 async def image_user_files(image: Image, user: str) -> dict[str, bytes] | None:
-    """``/etc/passwd`` and ``/etc/group`` as the image's layers leave them, when `user` needs them.
+    """The image's `Image.user_files` when there is a `user` to resolve, else ``None``.
 
-    containerd's Go client mounts the container's snapshot to read them when
-    the image config names its user (``"app"``, ``"1000:staff"``); without a
-    mount, this reads them from the layer blobs instead, top layer first,
-    honouring whiteouts. Returns ``None`` when `user` is numeric or empty
-    (nothing to look up).
+    Even a numeric ``uid:gid`` reads them: its supplementary groups come
+    from ``/etc/group``, as with Go's ``WithAdditionalGIDs``. The root user
+    of an image without one is left at gid 0 alone, saving the read.
     """
-    if all(not part or part.isdigit() for part in user.split(":", 1)):
-        return None
-    from ._tar import TarReader
+    return await image._client.containers._image_user_files(image) if user else None
 
-    client = image._client
-    manifest = await image.manifest()
-    found: dict[str, bytes] = {}
-    hidden: set[str] = set()
-    for layer in reversed(manifest.layers):
-        wanted = {n for n in _USER_FILES if n not in found and n not in hidden}
-        if not wanted:
-            break
-        opaque = False
-        try:
-            async with client.content.reader(layer.digest) as reader:
-                async for entry in TarReader(aiter(reader)):
-                    name = entry.name.lstrip("./").rstrip("/")
-                    if name == "etc/.wh..wh..opq":
-                        opaque = True
-                    elif name.startswith("etc/.wh.") and "etc/" + name[8:] in wanted:
-                        hidden.add("etc/" + name[8:])
-                    elif name in wanted and entry.is_file:
-                        found[name] = await entry.read(_USER_FILE_LIMIT)
-        except errors.InvalidArchive:
-            break  # not a tar we can read (zstd...): resolve with what we have
-        if opaque:
-            hidden.update(n for n in _USER_FILES if n not in found)
-    return {_USER_FILES[n]: data for n, data in found.items()}
+
+async def user_rootfs(image: Image | None, spec: Mapping[str, Any], user: str) -> oci.Rootfs | None:
+    """Where a container's `user` is resolved: its image's files, else the spec's absolute root.
+
+    `spec` is the container's spec as JSON data. containerd's Go client reads
+    the container's snapshot, or the spec's root path when the container has
+    none; an image-less container with a snapshot has nothing to read here (a
+    name is then refused).
+    """
+    if image is not None:
+        return await image_user_files(image, user)
+    root = spec.get("root")
+    path = root.get("path") if isinstance(root, Mapping) else None
+    return path if isinstance(path, str) and path.startswith("/") else None
+
+
+async def _with_process_overrides(
+    spec: oci.Spec | Mapping[str, Any] | str | bytes,
+    image: Image | None,
+    *,
+    args: Sequence[str] | None,
+    env: oci.EnvLike | None,
+    cwd: str | None,
+    user: str | int | None,
+) -> oci.Spec:
+    """`spec` with Go's ``WithProcessArgs``, ``WithEnv``, ``WithProcessCwd`` and ``WithUser`` applied."""
+    from . import oci
+
+    result = spec if isinstance(spec, oci.Spec) else oci.Spec.from_json(_spec_bytes(spec) or b"{}")
+    if args is not None:
+        result = result.with_args(args)
+    if env is not None:
+        result = result.with_env(env)
+    if cwd is not None:
+        result = result.with_cwd(cwd)
+    if user is not None:
+        root = {"root": {"path": result.root.path}} if result.root is not None else {}
+        result = result.with_user(user, rootfs=await user_rootfs(image, root, str(user)))
+    return result
 
 
 async def _ignore_not_found(call: Callable[[], Awaitable[object]]) -> None:

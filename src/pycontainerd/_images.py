@@ -314,6 +314,31 @@ class Image:
             manifest = await self.manifest(platform)
         return total + manifest.config.size + sum(layer.size for layer in manifest.layers)
 
+    async def user_files(self, platform: PlatformLike = None) -> dict[str, bytes]:
+        """``/etc/passwd`` and ``/etc/group`` as the image's layers leave them: an `oci.Rootfs`.
+
+        The mapping names the files by path (``"/etc/passwd"``, ``"/etc/group"``;
+        one the image lacks is left out); pass it as ``rootfs=`` to
+        `oci.Spec.from_image`, `oci.Spec.with_user` or
+        `oci.Spec.with_additional_groups` to resolve user and group names.
+        containerd's Go client mounts the container's snapshot to read them;
+        this reads the layer blobs instead, top layer first, honouring
+        whiteouts, so it needs no mount and works with a remote daemon. A
+        layer that is not a tar this can read (zstd) ends the search. Read
+        once per handle and platform.
+
+        Example:
+            ```python
+            files = await image.user_files()
+            spec = oci.Spec.from_image(await image.config(), user="app", rootfs=files)
+            ```
+        """
+        found: dict[str, bytes] | None = self._resolved.get(("user_files", platform))
+        if found is None:
+            found = await _read_user_files(self._client, await self.manifest(platform))
+            self._resolved["user_files", platform] = found
+        return dict(found)
+
     async def chain_id(self, platform: PlatformLike = None) -> str:
         """The identity chain ID of the image's layers: the name of its unpacked snapshot.
 
@@ -430,6 +455,38 @@ async def unpack_layers(
         config.digest, labels={f"{_oci.LABEL_GC_SNAPSHOT}{snapshotter}": top}
     )
     return top
+
+
+_USER_FILES = {"etc/passwd": "/etc/passwd", "etc/group": "/etc/group"}
+_USER_FILE_LIMIT = 4 << 20
+
+
+async def _read_user_files(client: Client, manifest: Manifest) -> dict[str, bytes]:
+    """The files of `Image.user_files` from `manifest`'s layers."""
+    from ._tar import TarReader
+
+    found: dict[str, bytes] = {}
+    hidden: set[str] = set()
+    for layer in reversed(manifest.layers):
+        wanted = {n for n in _USER_FILES if n not in found and n not in hidden}
+        if not wanted:
+            break
+        opaque = False
+        try:
+            async with client.content.reader(layer.digest) as reader:
+                async for entry in TarReader(aiter(reader)):
+                    name = entry.name.lstrip("./").rstrip("/")
+                    if name == "etc/.wh..wh..opq":
+                        opaque = True
+                    elif name.startswith("etc/.wh.") and "etc/" + name[8:] in wanted:
+                        hidden.add("etc/" + name[8:])
+                    elif name in wanted and entry.is_file:
+                        found[name] = await entry.read(_USER_FILE_LIMIT)
+        except errors.InvalidArchive:
+            break  # not a tar we can read (zstd...): resolve with what we have
+        if opaque:
+            hidden.update(n for n in _USER_FILES if n not in found)
+    return {_USER_FILES[n]: data for n, data in found.items()}
 
 
 class _ParentGone(Exception):

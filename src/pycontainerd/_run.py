@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import errors
-from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes, image_user_files
+from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes, image_user_files, user_rootfs
 from ._identifiers import validate
 from ._shield import finish
 from ._tasks import RunResult, _checked_args, _finish_run, _override_process
@@ -36,9 +36,10 @@ def _mount_dict(mount: Any) -> dict[str, Any]:
     return data
 
 
-def _build_spec(
+async def _build_spec(
     base: Any,
     *,
+    image: Image | None,
     args: Sequence[str] | None,
     env: Mapping[str, str] | Sequence[str] | None,
     cwd: str | None,
@@ -50,7 +51,8 @@ def _build_spec(
     process = spec.setdefault("process", {})
     if args is not None:
         process["args"] = _checked_args(args)
-    _override_process(process, env=env, cwd=cwd, user=user)
+    rootfs = await user_rootfs(image, spec, str(user)) if user is not None else None
+    _override_process(process, env=env, cwd=cwd, user=user, rootfs=rootfs)
     process["terminal"] = terminal
     if mounts:
         spec["mounts"] = [*(spec.get("mounts") or []), *(_mount_dict(m) for m in mounts)]
@@ -103,8 +105,15 @@ async def run(
             ),
         )
         args = env = cwd = user = None
-    full_spec = _build_spec(
-        base, args=args, env=env, cwd=cwd, user=user, terminal=terminal, mounts=mounts
+    full_spec = await _build_spec(
+        base,
+        image=image_obj,
+        args=args,
+        env=env,
+        cwd=cwd,
+        user=user,
+        terminal=terminal,
+        mounts=mounts,
     )
     run_args = tuple(full_spec["process"]["args"])
     container: Container = await client.containers.create(

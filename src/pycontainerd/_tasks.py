@@ -48,7 +48,8 @@ from ._identifiers import validate
 from ._shield import Creation, finish
 from ._wire import encode_scalars
 from .events import filters as _filters
-from .oci._env import merge_env
+from .oci._env import env_entries, merge_env
+from .oci._user import Rootfs, resolve_user
 from .stdio import Pipes, PipesT_co, Stdio, null
 from .stdio._io import TaskIO
 
@@ -316,17 +317,6 @@ def _status_of(reply: WaitResponse | DeleteResponse) -> ExitStatus:
     return ExitStatus(code=code, exited_at=timestamp(reply.exited_at))
 
 
-def _user_of(user: str | int | None) -> dict[str, Any] | None:
-    if user is None:
-        return None
-    if isinstance(user, int):
-        return {"uid": user, "gid": user}
-    uid, _, gid = user.partition(":")
-    if not uid.isdigit() or (gid and not gid.isdigit()):
-        raise ValueError(f"user must be 'uid' or 'uid:gid' numbers, not {user!r}")
-    return {"uid": int(uid), "gid": int(gid or uid)}
-
-
 def _checked_args(args: Sequence[str]) -> list[str]:
     if isinstance(args, str | bytes) or not args:
         raise ValueError(f"args must be a non-empty sequence of strings, not {args!r:.60}")
@@ -345,8 +335,12 @@ def _override_process(
     env: Mapping[str, str] | Sequence[str] | None,
     cwd: str | None,
     user: str | int | None,
+    rootfs: Rootfs | None,
 ) -> None:
-    """Apply a run's or exec's env (merged by name), cwd and user to an OCI process dict."""
+    """Apply a run's or exec's env (merged by name), cwd and user to an OCI process dict.
+
+    The user is resolved as `oci.Spec.with_user` does, names looked up in `rootfs`.
+    """
     if env is not None:
         # Validated as specs' env is; merged by name as containerd merges it.
         process["env"] = list(merge_env(process.get("env") or [], env))
@@ -355,7 +349,24 @@ def _override_process(
             raise errors.InvalidArgument(f"cwd {cwd!r:.60} contains a NUL")
         process["cwd"] = cwd
     if user is not None:
-        process["user"] = _user_of(user)
+        resolved = resolve_user(str(user), rootfs)
+        process["user"] = {
+            **(process.get("user") or {}),
+            "uid": resolved.uid,
+            "gid": resolved.gid,
+            "additionalGids": list(resolved.additional_gids),
+        }
+
+
+def _checked_process(process: oci.Process) -> bytes:
+    """An exec's `oci.Process` as JSON, checked as a spec's process is (before any RPC)."""
+    _checked_args(process.args)
+    env_entries(process.env)
+    if "\0" in process.cwd:
+        raise errors.InvalidArgument(f"cwd {process.cwd!r:.60} contains a NUL")
+    if not process.cwd.startswith("/"):
+        raise errors.InvalidArgument(f"cwd must be an absolute path, got {process.cwd!r:.60}")
+    return process.to_json()
 
 
 def _resources_json(resources: Mapping[str, Any] | JSONable) -> bytes:
@@ -997,10 +1008,31 @@ class Task(_ProcessHandle[PipesT_co]):
         start: bool = True,
     ) -> Process[None]: ...
 
+    @overload
     async def exec(
         self,
-        args: Sequence[str],
         *,
+        process: oci.Process,
+        id: str | None = None,
+        stdio: Stdio[_P],
+        start: bool = True,
+    ) -> Process[_P]: ...
+
+    @overload
+    async def exec(
+        self,
+        *,
+        process: oci.Process,
+        id: str | None = None,
+        stdio: None = None,
+        start: bool = True,
+    ) -> Process[None]: ...
+
+    async def exec(
+        self,
+        args: Sequence[str] | None = None,
+        *,
+        process: oci.Process | None = None,
         id: str | None = None,
         stdio: Stdio[_P] | None = None,
         env: Mapping[str, str] | Sequence[str] | None = None,
@@ -1011,17 +1043,31 @@ class Task(_ProcessHandle[PipesT_co]):
     ) -> Process[_P] | Process[None]:
         """Run another process inside the task (like ``ctr task exec``).
 
-        The process gets the container spec's process settings, with `args`,
-        and the given `env` (added to the spec's), `cwd`, `user` and
-        `terminal` (default: the stdio's ``terminal``).
+        Either give `args`: the process gets the container spec's process
+        settings, with `args`, and the given `env` (added to the spec's),
+        `cwd`, `user` and `terminal` (default: the stdio's ``terminal``).
+        Or give a whole `oci.Process` as `process` (capabilities, rlimits,
+        AppArmor profile, ``no_new_privileges``, numeric user and additional
+        gids, ...): it is sent as it is, and its ``terminal`` decides
+        whether the process gets a terminal. The two cannot be mixed.
+
+        A user name (``"app"``, ``"app:staff"``), or a lone uid (whose
+        primary group comes from ``/etc/passwd``), is resolved as
+        `oci.Spec.with_user` does, against the container's image
+        (`Image.user_files`), or the spec's root directory for a container
+        without an image; the user's supplementary groups from ``/etc/group``
+        become additional gids.
 
         Args:
             args: the command line.
+            process: the whole process to run, instead of `args`, `env`,
+                `cwd`, `user` and `terminal`.
             id: the exec id (an identifier); random by default.
             stdio: its standard streams (default `stdio.null`).
             env: extra environment, as a mapping or ``KEY=value`` strings.
             cwd: working directory.
-            user: ``uid``, ``"uid"`` or ``"uid:gid"``.
+            user: ``uid``, ``uid:gid``, ``name``, ``name:group`` (or mixed);
+                an int is a uid.
             terminal: give it a pseudo-terminal.
             start: start it right away (else call `Process.start`).
 
@@ -1030,19 +1076,60 @@ class Task(_ProcessHandle[PipesT_co]):
             kill, wait for and delete it on exit. With ``stdio.pipes()`` it
             is a ``Process[Pipes]``: its `Process.pipes` are never ``None``.
 
+        Raises:
+            TypeError: `process` together with `args`, `env`, `cwd`, `user`
+                or `terminal` (the message names them), or neither `args`
+                nor `process`.
+            pycontainerd.errors.InvalidArgument: a bad id, an empty
+                command, a NUL in an argument, the environment or the
+                working directory, a malformed environment entry, a relative
+                working directory in `process`, or a user or group name
+                that cannot be resolved; raised before any call.
+            pycontainerd.errors.NotFound: a user to resolve, and the
+                container's image no longer exists.
+
         Example:
             ```python
             async with await task.exec(["ls", "/"], stdio=stdio.capture()) as proc:
                 status = await proc.wait()
             print(status.code, proc.captured_stdout)
+
+            process = oci.Process(
+                args=("id",),
+                cwd="/",
+                env=("PATH=/bin",),
+                user=oci.User(uid=1000, gid=1000, additional_gids=(1000, 27)),
+                capabilities=oci.Capabilities(bounding=("CAP_KILL",), effective=("CAP_KILL",)),
+                rlimits=(oci.Rlimit(type="RLIMIT_NOFILE", soft=64, hard=64),),
+                no_new_privileges=True,
+            )
+            async with await task.exec(process=process, stdio=stdio.capture()) as proc:
+                await proc.wait()
             ```
         """
         exec_id = validate(id, "exec id") if id is not None else "exec-" + secrets.token_hex(6)
         config = stdio or null()
-        if terminal is not None and terminal != config.terminal:
-            config = attrs.evolve(config, terminal=terminal)
-        process_spec = await self._process_spec(args, env=env, cwd=cwd, user=user)
-        process_spec["terminal"] = config.terminal
+        if process is not None:
+            given = {"args": args, "env": env, "cwd": cwd, "user": user, "terminal": terminal}
+            mixed = [name for name, value in given.items() if value is not None]
+            if mixed:
+                raise TypeError(
+                    "Task.exec takes either process= or args= with env=, cwd=, user= and"
+                    f" terminal=, not both: process= was given with {'=, '.join(mixed)}="
+                )
+            payload = _checked_process(process)
+            argv = process.args
+            wants_terminal = process.terminal
+        elif args is None:
+            raise TypeError("Task.exec needs args (the command line) or process (an oci.Process)")
+        else:
+            wants_terminal = config.terminal if terminal is None else terminal
+            process_spec = await self._process_spec(args, env=env, cwd=cwd, user=user)
+            process_spec["terminal"] = wants_terminal
+            payload = json.dumps(process_spec, separators=(",", ":")).encode()
+            argv = tuple(args)
+        if wants_terminal != config.terminal:
+            config = attrs.evolve(config, terminal=wants_terminal)
         io = config._open(exec_id, self._client._fifos.root)
         request = ExecProcessRequest(
             container_id=self._container_id,
@@ -1051,23 +1138,20 @@ class Task(_ProcessHandle[PipesT_co]):
             stdout=io.stdout_uri,
             stderr=io.stderr_uri,
             terminal=config.terminal,
-            spec=AnyProto(
-                type_url=PROCESS_SPEC_TYPE,
-                value=json.dumps(process_spec, separators=(",", ":")).encode(),
-            ),
+            spec=AnyProto(type_url=PROCESS_SPEC_TYPE, value=payload),
         )
         creation = Creation(lambda: self._client._caller.unary(_rpc.Tasks.Exec, request))
         proc: Process[_P] | None = None
         try:
             # The Exec call finishes even if cancelled: the process is known, then removed.
             await finish(creation, timeout=CLEANUP_TIMEOUT)
-            proc = Process(self._client, self, exec_id, io, tuple(args))
+            proc = Process(self._client, self, exec_id, io, argv)
             await anyio.lowlevel.checkpoint_if_cancelled()
             if start:
                 await proc.start()
         except BaseException:
             if proc is None and creation.interrupted:  # it may exist: remove it too
-                proc = Process(self._client, self, exec_id, io, tuple(args))
+                proc = Process(self._client, self, exec_id, io, argv)
             if proc is not None:
                 await proc._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
             io.close()
@@ -1127,10 +1211,21 @@ class Task(_ProcessHandle[PipesT_co]):
         user: str | int | None,
     ) -> dict[str, Any]:
         argv = _checked_args(args)
-        spec = self._container._spec_dict()
+        container = self._container
+        spec = container._spec_dict()
         process: dict[str, Any] = dict(spec.get("process") or {})
         process["args"] = argv
-        _override_process(process, env=env, cwd=cwd, user=user)
+        rootfs = None
+        if user is not None:
+            from ._containers import user_rootfs
+
+            image = (
+                await self._client.images.get(container.image_name)
+                if container.image_name
+                else None
+            )
+            rootfs = await user_rootfs(image, spec, str(user))
+        _override_process(process, env=env, cwd=cwd, user=user, rootfs=rootfs)
         process.setdefault("cwd", "/")
         process.setdefault("user", {"uid": 0, "gid": 0})
         return process

@@ -205,3 +205,34 @@ def runtime_stock(inv: pycontainerd.testing.Inventory) -> dict[str, tuple[str, .
         "images": inv.images,
         "ingests": inv.ingests,
     }
+
+
+USERS_IMAGE = "example.com/users:1"
+USERS_PASSWD = (
+    "root:x:0:0:root:/root:/bin/sh\napp:x:1234:5678::/:/bin/sh\nbob:x:1001:100::/:/bin/sh\n"
+)
+USERS_GROUP = (
+    "root:x:0:\n"
+    "users:x:100:bob\n"
+    "audio:x:29:\n"
+    "apps:x:5678:\n"
+    "extra:x:4321:app,bob\n"
+    "bob:x:999:bob\n"  # the user's own-named group is not a supplementary one (Go's rule)
+)
+
+
+async def build_users_image(
+    client: pycontainerd.Client, busybox_rootfs: Path, tmp_path: Path
+) -> pycontainerd.Image:
+    """A busybox image with users ``app`` (1234:5678) and ``bob`` (1001:100) and their groups."""
+    root = tmp_path / "users-rootfs"
+    shutil.copytree(busybox_rootfs, root, symlinks=True)
+    (root / "etc" / "passwd").write_text(USERS_PASSWD)
+    (root / "etc" / "group").write_text(USERS_GROUP)
+    image = await client.images.create_from_directory(
+        USERS_IMAGE,
+        root,
+        config=pycontainerd.ImageConfig(env=("PATH=/bin",), cmd=("sleep", "1000")),
+    )
+    await image.unpack()
+    return image

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
+from _taskutil import USERS_IMAGE, build_users_image
 
 import pycontainerd
 from pycontainerd import events
@@ -452,6 +453,31 @@ async def test_containers_and_tasks_commands(
     r = await pyctr("t", "start", "c2")
     assert (r.returncode, r.stdout) == (4, "attached\n")
     ok(await pyctr("c", "rm", "c2"))
+
+
+async def test_run_and_exec_user_names_from_the_image(
+    pyctr: Pyctr, containerd_client: pycontainerd.Client, busybox_rootfs: Path, tmp_path: Path
+) -> None:
+    await build_users_image(containerd_client, busybox_rootfs, tmp_path)
+    r = await pyctr("run", "--rm", "--user", "app", USERS_IMAGE, "u1", "id")
+    assert ok(r) == "uid=1234(app) gid=5678(apps) groups=4321(extra),5678(apps)\n"
+    # a lone uid takes its group from the image's /etc/passwd, as ctr's does
+    assert ok(await pyctr("run", "--rm", "-u", "1001", USERS_IMAGE, "u2", "id", "-g")) == "100\n"
+    assert "no user 'ghost'" in one_line_error(
+        await pyctr("run", "--rm", "--user", "ghost", USERS_IMAGE, "u3", "id")
+    )
+    ok(await pyctr("c", "create", USERS_IMAGE, "u4"))
+    ok(await pyctr("t", "start", "-d", "u4"))
+    r = await pyctr("t", "exec", "--exec-id", "e1", "--user", "bob", "u4", "id")
+    assert ok(r) == "uid=1001(bob) gid=100(users) groups=100(users),4321(extra)\n"
+    r = await pyctr("t", "exec", "--exec-id", "e2", "-u", "1234", "u4", "id", "-g")
+    assert ok(r) == "5678\n"
+    r = await pyctr("t", "exec", "--exec-id", "e3", "-u", "bob:nogroup", "u4", "id")
+    assert "no group 'nogroup'" in one_line_error(r)
+    ok(await pyctr("t", "rm", "-f", "u4"))
+    ok(await pyctr("c", "rm", "u4"))
+    stock = await inventory(containerd_client)
+    assert (stock.containers, stock.tasks) == ((), ())
 
 
 async def test_content_snapshots_and_leases_commands(

@@ -423,6 +423,33 @@ async def test_task_lifecycle_events_in_order_exactly_once(
     assert (delete.container_id, delete.pid, delete.exit_status) == (cid, create.pid, 3)
 
 
+async def test_task_exit_fires_for_exec_processes_with_their_exec_id(
+    containerd_client: pycontainerd.Client, host_container: Any
+) -> None:
+    client = containerd_client
+    container = await host_container(["sleep", "1000"])
+    cid = container.id
+    async with await container.new_task() as task:
+        await task.start()
+        async with client.events.subscribe(
+            filters.topic("/tasks/exit") & filters.field("event.container_id", cid)
+        ) as stream:
+            async with await task.exec(["sh", "-c", "exit 5"], id="quick") as proc:
+                status = await proc.wait()
+            exit_ = (await next_envelope(stream)).event
+    await container.delete()
+    assert status.code == 5
+    assert isinstance(exit_, events.TaskExit)
+    # The exec id, not the container's, and the exec'd process's own pid.
+    assert (exit_.container_id, exit_.id, exit_.pid, exit_.exit_status) == (
+        cid,
+        "quick",
+        proc.pid,
+        5,
+    )
+    assert exit_.exited_at == status.exited_at
+
+
 async def test_cancelling_around_the_stream_leaves_cleanly(
     containerd_client: pycontainerd.Client,
 ) -> None:

@@ -100,8 +100,9 @@ async def test_exec_bad_arguments(host_container: HostContainer) -> None:
             await task.exec([])
         with pytest.raises(errors.InvalidArgument, match="bad id!"):
             await task.exec(["true"], id="bad id!")
-        with pytest.raises(ValueError, match="user"):
-            await task.exec(["true"], user="root")
+        # Names are looked up in the spec's root directory (this container has no image).
+        with pytest.raises(errors.InvalidArgument, match="no user 'ghost'"):
+            await task.exec(["true"], user="ghost")
         # Environment, args and cwd are checked as specs' are, before any call.
         with pytest.raises(errors.InvalidArgument, match="'A=B'"):
             await task.exec(["true"], env={"A=B": "1"})

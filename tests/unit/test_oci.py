@@ -856,6 +856,45 @@ def test_root_path_never_leaves_the_root(links: dict[str, str], path: list[str])
             assert not os.path.islink(current)
 
 
+def test_with_additional_groups_appends_gids_and_names() -> None:
+    # As Go's WithAppendAdditionalGroups: gids as given, names from /etc/group, appended.
+    spec = oci.Spec.default().with_user("alice", rootfs=ROOTFS)
+    assert spec.process is not None
+    assert spec.process.user.additional_gids == (1000, 100, 50, 44)
+    more = spec.with_additional_groups(["wheel", 7, "65534"], rootfs=ROOTFS)
+    assert more.process is not None
+    assert more.process.user.additional_gids == (1000, 100, 50, 44, 10, 7, 65534)
+    assert more.process.user.gid == 1000
+    # The primary gid is put first when the list does not have it yet.
+    plain = oci.Spec.default().with_user("5:6").with_additional_groups([9])
+    assert plain.process is not None
+    assert plain.process.user.additional_gids == (6, 9)
+    bare = oci.Spec.from_json(b'{"process": {"user": {"uid": 1, "gid": 2}}}')
+    added = bare.with_additional_groups(["3"])
+    assert added.process is not None
+    assert added.process.user.additional_gids == (2, 3)
+
+
+def test_with_additional_groups_errors_name_the_group() -> None:
+    with pytest.raises(errors.InvalidArgument, match="'ghosts'"):
+        oci.Spec.default().with_additional_groups(["ghosts"], rootfs=ROOTFS)
+    with pytest.raises(ValueError, match=r"'video'.*rootfs"):
+        oci.Spec.default().with_additional_groups(["video"])
+    with pytest.raises(ValueError, match="no /etc/group"):
+        oci.Spec.default().with_additional_groups(["video"], rootfs={"/etc/passwd": b""})
+    with pytest.raises(ValueError, match="-1"):
+        oci.Spec.default().with_additional_groups([-1])
+    with pytest.raises(TypeError, match="list"):
+        oci.Spec.default().with_additional_groups("video", rootfs=ROOTFS)
+
+
+def test_args_and_cwd_with_a_nul_are_refused() -> None:
+    with pytest.raises(errors.InvalidArgument, match="NUL"):
+        oci.Spec.default().with_args(["echo", "a\0b"])
+    with pytest.raises(errors.InvalidArgument, match="NUL"):
+        oci.Spec.default().with_cwd("/tmp\0x")
+
+
 def test_user_files_given_as_a_mapping() -> None:
     files = {
         "/etc/passwd": (ROOTFS / "etc" / "passwd").read_bytes(),

@@ -420,7 +420,7 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", action="append", default=[], help="KEY=VALUE (repeat)")
     p.add_argument("--snapshotter", help="snapshotter for the rootfs")
     p.add_argument("--cwd", help="working directory")
-    p.add_argument("-u", "--user", help="user: uid[:gid] or name[:group]")
+    p.add_argument("-u", "--user", help="user: uid[:gid] or name[:group], from the image")
     p.add_argument("--net-host", action="store_true", help="use the host's network")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("id", metavar="ID")
@@ -444,12 +444,15 @@ async def _create_container(client: Client, args: argparse.Namespace) -> Contain
     image = await client.images.get(args.image)
     if not await image.is_unpacked(args.snapshotter):
         await image.unpack(args.snapshotter)
+    config = await image.config()
     spec = oci.Spec.from_image(
-        await image.config(),
+        config,
         args=args.command or None,
         env=list(args.env) or None,
         cwd=args.cwd,
         user=args.user,
+        # names, and a lone uid's group, come from the image, as the SDK's create does
+        rootfs=await image.user_files() if args.user or config.user else None,
         namespace=client.namespace,
         id=args.id,
     )
@@ -591,7 +594,7 @@ def _register_tasks(commands: Commands) -> None:
     p.add_argument("--exec-id", required=True, help="id of the new process")
     p.add_argument("-t", "--tty", action="store_true", help="give it a terminal")
     p.add_argument("--cwd", help="working directory")
-    p.add_argument("-u", "--user", help="user: uid[:gid] or name")
+    p.add_argument("-u", "--user", help="user: uid[:gid] or name[:group], from the image")
     p.add_argument("--env", action="append", default=[], help="NAME=value (repeat)")
     p.add_argument("id")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")

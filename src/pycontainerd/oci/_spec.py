@@ -29,7 +29,7 @@ from ._model import (
     Rlimit,
     Root,
 )
-from ._user import Rootfs, resolve_user
+from ._user import Rootfs, append_groups, resolve_user
 
 if TYPE_CHECKING:
     from ._image import ImageConfigLike
@@ -172,6 +172,14 @@ def _namespace_type(value: str) -> str:
         known = ", ".join(sorted(NAMESPACE_TYPES))
         raise ValueError(f"unknown namespace type {value!r} (known: {known})")
     return value
+
+
+def _no_nul(what: str, value: str) -> None:
+    """Refuse a NUL in a string runc would pass to the kernel (it would refuse it at start)."""
+    if "\0" in value:
+        from .. import errors
+
+        raise errors.InvalidArgument(f"{what} {value!r:.60} contains a NUL")
 
 
 def _non_negative(name: str, value: int | None) -> None:
@@ -397,7 +405,8 @@ class Spec(Model):
         """Replace the process's arguments (the program and its argv).
 
         Raises:
-            ValueError: `args` is empty.
+            ValueError: `args` is empty, or an argument contains a NUL
+                (`pycontainerd.errors.InvalidArgument`).
 
         Example:
             ```python
@@ -409,6 +418,8 @@ class Spec(Model):
         values = tuple(args)
         if not values:
             raise ValueError("args must not be empty")
+        for arg in values:
+            _no_nul("argument", arg)
         return self._with_process(args=values)
 
     def with_env(self, env: EnvLike) -> Spec:
@@ -438,7 +449,8 @@ class Spec(Model):
         """Set the process's working directory (absolute, inside the container).
 
         Raises:
-            ValueError: `cwd` is not absolute.
+            ValueError: `cwd` is not absolute, or contains a NUL
+                (`pycontainerd.errors.InvalidArgument`).
 
         Example:
             ```python
@@ -447,6 +459,7 @@ class Spec(Model):
         """
         if not cwd.startswith("/"):
             raise ValueError(f"cwd must be an absolute path, got {cwd!r}")
+        _no_nul("cwd", cwd)
         return self._with_process(cwd=cwd)
 
     def with_tty(self, *, columns: int | None = None, rows: int | None = None) -> Spec:
@@ -508,6 +521,34 @@ class Spec(Model):
                 additional_gids=resolved.additional_gids,
             )
         )
+
+    def with_additional_groups(
+        self, groups: Iterable[str | int], *, rootfs: Rootfs | None = None
+    ) -> Spec:
+        """Add supplementary groups, given as gids or group names (containerd's ``WithAppendAdditionalGroups``).
+
+        They are appended to the process's additional gids; names are looked
+        up in `rootfs`'s ``/etc/group``. The primary gid stays among them.
+
+        Args:
+            groups: gids, or names (a numeric string is a gid).
+            rootfs: the container's root filesystem on this host, or a
+                mapping of ``"/etc/group"`` to its contents, for names.
+
+        Raises:
+            ValueError: a name that cannot be resolved (no `rootfs`, or not
+                in its ``/etc/group``), or a gid out of range.
+
+        Example:
+            ```python
+            files = {"/etc/group": b"audio:x:29:"}
+            spec = Spec.default().with_user("1000:1000").with_additional_groups([27, "audio"], rootfs=files)
+            assert spec.process is not None and spec.process.user.additional_gids == (1000, 27, 29)
+            ```
+        """
+        current = self._process().user
+        gids = append_groups(current.gid, current.additional_gids, groups, rootfs)
+        return self._with_process(user=attrs.evolve(current, additional_gids=gids))
 
     def with_rlimit(self, type: str, *, soft: int, hard: int) -> Spec:
         """Set a POSIX resource limit, replacing one of the same type.

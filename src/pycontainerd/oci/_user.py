@@ -11,10 +11,10 @@ import os
 import re
 import stat
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple
 
-__all__ = ["ResolvedUser", "Rootfs", "resolve_user", "root_path"]
+__all__ = ["ResolvedUser", "Rootfs", "append_groups", "resolve_user", "root_path"]
 
 Rootfs = str | os.PathLike[str] | Mapping[str, bytes]
 """Where user and group names are looked up: a root filesystem directory on this
@@ -150,9 +150,16 @@ def _parse_id(text: str) -> int | None:
     return None
 
 
+def _invalid(message: str) -> ValueError:
+    """`pycontainerd.errors.InvalidArgument` (a `ValueError`), imported when first needed."""
+    from .. import errors
+
+    return errors.InvalidArgument(message)
+
+
 def _need_rootfs(what: str, rootfs: Rootfs | None) -> Rootfs:
     if rootfs is None:
-        raise ValueError(
+        raise _invalid(
             f"cannot resolve {what} without a rootfs to read /etc/passwd and /etc/group from"
         )
     return rootfs
@@ -163,13 +170,13 @@ def _user_by_name(name: str, rootfs: Rootfs | None) -> _PasswdEntry:
     try:
         entries = _passwd(root)
     except FileNotFoundError:
-        raise ValueError(
+        raise _invalid(
             f"cannot resolve user name {name!r}: no /etc/passwd in {_describe_root(root)}"
         ) from None
     for entry in entries:
         if entry.name == name:
             return entry
-    raise ValueError(f"no user {name!r} in /etc/passwd of {_describe_root(root)}")
+    raise _invalid(f"no user {name!r} in /etc/passwd of {_describe_root(root)}")
 
 
 def _gid_by_name(name: str, rootfs: Rootfs | None) -> int:
@@ -177,13 +184,13 @@ def _gid_by_name(name: str, rootfs: Rootfs | None) -> int:
     try:
         entries = _groups(root)
     except FileNotFoundError:
-        raise ValueError(
+        raise _invalid(
             f"cannot resolve group name {name!r}: no /etc/group in {_describe_root(root)}"
         ) from None
     for entry in entries:
         if entry.name == name:
             return entry.gid
-    raise ValueError(f"no group {name!r} in /etc/group of {_describe_root(root)}")
+    raise _invalid(f"no group {name!r} in /etc/group of {_describe_root(root)}")
 
 
 def _supplementary_gids(user: str, rootfs: Rootfs) -> tuple[int, ...] | None:
@@ -236,7 +243,7 @@ def resolve_user(user: str, rootfs: Rootfs | None) -> ResolvedUser:
         uid = uid_part if uid_part is not None else _user_by_name(parts[0], rootfs).uid
         gid = gid_part if gid_part is not None else _gid_by_name(parts[1], rootfs)
     else:
-        raise ValueError(f"invalid user {user!r}: expected user[:group]")
+        raise _invalid(f"invalid user {user!r:.60}: expected user[:group]")
     extra = None if rootfs is None else _supplementary_gids(str(uid), rootfs)
     return ResolvedUser(uid, gid, _with_primary(gid, extra))
 
@@ -245,3 +252,30 @@ def supplementary_for(user: str, gid: int, rootfs: Rootfs | None) -> tuple[int, 
     """Additional gids for a user name or uid, with `gid` included (``WithAdditionalGIDs``)."""
     extra = None if rootfs is None else _supplementary_gids(user, rootfs)
     return _with_primary(gid, extra)
+
+
+def append_groups(
+    gid: int, gids: Iterable[int], groups: Iterable[str | int], rootfs: Rootfs | None
+) -> tuple[int, ...]:
+    """`gids` with `groups` (gids or ``/etc/group`` names) appended, as ``WithAppendAdditionalGroups``.
+
+    The primary `gid` is put first unless already listed (``ensureAdditionalGids``).
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: a group name that cannot be
+            resolved (no `rootfs`, or not in its ``/etc/group``). Also a
+            `ValueError`.
+        TypeError: a lone string was given instead of a list.
+    """
+    if isinstance(groups, str | bytes):
+        raise TypeError(f"groups must be a list of gids or group names, not {groups!r:.60}")
+    added: list[int] = []
+    for group in groups:
+        if isinstance(group, int):
+            if not 0 <= group <= _MAX_ID:
+                raise _invalid(f"gid {group} out of range")
+            added.append(group)
+        else:
+            number = _parse_id(group)
+            added.append(number if number is not None else _gid_by_name(group, rootfs))
+    return _with_primary(gid, (*gids, *added))
