@@ -20,7 +20,7 @@ from ._client import Client
 from ._transport import DEFAULT
 
 if TYPE_CHECKING:
-    from . import events, oci, registry, stdio
+    from . import events, oci, registry, services, stdio
     from ._containers import Container, Containers, Extension, Runtime
     from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
     from ._descriptors import Descriptor, Mount
@@ -113,6 +113,7 @@ __all__ = [
     "oci",
     "parse_signal",
     "registry",
+    "services",
     "stdio",
     "transfer",
 ]
@@ -120,7 +121,7 @@ __all__ = [
 # Where each public name lives: imported on first access (PEP 562), so that
 # `import pycontainerd` does not pay for the facades and modules a program
 # never uses.
-_SUBPACKAGES = frozenset(("events", "oci", "registry", "stdio", "transfer"))
+_SUBPACKAGES = frozenset(("events", "oci", "registry", "services", "stdio", "transfer"))
 _LAZY = {
     name: module
     for module, names in {

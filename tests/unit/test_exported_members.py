@@ -1,7 +1,7 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, events, oci, registry, stdio, testing
+from pycontainerd import errors, events, oci, registry, services, stdio, testing
 
 PUBLIC = [
     "DEFAULT",
@@ -61,6 +61,7 @@ PUBLIC = [
     "oci",
     "parse_signal",
     "registry",
+    "services",
     "stdio",
     "transfer",
 ]
@@ -78,6 +79,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, events, events.filters, oci, registry, stdio, testing):
+    for mod in (errors, events, events.filters, oci, registry, services, stdio, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"
