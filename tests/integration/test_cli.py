@@ -233,7 +233,53 @@ async def test_events_prints_one_line_per_event(
 
 
 async def test_events_count_and_bad_count(pyctr: Pyctr) -> None:
-    assert "--count" in one_line_error(await pyctr("events", "--count", "0"))
+    r = await pyctr("events", "--count", "0")
+    assert r.returncode == 2
+    assert "--count" in one_line_error(r)
+
+
+async def test_events_without_a_probe(
+    containerd_daemon: ContainerdDaemon, containerd_client: pycontainerd.Client
+) -> None:
+    from pycontainerd.services import events as raw
+
+    client = containerd_client
+    command = [*PYCTR, "events", "--no-probe", "--count", "1", "--format", "json", 'topic=="/np/x"']
+    # Every envelope of the namespace, probes included, as another consumer sees them.
+    watch = client.services.events.subscribe(
+        raw.SubscribeRequest(filters=[events.filters.namespace(client.namespace)])
+    )
+    seen: list[str] = []
+    live, done = anyio.Event(), anyio.Event()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+
+            async def watcher() -> None:
+                async for envelope in watch:
+                    seen.append(envelope.topic)
+                    live.set()  # it delivers: pyctr's subscribing is seen from now on
+                    if envelope.topic == "/np/done":
+                        done.set()
+                        return
+
+            async def publish() -> None:
+                while True:
+                    await client.events.publish("/np/x", events.TaskOOM(container_id="x"))
+                    await anyio.sleep(0.05)
+
+            tg.start_soon(watcher)
+            tg.start_soon(publish)
+            await live.wait()
+            result = await anyio.run_process(
+                command, env=pyctr_env(containerd_daemon, client.namespace), check=False
+            )
+            await client.events.publish("/np/done", events.TaskOOM(container_id="d"))
+            await done.wait()
+            tg.cancel_scope.cancel()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["topic"] == "/np/x"
+    assert "/np/x" in seen
+    assert [t for t in seen if t.startswith(events.PROBE_PREFIX)] == []
 
 
 IMAGE = "docker.io/library/busybox:latest"
