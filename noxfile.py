@@ -42,6 +42,7 @@ PROTO_PACKAGES = [
     "golang-github-containerd-cgroups-dev",
     "golang-github-gogo-protobuf-dev",
     "golang-github-gogo-googleapis-dev",
+    "golang-google-grpc-dev",
 ]
 # Pinned: the stubs must regenerate byte for byte (black and isort format them).
 # pyproject.toml's `test` extra repeats these pins for tests/unit/test_generated.py.

@@ -97,10 +97,23 @@ SOURCES: list[tuple[str, str | None, str, list[str]]] = [
         "github.com/gogo/googleapis",
         ["google/rpc/status.proto"],
     ),
+    # gRPC's health service (`Client.is_serving`), which containerd serves beside
+    # its own; Debian ships the proto grpc-go's stubs were generated from.
+    (
+        "golang-google-grpc-dev",
+        None,
+        "google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master",
+        ["grpc/health/v1/health.proto"],
+    ),
 ]
 
-# gogo.proto and status.proto are imported by their short paths.
-SHORT_IMPORTS = {"github.com/gogo/protobuf": "", "github.com/gogo/googleapis": ""}
+# gogo.proto and status.proto are imported by their short paths; health.proto
+# keeps the path of gRPC's own proto repository.
+SHORT_IMPORTS = {
+    "github.com/gogo/protobuf": "",
+    "github.com/gogo/googleapis": "",
+    "google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master": "",
+}
 
 
 def _dest(base: str, rel: str) -> Path:
@@ -165,9 +178,10 @@ def copy() -> None:
         + "\n".join(versions)
         + "\n\ncontainerd's API is the API module of containerd 2.1; its v1 services are\n"
         "the ones containerd 1.6 and 1.7 serve too. The files keep their own copyright\n"
-        "headers; containerd and its cgroups library are licensed under the Apache\n"
-        "License 2.0 (`LICENSE`), gogo/protobuf and gogo/googleapis under the licenses\n"
-        "named in the Debian copyright files kept in `copyright/`.\n"
+        "headers; containerd, its cgroups library and gRPC (its health service) are\n"
+        "licensed under the Apache License 2.0 (`LICENSE`), gogo/protobuf and\n"
+        "gogo/googleapis under the licenses named in the Debian copyright files kept\n"
+        "in `copyright/`.\n"
     )
     shutil.copyfile("/usr/share/common-licenses/Apache-2.0", HERE / "LICENSE")
 

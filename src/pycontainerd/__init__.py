@@ -20,7 +20,7 @@ from ._client import Client
 from ._transport import DEFAULT
 
 if TYPE_CHECKING:
-    from . import events, oci, registry, runtime, stdio
+    from . import events, oci, registry, runtime, services, stdio
     from ._containers import Container, Containers, Extension, Runtime
     from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
     from ._descriptors import Descriptor, Mount
@@ -114,6 +114,7 @@ __all__ = [
     "parse_signal",
     "registry",
     "runtime",
+    "services",
     "stdio",
     "transfer",
 ]
@@ -121,7 +122,7 @@ __all__ = [
 # Where each public name lives: imported on first access (PEP 562), so that
 # `import pycontainerd` does not pay for the facades and modules a program
 # never uses.
-_SUBPACKAGES = frozenset(("events", "oci", "registry", "runtime", "stdio", "transfer"))
+_SUBPACKAGES = frozenset(("events", "oci", "registry", "runtime", "services", "stdio", "transfer"))
 _LAZY = {
     name: module
     for module, names in {

@@ -221,6 +221,56 @@ class Client(AsyncResource):
         # An empty message serialises to no bytes: nothing to build or encode.
         return version_of(await self._caller.unary_raw(_rpc.Version.Version, b"", timeout=timeout))
 
+    async def is_serving(self, *, timeout: Timeout = DEFAULT) -> bool:
+        """Whether the daemon's gRPC health service (``grpc.health.v1``) reports it serving.
+
+        As the Go client's ``IsServing``, the call waits for the daemon: while
+        it cannot be reached (socket missing, connection refused: a daemon
+        still starting), the check is retried with backoff until `timeout`
+        runs out. A daemon that answers says ``SERVING`` (true) or anything
+        else (false, e.g. while it shuts down).
+
+        Args:
+            timeout: seconds to wait in all (the client's default unless given;
+                ``None``: until cancelled).
+
+        Raises:
+            pycontainerd.errors.DeadlineExceeded: no answer within `timeout`;
+                its ``__cause__`` is the last connection error, if any.
+            pycontainerd.errors.TLSError: the TLS handshake failed (not retried).
+
+        Example:
+            ```python
+            if not await client.is_serving(timeout=5):
+                raise SystemExit("containerd is up but not serving")
+            ```
+        """
+        import anyio
+
+        from . import errors
+        from ._api.grpc.health.v1 import HealthCheckResponseServingStatus
+
+        seconds = self._transport.deadline(timeout)
+        deadline = None if seconds is None else anyio.current_time() + seconds
+        delay = 0.05
+        while True:
+            left = None if deadline is None else max(deadline - anyio.current_time(), 0.0)
+            try:
+                reply = await self._caller.unary(_rpc.Health.Check, b"", timeout=left)
+            except errors.TLSError:
+                raise
+            except errors.ConnectionError as exc:
+                if deadline is not None and anyio.current_time() + delay >= deadline:
+                    raise errors.DeadlineExceeded(
+                        f"containerd at {self.address} did not answer its health check "
+                        f"within {seconds} seconds",
+                        method=_rpc.Health.Check.path,
+                    ) from exc
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            return reply.status == HealthCheckResponseServingStatus.SERVING
+
     async def server(self, *, timeout: Timeout = DEFAULT) -> ServerInfo:
         """The daemon: its version, UUID and, from containerd 1.7 on, pid and deprecations.
 

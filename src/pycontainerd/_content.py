@@ -429,6 +429,44 @@ class ContentWriter:
             self._offset += len(chunk)
             self._pending.append(self._offset)
 
+    async def truncate(self, size: int = 0) -> None:
+        """Drop what the ingest holds past `size` bytes; the next write lands there.
+
+        Go's ``content.Writer.Truncate``. containerd's content service can
+        only start an ingest over: `size` is 0 (the usual case, e.g. a resumed
+        ingest whose bytes turn out not to match), or the current `offset`
+        (nothing to drop). The daemon drops the bytes and resets the digest
+        it computes; `offset` is then 0.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: `size` is neither 0 nor the
+                current offset (raised before anything is sent).
+            pycontainerd.errors.FailedPrecondition: the writer is closed.
+
+        Example:
+            ```python
+            async with client.content.writer("upload-1", total=len(data)) as w:
+                if w.offset:  # bytes of an earlier attempt, from a source that changed
+                    await w.truncate()  # start over
+                await w.write(data)
+                await w.commit()
+            ```
+        """
+        self._check_open()
+        if isinstance(size, bool) or not isinstance(size, int) or size not in (0, self._offset):
+            raise errors.InvalidArgument(
+                f"cannot truncate ref {self.ref!r} to {size!r} bytes: containerd truncates "
+                f"an ingest only to 0 (or its current offset, {self._offset})"
+            )
+        if size == self._offset:
+            return
+        while len(self._pending) >= _WINDOW:
+            await self._ack_one()
+        # A WRITE at offset 0 into a non-empty ingest is how the daemon truncates.
+        await self._call.send(_wire.write_content_request(b"", action=_WRITE_ACTION, offset=0))
+        self._offset = 0
+        self._pending.append(0)
+
     async def commit(
         self,
         *,
@@ -538,14 +576,31 @@ class Content(Facade):
                 found.extend(ContentInfo._from_proto(i) for i in reply.info)
         return found
 
-    async def update(self, digest: str, *, labels: Mapping[str, str | None]) -> ContentInfo:
+    async def update(
+        self,
+        digest: str,
+        *,
+        labels: Mapping[str, str | None],
+        replace_labels: bool = False,
+    ) -> ContentInfo:
         """Set or remove labels key by key; a value of ``None`` removes that label.
 
-        Labels not named keep their values.
+        Labels not named keep their values, unless `replace_labels`.
+
+        Args:
+            digest: the blob.
+            labels: the labels to set (``None``: remove that label).
+            replace_labels: make `labels` the blob's whole set of labels (the
+                ``labels`` field path, as Go's ``Update(ctx, info, "labels")``):
+                every label not named is removed, ``{}`` removes them all.
+
+        Raises:
+            pycontainerd.errors.NotFound: there is no such blob.
 
         Example:
             ```python
             await client.content.update(digest, labels={"owner": "me", "old": None})
+            await client.content.update(digest, labels={"owner": "me"}, replace_labels=True)
             ```
         """
         _check_digest(digest)
@@ -554,7 +609,9 @@ class Content(Facade):
             _rpc.Content.Update,
             UpdateRequest(
                 info=_Info(digest=digest, labels=new),
-                update_mask=FieldMask(paths=[f"labels.{k}" for k in labels]),
+                update_mask=FieldMask(
+                    paths=["labels"] if replace_labels else [f"labels.{k}" for k in labels]
+                ),
             ),
         )
         return ContentInfo._from_proto(reply.info)

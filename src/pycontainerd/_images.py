@@ -672,10 +672,21 @@ class Images(Facade):
         *,
         target: Descriptor | None = None,
         labels: Mapping[str, str | None] | None = None,
+        replace_labels: bool = False,
     ) -> Image:
         """Point `name` at a new target and/or set labels (a ``None`` value removes that label).
 
-        Only what is passed changes; labels not named keep their values.
+        Only what is passed changes; labels not named keep their values,
+        unless `replace_labels`.
+
+        Args:
+            name: the image.
+            target: the descriptor it should point at.
+            labels: the labels to set (``None``: remove that label).
+            replace_labels: make `labels` the image's whole set of labels (the
+                ``labels`` field path, as Go's ``Update(ctx, image,
+                "labels")``): every label not named is removed, ``{}`` removes
+                them all.
 
         Raises:
             pycontainerd.errors.NotFound: there is no such image.
@@ -683,13 +694,12 @@ class Images(Facade):
         Example:
             ```python
             await client.images.update(image.name, labels={"pinned": "true", "old": None})
+            await client.images.update(image.name, labels={"pinned": "true"}, replace_labels=True)
             ```
         """
         _check_name(name)
-        paths = [
-            *(["target"] if target is not None else []),
-            *(f"labels.{k}" for k in labels or ()),
-        ]
+        label_paths = ["labels"] if replace_labels else [f"labels.{k}" for k in labels or ()]
+        paths = [*(["target"] if target is not None else []), *label_paths]
         if target is None:
             current = await self.get(name)
             if not paths:

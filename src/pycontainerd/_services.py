@@ -16,8 +16,11 @@ from ._api.containerd.services.leases.v1 import LeasesStub
 from ._api.containerd.services.namespaces.v1 import NamespacesStub
 from ._api.containerd.services.sandbox.v1 import ControllerStub, StoreStub
 from ._api.containerd.services.snapshots.v1 import SnapshotsStub
+from ._api.containerd.services.streaming.v1 import StreamingStub
 from ._api.containerd.services.tasks.v1 import TasksStub
+from ._api.containerd.services.transfer.v1 import TransferStub
 from ._api.containerd.services.version.v1 import VersionStub
+from ._api.grpc.health.v1 import HealthStub
 from ._facade import Facade
 
 __all__ = ["Services"]
@@ -29,14 +32,16 @@ class Services(Facade):
     """containerd's gRPC services as betterproto stubs (no error mapping, no wrapping).
 
     For calls the SDK does not cover yet. Each property makes a stub that
-    sends this view's namespace and lease with every call.
+    sends this view's namespace and lease with every call, with the client's
+    timeout. The request and reply classes are in `pycontainerd.services`,
+    one module per stub. Errors are grpclib's ``GRPCError``, unmapped.
 
     Example:
         ```python
         from betterproto.lib.google.protobuf import Empty
-        from pycontainerd._api.containerd.services.version.v1 import VersionResponse
+        from pycontainerd.services import version
 
-        reply: VersionResponse = await client.services.version.version(Empty())
+        reply: version.VersionResponse = await client.services.version.version(Empty())
         ```
     """
 
@@ -63,6 +68,10 @@ class Services(Facade):
     @property
     def events(self) -> EventsStub:
         return self._stub(EventsStub)
+
+    @property
+    def health(self) -> HealthStub:
+        return self._stub(HealthStub)
 
     @property
     def images(self) -> ImagesStub:
@@ -93,8 +102,16 @@ class Services(Facade):
         return self._stub(SnapshotsStub)
 
     @property
+    def streaming(self) -> StreamingStub:
+        return self._stub(StreamingStub)
+
+    @property
     def tasks(self) -> TasksStub:
         return self._stub(TasksStub)
+
+    @property
+    def transfer(self) -> TransferStub:
+        return self._stub(TransferStub)
 
     @property
     def version(self) -> VersionStub:

@@ -142,11 +142,13 @@ class SignalTarget(Protocol):
 
 
 def _terminal_size() -> os.terminal_size | None:
+    """This process's terminal size; ``None`` if it has none or one of unknown size (0x0)."""
     for fd in (0, 1, 2):
         try:
-            return os.get_terminal_size(fd)
+            size = os.get_terminal_size(fd)
         except OSError:
             continue
+        return size if size.columns and size.lines else None
     return None
 
 
@@ -157,7 +159,8 @@ class forward_signals:
     SIGPIPE and SIGURG (as containerd's ``ctr``), and except the synchronous
     fault signals SIGSEGV, SIGBUS, SIGFPE and SIGILL (a Python handler would
     make a real fault spin). SIGWINCH becomes ``resize(columns, rows)`` with
-    this process's terminal size when the target has a terminal. Signals are
+    this process's terminal size when the target has a terminal (and the size
+    is known: a terminal of 0x0 is left alone). Signals are
     forwarded in the order they arrive. Once the target has exited
     (``kill`` raises `pycontainerd.errors.NotFound`) forwarding stops
     quietly; other errors are logged (logger ``pycontainerd.signals``) and

@@ -257,12 +257,32 @@ class Snapshots(Facade):
         )
         return SnapshotInfo._from_proto(reply.info)
 
-    async def update(self, key: str, *, labels: Mapping[str, str | None]) -> SnapshotInfo:
+    async def update(
+        self,
+        key: str,
+        *,
+        labels: Mapping[str, str | None],
+        replace_labels: bool = False,
+    ) -> SnapshotInfo:
         """Set or remove labels key by key; a value of ``None`` removes that label.
+
+        Labels not named keep their values, unless `replace_labels`.
+
+        Args:
+            key: the snapshot.
+            labels: the labels to set (``None``: remove that label).
+            replace_labels: make `labels` the snapshot's whole set of labels
+                (the ``labels`` field path, as Go's ``Update(ctx, info,
+                "labels")``): every label not named is removed, ``{}``
+                removes them all.
+
+        Raises:
+            pycontainerd.errors.NotFound: there is no such snapshot.
 
         Example:
             ```python
             await client.snapshots().update("layer-2", labels={"keep": "yes", "old": None})
+            await client.snapshots().update("layer-2", labels={"keep": "yes"}, replace_labels=True)
             ```
         """
         _check_key(key)
@@ -272,7 +292,9 @@ class Snapshots(Facade):
             UpdateSnapshotRequest(
                 snapshotter=self.name,
                 info=_Info(name=key, labels=new),
-                update_mask=FieldMask(paths=[f"labels.{k}" for k in labels]),
+                update_mask=FieldMask(
+                    paths=["labels"] if replace_labels else [f"labels.{k}" for k in labels]
+                ),
             ),
         )
         return SnapshotInfo._from_proto(reply.info)

@@ -234,7 +234,53 @@ async def test_events_prints_one_line_per_event(
 
 
 async def test_events_count_and_bad_count(pyctr: Pyctr) -> None:
-    assert "--count" in one_line_error(await pyctr("events", "--count", "0"))
+    r = await pyctr("events", "--count", "0")
+    assert r.returncode == 2
+    assert "--count" in one_line_error(r)
+
+
+async def test_events_without_a_probe(
+    containerd_daemon: ContainerdDaemon, containerd_client: pycontainerd.Client
+) -> None:
+    from pycontainerd.services import events as raw
+
+    client = containerd_client
+    command = [*PYCTR, "events", "--no-probe", "--count", "1", "--format", "json", 'topic=="/np/x"']
+    # Every envelope of the namespace, probes included, as another consumer sees them.
+    watch = client.services.events.subscribe(
+        raw.SubscribeRequest(filters=[events.filters.namespace(client.namespace)])
+    )
+    seen: list[str] = []
+    live, done = anyio.Event(), anyio.Event()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+
+            async def watcher() -> None:
+                async for envelope in watch:
+                    seen.append(envelope.topic)
+                    live.set()  # it delivers: pyctr's subscribing is seen from now on
+                    if envelope.topic == "/np/done":
+                        done.set()
+                        return
+
+            async def publish() -> None:
+                while True:
+                    await client.events.publish("/np/x", events.TaskOOM(container_id="x"))
+                    await anyio.sleep(0.05)
+
+            tg.start_soon(watcher)
+            tg.start_soon(publish)
+            await live.wait()
+            result = await anyio.run_process(
+                command, env=pyctr_env(containerd_daemon, client.namespace), check=False
+            )
+            await client.events.publish("/np/done", events.TaskOOM(container_id="d"))
+            await done.wait()
+            tg.cancel_scope.cancel()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["topic"] == "/np/x"
+    assert "/np/x" in seen
+    assert [t for t in seen if t.startswith(events.PROBE_PREFIX)] == []
 
 
 IMAGE = "docker.io/library/busybox:latest"
@@ -273,48 +319,79 @@ async def test_run_rm_returns_exit_code_and_output(
     assert r.stdout == "hi there /tmp 1 mounted\n"
 
 
+def run_in_pty(command: list[str], env: dict[str, str], size: tuple[int, int]) -> tuple[bytes, int]:
+    """Run `command` with a pseudo-terminal of `size` (rows, columns) as its stdio."""
+    # subprocess forks and execs in C: safe in this multi-threaded process,
+    # where pty.fork() would run Python code in the child.
+    master, slave = pty.openpty()  # a new pty is 0x0, as under `script` or a CI runner
+    if size != (0, 0):
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+    proc = subprocess.Popen(
+        command, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
+    os.close(slave)
+    output = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: every writer of the pty is gone
+            break
+        if not data:
+            break
+        output += data
+    code = proc.wait(60)
+    os.close(master)
+    return output, code
+
+
+PYCTR = [sys.executable, "-m", "pycontainerd"]
+UNKNOWN_SIZE = b"warning: the terminal's size is unknown (0x0)"
+
+
 async def test_run_tty_under_a_pty(
     containerd_daemon: ContainerdDaemon,
     busybox_image: pycontainerd.Image,
     containerd_client: pycontainerd.Client,
 ) -> None:
     env = pyctr_env(containerd_daemon, containerd_client.namespace)
-
-    def run_in_pty() -> tuple[bytes, int]:
-        # subprocess forks and execs in C: safe in this multi-threaded process,
-        # where pty.fork() would run Python code in the child.
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-        command = [sys.executable, "-m", "pycontainerd", "run", "--rm", "-t", IMAGE, "tty1"]
-        proc = subprocess.Popen(
-            [*command, "sh", "-c", "tty; stty size; exit 3"],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            start_new_session=True,
-        )
-        os.close(slave)
-        output = b""
-        while True:
-            ready, _, _ = select.select([master], [], [], 60)
-            if not ready:
-                break
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: every writer of the pty is gone
-                break
-            if not data:
-                break
-            output += data
-        code = proc.wait(60)
-        os.close(master)
-        return output, code
-
-    output, code = await anyio.to_thread.run_sync(run_in_pty)
+    command = [*PYCTR, "run", "--rm", "-t", IMAGE, "tty1", "sh", "-c", "tty; stty size; exit 3"]
+    output, code = await anyio.to_thread.run_sync(run_in_pty, command, env, (30, 90))
     assert code == 3, output
     assert b"/dev/pts/" in output
     assert b"30 90" in output
+    assert UNKNOWN_SIZE not in output
+
+
+async def test_tty_of_unknown_size_warns_and_carries_on(
+    pyctr: Pyctr,
+    containerd_daemon: ContainerdDaemon,
+    busybox_image: pycontainerd.Image,
+    containerd_client: pycontainerd.Client,
+) -> None:
+    # As ctr: a terminal of 0x0 (under `script`, some CI runners) gets a warning,
+    # the process runs with a terminal, and its exit code is pyctr's.
+    env = pyctr_env(containerd_daemon, containerd_client.namespace)
+    command = [*PYCTR, "run", "--rm", "-t", IMAGE, "tty0", "sh", "-c", "tty; exit 3"]
+    output, code = await anyio.to_thread.run_sync(run_in_pty, command, env, (0, 0))
+    assert code == 3, output
+    assert b"/dev/pts/" in output
+    assert output.count(UNKNOWN_SIZE) == 1
+    assert b"must be positive" not in output
+    # tasks exec -t alike
+    ok(await pyctr("c", "create", IMAGE, "tty-exec", "sleep", "1000"))
+    ok(await pyctr("t", "start", "-d", "tty-exec"))
+    command = [*PYCTR, "t", "exec", "-t", "--exec-id", "e0", "tty-exec", "sh", "-c", "tty; exit 4"]
+    output, code = await anyio.to_thread.run_sync(run_in_pty, command, env, (0, 0))
+    assert code == 4, output
+    assert b"/dev/pts/" in output
+    assert output.count(UNKNOWN_SIZE) == 1
+    ok(await pyctr("t", "rm", "-f", "tty-exec"))
+    ok(await pyctr("c", "rm", "tty-exec"))
+    stock = await inventory(containerd_client)
+    assert (stock.containers, stock.tasks) == ((), ())
 
 
 async def test_ctrl_c_during_run_reaches_the_container(
@@ -437,9 +514,31 @@ async def test_containers_and_tasks_commands(
             assert (await anext(started)).event.exec_id == "e2"
         ok(await pyctr("t", "kill", "--exec-id", "e2", "-s", "KILL", "c1"))
     assert results[0].returncode == 128 + 9
-    metrics = json.loads(ok(await pyctr("t", "metrics", "c1", "--format", "json")))
+    text = ok(await pyctr("t", "metrics", "c1", "--format", "json"))
+    metrics = json.loads(text)
+    assert list(metrics) == [
+        "container_id",
+        "timestamp",
+        "type_url",
+        "pids",
+        "memory_usage",
+        "memory_limit",
+        "cpu_usage_ns",
+        "data",
+    ]
     assert metrics["container_id"] == "c1"
     assert metrics["pids"] >= 1
+    assert metrics["type_url"].endswith(("cgroups.v1.Metrics", "cgroups.v2.Metrics"))
+    # the cgroup's figures as JSON, under protobuf's field names (no Python repr)
+    assert metrics["data"]["pids"]["current"] == metrics["pids"]
+    assert "Metrics(" not in text
+    # a running task is not deleted without -f, and the hint says so
+    r = await pyctr("t", "rm", "c1")
+    assert r.returncode == 1
+    line = one_line_error(r)
+    assert "task c1 is running" in line
+    assert "-f" in line
+    assert "force=True" not in line
     assert "MEMORY" in ok(await pyctr("t", "metrics", "c1"))
     ok(await pyctr("t", "kill", "--signal", "KILL", "c1"))
     task = await containerd_client.tasks.get("c1")
@@ -522,7 +621,6 @@ async def test_content_snapshots_and_leases_commands(
         (("images", "rm", "example.com/nope:1"), "not found"),
         (("content", "get", "sha256:" + "0" * 64), "not found"),
         (("t", "kill", "--signal", "SIGNOPE", "x"), "SIGNOPE"),
-        (("t", "kill", "--all", "--exec-id", "e", "x"), "cannot be used together"),
         (("snapshots", "rm", "nope"), "not found"),
         (("run", "--rm", "example.com/nope:1", "x"), "not found"),
         (("c", "create", "--mount", "type=bind,bogus", IMAGE, "x"), "bogus"),
@@ -534,6 +632,41 @@ async def test_missing_objects_and_bad_values_are_one_line(
     r = await pyctr(*args)
     assert r.returncode == 1
     assert needle in one_line_error(r)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("t", "kill", "--all", "--exec-id", "e", "x"), "--all and --exec-id"),
+        (("run", "--rm", "-d", IMAGE, "x"), "--rm and --detach"),
+        (("t", "exec", "--exec-id", "e", "x"), "needs a command"),
+        (("--plaintext", "--tls-ca", "ca.pem", "version"), "--plaintext and --tls-*"),
+    ],
+)
+async def test_bad_combinations_of_options_exit_2(
+    pyctr: Pyctr, args: tuple[str, ...], needle: str
+) -> None:
+    r = await pyctr(*args)
+    assert r.returncode == 2
+    assert needle in one_line_error(r)
+
+
+async def test_usage_shows_the_command_of_run_as_optional(pyctr: Pyctr) -> None:
+    for args in (("run",), ("c", "create")):
+        usage = ok(await pyctr(*args, "--help")).splitlines()[0]
+        assert usage.endswith(" IMAGE ID [COMMAND [ARG...]]"), usage
+    r = await pyctr("run")
+    assert r.returncode == 2
+    assert one_line_error(r).endswith("required: IMAGE, ID (see 'pyctr run --help')")
+
+
+async def test_a_timeout_reads_once(pyctr: Pyctr) -> None:
+    r = await pyctr("--timeout", "0.000001", "version")
+    assert r.returncode == 1
+    line = one_line_error(r)
+    assert line.startswith("pyctr: deadline exceeded calling /containerd.services.version.v1.")
+    assert line.count("deadline exceeded") == 1
+    assert "--timeout" in line
 
 
 async def test_run_detach_and_net_host(

@@ -6,6 +6,7 @@ import inspect
 import os
 import random
 import uuid
+from pathlib import Path
 
 import anyio
 import pytest
@@ -340,26 +341,64 @@ async def test_services_stubs_carry_the_views_namespace(
     from betterproto.lib.google.protobuf import Empty
     from grpclib import GRPCError, Status
 
-    from pycontainerd._api.containerd.services.containers.v1 import (
-        GetContainerRequest,
-        ListContainersRequest,
-    )
-    from pycontainerd._api.containerd.services.version.v1 import VersionResponse
+    from pycontainerd.services import containers, health, leases, snapshots, version
 
     services = containerd_client.services
-    version = await services.version.version(Empty())
-    assert isinstance(version, VersionResponse)
-    assert version.version == (await containerd_client.version()).version
+    reply = await services.version.version(Empty())
+    assert isinstance(reply, version.VersionResponse)
+    assert reply.version == (await containerd_client.version()).version
     await containerd_client.containers.create("mine", spec={})
     other = containerd_client.with_namespace(containerd_client.namespace + "-other").services
-    assert [c.id for c in (await services.containers.list(ListContainersRequest())).containers] == [
-        "mine"
-    ]
-    assert (await other.containers.list(ListContainersRequest())).containers == []
+    listed = await services.containers.list(containers.ListContainersRequest())
+    assert isinstance(listed, containers.ListContainersResponse)
+    assert [c.id for c in listed.containers] == ["mine"]
+    assert (await other.containers.list(containers.ListContainersRequest())).containers == []
     with pytest.raises(GRPCError) as info:  # raw: grpclib's own error, not mapped
-        await other.containers.get(GetContainerRequest(id="mine"))
+        await other.containers.get(containers.GetContainerRequest(id="mine"))
     assert info.value.status is Status.NOT_FOUND
     await containerd_client.containers.delete("mine")
+    checked = await services.health.check(health.HealthCheckRequest())
+    assert checked.status is health.HealthCheckResponseServingStatus.SERVING
+
+    # A view's lease goes with its stubs' calls too: what they make, the lease holds.
+    async with containerd_client.leases.lease() as leased:
+        assert leased.lease is not None
+        await leased.services.snapshots.prepare(
+            snapshots.PrepareSnapshotRequest(snapshotter="overlayfs", key="raw-leased")
+        )
+        held = await leased.services.leases.list_resources(
+            leases.ListResourcesRequest(id=leased.lease)
+        )
+        assert [(r.id, r.type) for r in held.resources] == [("raw-leased", "snapshots/overlayfs")]
+        await leased.snapshots().remove("raw-leased")
+
+
+async def test_is_serving(containerd_client: pycontainerd.Client) -> None:
+    assert await containerd_client.is_serving() is True
+    assert await containerd_client.is_serving(timeout=None) is True
+
+
+async def test_is_serving_waits_for_a_daemon_to_appear(
+    containerd_daemon: ContainerdDaemon, tmp_path: Path
+) -> None:
+    # As Go's IsServing (wait for ready): an address that cannot be reached yet
+    # is retried until the daemon answers there, or the timeout runs out.
+    later = tmp_path / "later.sock"
+    async with pycontainerd.Client(str(later)) as client:
+        with pytest.raises(errors.DeadlineExceeded, match="health check") as info:
+            await client.is_serving(timeout=0.3)
+        assert isinstance(info.value.__cause__, errors.ConnectionError)
+        assert str(later) in str(info.value.__cause__)
+
+        async def appear() -> None:
+            await anyio.sleep(0.3)  # the first tries find no socket
+            later.symlink_to(containerd_daemon.address)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(appear)
+            with anyio.fail_after(60):
+                assert await client.is_serving(timeout=None) is True
+        assert later.is_symlink()
 
 
 async def test_server_reports_the_daemon_as_its_release_does(

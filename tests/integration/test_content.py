@@ -389,3 +389,45 @@ async def test_writer_aborts_under_a_second_native_cancel(
         await task
     with pytest.raises(errors.NotFound):
         await containerd_client.content.status("native")
+
+
+async def test_update_can_replace_the_whole_label_set(client: Client) -> None:
+    content = client.content
+    digest = await content.write("relabel", b"relabel", labels={"a": "1", "b": "2"})
+    info = await content.update(digest, labels={"c": "3", "d": None}, replace_labels=True)
+    assert info.labels == {"c": "3"}
+    assert (await content.info(digest)).labels == {"c": "3"}
+    assert (await content.update(digest, labels={}, replace_labels=True)).labels == {}
+    # key by key, the labels not named stay
+    await content.update(digest, labels={"x": "1"})
+    assert (await content.update(digest, labels={"y": "2"})).labels == {"x": "1", "y": "2"}
+
+
+async def test_truncate_starts_the_ingest_over(client: Client) -> None:
+    content = client.content
+    junk, data = os.urandom(MiB + 5), os.urandom(2 * MiB + 3)
+    async with content.writer("truncate", total=len(data)) as w:
+        await w.truncate()  # nothing written yet: nothing to do
+        await w.write(junk)
+        await w.truncate()
+        assert w.offset == 0
+        await w.write(b"abc")
+    # The daemon dropped the junk: the ingest resumes after the 3 bytes written since.
+    assert (await content.status("truncate")).offset == 3
+    async with content.writer("truncate", total=len(data), expected=sha256(data)) as w:
+        assert w.offset == 3
+        for bad in (1, 4, -1):
+            with pytest.raises(errors.InvalidArgument, match=f"to {bad} bytes"):
+                await w.truncate(bad)
+        await w.truncate(3)  # the current offset: nothing to drop
+        await w.truncate()
+        await w.write(data[:MiB])
+        await w.truncate(0)
+        await w.write(data)
+        # the daemon's digest restarted with the bytes: the expected one matches
+        digest = await w.commit()
+        with pytest.raises(errors.FailedPrecondition, match="closed"):
+            await w.truncate()
+    assert digest == sha256(data)
+    assert await content.read(digest) == data
+    assert (await inventory(client)).ingests == ()

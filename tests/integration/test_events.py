@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 
 import pycontainerd
@@ -514,3 +515,148 @@ async def test_idle_subscribers_never_stall_the_client(
                 await next_envelope(stream)
             with pytest.raises(events.Overflow):
                 await next_envelope(stream)
+
+
+class RawWatcher:
+    """Another consumer of the bus (as ``ctr events`` is): the raw stub, no probe filtering."""
+
+    def __init__(self, client: pycontainerd.Client) -> None:
+        from pycontainerd.services import events as raw
+
+        request = raw.SubscribeRequest(filters=[filters.namespace(client.namespace)])
+        self._client = client
+        self._stream = client.services.events.subscribe(request).__aiter__()
+
+    async def until(self, topic: str) -> list[Any]:
+        """Every envelope up to the first on `topic` (included)."""
+        seen = []
+        with anyio.fail_after(30):
+            while not seen or seen[-1].topic != topic:
+                seen.append(await self._stream.__anext__())
+        return seen
+
+    async def start(self) -> None:
+        """Publish warm-up events until the raw stream delivers one: it is live then."""
+        async with anyio.create_task_group() as tg:
+
+            async def warm_up() -> None:
+                while True:
+                    await self._client.events.publish(
+                        "/watch/warm", events.TaskOOM(container_id="w")
+                    )
+                    await anyio.sleep(0.05)
+
+            tg.start_soon(warm_up)
+            await self.until("/watch/warm")
+            tg.cancel_scope.cancel()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_probes_are_identifiable_by_other_consumers_and_can_be_left_out(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    import re
+
+    client = containerd_client
+    watcher = RawWatcher(client)
+    try:
+        await watcher.start()
+        async with client.events.subscribe(filters.topic("/probed/nothing")):
+            pass
+        await client.events.publish("/probed/done", events.TaskOOM(container_id="d"))
+        seen = await watcher.until("/probed/done")
+        probes = [e for e in seen if e.topic.startswith(events.PROBE_PREFIX)]
+        assert probes  # at least one per entry, a few more if the daemon is slow
+        for probe in probes:
+            assert re.fullmatch(r"/pycontainerd/probe/[0-9a-f]{32}", probe.topic)
+            assert probe.namespace == client.namespace
+            assert probe.event.type_url == "google.protobuf.Empty"
+            assert probe.event.value == b""
+        assert len({p.topic for p in probes}) == 1  # one session: one token
+
+        # Opted out: nothing is published; the stream still gets what follows
+        # once the daemon has registered it (published until it arrives).
+        async with client.events.subscribe(filters.topic("/unprobed/x"), probe=False) as stream:
+            got = await publish_until_received(client, stream, "/unprobed/x")
+        assert got.topic == "/unprobed/x"
+        await client.events.publish("/unprobed/done", events.TaskOOM(container_id="d"))
+        seen = await watcher.until("/unprobed/done")
+        assert [e.topic for e in seen if e.topic.startswith(events.PROBE_PREFIX)] == []
+        assert "/unprobed/x" in {e.topic for e in seen}
+    finally:
+        await watcher.aclose()
+
+
+async def publish_until_received(
+    client: pycontainerd.Client, stream: events.EventStream[Any], topic: str
+) -> Any:
+    """Publish on `topic` until `stream` delivers something (a stream without probes)."""
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+
+            async def publish() -> None:
+                while True:
+                    await client.events.publish(topic, events.TaskOOM(container_id="x"))
+                    await anyio.sleep(0.05)
+
+            tg.start_soon(publish)
+            got = await stream.receive()
+            tg.cancel_scope.cancel()
+    return got
+
+
+async def test_reconnect_without_probes_still_resyncs(
+    containerd_daemon: ContainerdDaemon, containerd_client: pycontainerd.Client
+) -> None:
+    client = containerd_client
+    async with client.events.subscribe(
+        filters.topic_matches("^/re-np/"), reconnect=True, probe=False
+    ) as stream:
+        assert (await publish_until_received(client, stream, "/re-np/before")).topic == (
+            "/re-np/before"
+        )
+        try:
+            await anyio.to_thread.run_sync(containerd_daemon.restart)
+        finally:
+            if not containerd_daemon.running:
+                containerd_daemon.start()
+        with anyio.fail_after(30):
+            while not isinstance(marker := await stream.receive(), events.Resync):
+                assert marker.topic == "/re-np/before"  # sent before the restart
+        assert marker.reason
+        got = await publish_until_received(client, stream, "/re-np/after")
+    assert got.topic == "/re-np/after"
+
+
+async def test_forward_keeps_the_envelopes_namespace_and_timestamp(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    from datetime import UTC, datetime
+
+    client = containerd_client
+    when = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+    sent = events.Envelope(
+        timestamp=when,
+        namespace="elsewhere",  # need not exist, nor be the client's
+        topic="/forwarded/one",
+        event=events.TaskExit(container_id="c", exit_status=7),
+    )
+    async with client.events.subscribe(
+        filters.topic_matches("^/forwarded/"), all_namespaces=True
+    ) as stream:
+        await client.events.forward(sent)
+        got = await next_envelope(stream)
+        assert got == sent
+        # Relaying a received envelope keeps the daemon's timestamp of the original.
+        await client.events.publish("/forwarded/original", events.TaskOOM(container_id="o"))
+        original = await next_envelope(stream)
+        await client.events.forward(attrs.evolve(original, topic="/forwarded/relayed"))
+        relayed = await next_envelope(stream)
+    assert relayed.topic == "/forwarded/relayed"
+    assert (relayed.timestamp, relayed.namespace, relayed.event) == (
+        original.timestamp,
+        client.namespace,
+        events.TaskOOM(container_id="o"),
+    )

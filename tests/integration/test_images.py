@@ -370,6 +370,13 @@ async def test_image_records_crud(containerd_client: pycontainerd.Client, tmp_pa
     updated = await images.update(copy.name, labels={"b": "x", "a": None})
     assert updated.labels == {"b": "x"}
     assert updated.target == base.target
+    # The whole set at once: labels not named go.
+    await images.update(copy.name, labels={"c": "1"})
+    replaced = await images.update(copy.name, labels={"d": "2", "e": None}, replace_labels=True)
+    assert replaced.labels == {"d": "2"}
+    assert (await images.get(copy.name)).labels == {"d": "2"}
+    assert replaced.target == base.target
+    assert (await images.update(copy.name, labels={}, replace_labels=True)).labels == {}
 
     # A delete with a target deletes only an image that still points there.
     elsewhere = attrs.evolve(base.target, digest="sha256:" + "0" * 64)

@@ -127,3 +127,14 @@ async def test_native_snapshotter(client: Client) -> None:
     assert mounts[0].type == "bind"
     assert [i.name for i in await native.list()] == ["n1"]
     assert await client.snapshots().list() == []
+
+
+async def test_update_can_replace_the_whole_label_set(client: Client) -> None:
+    snapshots = client.snapshots()
+    await snapshots.prepare("relabelled", labels={"a": "1", "b": "2"})
+    info = await snapshots.update("relabelled", labels={"c": "3", "d": None}, replace_labels=True)
+    assert info.labels == {"c": "3"}
+    assert (await snapshots.stat("relabelled")).labels == {"c": "3"}
+    assert (await snapshots.update("relabelled", labels={}, replace_labels=True)).labels == {}
+    with pytest.raises(errors.NotFound):
+        await snapshots.update("nope", labels={"a": "1"}, replace_labels=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pycontainerd import errors
+import pycontainerd
+from pycontainerd import errors, events
 from pycontainerd.events import filters
 
 # --- filters ------------------------------------------------------------------
@@ -85,3 +90,27 @@ def test_bad_helper_arguments() -> None:
         filters.field("a..b", "x")
     with pytest.raises(errors.InvalidArgument):
         filters.field("a", "x", op="=")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_forward_refuses_bad_envelopes_before_any_call(tmp_path: Path) -> None:
+
+    good = events.Envelope(
+        timestamp=datetime.now(UTC),
+        namespace="ns",
+        topic="/t",
+        event=events.TaskOOM(container_id="c"),
+    )
+    # No daemon at this address: a call would fail with a connection error.
+    async with pycontainerd.Client(str(tmp_path / "none.sock")) as client:
+        for bad, needle in [
+            (attrs.evolve(good, timestamp=None), "timestamp None"),
+            (attrs.evolve(good, timestamp=datetime(2020, 1, 1)), "timestamp datetime"),
+            (attrs.evolve(good, namespace="a/b"), "a/b"),
+            (attrs.evolve(good, namespace=""), "namespace"),
+            (attrs.evolve(good, topic="no-slash"), "no-slash"),
+        ]:
+            with pytest.raises(errors.InvalidArgument, match=needle):
+                await client.events.forward(bad)
+        with pytest.raises(TypeError):
+            await client.events.forward(attrs.evolve(good, event="nope"))

@@ -1,7 +1,7 @@
 """Pin the public names of the package, so additions and removals are deliberate."""
 
 import pycontainerd
-from pycontainerd import errors, events, oci, registry, runtime, stdio, testing
+from pycontainerd import errors, events, oci, registry, runtime, services, stdio, testing
 
 PUBLIC = [
     "DEFAULT",
@@ -62,6 +62,7 @@ PUBLIC = [
     "parse_signal",
     "registry",
     "runtime",
+    "services",
     "stdio",
     "transfer",
 ]
@@ -79,6 +80,6 @@ def test_all_names_exist_and_are_public_api() -> None:
 
 
 def test_submodule_all_resolve() -> None:
-    for mod in (errors, events, events.filters, oci, registry, runtime, stdio, testing):
+    for mod in (errors, events, events.filters, oci, registry, runtime, services, stdio, testing):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"

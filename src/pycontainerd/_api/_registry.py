@@ -24,6 +24,7 @@ import pycontainerd._api.containerd.types as _containerd_types
 import pycontainerd._api.containerd.types.transfer as _containerd_types_transfer
 import pycontainerd._api.containerd.v1.types as _containerd_v1_types
 import pycontainerd._api.google.rpc as _google_rpc
+import pycontainerd._api.grpc.health.v1 as _grpc_health_v1
 import pycontainerd._api.io.containerd.cgroups.v1 as _io_containerd_cgroups_v1
 import pycontainerd._api.io.containerd.cgroups.v2 as _io_containerd_cgroups_v2
 
@@ -241,6 +242,8 @@ MESSAGES: dict[str, type[betterproto.Message]] = {
     "containerd.v1.types.Process": _containerd_v1_types.Process,
     "containerd.v1.types.ProcessInfo": _containerd_v1_types.ProcessInfo,
     "google.rpc.Status": _google_rpc.Status,
+    "grpc.health.v1.HealthCheckRequest": _grpc_health_v1.HealthCheckRequest,
+    "grpc.health.v1.HealthCheckResponse": _grpc_health_v1.HealthCheckResponse,
     "io.containerd.cgroups.v1.BlkIOEntry": _io_containerd_cgroups_v1.BlkIoEntry,
     "io.containerd.cgroups.v1.BlkIOStat": _io_containerd_cgroups_v1.BlkIoStat,
     "io.containerd.cgroups.v1.CPUStat": _io_containerd_cgroups_v1.CpuStat,

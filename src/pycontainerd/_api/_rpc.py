@@ -154,6 +154,8 @@ if TYPE_CHECKING:
     from pycontainerd._api.containerd.services.transfer.v1 import TransferRequest
     from pycontainerd._api.containerd.services.version.v1 import VersionResponse
     from pycontainerd._api.containerd.types import Envelope
+    from pycontainerd._api.grpc.health.v1 import HealthCheckRequest
+    from pycontainerd._api.grpc.health.v1 import HealthCheckResponse
 
 Req = TypeVar("Req", bound="betterproto.Message")
 Rep = TypeVar("Rep", bound="betterproto.Message")
@@ -545,4 +547,15 @@ class Version:
 
     Version: Final[Unary[Empty, VersionResponse]] = Unary(
         "/containerd.services.version.v1.Version/Version", "betterproto.lib.google.protobuf:Empty", "pycontainerd._api.containerd.services.version.v1:VersionResponse"
+    )
+
+
+class Health:
+    """``grpc.health.v1.Health``."""
+
+    Check: Final[Unary[HealthCheckRequest, HealthCheckResponse]] = Unary(
+        "/grpc.health.v1.Health/Check", "pycontainerd._api.grpc.health.v1:HealthCheckRequest", "pycontainerd._api.grpc.health.v1:HealthCheckResponse"
+    )
+    Watch: Final[ServerStream[HealthCheckRequest, HealthCheckResponse]] = ServerStream(
+        "/grpc.health.v1.Health/Watch", "pycontainerd._api.grpc.health.v1:HealthCheckRequest", "pycontainerd._api.grpc.health.v1:HealthCheckResponse"
     )

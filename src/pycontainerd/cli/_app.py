@@ -143,10 +143,20 @@ class Commands:
         return Commands(sub, self._parents)
 
     def command(
-        self, name: str, func: Handler, help: str, aliases: Sequence[str] = ()
+        self,
+        name: str,
+        func: Handler,
+        help: str,
+        aliases: Sequence[str] = (),
+        usage: str | None = None,
     ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = self._sub.add_parser(
-            name, help=help, description=help, aliases=list(aliases), parents=self._parents
+            name,
+            help=help,
+            description=help,
+            aliases=list(aliases),
+            parents=self._parents,
+            usage=usage,
         )
         parser.set_defaults(func=func)
         return parser
@@ -236,7 +246,11 @@ def _report(exc: BaseException, *, debug: bool) -> int:
         if isinstance(leaf, CliError):
             message, code = str(leaf), leaf.code
         elif isinstance(leaf, errors.ContainerdError):
-            message = f"{_kind(leaf)}: {leaf}"
+            kind, text = _kind(leaf), str(leaf)
+            # "deadline exceeded calling ..." names its kind already
+            message = text if text.lower().startswith(kind) else f"{kind}: {text}"
+            if isinstance(leaf, errors.DeadlineExceeded):
+                message += " (--timeout SECONDS to wait longer, 0 for no deadline)"
         elif isinstance(leaf, ValueError | TypeError | OSError | RuntimeError):
             message = str(leaf) or type(leaf).__name__
         else:

@@ -10,7 +10,7 @@ from importlib import metadata
 from .. import events
 from .._client import Client
 from . import _output as out
-from ._app import Commands, format_option, label_pairs, quiet_option
+from ._app import CliError, Commands, format_option, label_pairs, quiet_option
 
 
 def register(commands: Commands) -> None:
@@ -52,6 +52,12 @@ def register(commands: Commands) -> None:
     p.add_argument("-A", "--all-namespaces", action="store_true", help="events of every namespace")
     p.add_argument("--reconnect", action="store_true", help="survive daemon restarts")
     p.add_argument("--count", type=int, default=None, help="exit after this many events")
+    p.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="publish no /pycontainerd/probe/ event on subscribing (others then see none, "
+        "but events of the first moments may be missed)",
+    )
     p.add_argument(
         "--format",
         choices=("text", "json"),
@@ -194,10 +200,13 @@ def event_record(item: events.Envelope) -> dict[str, object]:
 async def events_cmd(client: Client, args: argparse.Namespace) -> int:
     """Pyctr events: one line per event until interrupted (or --count events)."""
     if args.count is not None and args.count < 1:
-        raise ValueError(f"--count must be at least 1, not {args.count}")
+        raise CliError(f"--count must be at least 1, not {args.count}", code=2)
     seen = 0
     async with client.events.subscribe(
-        *args.filters, all_namespaces=args.all_namespaces, reconnect=args.reconnect
+        *args.filters,
+        all_namespaces=args.all_namespaces,
+        reconnect=args.reconnect,
+        probe=not args.no_probe,
     ) as stream:
         async for item in stream:
             if isinstance(item, events.Resync):

@@ -22,7 +22,7 @@ from .._image_config import ImageConfig
 from .._platforms import Platform
 from .._shield import finish
 from .._signals import forward_signals, parse_signal
-from .._tasks import Process, Task
+from .._tasks import Process, Task, TaskState
 from . import _output as out
 from ._app import CliError, Commands, ExitCode, format_option, label_pairs, quiet_option
 
@@ -408,6 +408,10 @@ async def images_build(client: Client, args: argparse.Namespace) -> int:
 # --- containers ----------------------------------------------------------------------
 
 
+# argparse shows the trailing REMAINDER as "...", which reads as required.
+_SPEC_USAGE = "%(prog)s [options] IMAGE ID [COMMAND [ARG...]]"
+
+
 def _spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--tty", action="store_true", help="give the process a terminal")
     p.add_argument("--env", action="append", default=[], help="NAME=value (repeat)")
@@ -424,16 +428,22 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net-host", action="store_true", help="use the host's network")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("id", metavar="ID")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+    command = p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+    command.required = False  # none: the image's own command runs
 
 
 def _terminal_size() -> tuple[int, int] | None:
+    """This process's terminal size; ``None`` when unknown (no terminal, or one of 0x0).
+
+    A terminal reports 0x0 when nobody set its size: under ``script``, or a CI
+    runner's pseudo-terminal.
+    """
     for fd in (0, 1, 2):
         try:
             size = os.get_terminal_size(fd)
         except OSError:
             continue
-        return size.columns, size.lines
+        return (size.columns, size.lines) if size.columns and size.lines else None
     return None
 
 
@@ -478,7 +488,7 @@ def _register_containers(commands: Commands) -> None:
     p.add_argument("filters", nargs="*", metavar="FILTER")
     quiet_option(p)
     format_option(p)
-    p = c.command("create", containers_create, "create a container")
+    p = c.command("create", containers_create, "create a container", usage=_SPEC_USAGE)
     _spec_options(p)
     p = c.command("info", containers_info, "show a container (JSON)")
     p.add_argument("id")
@@ -634,9 +644,16 @@ def _raw_terminal(enabled: bool) -> Iterator[None]:
 
 
 async def _attached(process: Task | Process, *, terminal: bool) -> int:
-    """Wait for a started task or process with signals forwarded; return its exit code."""
+    """Wait for a started task or process with signals forwarded; return its exit code.
+
+    A terminal of unknown size is no reason to stop: as ``ctr``, warn and
+    carry on with the size the runtime gave the process's terminal.
+    """
+    size = _terminal_size() if terminal else None
+    if terminal and size is None:
+        out.warn("the terminal's size is unknown (0x0): the process's terminal keeps its own")
     with _raw_terminal(terminal):
-        if terminal and (size := _terminal_size()) is not None:
+        if size is not None:
             with contextlib.suppress(errors.RPCError):
                 await process.resize(*size)
         async with forward_signals(process, terminal=terminal):
@@ -668,7 +685,7 @@ async def tasks_kill(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks kill."""
     sig = parse_signal(args.signal)
     if args.exec_id and args.all:
-        raise CliError("--all and --exec-id cannot be used together")
+        raise CliError("--all and --exec-id cannot be used together", code=2)
     task = await client.tasks.get(args.id)
     if args.exec_id:
         await (await task.load_process(args.exec_id)).kill(sig)
@@ -703,7 +720,7 @@ async def tasks_resume(client: Client, args: argparse.Namespace) -> int:
 async def tasks_exec(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks exec: the process's exit code becomes pyctr's."""
     if not args.command:
-        raise CliError("exec needs a command to run")
+        raise CliError("exec needs a command to run", code=2)
     task = await client.tasks.get(args.id)
     process = await task.exec(
         list(args.command),
@@ -747,7 +764,16 @@ async def tasks_rm(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks rm."""
     for cid in args.ids:
         task = await client.tasks.get(cid)
-        status = await task.delete(force=args.force)
+        try:
+            status = await task.delete(force=args.force)
+        except errors.FailedPrecondition:
+            state = (await task.status()).state
+            if args.force or state is TaskState.STOPPED:
+                raise
+            raise CliError(
+                f"task {cid} is {state.value}: it must be stopped before deletion "
+                "(kill it first, or use -f)"
+            ) from None
         print(f"{cid} {status.code}")
     return 0
 
@@ -756,7 +782,9 @@ async def tasks_rm(client: Client, args: argparse.Namespace) -> int:
 
 
 def _register_run(commands: Commands) -> None:
-    p = commands.command("run", run, "run a container (stdio attached, signals forwarded)")
+    p = commands.command(
+        "run", run, "run a container (stdio attached, signals forwarded)", usage=_SPEC_USAGE
+    )
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-d", "--detach", action="store_true", help="start it and return")
     _spec_options(p)
@@ -765,7 +793,7 @@ def _register_run(commands: Commands) -> None:
 async def run(client: Client, args: argparse.Namespace) -> int:
     """Pyctr run: as ``ctr run``; the container's exit code becomes pyctr's."""
     if args.detach and args.rm:
-        raise CliError("--rm and --detach cannot be used together")
+        raise CliError("--rm and --detach cannot be used together", code=2)
     container = await _create_container(client, args)
     code = 0
     try:

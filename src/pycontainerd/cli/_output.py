@@ -8,15 +8,22 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar, cast
 
 import attrs
+import betterproto
 
 _T = TypeVar("_T")
+# betterproto 2.0.0b7's Casing holds functions, so its "members" are plain
+# functions (what to_pydict calls), which its annotation does not admit.
+_SNAKE = cast(betterproto.Casing, betterproto.Casing.SNAKE)
 
 
 def jsonable(value: Any) -> Any:
     """A JSON-ready copy of `value` (attrs classes, datetimes, bytes, enums, mappings)."""
+    if isinstance(value, betterproto.Message):
+        # protobuf's field names; fields at their zero value left out, as Go's JSON
+        return jsonable(value.to_pydict(casing=_SNAKE))
     if attrs.has(type(value)):
         return {f.name: jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
     if isinstance(value, datetime):
@@ -34,6 +41,12 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def warn(message: str) -> None:
+    """Write ``pyctr: warning: <message>`` on stderr (the command goes on)."""
+    sys.stderr.write(f"pyctr: warning: {message}\n")
+    sys.stderr.flush()
 
 
 def print_json(value: Any, *, out: TextIO | None = None, indent: int | None = 2) -> None:

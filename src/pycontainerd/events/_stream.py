@@ -19,20 +19,28 @@ from betterproto.lib.google.protobuf import Any as ProtoAny
 
 from .. import _identifiers, errors
 from .._api import _rpc
-from .._api.containerd.services.events.v1 import PublishRequest, SubscribeRequest
+from .._api.containerd.services.events.v1 import ForwardRequest, PublishRequest, SubscribeRequest
+from .._api.containerd.types import Envelope as EnvelopeProto
 from .._facade import Facade
 from .._transport import DEFAULT, Caller, Timeout
 from . import filters as _filters
 from ._types import Envelope, Event, encode
 
 if TYPE_CHECKING:
-    pass
+    from .._transport import Call
 
 __all__ = ["DEFAULT_BUFFER", "EventStream", "Events", "Overflow", "Resync"]
 
 
 PROBE_PREFIX: Final = "/pycontainerd/probe/"
-"""Topics under this prefix are the SDK's liveness probes; every stream swallows them."""
+"""Topic prefix of the SDK's liveness probes, which every stream swallows.
+
+Entering `EventStream` publishes ``/pycontainerd/probe/<32 hex digits>``
+(a ``google.protobuf.Empty`` event, in the client's namespace) until its own
+subscription delivers it: one probe per entry and per reconnection, a few
+more while the daemon is slow to answer. Other consumers (``ctr events``, Go
+programs) see them; they can drop every topic that starts with this prefix.
+"""
 
 DEFAULT_BUFFER: Final = 1024
 """Envelopes a stream holds for a consumer that has fallen behind, by default."""
@@ -138,11 +146,13 @@ class EventStream(Generic[T]):
         *,
         reconnect: bool,
         buffer: int,
+        probe: bool = True,
     ) -> None:
         self._caller = caller
         self._filters = filters
         self._reconnect = reconnect
         self._buffer = buffer
+        self._probing = probe
         self._state: Literal["new", "open", "closed"] = "new"
         self._tg: TaskGroup | None = None
         # One slot more than the buffer: room for the final _End marker.
@@ -307,13 +317,20 @@ class EventStream(Generic[T]):
     async def _session(self, session: _Session) -> BaseException | object:
         """Run one subscription until it ends; return why (an error or `_OVERFLOWED`)."""
         assert self._tg is not None
-        request = SubscribeRequest(filters=[*self._filters, _filters.topic(session.topic)])
+        probe = [_filters.topic(session.topic)] if self._probing else []
+        request = SubscribeRequest(filters=[*self._filters, *probe])
         pending: list[Envelope] = []
         try:
             with anyio.CancelScope() as scope:
                 async with self._caller.stream(_rpc.Events.Subscribe) as stream:
                     await stream.send(request, end=True)
-                    self._tg.start_soon(self._probe, session, scope)
+                    if self._probing:
+                        self._tg.start_soon(self._probe, session, scope)
+                    else:
+                        # No acknowledgement to wait for: live once the request is out.
+                        session.live = True
+                        if not self._went_live(session, pending):
+                            return await _reset(stream)
                     while (data := await stream.recv_raw()) is not None:
                         msg = Envelope._from_wire(data)
                         if msg.topic.startswith(PROBE_PREFIX):
@@ -336,15 +353,7 @@ class EventStream(Generic[T]):
                             "the daemon ended the event subscription",
                             method=_rpc.Events.Subscribe.path,
                         )
-                    # Overflowed: reset the stream rather than leave the block
-                    # normally, which would wait for a status the daemon never
-                    # sends while its DATA, no longer read, filled the
-                    # connection's flow-control window that every call of the
-                    # client shares. Whatever the reset raises (the connection
-                    # was lost meanwhile), the stream has ended with Overflow.
-                    with contextlib.suppress(errors.ContainerdError):
-                        await stream.cancel()
-                    return _OVERFLOWED
+                    return await _reset(stream)
             # Only the probe task cancels this scope: publishing the probe failed.
             assert session.error is not None
             return session.error
@@ -406,6 +415,20 @@ _PROBE_EVENT: Final = ProtoAny(type_url="google.protobuf.Empty", value=b"")
 _OVERFLOWED: Final = object()
 
 
+async def _reset(stream: Call[Any, Any]) -> object:
+    """End an overflowed subscription's stream; `_OVERFLOWED`.
+
+    A reset, rather than leaving the block normally, which would wait for a
+    status the daemon never sends while its DATA, no longer read, filled the
+    connection's flow-control window that every call of the client shares.
+    Whatever the reset raises (the connection was lost meanwhile), the stream
+    has ended with `Overflow`.
+    """
+    with contextlib.suppress(errors.ContainerdError):
+        await stream.cancel()
+    return _OVERFLOWED
+
+
 def _reconnectable(error: BaseException) -> bool:
     return isinstance(error, errors.Unavailable | errors.Canceled)
 
@@ -441,6 +464,7 @@ class Events(Facade):
         all_namespaces: bool = ...,
         reconnect: Literal[False] = ...,
         buffer: int = ...,
+        probe: bool = ...,
     ) -> EventStream[Envelope]: ...
 
     @overload
@@ -450,6 +474,7 @@ class Events(Facade):
         all_namespaces: bool = ...,
         reconnect: Literal[True],
         buffer: int = ...,
+        probe: bool = ...,
     ) -> EventStream[Envelope | Resync]: ...
 
     @overload
@@ -459,6 +484,7 @@ class Events(Facade):
         all_namespaces: bool = ...,
         reconnect: bool,
         buffer: int = ...,
+        probe: bool = ...,
     ) -> EventStream[Envelope] | EventStream[Envelope | Resync]: ...
 
     def subscribe(
@@ -467,6 +493,7 @@ class Events(Facade):
         all_namespaces: bool = False,
         reconnect: bool = False,
         buffer: int = DEFAULT_BUFFER,
+        probe: bool = True,
     ) -> EventStream[Envelope] | EventStream[Envelope | Resync]:
         """A stream of the events that match any of `filters` (all events when none).
 
@@ -486,6 +513,19 @@ class Events(Facade):
                 (about ``buffer`` envelopes); the stream is read into it
                 whatever the consumer does, so no size of buffer stalls the
                 client's other calls.
+            probe: publish a probe event (topic under `PROBE_PREFIX`) on
+                entering and on each reconnection, and wait until the
+                subscription delivers it. containerd does not acknowledge a
+                subscription, so this is how entering knows the stream is
+                live. With ``probe=False`` nothing is published, which other
+                consumers (``ctr events``) then never see, at a cost: entering
+                returns once the request is sent, before the daemon has
+                registered the subscription, so events published just after
+                (by this program too) may be missed, and an error of the
+                subscription (containerd 1.6 refuses some filters only then)
+                is raised by the iteration instead of by entering. With
+                `reconnect`, each `Resync` comes as early, so a reconcile
+                right after it can miss what changes in that window.
 
         Raises:
             pycontainerd.errors.InvalidArgument: a filter does not parse
@@ -509,7 +549,7 @@ class Events(Facade):
             scope = _filters.namespace(self._client.namespace)
             checked = [_filters.all_of(scope, f) for f in checked]
         stream: EventStream[Any] = EventStream(
-            self._client._caller, checked, reconnect=reconnect, buffer=buffer
+            self._client._caller, checked, reconnect=reconnect, buffer=buffer, probe=probe
         )
         return stream
 
@@ -543,6 +583,55 @@ class Events(Facade):
         payload = encode(event)
         await self._client._caller.unary(
             _rpc.Events.Publish, PublishRequest(topic=topic, event=payload), timeout=timeout
+        )
+
+    async def forward(self, envelope: Envelope, *, timeout: Timeout = DEFAULT) -> None:
+        """Relay `envelope` as it is, with its own namespace, topic and timestamp.
+
+        What containerd's shims do to hand their events to the daemon (the
+        Forward call): unlike `publish`, which stamps the event with the
+        client's namespace and the time of publishing, the daemon delivers
+        the envelope unchanged (its timestamp to the microsecond, as
+        envelopes are decoded). Its event is encoded as `publish` encodes
+        one: a typed event, an `Unknown` or a generated protobuf message.
+
+        Args:
+            envelope: the envelope to relay, e.g. one received from another
+                daemon's stream.
+            timeout: deadline in seconds (default: the client's).
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: the namespace or topic is
+                malformed, or the timestamp is missing or naive (raised here,
+                before any call).
+            TypeError: the event cannot be encoded.
+
+        Example:
+            ```python
+            async with (
+                pycontainerd.Client("/run/relay/containerd.sock") as relay,
+                client.events.subscribe(all_namespaces=True) as stream,
+            ):
+                async for envelope in stream:
+                    await relay.events.forward(envelope)  # same namespace and timestamp
+            ```
+        """
+        _identifiers.validate(envelope.namespace, "namespace")
+        _validate_topic(envelope.topic)
+        when = envelope.timestamp
+        if when is None or when.tzinfo is None:
+            raise errors.InvalidArgument(
+                f"cannot forward an event on {envelope.topic!r} with timestamp {when!r}: "
+                "an envelope needs an aware datetime (containerd refuses an unset one)"
+            )
+        message = EnvelopeProto(
+            timestamp=when,
+            namespace=envelope.namespace,
+            topic=envelope.topic,
+            event=encode(envelope.event),
+        )
+        await self._client._caller.unary(
+            _rpc.Events.Forward, ForwardRequest(envelope=message), timeout=timeout
         )
 
 
