@@ -40,7 +40,8 @@ from ._api.containerd.services.tasks.v1 import (
 )
 from ._api.containerd.types import Mount as MountProto
 from ._facade import Facade
-from ._identifiers import validate
+from ._identifiers import label_changes, shown, validate
+from ._identifiers import labels as checked_labels
 from ._oci import chain_id
 from ._shield import Creation, Removal, finish
 from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
@@ -96,16 +97,31 @@ class Runtime:
 
 
 def _spec_bytes(spec: oci.Spec | JSONable | Mapping[str, Any] | str | bytes | None) -> bytes:
+    """The spec's JSON.
+
+    Given as text, it must be a JSON object (a runtime spec): containerd
+    would store anything, and only the task's start would fail on it.
+    """
     if spec is None:
         return b""
-    if isinstance(spec, bytes):
-        return spec
-    if isinstance(spec, str):
-        return spec.encode()
+    if isinstance(spec, bytes | str):
+        data: bytes = spec.encode() if isinstance(spec, str) else spec
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise errors.InvalidArgument(f"the spec is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise errors.InvalidArgument(
+                f"the spec is a JSON {type(doc).__name__}, not an object: {shown(data)}"
+            )
+        return data
     if isinstance(spec, Mapping):
-        return json.dumps(dict(spec), separators=(",", ":")).encode()
-    data = spec.to_json()
-    return data.encode() if isinstance(data, str) else bytes(data)
+        try:
+            return json.dumps(dict(spec), separators=(",", ":")).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise errors.InvalidArgument(f"the spec cannot be written as JSON: {exc}") from None
+    written = spec.to_json()
+    return written.encode() if isinstance(written, str) else bytes(written)
 
 
 @attrs.frozen(kw_only=True)
@@ -592,10 +608,11 @@ class Containers(Facade):
         if sandbox_id is not None:
             validate(sandbox_id, "sandbox")
         client = self._client
-        labels = dict(labels or {})
+        labels = checked_labels(labels)
+        given_spec = _spec_bytes(spec) if spec is not None else None  # checked before any RPC
         image_obj = await client.images.get(image) if isinstance(image, str) else image
         if image_obj is None and spec is None:
-            raise errors.InvalidArgument(f"container {id!r} needs a spec or an image")
+            raise errors.InvalidArgument(f"container {shown(id)} needs a spec or an image")
         config = None
         if image_obj is not None:
             config = await self._image_config(image_obj)
@@ -619,7 +636,7 @@ class Containers(Facade):
             runtime=runtime,
             runtime_options=runtime_options,
             spec_type=SPEC_TYPE,
-            spec=_spec_bytes(spec),
+            spec=given_spec if given_spec is not None else _spec_bytes(spec),
             snapshotter=sn if (snapshot or image_obj is not None) else "",
             # Given an image and no snapshot, a new one named after the container (see below).
             snapshot_key=snapshot if snapshot is not None else id if config is not None else "",
@@ -821,6 +838,7 @@ class Containers(Facade):
         message = ContainerProto(id=id)
         paths: list[str] = []
         if labels is not None:
+            labels = label_changes(labels)
             message.labels = {k: v for k, v in labels.items() if v is not None}
             if replace_labels:
                 paths.append("labels")
