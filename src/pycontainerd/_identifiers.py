@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from . import errors
 
@@ -101,7 +101,7 @@ def label_changes(
     """As `labels`, for an update: a ``None`` value (remove that label) passes too."""
     out: dict[str, str | None] = {}
     for key, value in _items(values, kind):
-        out[key] = None if value is None else _label(key, value, kind)
+        out[key] = _label(key, value, kind, removal=True)
     return out
 
 
@@ -115,13 +115,19 @@ def _items(values: object, kind: str) -> list[tuple[Any, object]]:
     return list(values.items())
 
 
-def _label(key: object, value: object, kind: str) -> str:
+@overload
+def _label(key: object, value: object, kind: str) -> str: ...
+@overload
+def _label(key: object, value: object, kind: str, *, removal: bool) -> str | None: ...
+def _label(key: object, value: object, kind: str, *, removal: bool = False) -> str | None:
     if not isinstance(key, str):
         raise errors.InvalidArgument(
             f"invalid {kind}: key {shown(key)} is a {type(key).__name__}, not a str"
         )
     if not key:
         raise errors.InvalidArgument(f"invalid {kind}: a label key must not be empty")
+    if value is None and removal:
+        return None
     if not isinstance(value, str):
         raise errors.InvalidArgument(
             f"invalid {kind}: the value of {shown(key)} is a {type(value).__name__}, not a str"

@@ -123,6 +123,7 @@ def test_mount_parse_keeps_a_good_destination() -> None:
 
 _BAD_LABELS: list[Any] = [
     {"": "x"},
+    {"": None},  # an empty key, also in an update (found by test_fuzz)
     {"k": 1},
     {"k": None},
     {1: "v"},
@@ -214,6 +215,21 @@ async def test_a_spec_that_is_not_an_object_is_refused_at_create(
 
 def _list_reply(*containers: bytes) -> bytes:
     return b"".join(_wire.varint(1 << 3 | 2) + _wire.varint(len(c)) + c for c in containers)
+
+
+def test_a_malformed_listed_container_is_data_loss() -> None:
+    good = _wire.encode(_CONTAINER, {"id": "web", "labels": {"a": "b"}})
+    for bad in (
+        good + b"\x12\x05ab",  # a field cut short inside the container
+        good + b"\x1b",  # wire type 3 (a group)
+        good + b"\x0a",  # a key with nothing after it
+    ):
+        with pytest.raises(errors.DataLoss):  # the reply itself cut short: at the listing
+            _listed(_list_reply(good, bad)[:-1], None)  # type: ignore[arg-type]
+        ok, broken = _listed(_list_reply(good, bad), None)  # type: ignore[arg-type]
+        assert ok.labels == {"a": "b"}
+        with pytest.raises(errors.DataLoss):  # decoded lazily: at the first read
+            _ = broken.id
 
 
 def test_what_only_decoding_finds_is_data_loss_at_first_read() -> None:
