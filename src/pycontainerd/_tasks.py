@@ -43,7 +43,7 @@ from ._api.containerd.v1.types import Process as ProcessProto
 from ._api.containerd.v1.types import Status as StatusProto
 from ._convert import timestamp
 from ._facade import Facade
-from ._identifiers import validate
+from ._identifiers import shown, validate
 from ._shield import Creation, finish
 from ._wire import encode_scalars
 from .events import filters as _filters
@@ -295,7 +295,7 @@ def _signal_number(sig: int | str | _signal.Signals) -> int:
     try:
         return int(_signal.Signals[name])
     except KeyError:
-        raise ValueError(f"unknown signal {sig!r}") from None
+        raise ValueError(f"unknown signal {shown(sig)}") from None
 
 
 def _status_of(reply: WaitResponse | DeleteResponse) -> ExitStatus:
@@ -310,7 +310,7 @@ def _user_of(user: str | int | None) -> dict[str, Any] | None:
         return {"uid": user, "gid": user}
     uid, _, gid = user.partition(":")
     if not uid.isdigit() or (gid and not gid.isdigit()):
-        raise ValueError(f"user must be 'uid' or 'uid:gid' numbers, not {user!r}")
+        raise ValueError(f"user must be 'uid' or 'uid:gid' numbers, not {shown(user)}")
     return {"uid": int(uid), "gid": int(gid or uid)}
 
 

@@ -25,6 +25,7 @@ import os
 import tarfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -394,6 +395,35 @@ def test_archive_members(data: bytes) -> None:
 def test_www_authenticate(headers: list[str]) -> None:
     found = _bounded(lambda: parse_challenges(headers))
     assert all(isinstance(c, Challenge) and c.scheme == c.scheme.lower() for c in found)
+
+
+_DOCKER_CONFIG = {
+    "auths": {"example.com": {"auth": "dXNlcjpwdw=="}, "other": {"username": "u", "password": "p"}},
+    "credHelpers": {},
+}
+
+
+@fuzz
+@given(_json_mutations(_DOCKER_CONFIG) | _json_mutations(_DOCKER_CONFIG["auths"]["example.com"]))
+def test_docker_config(data: bytes) -> None:
+    """Credentials from a docker config.json, however it is written: AuthenticationError or a value."""
+    import tempfile
+
+    from pycontainerd.registry import AuthenticationError
+    from pycontainerd.registry._auth import docker_config_credentials
+
+    try:  # a document that names a credential helper would run it: leave those out
+        if "credsStore" in data.decode() or json.loads(data).get("credHelpers"):
+            return
+    except (ValueError, AttributeError):
+        pass
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        f.write(data)
+        f.flush()
+        try:
+            _bounded(lambda: anyio.run(docker_config_credentials, "example.com", Path(f.name)))
+        except AuthenticationError:
+            pass
 
 
 # --- wire decoders ---------------------------------------------------------------------------
