@@ -18,9 +18,13 @@ MAX_LABEL_SIZE: Final = 4096
 _IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
 
 _SHOWN_MAX: Final = 80
-# "scheme://user:password@host", "user:password@host/...": the part before '@'
-# is a credential wherever it holds a ':' before the first '/'.
-_USERINFO = re.compile(r"(?P<lead>^|//)(?P<user>[^/@:\s]*):[^/@\s]*@")
+# "scheme://user:password@host", "user:password@host/...": what stands before an
+# '@' at the start of a value or of a URL's host is a credential when it holds a
+# ':', unless the '@' starts a digest ("app:1@sha256:...", a tag and a digest).
+_USERINFO = re.compile(
+    r"(?P<lead>^|//|[\s'\"(\[,=])(?P<user>[^/@:\s'\"]*):[^/@\s'\"]*@"
+    r"(?![A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32})"
+)
 
 
 def shown(value: object, limit: int = _SHOWN_MAX) -> str:
@@ -40,14 +44,13 @@ def shown(value: object, limit: int = _SHOWN_MAX) -> str:
         ```
     """
     if isinstance(value, str):
-        value = _USERINFO.sub(r"\g<lead>\g<user>:***@", value)
         size = f"{len(value)} characters"
     elif isinstance(value, bytes | bytearray):
         size = f"{len(value)} bytes"
         value = bytes(value[:limit])  # repr of the rest would be cut anyway
     else:
         size = ""
-    text = repr(value)
+    text = _USERINFO.sub(r"\g<lead>\g<user>:***@", repr(value))  # in a list's repr too
     if len(text) <= limit:
         return text
     keep = (limit - 20) // 2

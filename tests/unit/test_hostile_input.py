@@ -47,6 +47,9 @@ def test_shown_masks_passwords_and_shortens() -> None:
     assert len(long) < 120
     assert "100000 characters" in long
     assert shown("web") == "'web'"
+    assert "pw" not in shown(["u:pw@registry.example/app"])  # inside a container's repr too
+    tagged = "busybox:1@sha256:" + "a" * 64  # a tag and a digest: nothing to mask
+    assert shown(tagged, 200) == repr(tagged)
 
 
 def test_reference_with_a_password_is_not_echoed() -> None:
