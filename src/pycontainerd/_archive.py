@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import attrs
 
 from . import _oci, errors
 from ._descriptors import Descriptor
+from ._identifiers import shown
 from ._images import (
     Image,
     PlatformLike,
@@ -52,6 +54,13 @@ _LEASE_EXPIRY = 24 * 3600.0
 _CLEANUP_TIMEOUT = 10.0
 _LAYOUT_VERSION = "1.0.0"
 _HASHES = {"sha256", "sha384", "sha512"}
+# The files of a docker save tar (and podman's, skopeo's, crane's): layers
+# ``<id>/layer.tar``, ``<id>.tar`` or ``<digest>.tar.gz``, configs ``<id>.json``,
+# ``<id>/json``. A member named otherwise cannot be one of its images' blobs: it
+# is passed over instead of streamed into the content store, whatever its size.
+_DOCKER_BLOB = re.compile(r"[0-9a-f]{64}|\.json$|\.tar(?:\.[a-z0-9]+)?$")
+# Layers a registry serves but archives leave out: not required to be present.
+_FOREIGN = ("foreign", "nondistributable")
 
 
 def _bad(message: str) -> errors.InvalidArchive:
@@ -124,6 +133,7 @@ class _Ingested:
     docker: list[Any] | None = None
     blobs: dict[str, _Blob] = attrs.Factory(dict)
     links: dict[str, str] = attrs.Factory(dict)
+    passed_over: set[str] = attrs.Factory(set)
 
 
 async def _read_archive(client: Client, source: ArchiveSource) -> _Ingested:
@@ -153,8 +163,11 @@ async def _read_archive(client: Client, source: ArchiveSource) -> _Ingested:
             await entry.skip()
         elif name.startswith("blobs/"):
             found.blobs[name] = await _ingest_entry(client, entry, name, _blob_digest(name))
-        else:
+        elif _DOCKER_BLOB.search(name):
             found.blobs[name] = await _ingest_entry(client, entry, name, None)
+        else:
+            found.passed_over.add(name)
+            await entry.skip()
     return found
 
 
@@ -183,8 +196,19 @@ async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
     blobs = dict(found.blobs)
     for name, target in found.links.items():
         if target not in blobs:
-            raise _bad(f"archive link {name!r} points to {target!r}, which is not in the archive")
+            raise _bad(
+                f"archive link {shown(name)} points to {shown(target)}, which is not in the archive"
+            )
         blobs[name] = blobs[target]
+
+    def missing(what: str, name: object) -> errors.InvalidArchive:
+        if name in found.passed_over:
+            return _bad(
+                f"archive {what} {shown(name)} is not named as a layer or config "
+                "(<id>/layer.tar, <id>.tar, <id>.json), so it was not imported"
+            )
+        return _bad(f"archive {what} {shown(name)} not found")
+
     entries: list[dict[str, Any]] = []
     assert found.docker is not None
     for item in found.docker:
@@ -194,7 +218,7 @@ async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
         layer_names = item.get("Layers") or []
         tags = item.get("RepoTags") or []
         if not isinstance(config_name, str) or config_name not in blobs:
-            raise _bad(f"archive image config {config_name!r} not found")
+            raise missing("image config", config_name)
         if not isinstance(layer_names, list) or not isinstance(tags, list):
             raise _bad("archive manifest.json has a malformed entry")
         config_blob = blobs[config_name]
@@ -204,7 +228,7 @@ async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
         layers = []
         for layer_name in layer_names:
             if not isinstance(layer_name, str) or layer_name not in blobs:
-                raise _bad(f"archive layer {layer_name!r} not found")
+                raise missing("layer", layer_name)
             blob = blobs[layer_name]
             layers.append(
                 Descriptor(
@@ -231,7 +255,7 @@ async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
             try:
                 full = _oci.normalize_reference(str(tag))
             except ValueError as exc:
-                raise _bad(f"archive tag {tag!r}: {exc}") from None
+                raise _bad(f"archive tag {shown(tag)}: {exc}") from None
             named = attrs.evolve(
                 manifest,
                 annotations={
@@ -268,14 +292,19 @@ async def _label_and_collect(
     matcher: _oci.PlatformMatcher,
     translate: Callable[[str], str],
     digest_prefix: str | None,
+    archived: set[str],
 ) -> list[tuple[str, Descriptor]]:
     """Walk the imported index: GC-label every parent for its children, collect image names.
 
     As containerd's ``Client.Import``: children of indexes are limited to the
     matching platforms (entries without a platform are kept), and each
     parent gets ``containerd.io/gc.ref.content.*`` labels for its children.
+    Unlike it, every blob an image needs must be in the archive (`archived`
+    digests) or already in the content store, or the archive is refused:
+    an image without its layers would only fail later, at unpack or run.
     """
     names: list[tuple[str, Descriptor]] = []
+    leaves: dict[str, str] = {}  # digest -> the manifest naming it
 
     async def children(entry: _oci.IndexEntry, top: bool) -> list[_oci.IndexEntry]:
         desc = entry.descriptor
@@ -298,6 +327,9 @@ async def _label_and_collect(
             config, layers, _ = _oci.parse_manifest(
                 data, desc.media_type, f"manifest {desc.digest}"
             )
+            for d in (config, *layers):
+                if not any(word in d.media_type for word in _FOREIGN):
+                    leaves.setdefault(d.digest, desc.digest)
             return [_oci.IndexEntry(d, None) for d in (config, *layers)]
         return []
 
@@ -312,14 +344,24 @@ async def _label_and_collect(
         return bool(kids)
 
     try:
-        if not await walk(_oci.IndexEntry(index, None), True):
-            raise errors.NotFound(f"the archive holds no image for {matcher}")
+        found = await walk(_oci.IndexEntry(index, None), True)
     except ValueError as exc:
         raise _bad(str(exc)) from None
     except errors.InvalidArchive:
         raise
-    except errors.InvalidArgument as exc:
-        raise _bad(str(exc)) from None
+    except (errors.InvalidArgument, errors.NotFound) as exc:  # NotFound: an index or manifest
+        raise _bad(f"archive is incomplete: {exc}") from None
+    if not found:
+        raise errors.NotFound(f"the archive holds no image for {matcher}")
+    for digest, manifest in leaves.items():
+        if digest not in archived:
+            try:
+                await client.content.info(digest)
+            except errors.NotFound:
+                raise _bad(
+                    f"archive manifest {manifest} names blob {digest}, which is neither "
+                    "in the archive nor in the content store"
+                ) from None
     return names
 
 
@@ -371,7 +413,10 @@ async def import_archive(
                 raise _bad(
                     "unrecognized archive: neither an OCI image layout nor a docker save tar"
                 )
-            records = await _label_and_collect(leased, index, matcher, translate, digest_prefix)
+            archived = {b.digest for b in found.blobs.values()}
+            records = await _label_and_collect(
+                leased, index, matcher, translate, digest_prefix, archived
+            )
             if index_name:
                 records.insert(0, (index_name, index))
             for name, target in records:

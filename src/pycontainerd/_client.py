@@ -703,12 +703,17 @@ class Client(AsyncResource):
         )
 
     async def _daemon_transfers(self, *, local: bool, insecure: bool, ca: object, ref: str) -> bool:
-        """Whether a pull or push of `ref` goes through the daemon's transfer service."""
-        if local or ca is not None:
-            return False
+        """Whether a pull or push of `ref` goes through the daemon's transfer service.
+
+        Raises:
+            ValueError: `ref` is malformed (checked first: before any RPC, either way).
+        """
         from .registry._reference import Reference, is_loopback
 
-        if insecure and not is_loopback(Reference.parse(ref).host):
+        reference = Reference.parse(ref)
+        if local or ca is not None:
+            return False
+        if insecure and not is_loopback(reference.host):
             return False  # the daemon would verify TLS: only this process can skip it
         return await self._release() >= (2, 0)
 

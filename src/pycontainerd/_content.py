@@ -49,6 +49,8 @@ from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
 from ._convert import timestamp
 from ._facade import Facade
+from ._identifiers import label_changes, shown
+from ._identifiers import labels as labels_checked
 from ._shield import finish
 
 if TYPE_CHECKING:
@@ -113,19 +115,19 @@ def _chunk(raw: bytes) -> memoryview:
 
 def _check_digest(digest: str) -> str:
     if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
-        raise errors.InvalidArgument(f"invalid digest {digest!r}: expected <algorithm>:<hex>")
+        raise errors.InvalidArgument(f"invalid digest {shown(digest)}: expected <algorithm>:<hex>")
     algorithm, _, encoded = digest.partition(":")
     length = _HASHES.get(algorithm)
     if length is not None and (len(encoded) != length or not re.fullmatch("[0-9a-f]+", encoded)):
         raise errors.InvalidArgument(
-            f"invalid digest {digest!r}: {algorithm} takes {length} lowercase hex digits"
+            f"invalid digest {shown(digest)}: {algorithm} takes {length} lowercase hex digits"
         )
     return digest
 
 
 def _check_ref(ref: str) -> str:
     if not isinstance(ref, str) or not ref:
-        raise errors.InvalidArgument(f"invalid ingest ref {ref!r}: must be a non-empty string")
+        raise errors.InvalidArgument(f"invalid ingest ref {shown(ref)}: must be a non-empty string")
     return ref
 
 
@@ -495,6 +497,7 @@ class ContentWriter:
             ```
         """
         self._check_open()
+        labels = labels_checked(labels)
         if expected is not None:
             _check_digest(expected)
         want_size = size if size is not None else self.total
@@ -506,7 +509,7 @@ class ContentWriter:
                 offset=self._offset,
                 total=want_size,
                 expected=want_digest,
-                labels=dict(labels or {}),
+                labels=labels,
             ),
             end=True,
         )
@@ -604,6 +607,7 @@ class Content(Facade):
             ```
         """
         _check_digest(digest)
+        labels = label_changes(labels)
         new = {k: v for k, v in labels.items() if v is not None}
         reply = await self._caller.unary(
             _rpc.Content.Update,
@@ -943,7 +947,9 @@ class Content(Facade):
                 raw = await call.recv_raw()
                 if raw is None:
                     await call.finish()
-                    raise errors.Unknown(f"content write of ref {ref!r}: no answer", method=_WRITE)
+                    raise errors.Unknown(
+                        f"content write of ref {shown(ref)}: no answer", method=_WRITE
+                    )
             except errors.Unavailable as exc:
                 # Another writer holds the ref (a lost connection is a subclass).
                 if type(exc) is errors.Unavailable and "locked" in str(exc):
@@ -1045,6 +1051,7 @@ class Content(Facade):
                                                 labels={"owner": "me"})
             ```
         """
+        labels = labels_checked(labels)
         if isinstance(source, bytes | bytearray | memoryview):
             view = memoryview(source).cast("B")
             if total is None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from . import _identifiers
 from ._api import _rpc
 from ._api.containerd.services.diff.v1 import (
     ApplyRequest,
@@ -118,7 +119,7 @@ class Diff(Facade):
             right=[m._to_proto() for m in upper],
             media_type=media_type or "",
             ref=ref or "",
-            labels=dict(labels or {}),
+            labels=_identifiers.labels(labels),
         )
         if source_date_epoch is not None:
             if source_date_epoch.tzinfo is None:

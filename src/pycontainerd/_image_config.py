@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 
+from ._identifiers import shown
+
 __all__ = ["ImageConfig"]
 
 _MAX_CONFIG = 20 * 1024 * 1024
@@ -46,7 +48,7 @@ def _parse_time(value: Any) -> datetime | None:
     try:
         return _created(datetime.fromisoformat(text))
     except ValueError as exc:
-        raise ValueError(f"invalid image config: bad created time {value!r}") from exc
+        raise ValueError(f"invalid image config: bad created time {shown(value)}") from exc
 
 
 def _format_time(value: datetime) -> str:

@@ -30,6 +30,8 @@ from ._api.containerd.services.images.v1 import Image as _Image
 from ._convert import timestamp
 from ._descriptors import Descriptor, Mount
 from ._facade import Facade
+from ._identifiers import label_changes, shown
+from ._identifiers import labels as checked_labels
 from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
 from ._leases import LeaseResource
@@ -656,13 +658,12 @@ class Images(Facade):
         else:
             name = image
         _check_name(name)
+        labels = checked_labels(labels)
         if target is None:
-            raise errors.InvalidArgument(f"image {name!r}: a target descriptor is required")
+            raise errors.InvalidArgument(f"image {shown(name)}: a target descriptor is required")
         reply = await self._caller.unary(
             _rpc.Images.Create,
-            CreateImageRequest(
-                image=_Image(name=name, labels=dict(labels or {}), target=target._to_proto())
-            ),
+            CreateImageRequest(image=_Image(name=name, labels=labels, target=target._to_proto())),
         )
         return Image._from_proto(self._client, reply.image)
 
@@ -698,6 +699,8 @@ class Images(Facade):
             ```
         """
         _check_name(name)
+        if labels is not None:
+            labels = label_changes(labels)
         label_paths = ["labels"] if replace_labels else [f"labels.{k}" for k in labels or ()]
         paths = [*(["target"] if target is not None else []), *label_paths]
         if target is None:
@@ -804,6 +807,7 @@ class Images(Facade):
             ```
         """
         _check_name(name)
+        labels = checked_labels(labels)
         config = config or ImageConfig()
         if platform is not None:
             p = Platform.parse(platform) if isinstance(platform, str) else platform
@@ -984,5 +988,5 @@ async def _store_image(
 
 
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise errors.InvalidArgument(f"invalid image name {name!r}")
+    if not isinstance(name, str) or not name or name != name.strip() or "\x00" in name:
+        raise errors.InvalidArgument(f"invalid image name {shown(name)}")

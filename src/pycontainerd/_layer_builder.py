@@ -4,10 +4,13 @@ The same tree always gives the same bytes: entries sorted by name, every
 mtime fixed at the epoch, ownership (numeric uid/gid, no user names) and
 permission bits kept, symlinks stored as links, hard links stored once
 and then as links to the first name, gzip header without name or time.
+The tree is read through directory descriptors, never following a symlink
+(see `_pack_tree`).
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -16,6 +19,9 @@ import tarfile
 from typing import IO, Any
 
 import attrs
+
+from . import errors
+from ._identifiers import shown
 
 __all__ = ["PackedLayer", "pack_directory"]
 
@@ -52,17 +58,52 @@ class _HashingWriter:
             self._target.flush()
 
 
-def _walk(root: str, rel: str = "") -> list[tuple[str, str]]:
-    """(relative posix name, absolute path) of every entry under `root`, sorted depth-first."""
-    entries: list[tuple[str, str]] = []
-    with os.scandir(os.path.join(root, rel) if rel else root) as it:
-        children = sorted(it, key=lambda e: os.fsencode(e.name))
-    for child in children:
-        name = f"{rel}/{child.name}" if rel else child.name
-        entries.append((name, child.path))
-        if child.is_dir(follow_symlinks=False):
-            entries.extend(_walk(root, name))
-    return entries
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO put in a file's place must not block the open.
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _open_at(dir_fd: int, name: str, flags: int) -> int:
+    """Open `name` in the directory `dir_fd` with `flags` (which say no-follow).
+
+    The one step a test interposes on, to change the tree between the
+    listing and the open.
+    """
+    return os.open(name, flags, dir_fd=dir_fd)
+
+
+def _changed(name: str) -> errors.InvalidArgument:
+    return errors.InvalidArgument(
+        f"cannot pack {shown(name)}: it changed while the directory was being packed"
+    )
+
+
+def _open_checked(dir_fd: int, name: str, rel: str, flags: int, seen: os.stat_result) -> int:
+    """`name` opened in `dir_fd`, if it is still the entry the listing saw (same inode and type)."""
+    try:
+        fd = _open_at(dir_fd, name, flags)
+    except (FileNotFoundError, NotADirectoryError) as exc:  # gone, or now a symlink
+        raise _changed(rel) from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink now, refused by O_NOFOLLOW
+            raise _changed(rel) from exc
+        raise
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode)) != (
+        seen.st_dev,
+        seen.st_ino,
+        stat.S_IFMT(seen.st_mode),
+    ):
+        os.close(fd)
+        raise _changed(rel)
+    return fd
+
+
+def _children(dir_fd: int) -> list[tuple[str, os.stat_result]]:
+    """Names and lstat of a directory's entries, sorted by their bytes."""
+    with os.scandir(dir_fd) as it:
+        names = sorted((e.name for e in it), key=os.fsencode)
+    return [(n, os.stat(n, dir_fd=dir_fd, follow_symlinks=False)) for n in names]
 
 
 def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
@@ -76,56 +117,89 @@ def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
+def _pack_tree(
+    tar: tarfile.TarFile, dir_fd: int, rel: str, links: dict[tuple[int, int], str]
+) -> None:
+    """Add the entries of the directory open as `dir_fd` (named `rel` in the layer), depth-first.
+
+    Everything is opened relative to its parent's descriptor, without
+    following symlinks, and checked against what the listing saw: a
+    directory swapped for a symlink (or a file for another) while the tree
+    is packed fails the packing instead of putting something from outside
+    the tree into the layer. Symlinks are stored as links, never followed.
+    """
+    for child, st in _children(dir_fd):
+        name = f"{rel}/{child}" if rel else child
+        info = _tarinfo(name, st)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            fd = _open_checked(dir_fd, child, name, _DIR_FLAGS, st)
+            try:
+                info = _tarinfo(name, os.fstat(fd))
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+                _pack_tree(tar, fd, name, links)
+            finally:
+                os.close(fd)
+            continue
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in links:
+            info.type = tarfile.LNKTYPE
+            info.linkname = links[key]
+            tar.addfile(info)
+            continue
+        if st.st_nlink > 1:
+            links[key] = name
+        if stat.S_ISREG(mode):
+            fd = _open_checked(dir_fd, child, name, _FILE_FLAGS, st)
+            with os.fdopen(fd, "rb") as f:
+                opened = os.fstat(fd)
+                info = _tarinfo(name, opened)
+                info.type = tarfile.REGTYPE
+                info.size = opened.st_size
+                tar.addfile(info, f)
+        elif stat.S_ISLNK(mode):
+            info.type = tarfile.SYMTYPE
+            info.linkname = os.readlink(child, dir_fd=dir_fd)
+            tar.addfile(info)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            info.devmajor = os.major(st.st_rdev)
+            info.devminor = os.minor(st.st_rdev)
+            tar.addfile(info)
+        elif stat.S_ISFIFO(mode):
+            info.type = tarfile.FIFOTYPE
+            tar.addfile(info)
+        else:
+            raise errors.InvalidArgument(
+                f"cannot pack {shown(name)}: a socket or other special file, "
+                "which a layer cannot carry"
+            )
+
+
 def pack_directory(path: str | os.PathLike[str], out: IO[bytes]) -> PackedLayer:
     """Write `path` as a deterministic gzip tar layer to `out` (blocking; run in a thread).
 
     Raises:
         NotADirectoryError: `path` is not a directory.
-        ValueError: the tree holds something a layer cannot carry (a socket).
+        pycontainerd.errors.InvalidArgument: the tree holds something a layer
+            cannot carry (a socket), or changed while it was being packed.
     """
     root = os.fspath(path)
-    if not os.path.isdir(root):
-        raise NotADirectoryError(f"not a directory: {root!r}")
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except NotADirectoryError:
+        raise NotADirectoryError(f"not a directory: {shown(root)}") from None
+    except FileNotFoundError:
+        raise NotADirectoryError(f"not a directory: {shown(root)} does not exist") from None
     blob = _HashingWriter(out)
-    with gzip.GzipFile(filename="", mode="wb", fileobj=blob, mtime=0, compresslevel=6) as gz:
-        tar_stream = _HashingWriter(gz)
-        links: dict[tuple[int, int], str] = {}
-        with tarfile.open(fileobj=tar_stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-            for name, full in _walk(root):
-                st = os.lstat(full)
-                info = _tarinfo(name, st)
-                mode = st.st_mode
-                if stat.S_ISDIR(mode):
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                    continue
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in links:
-                    info.type = tarfile.LNKTYPE
-                    info.linkname = links[key]
-                    tar.addfile(info)
-                    continue
-                if st.st_nlink > 1:
-                    links[key] = name
-                if stat.S_ISREG(mode):
-                    info.type = tarfile.REGTYPE
-                    info.size = st.st_size
-                    with open(full, "rb") as f:
-                        tar.addfile(info, f)
-                elif stat.S_ISLNK(mode):
-                    info.type = tarfile.SYMTYPE
-                    info.linkname = os.readlink(full)
-                    tar.addfile(info)
-                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                    info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-                    info.devmajor = os.major(st.st_rdev)
-                    info.devminor = os.minor(st.st_rdev)
-                    tar.addfile(info)
-                elif stat.S_ISFIFO(mode):
-                    info.type = tarfile.FIFOTYPE
-                    tar.addfile(info)
-                else:
-                    raise ValueError(f"cannot pack {full!r}: not a file, directory, link or device")
+    try:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=blob, mtime=0, compresslevel=6) as gz:
+            tar_stream = _HashingWriter(gz)
+            with tarfile.open(fileobj=tar_stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+                _pack_tree(tar, root_fd, "", {})
+    finally:
+        os.close(root_fd)
     out.flush()
     return PackedLayer(
         digest="sha256:" + blob.hash.hexdigest(),

@@ -160,7 +160,7 @@ class Leases(Facade):
         if id is None:
             id = _random_id()
         _identifiers.validate(id, "lease")
-        all_labels = dict(labels or {})
+        all_labels = _identifiers.labels(labels, "lease labels")
         if expires_in is not None:
             if expires_in < 0:
                 raise errors.InvalidArgument(f"invalid expires_in {expires_in!r}: negative")

@@ -113,11 +113,12 @@ class Namespaces(Facade):
             pycontainerd.errors.InvalidArgument: `name` is not a valid identifier.
         """
         _identifiers.validate(name, "namespace")
+        labels = _identifiers.labels(labels, "namespace labels")
         # containerd 1.6 answers UNKNOWN after creating unless the call carries
         # the namespace header too.
         reply = await self._caller.transport.bind(name).unary(
             _rpc.Namespaces.Create,
-            CreateNamespaceRequest(namespace=_Namespace(name=name, labels=dict(labels or {}))),
+            CreateNamespaceRequest(namespace=_Namespace(name=name, labels=labels)),
         )
         return Namespace._from_proto(reply.namespace)
 
@@ -137,6 +138,7 @@ class Namespaces(Facade):
             ```
         """
         _identifiers.validate(name, "namespace")
+        labels = _identifiers.label_changes(labels, "namespace labels")
         new = {k: v for k, v in labels.items() if v is not None}
         await self._caller.transport.bind(name).unary(
             _rpc.Namespaces.Update,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._descriptors import Descriptor
+from ._identifiers import shown
 from ._platforms import Platform
 
 # Media types -----------------------------------------------------------------
@@ -108,12 +109,13 @@ def child_gc_labels(children: Sequence[Descriptor]) -> dict[str, str]:
 
 # Digests -------------------------------------------------------------------
 
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$|^sha384:[a-f0-9]{96}$")
+# Matched with fullmatch: '$' would let a trailing newline through.
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}|sha384:[a-f0-9]{96}")
 
 
 def valid_digest(value: str) -> bool:
     """Whether `value` is a canonical ``algorithm:hex`` digest we can verify."""
-    return bool(_DIGEST.match(value))
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 def sha256(data: bytes) -> str:
@@ -419,10 +421,11 @@ def config_platform(data: bytes, what: str) -> Platform:
 # References ------------------------------------------------------------------
 
 _REF = re.compile(
-    r"^(?:(?P<domain>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
+    r"(?:(?P<domain>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
     r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}))?$"
+    r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}))?",
+    re.ASCII,
 )
 
 
@@ -440,9 +443,9 @@ def normalize_reference(ref: str) -> str:
         first, _, rest = ref.partition("/")
     if first == "docker.io" and "/" not in rest:
         ref = f"docker.io/library/{rest}"
-    m = _REF.match(ref)
+    m = _REF.fullmatch(ref)
     if m is None or not m.group("domain"):
-        raise ValueError(f"invalid image reference {ref!r}")
+        raise ValueError(f"invalid image reference {shown(ref)}")
     if m.group("tag") is None and m.group("digest") is None:
         ref += ":latest"
     return ref

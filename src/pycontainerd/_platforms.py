@@ -7,6 +7,7 @@ import platform as _platform
 import attrs
 
 from ._api.containerd.types import Platform as _Platform
+from ._identifiers import shown
 
 __all__ = ["Platform"]
 
@@ -60,7 +61,7 @@ class Platform:
         if len(parts) == 1:
             parts = ["linux", *parts]
         if len(parts) > 3 or not all(parts):
-            raise ValueError(f"invalid platform {value!r}: expected os/architecture[/variant]")
+            raise ValueError(f"invalid platform {shown(value)}: expected os/architecture[/variant]")
         arch = _ARCH.get(parts[1], parts[1])
         return cls(os=parts[0], architecture=arch, variant=parts[2] if len(parts) == 3 else "")
 

@@ -14,6 +14,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from . import errors
+from ._identifiers import shown
 
 __all__ = ["SignalTarget", "forward_signals", "parse_signal"]
 
@@ -87,17 +88,17 @@ def parse_signal(value: str | int) -> _signal.Signals:
         ```
     """
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"not a signal: {value!r}")
+        raise ValueError(f"not a signal: {shown(value)}")
     if isinstance(value, int):
         if int(value) in _VALID:
             return _member(int(value))
-        raise ValueError(f"not a signal number of this system: {value!r}")
+        raise ValueError(f"not a signal number of this system: {shown(value)}")
     text = value
     if text.isascii() and text.isdigit():
         number = int(text)
         if number in _VALID:
             return _member(number)
-        raise ValueError(f"not a signal number of this system: {value!r}")
+        raise ValueError(f"not a signal number of this system: {shown(value)}")
     name = text.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
@@ -107,7 +108,7 @@ def parse_signal(value: str | int) -> _signal.Signals:
     rt = _parse_rt(name)
     if rt is not None and rt in _VALID:
         return _member(rt)
-    raise ValueError(f"unknown signal {value!r}")
+    raise ValueError(f"unknown signal {shown(value)}")
 
 
 def _parse_rt(name: str) -> int | None:

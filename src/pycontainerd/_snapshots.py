@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
@@ -37,6 +38,8 @@ from ._api.containerd.services.snapshots.v1 import Info as _Info
 from ._convert import timestamp
 from ._descriptors import Mount
 from ._facade import Facade
+from ._identifiers import label_changes, shown
+from ._identifiers import labels as checked_labels
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -48,9 +51,17 @@ __all__ = ["DEFAULT_SNAPSHOTTER", "SnapshotInfo", "SnapshotKind", "Snapshots", "
 DEFAULT_SNAPSHOTTER: Final = "overlayfs"
 
 
+# NUL and line breaks in a key reach the snapshotter's paths, labels and logs.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _check_key(key: str, what: str = "snapshot key") -> str:
     if not isinstance(key, str) or not key:
-        raise errors.InvalidArgument(f"invalid {what} {key!r}: must be a non-empty string")
+        raise errors.InvalidArgument(f"invalid {what} {shown(key)}: must be a non-empty string")
+    if _CONTROL.search(key):
+        raise errors.InvalidArgument(
+            f"invalid {what} {shown(key)}: control characters (NUL, newlines...) are not allowed"
+        )
     return key
 
 
@@ -153,10 +164,12 @@ class Snapshots(Facade):
             ```
         """
         _check_key(key)
+        if parent:
+            _check_key(parent, "parent snapshot")
         reply = await self._caller.unary(
             _rpc.Snapshots.Prepare,
             PrepareSnapshotRequest(
-                snapshotter=self.name, key=key, parent=parent or "", labels=dict(labels or {})
+                snapshotter=self.name, key=key, parent=parent or "", labels=checked_labels(labels)
             ),
         )
         return [Mount._from_proto(m) for m in reply.mounts]
@@ -176,10 +189,12 @@ class Snapshots(Facade):
             ```
         """
         _check_key(key)
+        if parent:
+            _check_key(parent, "parent snapshot")
         reply = await self._caller.unary(
             _rpc.Snapshots.View,
             ViewSnapshotRequest(
-                snapshotter=self.name, key=key, parent=parent or "", labels=dict(labels or {})
+                snapshotter=self.name, key=key, parent=parent or "", labels=checked_labels(labels)
             ),
         )
         return [Mount._from_proto(m) for m in reply.mounts]
@@ -217,7 +232,7 @@ class Snapshots(Facade):
         await self._caller.unary(
             _rpc.Snapshots.Commit,
             CommitSnapshotRequest(
-                snapshotter=self.name, name=name, key=key, labels=dict(labels or {})
+                snapshotter=self.name, name=name, key=key, labels=checked_labels(labels)
             ),
         )
 
@@ -286,6 +301,7 @@ class Snapshots(Facade):
             ```
         """
         _check_key(key)
+        labels = label_changes(labels)
         new = {k: v for k, v in labels.items() if v is not None}
         reply = await self._caller.unary(
             _rpc.Snapshots.Update,

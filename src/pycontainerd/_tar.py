@@ -20,6 +20,7 @@ import anyio
 import attrs
 
 from . import errors
+from ._identifiers import shown
 
 __all__ = ["TarEntry", "TarReader", "byte_source", "check_member_name", "tar_header"]
 
@@ -172,7 +173,7 @@ class TarEntry:
         while self._remaining > 0:
             part = await buf.take_some(min(size, self._remaining))
             if not part:
-                raise _bad(f"archive truncated inside {self.name!r}")
+                raise _bad(f"archive truncated inside {shown(self.name)}")
             self._remaining -= len(part)
             yield part
 
@@ -180,7 +181,7 @@ class TarEntry:
         """The whole member, refused when larger than `limit` bytes."""
         if self.size > limit:
             raise _bad(
-                f"archive member {self.name!r} is {self.size} bytes, over the {limit} byte limit"
+                f"archive member {shown(self.name)} is {self.size} bytes, over the {limit} byte limit"
             )
         out = bytearray()
         async for part in self.chunks():
@@ -209,7 +210,7 @@ def _number(block: bytes, start: int, length: int, what: str) -> int:
     try:
         return int(text, 8)
     except ValueError:
-        raise _bad(f"invalid tar header: bad {what} field {raw!r}") from None
+        raise _bad(f"invalid tar header: bad {what} field {shown(raw)}") from None
 
 
 class TarEnd:
@@ -304,7 +305,7 @@ class TarReader:
             await self._current.skip()
             padding = -self._current.size % BLOCK
             if padding and len(await self._buffer.take(padding)) != padding:
-                raise _bad(f"archive truncated after {self._current.name!r}")
+                raise _bad(f"archive truncated after {shown(self._current.name)}")
             self._current = None
 
     def __aiter__(self) -> TarReader:
@@ -376,18 +377,18 @@ def check_member_name(entry: TarEntry) -> str:
     """
     name = entry.name
     if name.startswith("/"):
-        raise _bad(f"archive member {name!r} has an absolute path")
+        raise _bad(f"archive member {shown(name)} has an absolute path")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise _bad(f"archive member {name!r} contains '..'")
+        raise _bad(f"archive member {shown(name)} contains '..'")
     if entry.type in (SYMLINK, HARDLINK):
         link = entry.linkname
         if link.startswith("/"):
-            raise _bad(f"archive link {name!r} -> {link!r} points outside the archive")
+            raise _bad(f"archive link {shown(name)} -> {shown(link)} points outside the archive")
         base = posixpath.dirname("/".join(parts)) if entry.type == SYMLINK else ""
         target = posixpath.normpath(posixpath.join(base, link))
         if target == ".." or target.startswith("../"):
-            raise _bad(f"archive link {name!r} -> {link!r} points outside the archive")
+            raise _bad(f"archive link {shown(name)} -> {shown(link)} points outside the archive")
     return "/".join(parts)
 
 

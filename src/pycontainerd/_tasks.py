@@ -44,7 +44,7 @@ from ._api.containerd.v1.types import Process as ProcessProto
 from ._api.containerd.v1.types import Status as StatusProto
 from ._convert import timestamp
 from ._facade import Facade
-from ._identifiers import validate
+from ._identifiers import shown, validate
 from ._shield import Creation, finish
 from ._wire import encode_scalars
 from .events import filters as _filters
@@ -309,7 +309,7 @@ def _signal_number(sig: int | str | _signal.Signals) -> int:
     try:
         return int(_signal.Signals[name])
     except KeyError:
-        raise ValueError(f"unknown signal {sig!r}") from None
+        raise ValueError(f"unknown signal {shown(sig)}") from None
 
 
 def _status_of(reply: WaitResponse | DeleteResponse) -> ExitStatus:

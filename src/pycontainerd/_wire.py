@@ -477,45 +477,53 @@ def _fixed(
 
 
 def _decode(data: Any, pos: int, end: int, plan: Plan) -> dict[str, Any]:
-    """The fields of the message in ``data[pos:end]`` that `plan` names, by name."""
+    """The fields of the message in ``data[pos:end]`` that `plan` names, by name.
+
+    Raises:
+        WireError: malformed (every builder runs inside this, so no other error
+            of a bad message gets out of any of them).
+    """
     out: dict[str, Any] = {}
-    while pos < end:
-        key = data[pos]
-        if key < 0x80:
-            pos += 1
-        else:
-            key, pos = read_varint(data, pos)
-        field = plan.get(key)
-        wire = key & 7
-        if wire == 2:
-            n = data[pos] if pos < end else 0x80
-            if n < 0x80:
+    try:  # free unless raised (Python 3.11)
+        while pos < end:
+            key = data[pos]
+            if key < 0x80:
                 pos += 1
             else:
-                n, pos = read_varint(data, pos)
-            stop = pos + n
-            if stop > end:
-                raise WireError("a field runs past the end of its message")
-            if field is not None:
-                action = field[1]
-                if action == _STR:
-                    out[field[0]] = data[pos:stop].decode()
-                elif action == _MESSAGE:
-                    out[field[0]] = field[2](data, pos, stop)
+                key, pos = read_varint(data, pos)
+            field = plan.get(key)
+            wire = key & 7
+            if wire == 2:
+                n = data[pos] if pos < end else 0x80
+                if n < 0x80:
+                    pos += 1
                 else:
-                    _delimited(out, field, data, pos, stop)
-            pos = stop
-        elif wire == 0:
-            value, pos = read_varint(data, pos)
-            if field is not None:
-                if field[1] == _UINT:
-                    out[field[0]] = value
-                else:
-                    _number(out, field, value)
-        elif wire == 1 or wire == 5:
-            pos = _fixed(out, field, data, pos, wire)
-        else:
-            raise WireError(f"unsupported wire type {wire}")
+                    n, pos = read_varint(data, pos)
+                stop = pos + n
+                if stop > end:
+                    raise WireError("a field runs past the end of its message")
+                if field is not None:
+                    action = field[1]
+                    if action == _STR:
+                        out[field[0]] = data[pos:stop].decode()
+                    elif action == _MESSAGE:
+                        out[field[0]] = field[2](data, pos, stop)
+                    else:
+                        _delimited(out, field, data, pos, stop)
+                pos = stop
+            elif wire == 0:
+                value, pos = read_varint(data, pos)
+                if field is not None:
+                    if field[1] == _UINT:
+                        out[field[0]] = value
+                    else:
+                        _number(out, field, value)
+            elif wire == 1 or wire == 5:
+                pos = _fixed(out, field, data, pos, wire)
+            else:
+                raise WireError(f"unsupported wire type {wire}")
+    except (UnicodeDecodeError, OverflowError) as exc:
+        raise WireError(str(exc)) from None
     if pos != end:
         raise WireError("a field runs past the end of its message")
     return out
@@ -575,7 +583,7 @@ def any_span(data: bytes, pos: int, end: int) -> tuple[str, int, int]:
     while pos < end:
         key = data[pos]
         n = data[pos + 1] if pos + 1 < end else 0x80
-        if key < 0x80 and n < 0x80:  # the usual case: one-byte key and length
+        if key & 7 == 2 and key < 0x80 and n < 0x80:  # the usual case: one-byte key and length
             pos += 2
         else:
             key, n, pos = field_header(data, pos)
@@ -636,10 +644,7 @@ def decode(plan: Plan, data: bytes, pos: int = 0, end: int | None = None) -> dic
     Raises:
         WireError: the bytes are not such a message.
     """
-    try:
-        return _decode(data, pos, len(data) if end is None else end, plan)
-    except (UnicodeDecodeError, OverflowError) as exc:
-        raise WireError(str(exc)) from None
+    return _decode(data, pos, len(data) if end is None else end, plan)
 
 
 # --- encoding -----------------------------------------------------------------------------

@@ -96,8 +96,19 @@ def _hostile_cases(archive: bytes) -> dict[str, bytes]:
         f = t.extractfile("index.json")
         assert f is not None
         index = json.loads(f.read())
+    manifest_digest = index["manifests"][0]["digest"]
+    with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+        f = t.extractfile("blobs/sha256/" + manifest_digest.split(":")[1])
+        assert f is not None
+        manifest = json.loads(f.read())
+    layer_blob = "blobs/sha256/" + manifest["layers"][0]["digest"].split(":")[1]
     index["manifests"][0]["size"] -= 1  # the manifest blob is bigger than declared
     return {
+        # an image without its layer, or without its manifest, is not imported
+        "missing-layer": rewrite(archive, [], drop=layer_blob),
+        "missing-manifest": rewrite(
+            archive, [], drop="blobs/sha256/" + manifest_digest.split(":")[1]
+        ),
         "absolute": rewrite(archive, [(member("/etc/evil"), b"x")]),
         "dotdot": rewrite(archive, [(member("blobs/../../evil"), b"x")]),
         "symlink-escape": rewrite(
@@ -124,6 +135,8 @@ def _hostile_cases(archive: bytes) -> dict[str, bytes]:
 
 
 HOSTILE = [
+    "missing-layer",
+    "missing-manifest",
     "absolute",
     "dotdot",
     "symlink-escape",
@@ -306,6 +319,54 @@ async def test_cancelled_import_leaves_nothing(
         tg.cancel_scope.cancel()
     inv = await inventory(containerd_client)
     assert inv.empty, inv
+
+
+async def test_a_member_that_cannot_belong_is_not_streamed_into_the_store(
+    containerd_client: pycontainerd.Client, tmp_path: Path
+) -> None:
+    junk = bytes(8 << 20)
+    junk_digest = "sha256:" + hashlib.sha256(junk).hexdigest()
+    archive = rewrite(
+        await valid_archive(containerd_client, tmp_path),
+        [(member("junk.bin"), junk)],  # neither an OCI blob nor a docker file
+    )
+    with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+        middle = t.getmember("junk.bin").offset_data + (4 << 20)
+    seen: list[tuple[str, ...]] = []
+
+    async def watched() -> AsyncIterator[bytes]:
+        yield archive[:middle]
+        # Half of the member has been read: an ingest of it would exist by now.
+        seen.append((await inventory(containerd_client)).ingests)
+        yield archive[middle:]
+
+    [image] = await containerd_client.images.import_archive(watched())
+    assert seen == [()]
+    assert image.name == "example.com/test/valid:1"
+    assert junk_digest not in (await inventory(containerd_client)).content
+    await containerd_client.images.delete(image.name, sync=True)
+    # gzip-compressed, the same: imported, the member passed over
+    [image] = await containerd_client.images.import_archive(gzip.compress(archive))
+    inv = await inventory(containerd_client)
+    assert junk_digest not in inv.content
+    assert inv.ingests == ()
+
+
+async def test_a_docker_archive_naming_a_passed_over_member_says_so(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    archive = rewrite(docker_save_archive(), [(member("layer.bin"), b"x")])
+    with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+        f = t.extractfile("manifest.json")
+        assert f is not None
+        manifest = json.loads(f.read())
+    manifest[1]["Layers"] = ["layer.bin"]
+    archive = rewrite(
+        archive, [(member("manifest.json"), json.dumps(manifest).encode())], drop="manifest.json"
+    )
+    with pytest.raises(errors.InvalidArchive, match=r"'layer\.bin' is not named as a layer"):
+        await containerd_client.images.import_archive(archive, all_platforms=True)
+    assert (await inventory(containerd_client)).empty
 
 
 def retag(archive: bytes, annotations: dict[str, str]) -> bytes:

@@ -768,14 +768,18 @@ def test_mount_format_refuses_what_it_cannot_write() -> None:
         oci.Mount(destination="/x", options=("",)).format()
 
 
-_field_text = st.text(min_size=0, max_size=12)
+_no_nul = st.characters(blacklist_characters="\x00")
+_field_text = st.text(_no_nul, min_size=0, max_size=12)
 _mounts = st.builds(
     oci.Mount,
-    destination=st.text(min_size=1, max_size=12),
+    # what parse accepts: absolute, no '..' component, no NUL
+    destination=st.text(_no_nul, max_size=12)
+    .map(lambda d: "/" + d)
+    .filter(lambda d: ".." not in d.split("/")),
     type=_field_text,
     source=_field_text,
     options=st.lists(
-        st.text(min_size=1, max_size=6).filter(lambda o: ":" not in o), max_size=4
+        st.text(_no_nul, min_size=1, max_size=6).filter(lambda o: ":" not in o), max_size=4
     ).map(tuple),
 )
 

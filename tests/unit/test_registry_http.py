@@ -262,3 +262,55 @@ async def test_upload_put_redirect_sends_the_body_again(status: int) -> None:
         server.server_close()
         thread.join()
     assert stored == [("/upload/1", blob), ("/moved/1", blob)]
+
+
+@contextlib.contextmanager
+def _endless_manifest(declare: int | None) -> Iterator[tuple[str, list[int]]]:
+    """A loopback registry whose manifests never end (64 MiB, or `declare` bytes declared)."""
+    sent = [0]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            if declare is not None:
+                self.send_header("Content-Length", str(declare))
+            self.end_headers()
+            if self.path == "/v2/":
+                return
+            chunk = b" " * (1 << 20)
+            with contextlib.suppress(OSError):  # the client hangs up
+                for _ in range(64):
+                    self.wfile.write(chunk)
+                    sent[0] += len(chunk)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", sent
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("declare", [None, 64 << 20])
+async def test_an_oversized_manifest_is_refused_not_read(declare: int | None) -> None:
+    from pycontainerd import Descriptor
+    from pycontainerd.registry._media import MAX_MANIFEST_SIZE
+
+    assert MAX_MANIFEST_SIZE == 4 * 1048 * 1048  # containerd's remotes/docker MaxManifestSize
+    desc = Descriptor(
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        digest="sha256:" + "a" * 64,
+        size=100,
+    )
+    with _endless_manifest(declare) as (host, sent):
+        async with Repository(Reference.parse(f"{host}/some/repo:v1")) as repo:
+            with pytest.raises(RegistryError, match=f"{MAX_MANIFEST_SIZE} byte limit"):
+                await repo.fetch_manifest(desc)
+    assert sent[0] < 32 << 20  # the client stopped reading long before the end

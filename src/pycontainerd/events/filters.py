@@ -49,6 +49,7 @@ from typing import Final, Literal
 import attrs
 
 from .. import errors
+from .._identifiers import shown
 
 __all__ = [
     "Filter",
@@ -125,7 +126,7 @@ def quote(value: str) -> str:
 def _fieldpath(path: str | Sequence[str]) -> str:
     parts = path.split(".") if isinstance(path, str) else list(path)
     if not parts or any(p == "" for p in parts):
-        raise errors.InvalidArgument(f"invalid filter field path {path!r}: empty component")
+        raise errors.InvalidArgument(f"invalid filter field path {shown(path)}: empty component")
     return ".".join(p if _FIELD.fullmatch(p) else quote(p) for p in parts)
 
 
@@ -155,7 +156,7 @@ def field(path: str | Sequence[str], value: str | None = None, *, op: Operator =
     if value is None:
         return Filter(fp)
     if op not in ("==", "!=", "~="):
-        raise errors.InvalidArgument(f"invalid filter operator {op!r}: use '==', '!=' or '~='")
+        raise errors.InvalidArgument(f"invalid filter operator {shown(op)}: use '==', '!=' or '~='")
     return Filter(f"{fp}{op}{quote(value)}")
 
 
@@ -254,7 +255,7 @@ def parse(expression: str) -> tuple[Selector, ...]:
         ```
     """
     if not isinstance(expression, str):
-        raise errors.InvalidArgument(f"invalid filter {expression!r}: not a string")
+        raise errors.InvalidArgument(f"invalid filter {shown(expression)}: not a string")
     if expression == "":
         return ()
     return _Parser(expression).selectors()
@@ -285,7 +286,7 @@ def _matcher(filters: Sequence[str]) -> Callable[[FieldLookup], bool]:
                     pattern = re.compile(selector.value or "")
                 except re.error as exc:
                     raise errors.InvalidArgument(
-                        f"invalid filter {expression!r}: bad regexp {selector.value!r}: {exc}"
+                        f"invalid filter {shown(expression)}: bad regexp {shown(selector.value)}: {exc}"
                     ) from None
             selectors.append((selector, pattern))
         compiled.append(selectors)
@@ -546,7 +547,7 @@ class _Parser:
 
     def fail(self, pos: int, msg: str) -> errors.InvalidArgument:
         where = f" at position {pos}" if pos < len(self.input) else " at its end"
-        return errors.InvalidArgument(f"invalid filter {self.input!r}: {msg}{where}")
+        return errors.InvalidArgument(f"invalid filter {shown(self.input)}: {msg}{where}")
 
     def selectors(self) -> tuple[Selector, ...]:
         result = [self.selector()]
@@ -560,8 +561,8 @@ class _Parser:
             elif ch == _EOF:
                 return tuple(result)
             else:
-                shown = ch if isinstance(ch, str) else "illegal input"
-                raise self.fail(self.scanner.ppos, f"unexpected input {shown!r}")
+                found = ch if isinstance(ch, str) else "illegal input"
+                raise self.fail(self.scanner.ppos, f"unexpected input {found!r}")
 
     def selector(self) -> Selector:
         fieldpath = self.fieldpath()
@@ -595,7 +596,7 @@ class _Parser:
         if tok == _OPERATOR:
             if text in ("==", "!=", "~="):
                 return text  # type: ignore[return-value]
-            raise self.fail(pos, f"unsupported operator {text!r}")
+            raise self.fail(pos, f"unsupported operator {shown(text)}")
         if tok == _ILLEGALTOK:
             raise self.fail(pos, self.scanner.err)
         raise self.fail(pos, "expected an operator ('==', '!=' or '~=')")
@@ -621,4 +622,4 @@ class _Parser:
         try:
             return _unquote(text)
         except _ParseError as exc:
-            raise self.fail(pos, f"bad quoted string {text!r}: {exc}") from None
+            raise self.fail(pos, f"bad quoted string {shown(text)}: {exc}") from None

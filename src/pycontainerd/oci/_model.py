@@ -227,7 +227,8 @@ class Mount(Model):
 
         Raises:
             ValueError: bad CSV quoting, a field without ``=``, an unknown
-                key, or no destination; the message names the field.
+                key, no destination, a destination that is relative or has a
+                ``..`` component, or a NUL in any field; the message names it.
 
         Example:
             ```python

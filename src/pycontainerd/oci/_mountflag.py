@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._identifiers import shown
+
 if TYPE_CHECKING:
     from ._model import Mount
 
@@ -44,7 +46,9 @@ def split_csv(text: str) -> list[str]:
             while True:
                 close = text.find('"', i)
                 if close < 0:
-                    raise ValueError(f"unterminated quoted field in mount specification {text!r}")
+                    raise ValueError(
+                        f"unterminated quoted field in mount specification {shown(text)}"
+                    )
                 chunk.append(text[i:close])
                 i = close + 1
                 if i < n and text[i] == '"':
@@ -57,16 +61,18 @@ def split_csv(text: str) -> list[str]:
                 return fields
             if text[i] != ",":
                 raise ValueError(
-                    f"unexpected {text[i]!r} after a quoted field in mount specification {text!r}"
+                    f"unexpected {text[i]!r} after a quoted field in mount specification {shown(text)}"
                 )
             i += 1
         else:
             end = text.find(",", i)
             field = text[i:] if end < 0 else text[i:end]
             if '"' in field:
-                raise ValueError(f'bare " in unquoted field {field!r} of mount specification')
+                raise ValueError(f'bare " in unquoted field {shown(field)} of mount specification')
             if "\n" in field or "\r" in field:
-                raise ValueError(f"line break in unquoted field {field!r} of mount specification")
+                raise ValueError(
+                    f"line break in unquoted field {shown(field)} of mount specification"
+                )
             fields.append(field)
             if end < 0:
                 return fields
@@ -81,16 +87,24 @@ def parse_mount_flag(cls: type[Mount], text: str) -> Mount:
     for field in split_csv(text):
         key, sep, value = field.partition("=")
         if not sep:
-            raise ValueError(f"invalid mount field {field!r}: expected key=value")
+            raise ValueError(f"invalid mount field {shown(field)}: expected key=value")
         name = _KEYS.get(key)
         if name is None:
             raise ValueError(
-                f"unknown mount field {key!r} (expected type, source/src, destination/dst/target or options)"
+                f"unknown mount field {shown(key)} (expected type, source/src, destination/dst/target or options)"
             )
         values[name] = value
     destination = values.get("destination", "")
     if not destination:
-        raise ValueError(f"mount specification {text!r} has no destination (dst=...)")
+        raise ValueError(f"mount specification {shown(text)} has no destination (dst=...)")
+    # The runtime joins the destination to the rootfs: it must name a place inside it.
+    if not destination.startswith("/"):
+        raise ValueError(f"mount destination {shown(destination)} is not an absolute path")
+    if ".." in destination.split("/"):
+        raise ValueError(f"mount destination {shown(destination)} contains '..'")
+    for name, value in values.items():
+        if "\x00" in value:
+            raise ValueError(f"mount {name} {shown(value)} contains a NUL character")
     options = values.get("options", "")
     return cls(
         destination=destination,

@@ -14,6 +14,8 @@ from pathlib import Path
 import anyio
 import attrs
 
+from .._identifiers import shown
+
 __all__ = [
     "Challenge",
     "Credentials",
@@ -145,6 +147,8 @@ async def docker_config_credentials(domain: str, path: Path | None = None) -> Cr
         raise AuthenticationError(
             f"cannot read docker config {config_path}: {exc.strerror}"
         ) from None
+    except UnicodeDecodeError:
+        raise AuthenticationError(f"docker config {config_path} is not UTF-8 text") from None
     try:
         config = json.loads(text)
     except ValueError:
@@ -153,6 +157,11 @@ async def docker_config_credentials(domain: str, path: Path | None = None) -> Cr
         raise AuthenticationError(f"docker config {config_path} is not a JSON object")
     server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
     helpers = config.get("credHelpers") or {}
+    auths = config.get("auths") or {}
+    if not isinstance(helpers, dict) or not isinstance(auths, dict):
+        raise AuthenticationError(
+            f"docker config {config_path}: credHelpers and auths must be JSON objects"
+        )
     for key, helper in helpers.items():
         if _matches(key, domain):
             return await _from_helper(str(helper), server)
@@ -160,7 +169,6 @@ async def docker_config_credentials(domain: str, path: Path | None = None) -> Cr
         found = await _from_helper(str(config["credsStore"]), server)
         if found is not None:
             return found
-    auths = config.get("auths") or {}
     for key, entry in auths.items():
         if not _matches(key, domain) or not isinstance(entry, dict):
             continue
@@ -171,12 +179,12 @@ async def docker_config_credentials(domain: str, path: Path | None = None) -> Cr
                 decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 raise AuthenticationError(
-                    f"docker config {config_path}: the auth entry for {key!r} is not base64 user:password"
+                    f"docker config {config_path}: the auth entry for {shown(key)} is not base64 user:password"
                 ) from None
             username, sep, password = decoded.partition(":")
             if not sep:
                 raise AuthenticationError(
-                    f"docker config {config_path}: the auth entry for {key!r} has no ':'"
+                    f"docker config {config_path}: the auth entry for {shown(key)} has no ':'"
                 )
         token = str(entry.get("identitytoken") or "")
         if username or password or token:

@@ -15,8 +15,9 @@ ACCEPT: Final = ", ".join(
     [_oci.OCI_INDEX, _oci.DOCKER_MANIFEST_LIST, _oci.OCI_MANIFEST, _oci.DOCKER_MANIFEST]
 )
 
-# Manifests and indexes are read into memory; refuse anything larger.
-MAX_MANIFEST_SIZE: Final = 8 << 20
+# Manifests and indexes are read into memory; refuse anything larger. The same
+# bound as containerd's resolver (remotes/docker MaxManifestSize, 4 * 1048 * 1048).
+MAX_MANIFEST_SIZE: Final = 4 * 1048 * 1048
 
 
 def sniff(media_type: str, data: bytes, where: str) -> str:

@@ -8,6 +8,8 @@ from typing import Final
 
 import attrs
 
+from .._identifiers import shown
+
 __all__ = ["DEFAULT_DOMAIN", "Reference", "is_loopback", "validate_digest"]
 
 DEFAULT_DOMAIN: Final = "docker.io"
@@ -25,13 +27,16 @@ _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_PATH_RE = re.compile(rf"^{_PATH}$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
+# Matched with fullmatch: '$' would let a trailing newline through.
+_DOMAIN_RE = re.compile(_DOMAIN)
+_PATH_RE = re.compile(_PATH)
+_TAG_RE = re.compile(_TAG)
 _REFERENCE_RE = re.compile(
-    rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?P<name>(?:{_DOMAIN}/)?{_PATH})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
 )
-_IDENTIFIER_RE = re.compile(r"^[a-f0-9]{64}$")
+_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
+_HEX_RE = re.compile(r"[0-9a-f]+")
+_MAX_PORT: Final = 65535
 _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
@@ -44,11 +49,11 @@ def validate_digest(value: str) -> str:
     algorithm, sep, encoded = value.partition(":")
     if not sep or algorithm not in _DIGEST_HEX:
         raise ValueError(
-            f"invalid digest {value!r}: expected sha256:, sha384: or sha512: and lowercase hex"
+            f"invalid digest {shown(value)}: expected sha256:, sha384: or sha512: and lowercase hex"
         )
-    if len(encoded) != _DIGEST_HEX[algorithm] or not re.fullmatch(r"[0-9a-f]+", encoded):
+    if len(encoded) != _DIGEST_HEX[algorithm] or not _HEX_RE.fullmatch(encoded):
         raise ValueError(
-            f"invalid digest {value!r}: {algorithm} needs {_DIGEST_HEX[algorithm]} lowercase hex digits"
+            f"invalid digest {shown(value)}: {algorithm} needs {_DIGEST_HEX[algorithm]} lowercase hex digits"
         )
     return value
 
@@ -100,25 +105,30 @@ class Reference:
     digest: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not _DOMAIN_RE.match(self.domain):
-            raise ValueError(f"invalid registry domain {self.domain!r} in image reference")
-        if not _PATH_RE.match(self.path):
+        if not _DOMAIN_RE.fullmatch(self.domain):
+            raise ValueError(f"invalid registry domain {shown(self.domain)} in image reference")
+        port = self.domain.rpartition("]")[2].rpartition(":")[2] if ":" in self.domain else ""
+        if port and int(port) > _MAX_PORT:
             raise ValueError(
-                f"invalid repository path {self.path!r}: lowercase letters, digits and "
+                f"invalid registry domain {shown(self.domain)}: port {port} is above {_MAX_PORT}"
+            )
+        if not _PATH_RE.fullmatch(self.path):
+            raise ValueError(
+                f"invalid repository path {shown(self.path)}: lowercase letters, digits and "
                 "separators (., _, __, -) in /-separated components"
             )
         if len(self.domain) + 1 + len(self.path) > _NAME_MAX:
             raise ValueError(
-                f"invalid image reference {self.name!r}: repository name longer than {_NAME_MAX} characters"
+                f"invalid image reference {shown(self.name)}: repository name longer than {_NAME_MAX} characters"
             )
-        if self.tag is not None and not _TAG_RE.match(self.tag):
+        if self.tag is not None and not _TAG_RE.fullmatch(self.tag):
             raise ValueError(
-                f"invalid tag {self.tag!r}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+                f"invalid tag {shown(self.tag)}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
             )
         if self.digest is not None:
             validate_digest(self.digest)
         if self.tag is None and self.digest is None:
-            raise ValueError(f"image reference {self.name!r} needs a tag or a digest")
+            raise ValueError(f"image reference {shown(self.name)} needs a tag or a digest")
 
     @classmethod
     def parse(cls, value: str) -> Reference:
@@ -141,20 +151,20 @@ class Reference:
             raise TypeError(f"image reference must be a str, not {type(value).__name__}")
         if not value:
             raise ValueError("invalid image reference '': empty")
-        if _IDENTIFIER_RE.match(value):
+        if _IDENTIFIER_RE.fullmatch(value):
             raise ValueError(
-                f"invalid image reference {value!r}: a bare 64-hex identifier is not a repository name"
+                f"invalid image reference {shown(value)}: a bare 64-hex identifier is not a repository name"
             )
         domain, remainder = _split_domain(value)
         repository = remainder.split("@", 1)[0].split(":", 1)[0]
         if repository.lower() != repository:
             raise ValueError(
-                f"invalid image reference {value!r}: repository name must be lowercase"
+                f"invalid image reference {shown(value)}: repository name must be lowercase"
             )
-        match = _REFERENCE_RE.match(f"{domain}/{remainder}")
+        match = _REFERENCE_RE.fullmatch(f"{domain}/{remainder}")
         if match is None:
             raise ValueError(
-                f"invalid image reference {value!r}: expected [registry/]repository[:tag][@digest]"
+                f"invalid image reference {shown(value)}: expected [registry/]repository[:tag][@digest]"
             )
         name = match["name"]
         path = name[len(domain) + 1 :]
@@ -165,7 +175,7 @@ class Reference:
         try:
             return cls(domain=domain, path=path, tag=tag, digest=digest)
         except ValueError as exc:
-            raise ValueError(f"invalid image reference {value!r}: {exc}") from None
+            raise ValueError(f"invalid image reference {shown(value)}: {exc}") from None
 
     @property
     def name(self) -> str:

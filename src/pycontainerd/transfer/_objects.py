@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 from betterproto.lib.google.protobuf import Any as AnyProto
 
+from .. import _identifiers
 from .._api.containerd.types.transfer import (
     AuthResponse,
     AuthType,
@@ -246,7 +247,7 @@ class ImageStore:
     async def _to_any(self, session: Session) -> AnyProto:
         message = _ImageStore(
             name=self.name,
-            labels=dict(self.labels),
+            labels=_identifiers.labels(self.labels, "image store labels"),
             platforms=[p._to_proto() for p in self.platforms],
             all_metadata=self.all_metadata,
             manifest_limit=self.manifest_limit,
