@@ -499,9 +499,7 @@ def _check_new_snapshot(
                 f"container {id!r}: {name} applies to the new snapshot made from an image;"
                 f" give an image and no snapshot"
             )
-    for key, value in (snapshot_labels or {}).items():
-        if not isinstance(key, str) or not isinstance(value, str) or not key:
-            raise errors.InvalidArgument(f"invalid snapshot label {key!r}={value!r}"[:200])
+    checked_labels(snapshot_labels, "snapshot labels")
 
 
 def _completed_spec(
