@@ -50,6 +50,7 @@ from .stdio import Pipes, Stdio, null
 
 if TYPE_CHECKING:
     from . import oci
+    from ._checkpoint import CriuOptions
     from ._client import Client
     from ._image_config import ImageConfig
     from ._images import Image
@@ -195,12 +196,16 @@ class Container:
         return self._client
 
     @overload
-    async def new_task(self, *, stdio: Stdio[_P]) -> Task[_P]: ...
+    async def new_task(self, *, stdio: Stdio[_P], checkpoint: Image | None = None) -> Task[_P]: ...
 
     @overload
-    async def new_task(self, *, stdio: None = None) -> Task[None]: ...
+    async def new_task(
+        self, *, stdio: None = None, checkpoint: Image | None = None
+    ) -> Task[None]: ...
 
-    async def new_task(self, *, stdio: Stdio[_P] | None = None) -> Task[_P] | Task[None]:
+    async def new_task(
+        self, *, stdio: Stdio[_P] | None = None, checkpoint: Image | None = None
+    ) -> Task[_P] | Task[None]:
         """Create the container's task (its init process), not yet started.
 
         The FIFOs for `stdio` are created and opened before the task is, and
@@ -209,6 +214,10 @@ class Container:
 
         Args:
             stdio: where stdin, stdout and stderr go (default `stdio.null`).
+            checkpoint: a checkpoint image (`Task.checkpoint`,
+                `Container.checkpoint`) to restore the task from: `Task.start`
+                then resumes the dumped processes instead of starting anew
+                (Go's ``WithTaskCheckpoint``).
 
         Returns:
             The task; with ``stdio.pipes()`` a ``Task[Pipes]``, whose
@@ -216,6 +225,7 @@ class Container:
 
         Raises:
             pycontainerd.errors.AlreadyExists: the container already has a task.
+            pycontainerd.errors.InvalidArgument: `checkpoint` holds no task dump.
 
         Example:
             ```python
@@ -226,6 +236,11 @@ class Container:
         """
         client = self._require_client()
         config = stdio or null()
+        dump = None
+        if checkpoint is not None:
+            from ._checkpoint import task_checkpoint
+
+            dump = (await task_checkpoint(checkpoint))._to_proto()
         rootfs = []
         if self.snapshot_key:
             rootfs = self._prepared_mounts[:]
@@ -248,6 +263,8 @@ class Container:
             stderr=io.stderr_uri,
             terminal=config.terminal,
         )
+        if dump is not None:
+            request.checkpoint = dump
         creation = Creation(lambda: client._caller.unary(_rpc.Tasks.Create, request))
         created = False
         try:
@@ -307,6 +324,60 @@ class Container:
         """
         await self._require_client().containers._delete(
             self.id, cleanup_snapshot=cleanup_snapshot, known=self
+        )
+
+    async def checkpoint(
+        self,
+        name: str,
+        *,
+        task: bool = True,
+        image: bool = True,
+        rw: bool = True,
+        exit: bool = False,
+        criu: CriuOptions | None = None,
+    ) -> Image:
+        """Checkpoint the container into the image `name` (as Go's ``Container.Checkpoint``).
+
+        The image's index always records the container's image name,
+        runtime (with its options) and snapshotter; what else it holds is
+        chosen by the flags (each a Go ``WithCheckpoint...`` option and a
+        ``ctr containers checkpoint`` flag, where they are off by default).
+        A running task is paused throughout, as ``ctr`` pauses it, so that
+        the rootfs changes and the memory dump are of one moment, and resumed
+        after (unless `exit`). Everything is written under a lease: if the
+        checkpoint fails or is cancelled, nothing it wrote is left and the
+        task is resumed. `Client.restore` makes a new container from it.
+
+        Args:
+            name: the checkpoint image's name.
+            task: dump the task with CRIU, with the container's spec and the
+                CRIU options (``WithCheckpointTask``; the container must
+                have a task).
+            image: include the container's image (``WithCheckpointImage``).
+            rw: include the rootfs changes as a layer (``WithCheckpointRW``).
+            exit: let the task exit after the dump (``WithCheckpointTaskExit``).
+            criu: CRIU's options; by default Go's for a container
+                checkpoint, ``CriuOptions(file_locks=True)``.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a bad `name`, a container
+                without an image, or `rw` for one without a snapshot.
+            pycontainerd.errors.NotFound: `task` and the container has none.
+            pycontainerd.errors.Unknown: the runtime failed to checkpoint; the
+                message quotes runc's error and names CRIU's log.
+
+        Example:
+            ```python
+            checkpoint = await container.checkpoint("example.com/checkpoints/web:1")
+            restored = await client.restore("web-2", checkpoint, rw=True)
+            async with await restored.new_task(checkpoint=checkpoint) as task:
+                await task.start()
+            ```
+        """
+        from ._checkpoint import checkpoint_container
+
+        return await checkpoint_container(
+            self, name, task=task, image=image, rw=rw, exit=exit, criu=criu
         )
 
     async def image(self) -> Image:
