@@ -406,9 +406,9 @@ async def test_cut_short_checkpoint_leaves_nothing(
     assert scope.cancelled_caught, seen
     assert any(path.endswith(after) for path in seen)
     assert await containerd_client.leases.list() == []
-    # What the checkpoint wrote has no lease left, so the collector takes it; on
-    # 1.7 the collection a synchronous lease deletion waits for can end before
-    # the blob's record is gone: trigger more (each waited for) until it is.
+    # What the checkpoint wrote has no lease left, so the collector takes it. On
+    # 1.7 a blob was once still listed right after the rollback's synchronous
+    # lease deletion and gone a moment later: collect again (each waited for).
     for _ in range(20):
         if await inventory(containerd_client) == before:
             break
