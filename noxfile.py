@@ -24,7 +24,9 @@ os.environ["PATH"] = os.pathsep.join(
 )
 
 # The daemon and runtime, the static busybox the test image is built from, the
-# registry for pull/push tests, htpasswd for its basic auth, openssl for its TLS.
+# registry for pull/push tests, htpasswd for its basic auth, openssl for its TLS,
+# and criu for the libraries of the newer CRIU the checkpoint tests fetch
+# (`pycontainerd.testing.debian_criu`: Debian 12's own fails on newer kernels).
 TEST_PACKAGES = [
     "containerd",
     "runc",
@@ -32,6 +34,7 @@ TEST_PACKAGES = [
     "docker-registry",
     "apache2-utils",
     "openssl",
+    "criu",
 ]
 # Sources of the .proto files on the host (see protos/PROVENANCE.md); containerd's
 # API module comes from sid, fetched as the integration sessions fetch its daemon.
