@@ -186,10 +186,13 @@ async def _rw_layer(client: Client, container: Container) -> Descriptor:
     snapshots = client.snapshots(container.snapshotter)
     info = await snapshots.stat(container.snapshot_key)
     view = f"{info.parent or 'root'}-parent-view-{secrets.token_hex(6)}"
-    lower = await finish(
-        Creation(lambda: snapshots.view(view, parent=info.parent or None)), timeout=CLEANUP_TIMEOUT
-    )
     try:
+        # Made to its end however it is cancelled, then removed below: a view
+        # the collector removed instead would leave 1.6's child index behind.
+        lower = await finish(
+            Creation(lambda: snapshots.view(view, parent=info.parent or None)),
+            timeout=CLEANUP_TIMEOUT,
+        )
         assert lower is not None  # only a repeat finds it made, and finish then raises
         upper = await snapshots.mounts(container.snapshot_key)
         layer = await client.diff.compare(
@@ -201,42 +204,70 @@ async def _rw_layer(client: Client, container: Container) -> Descriptor:
     return layer
 
 
-async def _store(
-    client: Client, leased: Client, name: str, index: Descriptor, labels: Mapping[str, str]
-) -> Image:
-    """Create the image record; a cut-short create is rolled back by the caller's handler."""
-    creation = Creation(lambda: leased.images.create(name, index, labels=labels))
-    made = False
-    try:
-        image = await finish(creation, timeout=CLEANUP_TIMEOUT)
-        assert image is not None  # only a repeat finds it made, and finish then raises
-        made = True
-        await anyio.lowlevel.checkpoint_if_cancelled()
-    except BaseException:
-        if made or creation.interrupted:
-            with contextlib.suppress(TimeoutError, errors.ContainerdError):
-                await finish(Removal(lambda: client.images.delete(name)), timeout=CLEANUP_TIMEOUT)
-        raise
-    return attrs.evolve(image, _client=client)
+class _Writing:
+    """What a checkpoint writes: under a lease, and undone if the call ends short.
 
+    Entering creates the lease; `leased` makes calls under it. If the block
+    fails or is cancelled, the image `store` made is deleted and the lease
+    deleted synchronously, so that what was written is collected at once. A
+    native cancellation (``Task.cancel()``) that lands only at the next
+    suspension is taken before leaving, while the image can still be undone,
+    rather than in the caller, who would never see the image.
+    """
 
-@contextlib.asynccontextmanager
-async def _leased(client: Client) -> Any:
-    """A lease for what a checkpoint writes; on failure, what it wrote is collected at once."""
-    async with client.leases.lease(expires_in=_LEASE_EXPIRY) as leased:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._stack = contextlib.AsyncExitStack()
+        self._images: list[str] = []
+        self.leased = client
+
+    async def __aenter__(self) -> _Writing:
+        self.leased = await self._stack.enter_async_context(
+            self._client.leases.lease(expires_in=_LEASE_EXPIRY)
+        )
+        return self
+
+    async def store(self, name: str, index: Descriptor, labels: Mapping[str, str]) -> Image:
+        """Create the image record `name` for `index`."""
+        creation = Creation(lambda: self.leased.images.create(name, index, labels=labels))
         try:
-            yield leased
+            image = await finish(creation, timeout=CLEANUP_TIMEOUT)
         except BaseException:
-            lease = leased.lease
-            assert lease is not None
-
-            async def drop() -> None:
-                with contextlib.suppress(errors.NotFound):
-                    await client.leases.delete(lease, sync=True)
-
-            with contextlib.suppress(TimeoutError, errors.ContainerdError):
-                await finish(drop, timeout=CLEANUP_TIMEOUT)
+            if creation.interrupted:  # a refused first try made nothing of ours
+                self._images.append(name)
             raise
+        assert image is not None  # only a repeat finds it made, and finish then raises
+        self._images.append(name)
+        return attrs.evolve(image, _client=self._client)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            try:
+                if exc_info[0] is None:
+                    await anyio.lowlevel.checkpoint()
+            except BaseException:
+                await self._undo()
+                raise
+            if exc_info[0] is not None:
+                await self._undo()
+        finally:
+            # The lease goes (shielded, bounded); after a success, what it held
+            # is referenced by the image.
+            await self._stack.aclose()
+
+    async def _undo(self) -> None:
+        client, lease = self._client, self.leased.lease
+        assert lease is not None
+
+        async def undo() -> None:
+            for name in self._images:
+                with contextlib.suppress(errors.NotFound):
+                    await client.images.delete(name)
+            with contextlib.suppress(errors.NotFound):
+                await client.leases.delete(lease, sync=True)
+
+        with contextlib.suppress(TimeoutError, errors.ContainerdError):
+            await finish(undo, timeout=CLEANUP_TIMEOUT)
 
 
 @contextlib.asynccontextmanager
@@ -276,7 +307,8 @@ async def checkpoint_task(
     if not image_path:
         await _refuse_stored_spec(client, container)
     state = (await task.status()).state
-    async with _leased(client) as leased, _paused(task, state):
+    async with _Writing(client) as writing, _paused(task, state):
+        leased = writing.leased
         manifests = await _checkpoint_rpc(leased, task.id, options)
         if image_path:
             return None  # the shim wrote the dump there, and nothing into the store
@@ -288,9 +320,7 @@ async def checkpoint_task(
         if container.snapshot_key:
             manifests.append((await _rw_layer(leased, container), _platform()))
         index = await _write_index(leased, manifests, annotations, ref=task.id)
-        return await _store(
-            client, leased, name or default_name(task.id), index, {CHECKPOINT_LABEL: "true"}
-        )
+        return await writing.store(name or default_name(task.id), index, {CHECKPOINT_LABEL: "true"})
 
 
 async def checkpoint_container(
@@ -327,7 +357,8 @@ async def checkpoint_container(
         SNAPSHOTTER_ANNOTATION: info.snapshotter,
     }
     manifests: list[tuple[Descriptor, Platform | None]] = []
-    async with _leased(client) as leased:
+    async with _Writing(client) as writing:
+        leased = writing.leased
         # Paused as ``ctr containers checkpoint`` pauses it: the rootfs changes
         # and the memory dump are then of one moment.
         async with contextlib.AsyncExitStack() as stack:
@@ -354,7 +385,7 @@ async def checkpoint_container(
                     (await _write_blob(leased, CHECKPOINT_OPTIONS, ref, blob), _platform())
                 )
         index = await _write_index(leased, manifests, annotations, ref=f"{info.id}index")
-        return await _store(client, leased, name, index, {})
+        return await writing.store(name, index, {})
 
 
 async def read_index(image: Image) -> tuple[list[Descriptor], dict[str, str]]:
