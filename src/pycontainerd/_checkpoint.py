@@ -11,6 +11,7 @@ its rootfs changes (a gzip layer), told apart by media type.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -120,19 +121,17 @@ def _platform() -> Platform:
     return Platform(os=host.os, architecture=host.architecture)
 
 
-async def _write_blob(client: Client, media_type: str, ref: str, data: bytes) -> Descriptor:
-    digest = _oci.sha256(data)
-    await client.content.write(ref, data, expected=digest)
-    return Descriptor(media_type=media_type, digest=digest, size=len(data))
+Blob = tuple[str, bytes, Mapping[str, str]]  # ingest ref, data, labels
 
 
-async def _write_index(
-    client: Client,
-    manifests: Sequence[tuple[Descriptor, Platform | None]],
-    annotations: Mapping[str, str],
-    ref: str,
-) -> Descriptor:
-    """The checkpoint's OCI index, labelled for the garbage collector as Go labels it."""
+def _blob(media_type: str, data: bytes) -> Descriptor:
+    return Descriptor(media_type=media_type, digest=_oci.sha256(data), size=len(data))
+
+
+def _index(
+    manifests: Sequence[tuple[Descriptor, Platform | None]], annotations: Mapping[str, str]
+) -> tuple[Descriptor, bytes, dict[str, str]]:
+    """The checkpoint's OCI index, with the garbage-collection labels Go gives it."""
     doc: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": _oci.OCI_INDEX,
@@ -141,10 +140,19 @@ async def _write_index(
     if annotations:
         doc["annotations"] = dict(sorted(annotations.items()))
     data = _oci.go_json(doc)
-    digest = _oci.sha256(data)
     labels = {f"containerd.io/gc.ref.content.{i}": d.digest for i, (d, _) in enumerate(manifests)}
-    await client.content.write(ref, data, expected=digest, labels=labels)
-    return Descriptor(media_type=_oci.OCI_INDEX, digest=digest, size=len(data))
+    return _blob(_oci.OCI_INDEX, data), data, labels
+
+
+async def write_blobs(client: Client, blobs: Sequence[Blob]) -> None:
+    """Write small blobs all at once: each commit waits for the daemon's disk."""
+    async with anyio.create_task_group() as tg:
+        for ref, data, labels in blobs:
+            tg.start_soon(
+                functools.partial(
+                    client.content.write, ref, data, expected=_oci.sha256(data), labels=labels
+                )
+            )
 
 
 async def _checkpoint_rpc(
@@ -319,7 +327,8 @@ async def checkpoint_task(
             annotations[IMAGE_NAME_ANNOTATION] = container.image_name
         if container.snapshot_key:
             manifests.append((await _rw_layer(leased, container), _platform()))
-        index = await _write_index(leased, manifests, annotations, ref=task.id)
+        index, data, labels = _index(manifests, annotations)
+        await write_blobs(leased, [(task.id, data, labels)])
         return await writing.store(name or default_name(task.id), index, {CHECKPOINT_LABEL: "true"})
 
 
@@ -339,6 +348,8 @@ async def checkpoint_container(
     info = await client.containers.get(container.id)
     if not info.image_name:
         raise errors.InvalidArgument(f"container {info.id!r} has no image to checkpoint against")
+    if rw and not info.snapshot_key:
+        raise errors.InvalidArgument(f"container {info.id!r} has no rootfs snapshot")
     base = await client.images.get(info.image_name)
     options = (criu or CriuOptions(file_locks=True))._to_proto(exit=exit)
     if task:
@@ -357,6 +368,7 @@ async def checkpoint_container(
         SNAPSHOTTER_ANNOTATION: info.snapshotter,
     }
     manifests: list[tuple[Descriptor, Platform | None]] = []
+    blobs: list[Blob] = []  # written once the task runs again, all at once
     async with _Writing(client) as writing:
         leased = writing.leased
         # Paused as ``ctr containers checkpoint`` pauses it: the rootfs changes
@@ -366,25 +378,20 @@ async def checkpoint_container(
                 await stack.enter_async_context(_paused(running, state))
             # In the order ``ctr`` takes them: runtime, image, rw layer, task.
             if info.runtime.options is not None:
-                blob = bytes(info.runtime.options._to_proto())
-                ref = f"{info.id}-runtime-options"
-                manifests.append(
-                    (await _write_blob(leased, CHECKPOINT_RUNTIME_OPTIONS, ref, blob), _platform())
-                )
+                data = bytes(info.runtime.options._to_proto())
+                blobs.append((f"{info.id}-runtime-options", data, {}))
+                manifests.append((_blob(CHECKPOINT_RUNTIME_OPTIONS, data), _platform()))
             if image:
                 manifests.append((base.target, None))
             if rw:
-                if not info.snapshot_key:
-                    raise errors.InvalidArgument(f"container {info.id!r} has no rootfs snapshot")
                 manifests.append((await _rw_layer(leased, info), _platform()))
             if task:
                 manifests += await _checkpoint_rpc(leased, info.id, options)
-                blob = bytes(options_any(options))
-                ref = f"{info.id}-checkpoint-options"
-                manifests.append(
-                    (await _write_blob(leased, CHECKPOINT_OPTIONS, ref, blob), _platform())
-                )
-        index = await _write_index(leased, manifests, annotations, ref=f"{info.id}index")
+                data = bytes(options_any(options))
+                blobs.append((f"{info.id}-checkpoint-options", data, {}))
+                manifests.append((_blob(CHECKPOINT_OPTIONS, data), _platform()))
+        index, data, labels = _index(manifests, annotations)
+        await write_blobs(leased, [*blobs, (f"{info.id}index", data, labels)])
         return await writing.store(name, index, {})
 
 

@@ -155,7 +155,8 @@ async def test_an_index_without_a_dump_or_names_is_refused(
 ) -> None:
     # An index holding only the image: no CRIU dump, no runtime or snapshotter.
     async with containerd_client.leases.lease() as leased:  # until the image holds it
-        index = await _checkpoint._write_index(leased, [(busybox_image.target, None)], {}, ref="t")
+        index, data, labels = _checkpoint._index([(busybox_image.target, None)], {})
+        await _checkpoint.write_blobs(leased, [("t", data, labels)])
         image = await leased.images.create("not-a-checkpoint", index)
     container = await containerd_client.containers.create("c", image=busybox_image)
     with pytest.raises(errors.InvalidArgument, match="holds no task"):
@@ -386,6 +387,7 @@ CHECKPOINT_RPCS = [
     "Diff/Diff",
     "Snapshots/Remove",
     "Tasks/Checkpoint",
+    "Tasks/Resume",
     "Images/Create",
 ]
 
