@@ -221,24 +221,22 @@ def debian_criu(
     """
     criu = debian_package("criu", suite, cache=cache, refresh=refresh)
     libc = debian_package("libc6", suite, cache=cache, refresh=refresh)
-    lib = libc / "usr/lib/x86_64-linux-gnu"
-    if not (lib / "ld-linux-x86-64.so.2").exists():
-        # Other architectures name their loader and library directory otherwise.
-        [lib] = (p.parent for p in (libc / "usr/lib").glob("*/ld-linux*.so.*"))
-    [loader] = lib.glob("ld-linux*.so.*")
+    # usr/lib/<multiarch triplet>/ld-linux-<arch>.so.<n>, whatever the architecture.
+    [loader] = (libc / "usr/lib").glob("*/ld-linux*.so.*")
+    lib = loader.parent
     host_libs = ":".join(str(p) for p in (Path("/lib") / lib.name, Path("/usr/lib") / lib.name))
     launcher = criu.parent / f"criu-launcher-{suite}"
     launcher.mkdir(exist_ok=True)
-    (launcher / "criu.conf").write_text(_CRIU_CONFIG)
     script = (
         "#!/bin/sh\n"
         f"CRIU_CONFIG_FILE='{launcher / 'criu.conf'}'\n"
         "export CRIU_CONFIG_FILE\n"
         f"exec '{loader}' --library-path '{lib}:{host_libs}' '{criu / 'usr/sbin/criu'}' \"$@\"\n"
     )
-    # Written aside and renamed: a runc of another session may be running it.
-    staging = launcher / f".criu.{os.getpid()}"
-    staging.write_text(script)
-    staging.chmod(0o755)
-    staging.rename(launcher / "criu")
+    for name, text, mode in (("criu.conf", _CRIU_CONFIG, 0o644), ("criu", script, 0o755)):
+        # Written aside and renamed: a runc of another session may be reading it.
+        staging = launcher / f".{name}.{os.getpid()}"
+        staging.write_text(text)
+        staging.chmod(mode)
+        staging.rename(launcher / name)
     return launcher
