@@ -354,10 +354,10 @@ async def checkpoint_container(
     options = (criu or CriuOptions(file_locks=True))._to_proto(exit=exit)
     if task:
         await _refuse_stored_spec(client, info)
-    running: Task[Any] | None
+    handle: Task[None] = Task(client, info)  # no I/O: one Get says whether the task exists
+    running: Task[Any] | None = handle
     try:
-        running = await info.task()
-        state = (await running.status()).state
+        state = (await handle.status()).state
     except errors.NotFound:
         if task:
             raise
