@@ -371,10 +371,11 @@ async def checkpoint_container(
     blobs: list[Blob] = []  # written once the task runs again, all at once
     async with _Writing(client) as writing:
         leased = writing.leased
-        # Paused as ``ctr containers checkpoint`` pauses it: the rootfs changes
-        # and the memory dump are then of one moment.
+        # Paused, as ``ctr containers checkpoint`` pauses it, when the rootfs
+        # changes are taken: they and the memory dump are then of one moment.
+        # (CRIU freezes the task for the dump by itself.)
         async with contextlib.AsyncExitStack() as stack:
-            if running is not None:
+            if running is not None and rw:
                 await stack.enter_async_context(_paused(running, state))
             # In the order ``ctr`` takes them: runtime, image, rw layer, task.
             if info.runtime.options is not None:

@@ -342,9 +342,10 @@ class Container:
         runtime (with its options) and snapshotter; what else it holds is
         chosen by the flags (each a Go ``WithCheckpoint...`` option and a
         ``ctr containers checkpoint`` flag, where they are off by default).
-        A running task is paused throughout, as ``ctr`` pauses it, so that
-        the rootfs changes and the memory dump are of one moment, and resumed
-        after (unless `exit`). Everything is written under a lease: if the
+        With `rw`, a running task is paused throughout, as ``ctr`` pauses
+        it, so that the rootfs changes and the memory dump are of one
+        moment, and resumed after (unless `exit`); CRIU freezes it for the
+        dump in any case. Everything is written under a lease: if the
         checkpoint fails or is cancelled, nothing it wrote is left and the
         task is resumed. `Client.restore` makes a new container from it.
 
