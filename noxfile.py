@@ -25,7 +25,9 @@ os.environ["PATH"] = os.pathsep.join(
 
 # The daemon and runtime, the static busybox the test image is built from, the
 # registry for pull/push tests, htpasswd for its basic auth, openssl for its TLS,
-# crun for the runtime options' BinaryName test.
+# crun for the runtime options' BinaryName test, and criu for the libraries of
+# the newer CRIU the checkpoint tests fetch (`pycontainerd.testing.debian_criu`:
+# Debian 12's own fails on newer kernels).
 TEST_PACKAGES = [
     "containerd",
     "runc",
@@ -34,6 +36,7 @@ TEST_PACKAGES = [
     "apache2-utils",
     "openssl",
     "crun",
+    "criu",
 ]
 # Sources of the .proto files on the host (see protos/PROVENANCE.md); containerd's
 # API module comes from sid, fetched as the integration sessions fetch its daemon.

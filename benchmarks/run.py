@@ -131,7 +131,8 @@ def main() -> None:
     if binary:
         # The ctr columns run the ctr of the same release.
         os.environ["PATH"] = os.pathsep.join([str(Path(binary).parent), os.environ["PATH"]])
-    with ContainerdDaemon(containerd=binary) as daemon:
+    path = [d for name in chosen if known[name].path for d in known[name].path()]
+    with ContainerdDaemon(containerd=binary, path=path) as daemon:
         print(f"containerd {daemon.version}", file=sys.stderr)
         for name in chosen:
             scenario = known[name]

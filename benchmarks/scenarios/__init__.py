@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pycontainerd
@@ -23,6 +24,8 @@ class Scenario:
     others: further references (e.g. ``ctr``): label -> function(daemon, n) -> figures.
     setup: runs once before the rounds (e.g. builds a test image).
     figures: the keys to report, in order.
+    path: gives directories the daemon needs first on its PATH, which its
+        shims and runc inherit (e.g. a CRIU that works on this kernel).
     """
 
     name: str
@@ -36,3 +39,4 @@ class Scenario:
         default_factory=dict
     )
     setup: Callable[[pycontainerd.Client], Awaitable[None]] | None = None
+    path: Callable[[], list[Path]] | None = None

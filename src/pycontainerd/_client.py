@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import ssl
 
     from . import transfer
-    from ._containers import Containers
+    from ._containers import Container, Containers
     from ._content import Content
     from ._descriptors import Descriptor
     from ._diff import Diff
@@ -501,6 +501,52 @@ class Client(AsyncResource):
             snapshotter=snapshotter,
             max_output=max_output,
         )
+
+    async def restore(
+        self,
+        id: str,
+        checkpoint: Image | str,
+        *,
+        rw: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> Container:
+        """Create the container `id` from a `Container.checkpoint` (as Go's ``Client.Restore``).
+
+        The container gets the checkpoint's image (which must still be in
+        the store), snapshotter, runtime with its options and spec (Go's
+        ``WithRestoreImage``, ``WithRestoreSpec`` and ``WithRestoreRuntime``),
+        and a new rootfs snapshot; with `rw`, the checkpoint's rootfs
+        changes are applied to it (``WithRestoreRW``). It has no task: make
+        one with ``new_task(checkpoint=...)`` to resume the dumped processes
+        (``ctr containers restore --live``), or with a plain `new_task` to
+        start afresh. Everything made is removed again if the restore fails
+        or is cancelled.
+
+        Args:
+            id: the new container's id.
+            checkpoint: the checkpoint image, or its name.
+            rw: restore the rootfs changes too.
+            labels: the new container's labels.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a bad id, or an image that is
+                not a container checkpoint (a `Task.checkpoint` names no
+                image, runtime or snapshotter), or `rw` and it holds no
+                rootfs changes.
+            pycontainerd.errors.NotFound: the checkpoint or its image is gone.
+            pycontainerd.errors.AlreadyExists: the id is taken.
+
+        Example:
+            ```python
+            checkpoint = await container.checkpoint("checkpoints/web:1", exit=True)
+            restored = await client.restore("web-2", checkpoint, rw=True)
+            async with await restored.new_task(checkpoint=checkpoint) as task:
+                await task.start()
+            ```
+        """
+        from ._checkpoint import restore
+
+        return await restore(self, id, checkpoint, rw=rw, labels=labels)
 
     @cached_property
     def content(self) -> Content:

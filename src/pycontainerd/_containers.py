@@ -56,6 +56,7 @@ from .stdio import Pipes, Stdio, null
 
 if TYPE_CHECKING:
     from . import oci
+    from ._checkpoint import CriuOptions
     from ._client import Client
     from ._image_config import ImageConfig
     from ._images import Image
@@ -224,6 +225,7 @@ class Container:
         self,
         *,
         stdio: Stdio[_P],
+        checkpoint: Image | None = None,
         options: RuncOptions | CreateOptions | Extension | None = None,
         runtime_path: str | None = None,
         rootfs: Sequence[Mount] | None = None,
@@ -239,6 +241,7 @@ class Container:
         self,
         *,
         stdio: None = None,
+        checkpoint: Image | None = None,
         options: RuncOptions | CreateOptions | Extension | None = None,
         runtime_path: str | None = None,
         rootfs: Sequence[Mount] | None = None,
@@ -253,6 +256,7 @@ class Container:
         self,
         *,
         stdio: Stdio[_P] | None = None,
+        checkpoint: Image | None = None,
         options: RuncOptions | CreateOptions | Extension | None = None,
         runtime_path: str | None = None,
         rootfs: Sequence[Mount] | None = None,
@@ -280,6 +284,10 @@ class Container:
 
         Args:
             stdio: where stdin, stdout and stderr go (default `stdio.null`).
+            checkpoint: a checkpoint image (`Task.checkpoint`,
+                `Container.checkpoint`) to restore the task from: `Task.start`
+                then resumes the dumped processes instead of starting anew
+                (Go's ``WithTaskCheckpoint``).
             options: the task's options, whole (see above).
             runtime_path: an absolute path to the shim binary to start instead
                 of the one the runtime's name resolves to (Go's ``WithRuntimePath``).
@@ -305,7 +313,8 @@ class Container:
                 raised before anything is made; or the spec has no process
                 args (a container made from an image with no entrypoint or
                 cmd, as containerd's client makes it): the runtime refused to
-                create the task; its error is the ``__cause__``.
+                create the task; its error is the ``__cause__``; or `checkpoint`
+                holds no task dump.
 
         Example:
             ```python
@@ -334,6 +343,11 @@ class Container:
                 f"runtime_path must be an absolute path, not {runtime_path!r:.80}"
             )
         config = stdio or null()
+        dump = None
+        if checkpoint is not None:
+            from ._checkpoint import task_checkpoint
+
+            dump = (await task_checkpoint(checkpoint))._to_proto()
         extra_mounts = [] if rootfs is None else [_rootfs_mount(m) for m in rootfs]
         rootfs_mounts = []
         if self.snapshot_key:
@@ -361,6 +375,8 @@ class Container:
         )
         if task_options is not None:
             request.options = task_options._to_proto()
+        if dump is not None:
+            request.checkpoint = dump
         creation = Creation(lambda: client._caller.unary(_rpc.Tasks.Create, request))
         created = False
         try:
@@ -428,6 +444,61 @@ class Container:
         """
         await self._require_client().containers._delete(
             self.id, cleanup_snapshot=cleanup_snapshot, known=self
+        )
+
+    async def checkpoint(
+        self,
+        name: str,
+        *,
+        task: bool = True,
+        image: bool = True,
+        rw: bool = True,
+        exit: bool = False,
+        criu: CriuOptions | None = None,
+    ) -> Image:
+        """Checkpoint the container into the image `name` (as Go's ``Container.Checkpoint``).
+
+        The image's index always records the container's image name,
+        runtime (with its options) and snapshotter; what else it holds is
+        chosen by the flags (each a Go ``WithCheckpoint...`` option and a
+        ``ctr containers checkpoint`` flag, where they are off by default).
+        With `rw`, a running task is paused throughout, as ``ctr`` pauses
+        it, so that the rootfs changes and the memory dump are of one
+        moment, and resumed after (unless `exit`); CRIU freezes it for the
+        dump in any case. Everything is written under a lease: if the
+        checkpoint fails or is cancelled, nothing it wrote is left and the
+        task is resumed. `Client.restore` makes a new container from it.
+
+        Args:
+            name: the checkpoint image's name.
+            task: dump the task with CRIU, with the container's spec and the
+                CRIU options (``WithCheckpointTask``; the container must
+                have a task).
+            image: include the container's image (``WithCheckpointImage``).
+            rw: include the rootfs changes as a layer (``WithCheckpointRW``).
+            exit: let the task exit after the dump (``WithCheckpointTaskExit``).
+            criu: CRIU's options; by default Go's for a container
+                checkpoint, ``CriuOptions(file_locks=True)``.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a bad `name`, a container
+                without an image, or `rw` for one without a snapshot.
+            pycontainerd.errors.NotFound: `task` and the container has none.
+            pycontainerd.errors.Unknown: the runtime failed to checkpoint; the
+                message quotes runc's error and names CRIU's log.
+
+        Example:
+            ```python
+            checkpoint = await container.checkpoint("example.com/checkpoints/web:1")
+            restored = await client.restore("web-2", checkpoint, rw=True)
+            async with await restored.new_task(checkpoint=checkpoint) as task:
+                await task.start()
+            ```
+        """
+        from ._checkpoint import checkpoint_container
+
+        return await checkpoint_container(
+            self, name, task=task, image=image, rw=rw, exit=exit, criu=criu
         )
 
     async def image(self) -> Image:

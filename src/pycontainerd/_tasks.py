@@ -55,8 +55,10 @@ from .stdio._io import TaskIO
 
 if TYPE_CHECKING:
     from . import oci
+    from ._checkpoint import CriuOptions
     from ._client import Client
     from ._containers import Container
+    from ._images import Image
 
 __all__ = [
     "ExitStatus",
@@ -859,6 +861,79 @@ class Task(_ProcessHandle[PipesT_co]):
             _rpc.Tasks.Resume,
             encode_scalars(ResumeTaskRequest, container_id=self._container_id),
         )
+
+    @overload
+    async def checkpoint(
+        self,
+        *,
+        name: str | None = None,
+        exit: bool = False,
+        image_path: None = None,
+        criu: CriuOptions | None = None,
+    ) -> Image: ...
+
+    @overload
+    async def checkpoint(
+        self,
+        *,
+        name: str | None = None,
+        exit: bool = False,
+        image_path: str,
+        criu: CriuOptions | None = None,
+    ) -> None: ...
+
+    async def checkpoint(
+        self,
+        *,
+        name: str | None = None,
+        exit: bool = False,
+        image_path: str | None = None,
+        criu: CriuOptions | None = None,
+    ) -> Image | None:
+        """Dump the task with CRIU into an image (as Go's ``Task.Checkpoint`` and ``ctr tasks checkpoint``).
+
+        A running task is paused for the checkpoint and resumed after it
+        (unless `exit`). The image's index holds the CRIU dump, the
+        container's spec, its image and its rootfs changes, with containerd's
+        checkpoint media types; it carries the label
+        ``containerd.io/checkpoint=true``. Everything is written under a
+        lease: if the checkpoint fails or is cancelled, nothing it wrote is
+        left and the task is resumed. Restore it into this container with
+        ``container.new_task(checkpoint=image)`` once the task is gone;
+        `Container.checkpoint` makes checkpoints that `Client.restore` turns
+        into new containers.
+
+        Args:
+            name: the image's name (default: containerd's
+                ``containerd.io/checkpoint/<id>:<MM-DD-YYYY-HH:MM:SS>``).
+            exit: let the task exit after the dump (else it runs on).
+            image_path: an absolute directory of the daemon's host for the
+                CRIU files instead of the content store; nothing is stored
+                and ``None`` is returned.
+            criu: CRIU's options (runc's ``CheckpointOptions``); without
+                them, and without `exit` and `image_path`, the request
+                carries none and the shim's defaults apply.
+
+        Returns:
+            The checkpoint image, or ``None`` with `image_path`.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: a bad `name` or a relative
+                `image_path`.
+            pycontainerd.errors.Unknown: the runtime failed to checkpoint; the
+                message quotes runc's error and names CRIU's log.
+
+        Example:
+            ```python
+            image = await task.checkpoint(exit=True)
+            await task.delete()
+            async with await task.container.new_task(checkpoint=image) as restored:
+                await restored.start()  # carries on where the dump left off
+            ```
+        """
+        from ._checkpoint import checkpoint_task
+
+        return await checkpoint_task(self, name=name, exit=exit, image_path=image_path, criu=criu)
 
     async def pids(self) -> list[ProcessInfo]:
         """Every process in the task: the init process and exec processes' children.

@@ -8,6 +8,7 @@ PUBLIC = [
     "Client",
     "Container",
     "Containers",
+    "CriuOptions",
     "Content",
     "ContentInfo",
     "ContentReader",

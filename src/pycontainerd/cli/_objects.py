@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 
 from .. import errors, oci, stdio
+from .._checkpoint import CriuOptions
 from .._client import Client
 from .._containers import Container
 from .._image_config import ImageConfig
@@ -500,6 +501,19 @@ def _register_containers(commands: Commands) -> None:
     p = c.command("label", containers_label, "set labels (an empty value removes one)")
     p.add_argument("id")
     p.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+    p = c.command("checkpoint", containers_checkpoint, "checkpoint a container into an image")
+    p.add_argument("id")
+    p.add_argument("ref", help="the checkpoint image's name")
+    p.add_argument("--rw", action="store_true", help="include the rw layer in the checkpoint")
+    p.add_argument("--image", action="store_true", help="include the image in the checkpoint")
+    p.add_argument("--task", action="store_true", help="checkpoint the container's task")
+    p = c.command("restore", containers_restore, "restore a container from a checkpoint")
+    p.add_argument("id")
+    p.add_argument("ref", help="the checkpoint image's name")
+    p.add_argument("--rw", action="store_true", help="restore the rw layer from the checkpoint")
+    p.add_argument(
+        "--live", action="store_true", help="restore the task's processes from the checkpoint"
+    )
 
 
 def _container_record(container: Container, *, spec: bool = True) -> dict[str, Any]:
@@ -576,6 +590,22 @@ async def containers_label(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+async def containers_checkpoint(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr containers checkpoint: as ``ctr``'s, only what the flags name besides the runtime."""
+    container = await client.containers.get(args.id)
+    await container.checkpoint(args.ref, task=args.task, image=args.image, rw=args.rw)
+    return 0
+
+
+async def containers_restore(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr containers restore: the container, and its task started (resumed with ``--live``)."""
+    checkpoint = await client.images.get(args.ref)
+    container = await client.restore(args.id, checkpoint, rw=args.rw)
+    task = await container.new_task(checkpoint=checkpoint if args.live else None)
+    await task.start()
+    return 0
+
+
 # --- tasks -------------------------------------------------------------------------------
 
 
@@ -600,6 +630,11 @@ def _register_tasks(commands: Commands) -> None:
     p.add_argument("id")
     p = t.command("resume", tasks_resume, "resume a paused task")
     p.add_argument("id")
+    p = t.command("checkpoint", tasks_checkpoint, "checkpoint a task into an image")
+    p.add_argument("id")
+    p.add_argument("--exit", action="store_true", help="stop the task after the checkpoint")
+    p.add_argument("--image-path", help="write CRIU's files here instead of an image")
+    p.add_argument("--work-path", help="where CRIU writes its work files and logs")
     p = t.command("exec", tasks_exec, "run another process in a task")
     p.add_argument("--exec-id", required=True, help="id of the new process")
     p.add_argument("-t", "--tty", action="store_true", help="give it a terminal")
@@ -714,6 +749,17 @@ async def tasks_pause(client: Client, args: argparse.Namespace) -> int:
 async def tasks_resume(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks resume."""
     await (await client.tasks.get(args.id)).resume()
+    return 0
+
+
+async def tasks_checkpoint(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr tasks checkpoint: prints the image's name (nothing with ``--image-path``)."""
+    task = await client.tasks.get(args.id)
+    criu = CriuOptions(work_path=args.work_path) if args.work_path else None
+    if args.image_path:
+        await task.checkpoint(exit=args.exit, image_path=args.image_path, criu=criu)
+    else:
+        print((await task.checkpoint(exit=args.exit, criu=criu)).name)
     return 0
 
 

@@ -44,7 +44,7 @@ from ._busybox import (
 )
 from ._cleanup import Inventory, empty_namespace, inventory
 from ._daemon import ContainerdDaemon, DaemonError, require_tools
-from ._debian import debian_containerd
+from ._debian import debian_containerd, debian_criu
 
 __all__ = [
     "BUSYBOX_APPLETS",
@@ -56,6 +56,7 @@ __all__ = [
     "build_busybox_image",
     "busybox_archive",
     "debian_containerd",
+    "debian_criu",
     "empty_namespace",
     "inventory",
     "make_busybox_rootfs",

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -109,6 +110,9 @@ class ContainerdDaemon:
         tcp_tls_key: its private key (``tcp_tls_key``).
         tcp_tls_ca: the CA that client certificates must be signed by
             (``tcp_tls_ca``): containerd then demands one of every client.
+        path: directories to put first on the daemon's ``PATH`` (after the
+            `containerd` binary's), which its shims and runc inherit: for
+            example `debian_criu`'s, for the CRIU that runc runs.
 
     Example:
         ```python
@@ -142,6 +146,7 @@ class ContainerdDaemon:
         tcp_tls_cert: str | os.PathLike[str] | None = None,
         tcp_tls_key: str | os.PathLike[str] | None = None,
         tcp_tls_ca: str | os.PathLike[str] | None = None,
+        path: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         if (tcp_tls_cert is None) != (tcp_tls_key is None):
             raise ValueError("tcp_tls_cert and tcp_tls_key go together")
@@ -178,6 +183,7 @@ class ContainerdDaemon:
         self.tcp_tls_ca = Path(tcp_tls_ca) if tcp_tls_ca is not None else None
         #: The version the daemon's binary reports (``"1.7.24~ds1"``), set by `start`.
         self.version = ""
+        self.path = [Path(p) for p in path]
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -283,8 +289,9 @@ class ContainerdDaemon:
         self.socket.unlink(missing_ok=True)
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = dict(os.environ)
-        if self.containerd is not None:
-            env["PATH"] = os.pathsep.join([str(self.containerd.parent), env.get("PATH", "")])
+        first = [*([self.containerd.parent] if self.containerd is not None else []), *self.path]
+        if first:
+            env["PATH"] = os.pathsep.join([*map(str, first), env.get("PATH", "")])
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [containerd, "--config", str(self.config_path)],

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["debian_containerd"]
+__all__ = ["debian_containerd", "debian_criu"]
 
 _KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
@@ -173,3 +173,70 @@ def debian_containerd(
         ```
     """
     return debian_package("containerd", suite, cache=cache, refresh=refresh) / "usr/bin/containerd"
+
+
+# CRIU locks a container's network while it dumps it, with iptables unless told
+# otherwise; Debian 12 installs no iptables, and the CRIU of newer suites is
+# built with nftables, which the kernel has.
+_CRIU_CONFIG = "network-lock nftables\n"
+
+
+def debian_criu(
+    suite: str = "trixie", *, cache: str | os.PathLike[str] | None = None, refresh: bool = False
+) -> Path:
+    """A directory holding a ``criu`` that runs Debian's CRIU of `suite`, fetched once into a cache.
+
+    Debian 12's CRIU (3.17) cannot read the vDSO of newer kernels (``criu
+    check`` fails in ``kerndat_vdso_fill_symtable``); newer suites carry CRIU
+    4.x, built against their newer C library. The ``criu`` in the returned
+    directory is a launcher that starts that build with the suite's own
+    dynamic loader and C library (``libc6`` is fetched too), the rest of its
+    libraries from the host (those of Debian 12's ``criu`` package), and a
+    configuration that locks the network with nftables instead of iptables.
+    runc finds CRIU on its ``PATH``: pass the directory as
+    ``ContainerdDaemon(path=[...])``, which puts it first on the daemon's
+    ``PATH`` and so on its shims' and runc's.
+
+    Args:
+        suite: a Debian suite or codename (``"trixie"``, CRIU 4.1).
+        cache: where the packages are kept (``~/.cache/pycontainerd/debian``
+            by default).
+        refresh: fetch the suite's current builds even if some are cached.
+
+    Returns:
+        The directory with the ``criu`` launcher.
+
+    Raises:
+        pycontainerd.testing.DaemonError: apt cannot fetch a package (the
+            message quotes apt's error), or the machine has no Debian archive
+            configured.
+
+    Example:
+        ```python
+        from pycontainerd.testing import ContainerdDaemon, debian_criu
+
+        with ContainerdDaemon(path=[debian_criu()]) as daemon:
+            ...  # Task.checkpoint and restores use CRIU 4.x
+        ```
+    """
+    criu = debian_package("criu", suite, cache=cache, refresh=refresh)
+    libc = debian_package("libc6", suite, cache=cache, refresh=refresh)
+    # usr/lib/<multiarch triplet>/ld-linux-<arch>.so.<n>, whatever the architecture.
+    [loader] = (libc / "usr/lib").glob("*/ld-linux*.so.*")
+    lib = loader.parent
+    host_libs = ":".join(str(p) for p in (Path("/lib") / lib.name, Path("/usr/lib") / lib.name))
+    launcher = criu.parent / f"criu-launcher-{suite}"
+    launcher.mkdir(exist_ok=True)
+    script = (
+        "#!/bin/sh\n"
+        f"CRIU_CONFIG_FILE='{launcher / 'criu.conf'}'\n"
+        "export CRIU_CONFIG_FILE\n"
+        f"exec '{loader}' --library-path '{lib}:{host_libs}' '{criu / 'usr/sbin/criu'}' \"$@\"\n"
+    )
+    for name, text, mode in (("criu.conf", _CRIU_CONFIG, 0o644), ("criu", script, 0o755)):
+        # Written aside and renamed: a runc of another session may be reading it.
+        staging = launcher / f".{name}.{os.getpid()}"
+        staging.write_text(text)
+        staging.chmod(mode)
+        staging.rename(launcher / name)
+    return launcher
