@@ -21,7 +21,6 @@ from ._transport import DEFAULT
 
 if TYPE_CHECKING:
     from . import events, oci, registry, runtime, services, stdio
-    from ._checkpoint import CriuOptions
     from ._containers import Container, Containers, Extension, Runtime
     from ._content import Content, ContentInfo, ContentReader, ContentWriter, IngestStatus
     from ._descriptors import Descriptor, Mount
@@ -66,7 +65,6 @@ __all__ = [
     "ContentInfo",
     "ContentReader",
     "ContentWriter",
-    "CriuOptions",
     "Deprecation",
     "Descriptor",
     "Diff",
@@ -128,7 +126,6 @@ _SUBPACKAGES = frozenset(("events", "oci", "registry", "runtime", "services", "s
 _LAZY = {
     name: module
     for module, names in {
-        "._checkpoint": ("CriuOptions",),
         "._containers": ("Container", "Containers", "Extension", "Runtime"),
         "._content": ("Content", "ContentInfo", "ContentReader", "ContentWriter", "IngestStatus"),
         "._descriptors": ("Descriptor", "Mount"),

@@ -32,7 +32,7 @@ from ._images import Image, _check_name
 from ._platforms import Platform
 from ._shield import Creation, Removal, finish
 from ._tasks import Task, TaskState
-from .runtime import RuncOptions
+from .runtime import CriuOptions, RuncOptions
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -55,56 +55,6 @@ CHECKPOINT_LABEL: Final = "containerd.io/checkpoint"
 # The type URL Go's typeurl gives runc's options: the message's full name, no prefix.
 OPTIONS_TYPE: Final = "containerd.runc.v1.CheckpointOptions"
 _LEASE_EXPIRY: Final = 24 * 3600.0
-
-
-@attrs.frozen(kw_only=True)
-class CriuOptions:
-    """How CRIU dumps a task: the fields of runc's ``CheckpointOptions`` besides exit and paths.
-
-    They travel to the shim in the checkpoint request (as runc's
-    ``containerd.runc.v1.CheckpointOptions``), and `Container.checkpoint`
-    keeps them in the checkpoint for a later restore.
-
-    Attributes:
-        tcp_established: dump established TCP connections (CRIU's
-            ``--tcp-established``).
-        external_unix_sockets: allow Unix sockets connected outside the
-            container (``--ext-unix-sk``).
-        terminal: allow a task with a terminal (``--shell-job``).
-        file_locks: dump file locks (``--file-locks``).
-        empty_namespaces: namespaces to create empty on restore, such as
-            ``"network"`` (``--empty-ns``).
-        cgroups_mode: ``"soft"``, ``"full"`` or ``"strict"``
-            (``--manage-cgroups-mode``; ``""``: CRIU's default).
-        work_path: where CRIU writes its logs and work files (default: a
-            directory of the shim's).
-
-    Example:
-        ```python
-        image = await task.checkpoint(criu=CriuOptions(tcp_established=True, work_path="/tmp/w"))
-        ```
-    """
-
-    tcp_established: bool = False
-    external_unix_sockets: bool = False
-    terminal: bool = False
-    file_locks: bool = False
-    empty_namespaces: Sequence[str] = attrs.field(default=(), converter=tuple)
-    cgroups_mode: str = ""
-    work_path: str = ""
-
-    def _to_proto(self, *, exit: bool, image_path: str = "") -> CheckpointOptions:
-        return CheckpointOptions(
-            exit=exit,
-            open_tcp=self.tcp_established,
-            external_unix_sockets=self.external_unix_sockets,
-            terminal=self.terminal,
-            file_locks=self.file_locks,
-            empty_namespaces=list(self.empty_namespaces),
-            cgroups_mode=self.cgroups_mode,
-            image_path=image_path,
-            work_path=self.work_path,
-        )
 
 
 def options_any(options: CheckpointOptions) -> AnyProto:

@@ -56,11 +56,11 @@ from .stdio import Pipes, Stdio, null
 
 if TYPE_CHECKING:
     from . import oci
-    from ._checkpoint import CriuOptions
     from ._client import Client
     from ._image_config import ImageConfig
     from ._images import Image
     from ._sandboxes import Sandbox
+    from .runtime import CriuOptions
 
 __all__ = ["CLEANUP_TIMEOUT", "Container", "Containers", "Extension", "Runtime"]
 

@@ -55,10 +55,10 @@ from .stdio._io import TaskIO
 
 if TYPE_CHECKING:
     from . import oci
-    from ._checkpoint import CriuOptions
     from ._client import Client
     from ._containers import Container
     from ._images import Image
+    from .runtime import CriuOptions
 
 __all__ = [
     "ExitStatus",

@@ -34,6 +34,7 @@ import betterproto
 
 from . import errors
 from ._api.containerd.linux.runc import CreateOptions as _CreateOptionsProto
+from ._api.containerd.runc.v1 import CheckpointOptions as _CheckpointOptionsProto
 from ._api.containerd.runc.v1 import Options as _OptionsProto
 from ._extension import Extension
 
@@ -42,6 +43,7 @@ __all__ = [
     "LINUX_RUNTIME_V1",
     "RUNC_OPTIONS_TYPE",
     "CreateOptions",
+    "CriuOptions",
     "RuncOptions",
 ]
 
@@ -264,3 +266,55 @@ def _stored_options(extension: Extension | None) -> RuncOptions | Extension | No
         return RuncOptions.from_extension(extension)
     except errors.DataLoss:
         return extension
+
+
+@attrs.frozen(kw_only=True)
+class CriuOptions:
+    """How CRIU dumps a task: the fields of runc's ``CheckpointOptions`` besides exit and paths.
+
+    They travel to the shim in the checkpoint request (as runc's
+    ``containerd.runc.v1.CheckpointOptions``), and `Container.checkpoint`
+    keeps them in the checkpoint for a later restore.
+
+    Attributes:
+        tcp_established: dump established TCP connections (CRIU's
+            ``--tcp-established``).
+        external_unix_sockets: allow Unix sockets connected outside the
+            container (``--ext-unix-sk``).
+        terminal: allow a task with a terminal (``--shell-job``).
+        file_locks: dump file locks (``--file-locks``).
+        empty_namespaces: namespaces to create empty on restore, such as
+            ``"network"`` (``--empty-ns``).
+        cgroups_mode: ``"soft"``, ``"full"`` or ``"strict"``
+            (``--manage-cgroups-mode``; ``""``: CRIU's default).
+        work_path: where CRIU writes its logs and work files (default: a
+            directory of the shim's).
+
+    Example:
+        ```python
+        image = await task.checkpoint(criu=runtime.CriuOptions(tcp_established=True, work_path="/tmp/w"))
+        ```
+    """
+
+    tcp_established: bool = attrs.field(default=False, validator=_flag)
+    external_unix_sockets: bool = attrs.field(default=False, validator=_flag)
+    terminal: bool = attrs.field(default=False, validator=_flag)
+    file_locks: bool = attrs.field(default=False, validator=_flag)
+    empty_namespaces: Sequence[str] = attrs.field(
+        default=(), converter=_names, validator=_each_text
+    )
+    cgroups_mode: str = attrs.field(default="", validator=_text)
+    work_path: str = attrs.field(default="", validator=_text)
+
+    def _to_proto(self, *, exit: bool, image_path: str = "") -> _CheckpointOptionsProto:
+        return _CheckpointOptionsProto(
+            exit=exit,
+            open_tcp=self.tcp_established,
+            external_unix_sockets=self.external_unix_sockets,
+            terminal=self.terminal,
+            file_locks=self.file_locks,
+            empty_namespaces=list(self.empty_namespaces),
+            cgroups_mode=self.cgroups_mode,
+            image_path=image_path,
+            work_path=self.work_path,
+        )

@@ -21,8 +21,9 @@ import anyio
 import pytest
 
 import pycontainerd
-from pycontainerd import CriuOptions, _checkpoint, _oci, _transport, errors, oci
+from pycontainerd import _checkpoint, _oci, _transport, errors, oci
 from pycontainerd._api.containerd.runc.v1 import CheckpointOptions
+from pycontainerd.runtime import CriuOptions
 from pycontainerd.testing import ContainerdDaemon, Inventory, debian_criu, inventory
 from pycontainerd.testing.pytest_plugin import _chosen_containerd
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
-from pycontainerd import CriuOptions, Descriptor, Platform, _checkpoint, _oci
+import pytest
+
+from pycontainerd import Descriptor, Platform, _checkpoint, _oci, errors
 from pycontainerd._api.containerd.runc.v1 import CheckpointOptions
+from pycontainerd.runtime import CriuOptions
 
 
 def test_options_encode_as_runc_checkpoint_options() -> None:
@@ -37,6 +40,21 @@ def test_options_encode_as_runc_checkpoint_options() -> None:
     assert bytes(CheckpointOptions(exit=True)) == b"\x08\x01"
     assert bytes(CheckpointOptions(work_path="/w")) == b"\x4a\x02/w"
     assert CriuOptions(empty_namespaces=["ipc"]).empty_namespaces == ("ipc",)
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("tcp_established", 1),
+        ("empty_namespaces", "network"),
+        ("empty_namespaces", ["net\0"]),
+        ("cgroups_mode", None),
+        ("work_path", "/w\0"),
+    ],
+)
+def test_bad_options_name_the_field(field: str, bad: object) -> None:
+    with pytest.raises(errors.InvalidArgument, match=field):
+        CriuOptions(**{field: bad})  # type: ignore[arg-type]
 
 
 def test_index_is_an_oci_index_whose_labels_hold_every_part() -> None:

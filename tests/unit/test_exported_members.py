@@ -8,7 +8,6 @@ PUBLIC = [
     "Client",
     "Container",
     "Containers",
-    "CriuOptions",
     "Content",
     "ContentInfo",
     "ContentReader",

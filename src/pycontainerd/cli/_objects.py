@@ -16,7 +16,6 @@ from typing import Any
 import anyio
 
 from .. import errors, oci, stdio
-from .._checkpoint import CriuOptions
 from .._client import Client
 from .._containers import Container
 from .._image_config import ImageConfig
@@ -24,6 +23,7 @@ from .._platforms import Platform
 from .._shield import finish
 from .._signals import forward_signals, parse_signal
 from .._tasks import Process, Task, TaskState
+from ..runtime import CriuOptions
 from . import _output as out
 from ._app import CliError, Commands, ExitCode, format_option, label_pairs, quiet_option
 
