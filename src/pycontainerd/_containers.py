@@ -260,7 +260,9 @@ class Container:
             try:
                 if created or creation.interrupted:
                     with contextlib.suppress(TimeoutError):
-                        await finish(lambda: _remove_task(client, self.id), timeout=CLEANUP_TIMEOUT)
+                        await finish(
+                            Removal(lambda: _remove_task(client, self.id)), timeout=CLEANUP_TIMEOUT
+                        )
             finally:
                 io.close()
             raise
@@ -666,8 +668,8 @@ class Containers(Facade):
                     )
                 )
 
-            with contextlib.suppress(TimeoutError):
-                await finish(undo, timeout=CLEANUP_TIMEOUT)
+            with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                await finish(Removal(undo), timeout=CLEANUP_TIMEOUT)
             raise
         container._prepared_mounts.extend(mounts)
         return container
@@ -726,8 +728,8 @@ class Containers(Facade):
                         )
                     )
 
-                with contextlib.suppress(TimeoutError):
-                    await finish(undo, timeout=CLEANUP_TIMEOUT)
+                with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                    await finish(Removal(undo), timeout=CLEANUP_TIMEOUT)
             raise
         return container
 
