@@ -21,8 +21,17 @@ fails when:
 - the fd slope is above ``--max-fd-slope`` per 1000 operations (0.5: a leak
   of one fd in 2000 operations);
 - the RSS slope is above ``--max-rss-slope`` KiB per 1000 operations (256:
-  a leak of a quarter KiB per operation; allocator noise over a run of this
-  size stays well below it) and RSS grew by more than 8 MiB after the warm-up.
+  a leak of a quarter KiB per operation) and RSS grew by more than 8 MiB
+  after the warm-up.
+
+RSS does grow in short runs: tracemalloc puts the largest growth in h2
+(under grpclib), which remembers the ids of up to 65536 closed streams per
+connection (about 150 bytes each, some 10 MiB in all, then no more). At a
+few streams per operation that bound is reached after some 15 to 20
+thousand operations: a 3-minute run stays below it and shows the climb
+(about 0.9 MiB per 1000 operations on containerd 1.6); the 30-minute run's
+warm-up (its first fifth) should pass it, and its slope is what the verdict
+judges.
 
 Slopes need samples: runs shorter than 2000 operations after the warm-up
 print them but judge only the leftovers (the CI test runs it for 20 s).
@@ -97,16 +106,20 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _shims(address: str) -> int:
-    count = 0
+def _shims(address: str) -> list[str]:
+    """The ``-id`` of every shim of the daemon at `address` (the task it was started for)."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            count += b"containerd-shim" in cmdline and address.encode() in cmdline
-    return count
+            if any(b"containerd-shim" in a for a in args[:1]) and address.encode() in b" ".join(
+                args
+            ):
+                found.append(args[args.index(b"-id") + 1].decode() if b"-id" in args else entry)
+    return sorted(found)
 
 
 def _fifo_dirs() -> int:
@@ -128,7 +141,7 @@ async def _daemon_counts(soak: Soak) -> dict[str, int]:
         "ingests": len(inv.ingests),
         "content": len(inv.content),
         "images": len(inv.images),
-        "shims": _shims(soak.client.address),
+        "shims": len(_shims(soak.client.address)),
         "fifo_dirs": _fifo_dirs(),
     }
     if soak.daemon_pid is not None:
@@ -345,6 +358,8 @@ def _judge(
         if end.daemon[key] != expected[key]:
             ok = False
             lines.append(f"LEFT: {key} {expected[key]} -> {end.daemon[key]}")
+            if key == "shims":
+                lines.append(f"  shims of: {_shims(state.client.address)}")
     if end.daemon["fifo_dirs"] > base.daemon["fifo_dirs"]:
         ok = False
         lines.append(f"LEFT: fifo dirs {base.daemon['fifo_dirs']} -> {end.daemon['fifo_dirs']}")

@@ -253,7 +253,6 @@ class Container:
         try:
             # The Create finishes even if cancelled: the task is known, then removed.
             created_reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-            assert created_reply is not None  # only a repeat finds it made, and finish then raises
             created = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -703,7 +702,6 @@ class Containers(Facade):
         creation = Creation(prepare)
         attempts.append(creation)  # the caller's rollback asks whether it was cut short
         reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-        assert reply is not None  # only a repeat finds it made, and finish then raises
         return reply.mounts
 
     async def _create_message(self, id: str, request: bytes) -> Container:
@@ -714,7 +712,6 @@ class Containers(Facade):
         try:
             # The Create finishes even if cancelled: the container is known, then removed.
             reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-            assert reply is not None  # only a repeat finds it made, and finish then raises
             made = True
             container = _one_container(reply, client)
             await anyio.lowlevel.checkpoint_if_cancelled()

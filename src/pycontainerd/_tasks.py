@@ -79,6 +79,8 @@ CLEANUP_TIMEOUT: Final = 30.0
 WAIT_RETRY_FOR: Final = 60.0
 """Seconds a wait keeps retrying while the daemon cannot be reached."""
 
+# What the shim answers a delete of a process that runs.
+_STILL_RUNNING: Final = "cannot delete a running process"
 # What the daemon answers for a task whose shim is dead (containerd's ttrpc.ErrClosed).
 _SHIM_GONE: Final = "ttrpc: closed"
 
@@ -647,7 +649,15 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
             stopped = stopped or state is TaskState.STOPPED
         if stopped and self._io is not None and self._io.pumps:
             await self._wait()  # collect the rest of the output first
-        status = await self._delete_rpc()
+        try:
+            status = await self._delete_rpc()
+        except errors.Unknown as exc:
+            # A start cut short by a cancellation can land after `_force_stop`
+            # found the process created (nothing to kill): it runs now. Stop it.
+            if not force or _STILL_RUNNING not in exc.message:
+                raise
+            await self._force_stop()
+            status = await self._delete_rpc()
         if self._exit is not None and status.code == UNKNOWN_EXIT:
             status = self._exit
         self._deleted = status

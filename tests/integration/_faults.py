@@ -25,17 +25,15 @@ from pycontainerd.testing import ContainerdDaemon
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA, _HEADERS = 0, 1
 
-# What a kill point counts: the client's requests reaching the daemon, the
-# daemon's replies reaching the client, or DATA bytes the client sends / receives.
-KINDS = ("request", "reply", "sent", "received")
-
-
 @dataclass(frozen=True)
 class KillPoint:
     """Kill the daemon just before the `count`-th frame of `kind` would be forwarded.
 
-    For ``sent`` and ``received``, `count` is a number of DATA payload bytes: the
-    frame that would carry the total past it is held back.
+    `kind` is ``request`` (a client's HEADERS frame, before it reaches the
+    daemon), ``reply`` (the first HEADERS frame of the daemon's answer on a
+    stream, before it reaches the client), or ``sent`` / ``received`` (DATA
+    payload bytes): then `count` is a number of bytes, and the frame that would
+    carry the total past it is held back.
     """
 
     kind: str

@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -152,8 +152,18 @@ async def pull_local(ctx: Ctx) -> None:
     assert await image.is_unpacked()
 
 
-async def pull_transfer(ctx: Ctx) -> None:
-    # containerd 2.x pulls itself, through its transfer service; 1.6 has none.
+async def daemon_transfer(ctx: Ctx) -> None:
+    # containerd 2.x pulls itself through its transfer service (what `client.pull`
+    # uses there); 1.7's experimental service imports (its pulls need TLS), 1.6 has none.
+    if ctx.daemon.version_info < (2, 0, 0):
+        await ctx.client.transfer(
+            transfer.ImportStream(ctx.archive),
+            transfer.ImageStore(
+                extra_references=[transfer.ImageName("import", prefix=True, allow_overwrite=True)]
+            ),
+        )
+        assert [i.name for i in await ctx.direct.images.list()] == [BUSYBOX]
+        return
     await ctx.client.transfer(
         transfer.Registry(ctx.registry_ref),
         transfer.ImageStore(ctx.registry_ref, unpack=[transfer.Unpack()]),
@@ -283,7 +293,7 @@ OPERATIONS: dict[str, Operation] = {
         product=("snapshots", "images"),
     ),
     "transfer": Operation(
-        _nothing, pull_transfer, ("request", "reply", "received"), product=("snapshots", "images")
+        _nothing, daemon_transfer, ("request", "reply", "received"), product=("snapshots", "images")
     ),
     "container create": Operation(
         _unpacked, container_create, ("request", "reply"), product=("containers", "snapshots")
@@ -515,7 +525,7 @@ async def test_daemon_killed_mid_operation(
     if name == "transfer" and containerd_daemon.version_info < (1, 7, 0):
         async with make(containerd_client.namespace) as ctx:
             with pytest.raises(errors.Unimplemented):  # 1.6 has no transfer service
-                await pull_transfer(ctx)
+                await daemon_transfer(ctx)
         FAULT_LOG.append(f"| {name} | - | Unimplemented (containerd 1.6) | none |")
         return
     counts = await _calibrate(name, op, make)
@@ -683,3 +693,44 @@ async def test_runc_fails_at_create(
             await task.start()
             assert (await task.wait()).code == 4
     await container.delete()
+
+
+# --- the supervisor of docs/pages/reliability.md ------------------------------
+
+RELIABILITY = Path(__file__).parents[2] / "docs" / "pages" / "reliability.md"
+
+
+def _documented_retrying() -> Callable[..., Awaitable[Any]]:
+    """The ``retrying`` helper of the guide's supervisor, as the guide writes it."""
+    text = RELIABILITY.read_text()
+    block = next(
+        b.split("```", 1)[0] for b in text.split("```python\n") if "async def retrying" in b
+    )
+    code = block.replace("anyio.run(main)", "")
+    scope: dict[str, Any] = {}
+    exec(compile(code, str(RELIABILITY), "exec"), scope)
+    return cast(Callable[..., Awaitable[Any]], scope["retrying"])
+
+
+async def test_supervisor_rides_out_daemon_kills(
+    containerd_client: pycontainerd.Client,
+    proxy: CuttingProxy,
+    busybox_image: pycontainerd.Image,
+) -> None:
+    retrying = _documented_retrying()
+    kills = {1: KillPoint("request", 2), 3: KillPoint("reply", 4), 4: KillPoint("request", 6)}
+    async with pycontainerd.Client(proxy.address, namespace=containerd_client.namespace) as client:
+        image = await retrying(lambda: client.images.get(BUSYBOX))
+        for i in range(6):
+            if i in kills:
+                proxy.arm(kills[i])
+            with anyio.fail_after(STEP):
+                result = await retrying(lambda i=i: client.run(image, ["echo", str(i)]))
+            assert (result.code, result.stdout) == (0, f"{i}\n".encode())
+            if i in kills:
+                assert proxy.fired.is_set(), f"{kills[i]} was not reached: {proxy.counts}"
+                await anyio.to_thread.run_sync(proxy.wait_restarted, STEP)
+            proxy.reset()
+    stock = await inventory(containerd_client)
+    assert (stock.containers, stock.tasks, stock.leases, stock.ingests) == ((), (), (), ())
+    assert stock.images == (BUSYBOX,)
