@@ -25,6 +25,7 @@ from pycontainerd.testing import ContainerdDaemon
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA, _HEADERS = 0, 1
 
+
 @dataclass(frozen=True)
 class KillPoint:
     """Kill the daemon just before the `count`-th frame of `kind` would be forwarded.
