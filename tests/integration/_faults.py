@@ -22,6 +22,10 @@ from pathlib import Path
 
 from pycontainerd.testing import ContainerdDaemon
 
+# One table row per case ("| operation | kill point | outcome | leftovers |"),
+# printed by conftest's terminal summary.
+FAULT_LOG: list[str] = []
+
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA, _HEADERS = 0, 1
 

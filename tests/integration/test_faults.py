@@ -40,7 +40,7 @@ from typing import Any, cast
 
 import anyio
 import pytest
-from _faults import CuttingProxy, KillPoint, parent_pid, shim_pids
+from _faults import FAULT_LOG, CuttingProxy, KillPoint, parent_pid, shim_pids
 from _taskutil import fifo_dirs, host_spec, open_fds
 from registry_harness import RegistryServer
 
@@ -56,7 +56,6 @@ POINTS = 3  # kill points per operation
 STEP = 60.0  # seconds any one step of a case may take (the daemon restarts within it)
 BUSYBOX = "docker.io/library/busybox:latest"
 BLOB = random.Random(SEED).randbytes(3 * 1024 * 1024 + 17)
-FAULT_LOG: list[str] = []  # "operation | point | outcome | leftovers", printed at the end
 
 
 @dataclass
@@ -475,22 +474,6 @@ def _resolve(kind: str, fraction: float, total: int) -> KillPoint:
     if kind in ("request", "reply"):
         return KillPoint(kind, 1 + min(int(fraction * total), total - 1))
     return KillPoint(kind, int(fraction * total))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _print_matrix(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The matrix as a table, on the terminal after the module's tests (also without ``-s``)."""
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not FAULT_LOG:
-        return
-    reporter.write_line("")
-    reporter.write_line(f"fault matrix (seed {SEED}):")
-    reporter.write_line("| operation | kill point | outcome | leftovers |")
-    reporter.write_line("|---|---|---|---|")
-    for line in FAULT_LOG:
-        reporter.write_line(line)
-    FAULT_LOG.clear()
 
 
 # --- the matrix -------------------------------------------------------------
