@@ -29,7 +29,7 @@ from ._images import (
     write_json_blob,
 )
 from ._platforms import Platform
-from ._shield import finish
+from ._shield import Removal, finish
 from ._tar import (
     HARDLINK,
     SYMLINK,
@@ -441,24 +441,29 @@ async def import_archive(
                 await _undo(client, created, previous)
                 # Collect what the import wrote now, not at some later GC.
                 if leased.lease is not None:
-                    with contextlib.suppress(errors.RPCError):
+                    with contextlib.suppress(errors.NotFound):
                         await client.leases.delete(leased.lease, sync=True)
 
-            with contextlib.suppress(TimeoutError):
-                await finish(undo, timeout=_CLEANUP_TIMEOUT)
+            with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                await finish(Removal(undo), timeout=_CLEANUP_TIMEOUT)
             raise
     return images
 
 
 async def _undo(client: Client, created: Sequence[str], previous: dict[str, Descriptor]) -> None:
+    # A lost connection is raised: the caller's `finish` tries again once the daemon is back.
     for name in created:
         try:
             await client.images.delete(name)
+        except errors.ConnectionError:
+            raise
         except errors.RPCError:
             pass
     for name, target in previous.items():
         try:
             await client.images.update(name, target=target)
+        except errors.ConnectionError:
+            raise
         except errors.RPCError:
             pass
 

@@ -152,7 +152,6 @@ async def _rw_layer(client: Client, container: Container) -> Descriptor:
             Creation(lambda: snapshots.view(view, parent=info.parent or None)),
             timeout=CLEANUP_TIMEOUT,
         )
-        assert lower is not None  # only a repeat finds it made, and finish then raises
         upper = await snapshots.mounts(container.snapshot_key)
         layer = await client.diff.compare(
             lower, upper, ref=f"checkpoint-rw-{container.snapshot_key}"
@@ -195,7 +194,6 @@ class _Writing:
             if creation.interrupted:  # a refused first try made nothing of ours
                 self._images.append(name)
             raise
-        assert image is not None  # only a repeat finds it made, and finish then raises
         self._images.append(name)
         return attrs.evolve(image, _client=self._client)
 

@@ -382,14 +382,15 @@ class Container:
         try:
             # The Create finishes even if cancelled: the task is known, then removed.
             created_reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-            assert created_reply is not None  # only a repeat finds it made, and finish then raises
             created = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException as exc:
             try:
                 if created or creation.interrupted:
                     with contextlib.suppress(TimeoutError):
-                        await finish(lambda: _remove_task(client, self.id), timeout=CLEANUP_TIMEOUT)
+                        await finish(
+                            Removal(lambda: _remove_task(client, self.id)), timeout=CLEANUP_TIMEOUT
+                        )
             finally:
                 io.close()
             if isinstance(exc, errors.RPCError) and not created and not self._has_args():
@@ -1112,8 +1113,8 @@ class Containers(Facade):
                     )
                 )
 
-            with contextlib.suppress(TimeoutError):
-                await finish(undo, timeout=CLEANUP_TIMEOUT)
+            with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                await finish(Removal(undo), timeout=CLEANUP_TIMEOUT)
             raise
         container._prepared_mounts.extend(mounts)
         return container
@@ -1150,7 +1151,6 @@ class Containers(Facade):
         creation = Creation(prepare)
         attempts.append(creation)  # the caller's rollback asks whether it was cut short
         reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-        assert reply is not None  # only a repeat finds it made, and finish then raises
         return reply.mounts
 
     async def _create_message(self, id: str, request: bytes) -> Container:
@@ -1161,7 +1161,6 @@ class Containers(Facade):
         try:
             # The Create finishes even if cancelled: the container is known, then removed.
             reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-            assert reply is not None  # only a repeat finds it made, and finish then raises
             made = True
             container = _one_container(reply, client)
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -1175,8 +1174,8 @@ class Containers(Facade):
                         )
                     )
 
-                with contextlib.suppress(TimeoutError):
-                    await finish(undo, timeout=CLEANUP_TIMEOUT)
+                with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                    await finish(Removal(undo), timeout=CLEANUP_TIMEOUT)
             raise
         return container
 

@@ -51,7 +51,7 @@ from ._convert import timestamp
 from ._facade import Facade
 from ._identifiers import label_changes, shown
 from ._identifiers import labels as labels_checked
-from ._shield import finish
+from ._shield import Removal, finish
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -692,8 +692,10 @@ class Content(Facade):
         for _ in range(50):
             try:
                 await self.abort(ref)
-            except (errors.NotFound, errors.ConnectionError):
+            except errors.NotFound:
                 return
+            except errors.ConnectionError:
+                raise  # the caller's `finish` retries it once the daemon is back
             except errors.RPCError:
                 await anyio.sleep(0.02)
             else:
@@ -951,9 +953,12 @@ class Content(Facade):
                         f"content write of ref {shown(ref)}: no answer", method=_WRITE
                     )
             except errors.Unavailable as exc:
-                # Another writer holds the ref (a lost connection is a subclass).
+                # Another writer holds the ref.
                 if type(exc) is errors.Unavailable and "locked" in str(exc):
                     raise _Locked(exc) from None
+                if isinstance(exc, errors.ConnectionError) and exc.in_flight:
+                    # The daemon may have opened the ingest and died before answering.
+                    await self._end(call, ref, abort=isinstance(exc, abort_on))
                 raise
             except errors.RPCError:
                 raise  # the daemon answered: no ingest was opened
@@ -1023,7 +1028,9 @@ class Content(Facade):
             await self._abort_settled(ref)
 
         with contextlib.suppress(TimeoutError):
-            await finish(end_call, reset, *([abort_it] if abort else []), timeout=_CLEANUP_TIMEOUT)
+            await finish(
+                end_call, reset, *([Removal(abort_it)] if abort else []), timeout=_CLEANUP_TIMEOUT
+            )
 
     async def write(
         self,

@@ -37,7 +37,7 @@ from ._layer_builder import pack_directory
 from ._leases import LeaseResource
 from ._namespaces import DEFAULT_SNAPSHOTTER_LABEL, namespace_labels
 from ._platforms import Platform
-from ._shield import finish
+from ._shield import Removal, finish
 from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
 
 if TYPE_CHECKING:
@@ -587,7 +587,7 @@ async def _apply_layer(
     finally:
         if not committed:
             with contextlib.suppress(TimeoutError, errors.RPCError):
-                await finish(lambda: snapshots.remove(key), timeout=_CLEANUP_TIMEOUT)
+                await finish(Removal(lambda: snapshots.remove(key)), timeout=_CLEANUP_TIMEOUT)
 
 
 class Images(Facade):

@@ -315,4 +315,4 @@ class Leases(Facade):
             yield self._client.with_lease(lease_id)
         finally:
             with contextlib.suppress(TimeoutError, errors.ContainerdError):
-                await finish(delete, timeout=_CLEANUP_TIMEOUT)
+                await finish(Removal(delete), timeout=_CLEANUP_TIMEOUT)

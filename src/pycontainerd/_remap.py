@@ -27,7 +27,7 @@ import anyio
 from . import errors
 from ._descriptors import Mount
 from ._oci import LABEL_GC_SNAPSHOT
-from ._shield import Creation, finish
+from ._shield import Creation, Removal, finish
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -217,7 +217,6 @@ async def remapped_parent(
     committed = False
     try:
         mounts = await finish(creation, timeout=_CLEANUP_TIMEOUT)
-        assert mounts is not None  # only a repeat finds it made, and finish then raises
         await _chown_mounted(mounts, userns)
         try:
             await snapshots.commit(name, work)
@@ -234,12 +233,8 @@ async def remapped_parent(
             key = f"{LABEL_GC_SNAPSHOT}{snapshotter}/userns.{name.removeprefix('sha256:')[:16]}"
             await client.content.update(config, labels={key: name})
     finally:
-        if creation.tries and not committed:
-
-            async def remove() -> None:
-                with contextlib.suppress(errors.NotFound):  # committed, or never made
-                    await snapshots.remove(work)
-
-            with contextlib.suppress(TimeoutError):
-                await finish(remove, timeout=_CLEANUP_TIMEOUT)
+        if not committed:
+            # The key is ours alone: NotFound means the Prepare made nothing.
+            with contextlib.suppress(errors.NotFound, TimeoutError):
+                await finish(Removal(lambda: snapshots.remove(work)), timeout=_CLEANUP_TIMEOUT)
     return name

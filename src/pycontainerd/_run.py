@@ -13,7 +13,7 @@ import anyio
 from . import errors
 from ._containers import CLEANUP_TIMEOUT, Container, _spec_bytes, image_user_files, user_rootfs
 from ._identifiers import validate
-from ._shield import finish
+from ._shield import Removal, finish
 from ._tasks import RunResult, _checked_args, _finish_run, _override_process
 from .stdio import capture
 
@@ -138,5 +138,5 @@ async def run(
                     await client.containers.delete(cid)
 
             with contextlib.suppress(TimeoutError):
-                await finish(remove_container, timeout=CLEANUP_TIMEOUT)
+                await finish(Removal(remove_container), timeout=CLEANUP_TIMEOUT)
     return _finish_run(run_args, status, task, check=check)

@@ -45,7 +45,7 @@ from ._api.containerd.v1.types import Status as StatusProto
 from ._convert import timestamp
 from ._facade import Facade
 from ._identifiers import shown, validate
-from ._shield import Creation, finish
+from ._shield import Creation, Removal, finish
 from ._wire import encode_scalars
 from .events import filters as _filters
 from .oci._env import env_entries, merge_env
@@ -83,6 +83,11 @@ CLEANUP_TIMEOUT: Final = 30.0
 
 WAIT_RETRY_FOR: Final = 60.0
 """Seconds a wait keeps retrying while the daemon cannot be reached."""
+
+# What the shim answers a delete of a process that runs.
+_STILL_RUNNING: Final = "cannot delete a running process"
+# What the daemon answers for a task whose shim is dead (containerd's ttrpc.ErrClosed).
+_SHIM_GONE: Final = "ttrpc: closed"
 
 # Errors that say the call broke, not that the daemon refused it.
 _TRANSPORT_ERRORS = (errors.Unavailable, errors.DeadlineExceeded, errors.Canceled)
@@ -626,14 +631,26 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
         async def delete() -> ExitStatus:
             retry = self._delete_tried
             self._delete_tried = True
-            try:
-                reply = await self._client._caller.unary(rpc, request)
-            except errors.NotFound:
-                if not retry:
-                    raise
-                # An earlier attempt got through: the process is gone.
-                return self._exit or ExitStatus(code=UNKNOWN_EXIT)
-            return _status_of(reply)
+            pause = 0.05
+            while True:
+                try:
+                    reply = await self._client._caller.unary(rpc, request)
+                except errors.NotFound:
+                    if not retry:
+                        raise
+                    # An earlier attempt got through (or the daemon cleaned up
+                    # after a dead shim): the process is gone.
+                    return self._exit or ExitStatus(code=UNKNOWN_EXIT)
+                except errors.Unknown as exc:
+                    # The shim died: the daemon refuses the delete ("ttrpc:
+                    # closed") until it has noticed, then cleans up itself.
+                    if _SHIM_GONE not in exc.message:
+                        raise
+                    retry = True
+                    await anyio.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+                    continue
+                return _status_of(reply)
 
         # Tried once, a delete counts as tried for good (a later `delete` or
         # teardown of this handle reads NotFound as done), hence the flag
@@ -659,7 +676,15 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
             stopped = stopped or state is TaskState.STOPPED
         if stopped and self._io is not None and self._io.pumps:
             await self._wait()  # collect the rest of the output first
-        status = await self._delete_rpc()
+        try:
+            status = await self._delete_rpc()
+        except errors.Unknown as exc:
+            # A start cut short by a cancellation can land after `_force_stop`
+            # found the process created (nothing to kill): it runs now. Stop it.
+            if not force or _STILL_RUNNING not in exc.message:
+                raise
+            await self._force_stop()
+            status = await self._delete_rpc()
         if self._exit is not None and status.code == UNKNOWN_EXIT:
             status = self._exit
         self._deleted = status
@@ -692,8 +717,8 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
             with anyio.move_on_after(10):
                 try:
                     await self._wait()
-                except errors.NotFound:
-                    pass
+                except (errors.NotFound, errors.Unknown):
+                    pass  # Unknown: the shim died ("ttrpc: closed"), and what it ran with it
 
     async def aclose(self) -> None:
         """Kill (if running), wait for and delete the task or process; closes its streams.
@@ -723,7 +748,7 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
                     self._close_io(removed=True)
 
         try:
-            await finish(delete, timeout=cleanup_timeout)
+            await finish(Removal(delete), timeout=cleanup_timeout)
         finally:
             self._close_io(removed=False)
 

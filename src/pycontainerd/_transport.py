@@ -392,6 +392,16 @@ class Transport:
                 f"{exc}{self._plain_hint()}",
                 address=self.address,
                 method=method,
+                in_flight=True,
+            )
+        if isinstance(exc, AttributeError) and type(exc.obj).__module__.startswith("grpclib."):
+            # grpclib can hand out a connection that was lost as it opened (the
+            # daemon accepted it and died): a stream on it fails with this.
+            return errors.ConnectionError(
+                f"connection to containerd at {self.address} was lost as it opened, "
+                f"calling {method}",
+                address=self.address,
+                method=method,
             )
         if isinstance(exc, ProtocolError):
             return errors.Unknown(

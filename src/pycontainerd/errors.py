@@ -289,11 +289,19 @@ class ConnectionError(Unavailable, builtins.ConnectionError):
 
     Attributes:
         address: the address the client tried (socket path or ``host:port``).
+        in_flight: whether the request may have reached the daemon: the
+            connection broke during the call, so the daemon may have done
+            what was asked (created the object, say) and died before
+            answering. ``False`` when the call never got through (no daemon
+            listening): nothing happened.
     """
 
-    def __init__(self, message: str, *, address: str, method: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, address: str, method: str | None = None, in_flight: bool = False
+    ) -> None:
         super().__init__(message, method=method)
         self.address = address
+        self.in_flight = in_flight
 
 
 class TLSError(ConnectionError):

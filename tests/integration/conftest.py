@@ -8,9 +8,11 @@ here instead, so they exist for the tests of this folder only.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from _faults import FAULT_LOG
 from _taskutil import busybox_rootfs, current_fifo_root, host_container  # noqa: F401  (container/task test fixtures)
 from registry_harness import (  # noqa: F401  (docker-registry fixtures for test_registry*.py)
     auth_registry,
@@ -36,6 +38,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault matrix's table (test_faults.py), when its cases ran."""
+    if FAULT_LOG:
+        seed = os.environ.get("PYCONTAINERD_FAULT_SEED", "15")
+        terminalreporter.write_sep("-", f"fault matrix (seed {seed})")
+        terminalreporter.write_line("| operation | kill point | outcome | leftovers |")
+        terminalreporter.write_line("|---|---|---|---|")
+        for line in FAULT_LOG:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import contextlib
 from typing import TYPE_CHECKING, Final
 
 from .. import errors
-from .._shield import finish
+from .._shield import Removal, finish
 from ._errors import DigestError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _ABORT_ON: Final = (DigestError, errors.FailedPrecondition)
 async def abort_ingest(client: Client, ref: str) -> None:
     """Abort the ingest `ref` if it exists (shielded, bounded in time)."""
     with contextlib.suppress(TimeoutError):
-        await finish(lambda: client.content._abort_settled(ref), timeout=_CLEANUP_TIMEOUT)
+        await finish(Removal(lambda: client.content._abort_settled(ref)), timeout=_CLEANUP_TIMEOUT)
 
 
 def open_ingest(

@@ -25,7 +25,7 @@ from .. import _oci, errors
 from .._descriptors import Descriptor
 from .._images import Image, snapshotter_name, unpack_layers
 from .._platforms import Platform
-from .._shield import finish
+from .._shield import Removal, finish
 from ._auth import Credentials, docker_config_credentials
 from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
 from ._http import Repository, TLSConfig
@@ -439,7 +439,7 @@ async def pull(
             # lease that cannot be deleted (daemon gone) expires by itself.
             with contextlib.suppress(TimeoutError, errors.RPCError):
                 await finish(
-                    lambda: client.leases.delete(lease_id, sync=not done),
+                    Removal(lambda: client.leases.delete(lease_id, sync=not done)),
                     timeout=_CLEANUP_TIMEOUT,
                 )
     return attrs.evolve(image, _client=client)

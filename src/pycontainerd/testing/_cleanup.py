@@ -29,6 +29,7 @@ from .._api.containerd.services.images.v1 import (
     ListImagesRequest,
 )
 from .._api.containerd.services.introspection.v1 import PluginsRequest
+from .._api.containerd.services.leases.v1 import CreateRequest as CreateLeaseRequest
 from .._api.containerd.services.leases.v1 import DeleteRequest as DeleteLeaseRequest
 from .._api.containerd.services.leases.v1 import ListRequest as ListLeasesRequest
 from .._api.containerd.services.sandbox.v1 import (
@@ -194,17 +195,37 @@ async def _remove_sandbox(client: Client, sandbox: Sandbox) -> None:
 
 
 async def _remove_snapshots(client: Client, snapshotter: str) -> None:
-    while True:
+    # A leaf can answer "cannot remove snapshot with child" for a child that is
+    # gone: containerd's garbage collector removes an unreferenced snapshot
+    # (a container's, once the container is deleted) without unlinking it from
+    # its parent, and only the collector itself then removes the parent. So a
+    # refusal runs the collector to its end before the next round.
+    for _ in range(10):
         snaps = await _snapshots(client, snapshotter)
         if not snaps:
             return
         parents = {parent for _, parent in snaps}
+        refused = False
         for key in (name for name, _ in snaps if name not in parents):
-            await _ignore(
-                client.services.snapshots.remove(
+            try:
+                await client.services.snapshots.remove(
                     RemoveSnapshotRequest(snapshotter=snapshotter, key=key)
                 )
-            )
+            except GRPCError as exc:
+                if exc.status is Status.FAILED_PRECONDITION:
+                    refused = True
+                elif exc.status is not Status.NOT_FOUND:
+                    raise
+        if refused:
+            await _collect_garbage(client)
+    left = sorted(name for name, _ in await _snapshots(client, snapshotter))
+    raise RuntimeError(f"snapshots of {snapshotter} that would not go: {left[:10]}")
+
+
+async def _collect_garbage(client: Client) -> None:
+    """Run the daemon's garbage collector to its end (deleting a lease with ``sync``)."""
+    lease = await client.services.leases.create(CreateLeaseRequest())
+    await client.services.leases.delete(DeleteLeaseRequest(id=lease.lease.id, sync=True))
 
 
 async def _ignore(

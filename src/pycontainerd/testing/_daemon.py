@@ -364,6 +364,31 @@ class ContainerdDaemon:
         self._terminate()
         self.start()
 
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the daemon with `sig` (SIGKILL by default) and reap it, as a crash would.
+
+        Unlike `stop`, everything stays: root, state, socket file and the
+        shims of running tasks (containerd reconnects to them when it starts
+        again). `start` brings the daemon back on the same data; use it to
+        test what a client does when the daemon dies in the middle of a call.
+
+        Example:
+            ```python
+            from pycontainerd.testing import ContainerdDaemon
+
+            with ContainerdDaemon() as daemon:
+                daemon.kill()  # as a crash: root, state and shims stay
+                daemon.start()  # the same data again
+            ```
+        """
+        proc = self._process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait()
+        self._process = None
+
     def stop(self) -> None:
         """Stop the daemon (SIGTERM, then SIGKILL after `stop_timeout`).
 

@@ -50,6 +50,7 @@ _AUTH_RESPONSE = "containerd.types.transfer.AuthResponse"
 _WINDOW_SIZE = 64 * 1024
 _MAX_DATA = 32 * 1024
 _CLEANUP_TIMEOUT = 10.0
+_LEASE_EXPIRY = 24 * 3600.0  # as the daemon's own transfer lease
 
 
 def _stream_id(prefix: str) -> str:
@@ -212,6 +213,23 @@ async def run(
     progress: ProgressCallback | None = None,
 ) -> None:
     """Implementation of `Client.transfer` (see there)."""
+    if client.lease is None:
+        # Without one of ours the daemon takes a lease of its own, and one left by
+        # a daemon that died mid-transfer keeps what it fetched for a day. Ours is
+        # deleted on the way out, whatever happened (a daemon restart included).
+        async with client.leases.lease(expires_in=_LEASE_EXPIRY) as leased:
+            await _run(leased, source, destination, progress=progress)
+        return
+    await _run(client, source, destination, progress=progress)
+
+
+async def _run(
+    client: Client,
+    source: Source,
+    destination: Destination,
+    *,
+    progress: ProgressCallback | None,
+) -> None:
     async with contextlib.AsyncExitStack() as streams:
         # The streams outlive the task group that serves them: on the way out
         # their servers end first (or are cancelled), then the streams reset.
