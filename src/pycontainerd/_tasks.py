@@ -497,6 +497,21 @@ class _ProcessHandle(AsyncResource, Generic[PipesT_co]):
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
+            except errors.NotFound as exc:
+                if failing_since is None:
+                    raise
+                # Known before the outage, gone after it: the restarted daemon
+                # dropped it (2.x does so with a task whose shim it could not
+                # take back), and its exit status went with it. Not an exit:
+                # the outage's error, which a caller may retry on.
+                transport = self._client._caller.transport
+                raise errors.ConnectionError(
+                    f"{self._describe()} was lost while the daemon at {transport.address} restarted;"
+                    " its exit status is unknown",
+                    address=transport.address,
+                    method=exc.method,
+                    in_flight=True,
+                ) from exc
             return _status_of(reply)
 
     async def _wait(self) -> ExitStatus:
