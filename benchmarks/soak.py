@@ -49,6 +49,7 @@ import contextlib
 import os
 import random
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -125,13 +126,8 @@ def _shims(address: str) -> list[str]:
     return sorted(found)
 
 
-def _fifo_dirs() -> int:
-    from pycontainerd.stdio import _io
-
-    try:
-        return sum(n.startswith("pycontainerd-") for n in os.listdir(_io.FIFO_ROOT))
-    except FileNotFoundError:
-        return 0
+def _fifo_dirs(root: str) -> int:
+    return sum(n.startswith("pycontainerd-") for n in os.listdir(root))
 
 
 async def _daemon_counts(soak: Soak) -> dict[str, int]:
@@ -145,7 +141,7 @@ async def _daemon_counts(soak: Soak) -> dict[str, int]:
         "content": len(inv.content),
         "images": len(inv.images),
         "shims": len(_shims(soak.client.address)),
-        "fifo_dirs": _fifo_dirs(),
+        "fifo_dirs": _fifo_dirs(soak.client.fifo_dir or ""),
     }
     if soak.daemon_pid is not None:
         counts["daemon_rss_mib"] = _rss_kib(soak.daemon_pid) // 1024
@@ -263,75 +259,80 @@ async def soak(
 ) -> Verdict:
     """Run the soak against the daemon at `address` in a namespace of its own."""
     namespace = f"soak-{uuid.uuid4().hex[:8]}"
-    async with pycontainerd.Client(address, namespace=namespace) as client:
-        await client.namespaces.create(namespace)
-        image = await build_busybox_image(client)
-        spec = oci.Spec.from_image(
-            await image.config(), args=["sleep", "1000000"], namespace=namespace, id="soak-exec"
-        )
-        exec_container = await client.containers.create("soak-exec", image=image, spec=spec)
-        exec_task = await exec_container.new_task()
-        await exec_task.start()
-        state = Soak(client, daemon_pid, image, random.Random(seed), cancel_share)
-        await client.version()
-        base = Sample(0, 0, _rss_kib(), _fds(), len(asyncio.all_tasks()), {})
-        base.daemon = await _daemon_counts(state)
-        samples: list[Sample] = []
-        stop = anyio.Event()
-        counters = {kind: [0] for kind in KINDS}
-        start = time.monotonic()
-        out(
-            f"soak: seed {seed}, {workers} workers per kind, {duration:.0f} s, namespace {namespace}"
-        )
-        out(f"{'t/s':>6} {'ops':>7} {'ops/s':>6} {'rss KiB':>8} {'fds':>4} {'tasks':>5}  daemon")
+    # FIFOs of its own: a FIFO directory left behind is then its own, whatever
+    # else runs on the machine.
+    with tempfile.TemporaryDirectory(prefix="pycontainerd-soak-fifo-") as fifo_root:
+        async with pycontainerd.Client(address, namespace=namespace, fifo_dir=fifo_root) as client:
+            await client.namespaces.create(namespace)
+            image = await build_busybox_image(client)
+            spec = oci.Spec.from_image(
+                await image.config(), args=["sleep", "1000000"], namespace=namespace, id="soak-exec"
+            )
+            exec_container = await client.containers.create("soak-exec", image=image, spec=spec)
+            exec_task = await exec_container.new_task()
+            await exec_task.start()
+            state = Soak(client, daemon_pid, image, random.Random(seed), cancel_share)
+            await client.version()
+            base = Sample(0, 0, _rss_kib(), _fds(), len(asyncio.all_tasks()), {})
+            base.daemon = await _daemon_counts(state)
+            samples: list[Sample] = []
+            stop = anyio.Event()
+            counters = {kind: [0] for kind in KINDS}
+            start = time.monotonic()
+            out(
+                f"soak: seed {seed}, {workers} workers per kind, {duration:.0f} s, namespace {namespace}"
+            )
+            out(
+                f"{'t/s':>6} {'ops':>7} {'ops/s':>6} {'rss KiB':>8} {'fds':>4} {'tasks':>5}  daemon"
+            )
 
-        async def sampler() -> None:
-            last_ops, last_t = 0, start
-            while not stop.is_set():
-                with anyio.move_on_after(interval):
-                    await stop.wait()
-                now = time.monotonic()
-                ops = sum(state.done.values()) + sum(state.cancelled.values())
-                sample = Sample(
-                    now - start,
-                    ops,
-                    _rss_kib(),
-                    _fds(),
-                    len(asyncio.all_tasks()),
-                    await _daemon_counts(state),
-                )
-                samples.append(sample)
-                rate = (ops - last_ops) / max(now - last_t, 1e-9)
-                last_ops, last_t = ops, now
-                daemon = " ".join(f"{k}={v}" for k, v in sample.daemon.items())
-                out(
-                    f"{sample.at:6.0f} {ops:7d} {rate:6.1f} {sample.rss_kib:8d} "
-                    f"{sample.fds:4d} {sample.tasks:5d}  {daemon}"
-                )
+            async def sampler() -> None:
+                last_ops, last_t = 0, start
+                while not stop.is_set():
+                    with anyio.move_on_after(interval):
+                        await stop.wait()
+                    now = time.monotonic()
+                    ops = sum(state.done.values()) + sum(state.cancelled.values())
+                    sample = Sample(
+                        now - start,
+                        ops,
+                        _rss_kib(),
+                        _fds(),
+                        len(asyncio.all_tasks()),
+                        await _daemon_counts(state),
+                    )
+                    samples.append(sample)
+                    rate = (ops - last_ops) / max(now - last_t, 1e-9)
+                    last_ops, last_t = ops, now
+                    daemon = " ".join(f"{k}={v}" for k, v in sample.daemon.items())
+                    out(
+                        f"{sample.at:6.0f} {ops:7d} {rate:6.1f} {sample.rss_kib:8d} "
+                        f"{sample.fds:4d} {sample.tasks:5d}  {daemon}"
+                    )
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(sampler)
-            for kind in KINDS:
-                for _ in range(workers):
-                    tg.start_soon(_worker, state, kind, stop, counters[kind])
-            await anyio.sleep(duration)
-            stop.set()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(sampler)
+                for kind in KINDS:
+                    for _ in range(workers):
+                        tg.start_soon(_worker, state, kind, stop, counters[kind])
+                await anyio.sleep(duration)
+                stop.set()
 
-        await exec_task.delete(force=True)
-        await exec_container.delete()
-        # Settle: threads, fds and shims end asynchronously.
-        end = Sample(0, 0, 0, 0, 0, {})
-        for _ in range(50):
-            end = Sample(0, 0, _rss_kib(), _fds(), len(asyncio.all_tasks()), {})
-            end.daemon = await _daemon_counts(state)
-            if end.fds <= base.fds and end.tasks <= base.tasks and end.daemon["shims"] == 0:
-                break
-            await anyio.sleep(0.1)
-        lines, ok = _judge(state, base, end, samples, max_fd_slope, max_rss_slope)
-        await empty_namespace(client)
-    for line in lines:
-        out(line)
-    return Verdict(ok, lines)
+            await exec_task.delete(force=True)
+            await exec_container.delete()
+            # Settle: threads, fds and shims end asynchronously.
+            end = Sample(0, 0, 0, 0, 0, {})
+            for _ in range(50):
+                end = Sample(0, 0, _rss_kib(), _fds(), len(asyncio.all_tasks()), {})
+                end.daemon = await _daemon_counts(state)
+                if end.fds <= base.fds and end.tasks <= base.tasks and end.daemon["shims"] == 0:
+                    break
+                await anyio.sleep(0.1)
+            lines, ok = _judge(state, base, end, samples, max_fd_slope, max_rss_slope)
+            await empty_namespace(client)
+        for line in lines:
+            out(line)
+        return Verdict(ok, lines)
 
 
 def _judge(
