@@ -43,7 +43,7 @@ from ._api.containerd.types import Mount as MountProto
 from ._descriptors import Mount
 from ._extension import Extension
 from ._facade import Facade
-from ._identifiers import label_changes, shown, validate
+from ._identifiers import label_changes, label_paths, shown, validate
 from ._identifiers import labels as checked_labels
 from ._namespaces import DEFAULT_RUNTIME_LABEL, DEFAULT_SNAPSHOTTER_LABEL, namespace_labels
 from ._oci import chain_id
@@ -812,10 +812,6 @@ def _listed(data: bytes, client: Client) -> list[Container]:
     return out
 
 
-def _label_paths(labels: Mapping[str, str | None]) -> list[str]:
-    return [f"labels.{k}" for k in labels]
-
-
 class Containers(Facade):
     """The namespace's containers (``client.containers``): metadata, no processes.
 
@@ -1271,10 +1267,7 @@ class Containers(Facade):
         if labels is not None:
             labels = label_changes(labels)
             message.labels = {k: v for k, v in labels.items() if v is not None}
-            if replace_labels:
-                paths.append("labels")
-            else:
-                paths.extend(_label_paths(labels))
+            paths.extend(label_paths(labels, replace=replace_labels))
         if spec is not None:
             message.spec = AnyProto(type_url=SPEC_TYPE, value=_spec_bytes(spec))
             paths.append("spec")

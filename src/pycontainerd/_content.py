@@ -49,7 +49,7 @@ from ._api.containerd.services.content.v1 import Info as _Info
 from ._api.containerd.services.content.v1 import Status as _Status
 from ._convert import timestamp
 from ._facade import Facade
-from ._identifiers import label_changes, shown
+from ._identifiers import label_changes, label_paths, shown
 from ._identifiers import labels as labels_checked
 from ._shield import Removal, finish
 
@@ -613,9 +613,7 @@ class Content(Facade):
             _rpc.Content.Update,
             UpdateRequest(
                 info=_Info(digest=digest, labels=new),
-                update_mask=FieldMask(
-                    paths=["labels"] if replace_labels else [f"labels.{k}" for k in labels]
-                ),
+                update_mask=FieldMask(paths=label_paths(labels, replace=replace_labels)),
             ),
         )
         return ContentInfo._from_proto(reply.info)

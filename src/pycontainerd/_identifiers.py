@@ -6,7 +6,7 @@ And `shown`: how an error message names a bad value (shortened, a password maske
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, overload
 
 from . import errors
@@ -96,6 +96,11 @@ def labels(values: Mapping[str, str] | None, kind: str = "labels") -> dict[str, 
     for key, value in _items(values, kind):
         out[key] = _label(key, value, kind)
     return out
+
+
+def label_paths(labels: Iterable[str], *, replace: bool = False) -> list[str]:
+    """The update-mask paths for `labels`: key by key, or the whole set with `replace`."""
+    return ["labels"] if replace else [f"labels.{k}" for k in labels]
 
 
 def label_changes(

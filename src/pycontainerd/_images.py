@@ -30,7 +30,7 @@ from ._api.containerd.services.images.v1 import Image as _Image
 from ._convert import timestamp
 from ._descriptors import Descriptor, Mount
 from ._facade import Facade
-from ._identifiers import label_changes, shown
+from ._identifiers import label_changes, label_paths, shown
 from ._identifiers import labels as checked_labels
 from ._image_config import ImageConfig
 from ._layer_builder import pack_directory
@@ -701,8 +701,10 @@ class Images(Facade):
         _check_name(name)
         if labels is not None:
             labels = label_changes(labels)
-        label_paths = ["labels"] if replace_labels else [f"labels.{k}" for k in labels or ()]
-        paths = [*(["target"] if target is not None else []), *label_paths]
+        paths = [
+            *(["target"] if target is not None else []),
+            *label_paths(labels or (), replace=replace_labels),
+        ]
         if target is None:
             current = await self.get(name)
             if not paths:

@@ -144,7 +144,7 @@ class Namespaces(Facade):
             _rpc.Namespaces.Update,
             UpdateNamespaceRequest(
                 namespace=_Namespace(name=name, labels=new),
-                update_mask=FieldMask(paths=[f"labels.{k}" for k in labels]),
+                update_mask=FieldMask(paths=_identifiers.label_paths(labels)),
             ),
         )
         # containerd 1.6 answers Update with an empty namespace: read it back.

@@ -528,7 +528,7 @@ class Sandboxes(Facade):
         new_labels: dict[str, str] = {}
         if labels is not None:
             new_labels = {k: v for k, v in labels.items() if v is not None}
-            paths.extend(["labels"] if replace_labels else [f"labels.{k}" for k in labels])
+            paths.extend(_identifiers.label_paths(labels, replace=replace_labels))
         if extensions is not None:
             # Key by key: a whole "extensions" path would merge into what is stored
             # while the reply showed only the new set.

@@ -38,7 +38,7 @@ from ._api.containerd.services.snapshots.v1 import Info as _Info
 from ._convert import timestamp
 from ._descriptors import Mount
 from ._facade import Facade
-from ._identifiers import label_changes, shown
+from ._identifiers import label_changes, label_paths, shown
 from ._identifiers import labels as checked_labels
 
 if TYPE_CHECKING:
@@ -308,9 +308,7 @@ class Snapshots(Facade):
             UpdateSnapshotRequest(
                 snapshotter=self.name,
                 info=_Info(name=key, labels=new),
-                update_mask=FieldMask(
-                    paths=["labels"] if replace_labels else [f"labels.{k}" for k in labels]
-                ),
+                update_mask=FieldMask(paths=label_paths(labels, replace=replace_labels)),
             ),
         )
         return SnapshotInfo._from_proto(reply.info)
