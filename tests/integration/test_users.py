@@ -267,14 +267,18 @@ async def test_exec_with_a_terminal_sees_its_resize(host_container: HostContaine
             ["sh", "-c", "tty; read go; stty size"], stdio=stdio.pipes(terminal=True)
         ) as proc:
             assert proc.stderr is None  # a terminal merges stderr into stdout
+            out = bytearray()
+            # The terminal echoes what stdin sends, so "go" is sent only after
+            # the tty line is out; otherwise its echo may come first.
+            while b"\n" not in out:
+                out.extend(await proc.stdout.receive())
+            assert out.startswith(b"/dev/pts/")
             await proc.resize(123, 45)
             await proc.stdin.send(b"go\n")
-            out = bytearray()
             async for chunk in proc.stdout:
                 out.extend(chunk)
             assert (await proc.wait()).code == 0
         lines = out.replace(b"\r", b"").splitlines()
-        assert lines[0].startswith(b"/dev/pts/")
         assert lines[-1] == b"45 123"
         # A full process with a terminal and a console size starts at that size.
         process = oci.Process(
