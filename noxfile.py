@@ -15,7 +15,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-nox.options.sessions = ["tests", "integration", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.error_on_missing_interpreters = True
 
 # pyenv installs interpreters without putting them on PATH; let nox find them.
@@ -39,7 +39,7 @@ TEST_PACKAGES = [
     "criu",
 ]
 # Sources of the .proto files on the host (see protos/PROVENANCE.md); containerd's
-# API module comes from sid, fetched as the integration sessions fetch its daemon.
+# API module comes from sid, fetched as the tests fetch its daemon.
 PROTO_PACKAGES = [
     "golang-github-containerd-containerd-dev",
     "golang-github-containerd-cgroups-dev",
@@ -92,28 +92,21 @@ def ensure_debian(session: nox.Session, packages: list[str]) -> None:
     )
 
 
-@nox.session(python=["3.11", "3.13"])
-def tests(session: nox.Session) -> None:
-    """Run the whole test suite against the host's containerd (as root)."""
+# Each Python runs the whole suite, unit and integration, against one containerd
+# release users run: the host's own (1.6 on Debian 12), 1.7 from trixie, 2.x from
+# sid. `pycontainerd.testing.debian_containerd` fetches the last two.
+MATRIX = [("3.11", "host"), ("3.12", "trixie"), ("3.13", "sid")]
+
+
+@nox.session
+@nox.parametrize(("python", "containerd"), MATRIX, ids=[f"{py}-{c}" for py, c in MATRIX])
+def tests(session: nox.Session, containerd: str) -> None:
+    """Run the test suite against one containerd release (as root)."""
     ensure_debian(session, TEST_PACKAGES + PROTO_PACKAGES)
     session.install("-e", ".[test]")  # the test extra carries the PROTO_TOOLS pins too
+    if containerd != "host":
+        session.env["PYCONTAINERD_TEST_CONTAINERD"] = f"debian:{containerd}"
     session.run("pytest", *session.posargs)
-
-
-# The other containerd releases users run, from Debian suites newer than the host's
-# (the host's own containerd, 1.6 on Debian 12, is what `tests` uses):
-# 1.7 from trixie, 2.x from sid. `pycontainerd.testing.debian_containerd` fetches them.
-DAEMON_SUITES = ["trixie", "sid"]
-
-
-@nox.session(python="3.11")
-@nox.parametrize("suite", DAEMON_SUITES)
-def integration(session: nox.Session, suite: str) -> None:
-    """Run the integration tests against Debian's containerd of another suite (as root)."""
-    ensure_debian(session, TEST_PACKAGES)
-    session.install("-e", ".[test]")
-    session.env["PYCONTAINERD_TEST_CONTAINERD"] = f"debian:{suite}"
-    session.run("pytest", "tests/integration", *session.posargs)
 
 
 @nox.session(python="3.11")
