@@ -164,7 +164,7 @@ class Commands:
 
 def build_parser() -> Parser:
     """The whole command tree."""
-    from . import _basic, _objects
+    from . import _basic, _images, _runtime, _storage
 
     parser = Parser(
         prog="pyctr",
@@ -174,7 +174,8 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
     commands = Commands(sub, [global_options(suppress=True)])
     _basic.register(commands)
-    _objects.register(commands)
+    for module in (_images, _runtime, _storage):
+        module.register(commands)
     return parser
 
 

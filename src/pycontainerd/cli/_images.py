@@ -1,0 +1,391 @@
+"""pyctr images."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+
+from .. import errors
+from .._client import Client
+from .._image_config import ImageConfig
+from .._platforms import Platform
+from . import _output as out
+from ._app import CliError, Commands, format_option, label_pairs, quiet_option
+
+
+def register(commands: Commands) -> None:
+    """Add the commands of this module."""
+    _register_images(commands)
+
+
+# --- images ----------------------------------------------------------------------
+
+
+def _local_option(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help=f"{verb} in this process, not through the daemon's transfer service (containerd 2.x)",
+    )
+
+
+def _register_images(commands: Commands) -> None:
+    images = commands.group("images", "manage images", aliases=["image", "i"])
+    p = images.command("ls", images_ls, "list images", aliases=["list"])
+    p.add_argument("filters", nargs="*", metavar="FILTER")
+    quiet_option(p)
+    format_option(p)
+    p = images.command("import", images_import, "import images from an OCI or docker tar")
+    p.add_argument("archive", help="the tar file ('-' for stdin)")
+    p.add_argument("--no-unpack", action="store_true", help="do not unpack the images")
+    p.add_argument("--base-name", help="prefix for bare tags (and filter of full names)")
+    p.add_argument("--digests", action="store_true", help="also create name@digest images")
+    p.add_argument("--index-name", help="also keep the archive's index under this name")
+    p.add_argument("--all-platforms", action="store_true", help="keep every platform's content")
+    p.add_argument("--platform", help="keep (and unpack) this platform only")
+    p.add_argument("--snapshotter", help="snapshotter to unpack into")
+    _local_option(p, "import")
+    p = images.command("export", images_export, "export images to an OCI tar")
+    p.add_argument("archive", help="the tar file to write ('-' for stdout)")
+    p.add_argument("refs", nargs="+", metavar="REF")
+    p.add_argument("--platform", help="export this platform only")
+    p.add_argument("--all-platforms", action="store_true", help="export every platform")
+    p = images.command("pull", images_pull, "pull an image from a registry (and unpack it)")
+    p.add_argument("ref", help="e.g. docker.io/library/busybox:latest")
+    p.add_argument("--platform", help="the platform to pull (default: the host's)")
+    p.add_argument("--no-unpack", action="store_true", help="do not unpack it")
+    p.add_argument("--snapshotter", help="snapshotter to unpack into")
+    p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N")
+    _registry_options(p)
+    _local_option(p, "pull")
+    p = images.command("push", images_push, "push an image to a registry")
+    p.add_argument("ref", help="where to push, e.g. registry.example.com/team/app:v1")
+    p.add_argument("local", nargs="?", help="the local image (default: the one named REF)")
+    p.add_argument("--platform", help="push only this platform's manifest")
+    _registry_options(p)
+    _local_option(p, "push")
+    p = images.command("rm", images_rm, "remove images", aliases=["remove", "delete"])
+    p.add_argument("refs", nargs="+", metavar="REF")
+    p.add_argument("--sync", action="store_true", help="wait for garbage collection")
+    p = images.command("build", images_build, "build a single-layer image from a directory")
+    p.add_argument("ref", help="the image name, e.g. example.com/tools:1")
+    p.add_argument("directory")
+    p.add_argument("--entrypoint", action="append", default=[], help="entrypoint word (repeat)")
+    p.add_argument("--cmd", action="append", default=[], help="cmd word (repeat)")
+    p.add_argument("--env", action="append", default=[], help="NAME=value (repeat)")
+    p.add_argument("--workdir", default="", help="working directory")
+    p.add_argument("--user", default="", help="user (uid[:gid] or name)")
+    p.add_argument("--label", action="append", default=[], help="KEY=VALUE (repeat)")
+    p.add_argument("--unpack", action="store_true", help="unpack it too")
+    p.add_argument("--snapshotter", help="snapshotter to unpack into")
+
+
+async def images_ls(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images ls."""
+    images = await client.images.list(*args.filters)
+    if args.quiet:
+        for image in images:
+            print(image.name)
+        return 0
+    rows = []
+    for image in images:
+        try:
+            size: int | None = await image.size()
+            platforms = [str(p) for p in await image.platforms()]
+        except errors.NotFound:  # content missing (e.g. a record without blobs)
+            size, platforms = None, []
+        rows.append((image, size, platforms))
+    if args.format == "json":
+        out.print_json(
+            [
+                {
+                    "name": image.name,
+                    "target": image.target,
+                    "labels": image.labels,
+                    "created_at": image.created_at,
+                    "updated_at": image.updated_at,
+                    "size": size,
+                    "platforms": platforms,
+                }
+                for image, size, platforms in rows
+            ]
+        )
+        return 0
+    out.table(
+        ["REF", "TYPE", "DIGEST", "SIZE", "PLATFORMS", "LABELS"],
+        (
+            [
+                image.name,
+                image.target.media_type,
+                image.target.digest,
+                None if size is None else out.human_size(size),
+                platforms,
+                image.labels,
+            ]
+            for image, size, platforms in rows
+        ),
+    )
+    return 0
+
+
+class _Progress:
+    """'label: 12.0 MiB / 40.0 MiB' on stderr, redrawn in place, only on a terminal."""
+
+    def __init__(self, label: str, total: int | None) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.enabled = sys.stderr.isatty()
+        self._shown = -1
+
+    def add(self, n: int) -> None:
+        self.done += n
+        step = self.done >> 20
+        if self.enabled and step != self._shown:
+            self._shown = step
+            total = f" / {out.human_size(self.total)}" if self.total else ""
+            sys.stderr.write(f"\r{self.label}: {out.human_size(self.done)}{total}\x1b[K")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self._shown >= 0:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+async def _read_chunks(path: str, progress: _Progress) -> AsyncIterator[bytes]:
+    source = sys.stdin.buffer if path == "-" else None
+    if source is not None:
+        while chunk := await anyio.to_thread.run_sync(source.read, 1 << 20):
+            progress.add(len(chunk))
+            yield chunk
+        return
+    async with await anyio.open_file(path, "rb") as f:
+        while chunk := await f.read(1 << 20):
+            progress.add(len(chunk))
+            yield chunk
+
+
+async def images_import(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images import: read the archive as a stream, with progress on a terminal."""
+    total = None if args.archive == "-" else os.stat(args.archive).st_size
+    progress = _Progress("importing", total)
+    if not args.local and await client._release() >= (2, 0):
+        try:
+            names = await _import_through_the_daemon(client, args, progress)
+        finally:
+            progress.finish()
+        for name in names:
+            print(f"{name} {(await client.images.get(name)).target.digest}")
+        return 0
+    try:
+        images = await client.images.import_archive(
+            _read_chunks(args.archive, progress),
+            unpack=not args.no_unpack,
+            platform=args.platform,
+            all_platforms=args.all_platforms,
+            base_name=args.base_name,
+            digests=args.digests,
+            index_name=args.index_name,
+            snapshotter=args.snapshotter,
+        )
+    finally:
+        progress.finish()
+    for image in images:
+        print(f"{image.name} {image.target.digest}")
+    return 0
+
+
+async def _import_through_the_daemon(
+    client: Client, args: argparse.Namespace, progress: _Progress
+) -> list[str]:
+    """Ctr 2.x's import: the daemon's transfer service reads the archive from us."""
+    from .. import transfer
+
+    base = args.base_name or "import"
+    names = [
+        transfer.ImageName(
+            base, prefix=True, allow_overwrite=not args.base_name, add_digest=args.digests
+        )
+    ]
+    if args.index_name:
+        names.append(transfer.ImageName(args.index_name))
+    platforms = [Platform.parse(args.platform)] if args.platform else []
+    unpack = [
+        transfer.Unpack(platform=p, snapshotter=args.snapshotter or "")
+        for p in (platforms or [Platform.host()])
+        if not args.no_unpack
+    ]
+    saved: list[str] = []
+
+    def on_event(event: transfer.Progress) -> None:
+        if event.event == "saved" and event.name:
+            saved.append(event.name)
+
+    await client.transfer(
+        transfer.ImportStream(_read_chunks(args.archive, progress)),
+        transfer.ImageStore(
+            platforms=platforms,
+            all_metadata=args.all_platforms,
+            extra_references=names,
+            unpack=unpack,
+        ),
+        progress=on_event,
+    )
+    return list(dict.fromkeys(saved))
+
+
+class _ProgressSink:
+    """An async byte sink writing to a binary file and reporting to a progress line."""
+
+    def __init__(self, raw: Any, progress: _Progress) -> None:
+        self._raw = raw
+        self._progress = progress
+
+    async def send(self, data: bytes) -> None:
+        await anyio.to_thread.run_sync(self._raw.write, data)
+        self._progress.add(len(data))
+
+
+async def images_export(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images export."""
+    progress = _Progress("exporting", None)
+    with contextlib.ExitStack() as stack:
+        if args.archive == "-":
+            if sys.stdout.isatty():
+                raise CliError("refusing to write a tar archive to a terminal")
+            raw: Any = sys.stdout.buffer
+        else:
+            raw = stack.enter_context(open(args.archive, "wb"))  # noqa: ASYNC230
+        try:
+            await client.images.export_archive(
+                _ProgressSink(raw, progress),
+                list(args.refs),
+                platform=args.platform,
+                all_platforms=args.all_platforms,
+            )
+        except BaseException:
+            if args.archive != "-":
+                stack.close()
+                with contextlib.suppress(OSError):
+                    os.unlink(args.archive)
+            raise
+        finally:
+            progress.finish()
+    return 0
+
+
+def _registry_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user", help="USER[:PASSWORD] (the password is asked for if missing)")
+    p.add_argument(
+        "--insecure",
+        "--plain-http",
+        action="store_true",
+        help="allow plain HTTP and unverified TLS",
+    )
+    p.add_argument("--ca", help="CA bundle to verify the registry with")
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    if not args.user:
+        return None
+    user, sep, password = args.user.partition(":")
+    if not sep:
+        if not sys.stdin.isatty():
+            raise CliError("--user without a password needs a terminal to ask for it")
+        password = getpass.getpass(f"password for {user}: ")
+    return user, password
+
+
+class _BlobProgress:
+    """Sums per-blob registry progress into one progress line (on a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self._line = _Progress(label, None)
+        self._blobs: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, update: Any) -> None:
+        self._blobs[update.digest] = (update.offset, update.total)
+        done = sum(offset for offset, _ in self._blobs.values())
+        self._line.total = sum(total for _, total in self._blobs.values()) or None
+        self._line.add(done - self._line.done)
+
+    def finish(self) -> None:
+        self._line.finish()
+
+
+async def images_pull(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images pull."""
+    progress = _BlobProgress("pulling")
+    try:
+        image = await client.pull(
+            args.ref,
+            platform=args.platform,
+            unpack=not args.no_unpack,
+            snapshotter=args.snapshotter,
+            auth=_credentials(args),
+            insecure=args.insecure,
+            ca=args.ca,
+            progress=progress,
+            max_concurrent_downloads=args.max_concurrent_downloads,
+            local=args.local,
+        )
+    finally:
+        progress.finish()
+    print(f"{image.name} {image.target.digest}")
+    return 0
+
+
+async def images_push(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images push."""
+    progress = _BlobProgress("pushing")
+    try:
+        desc = await client.push(
+            args.ref,
+            args.local,
+            platform=args.platform,
+            auth=_credentials(args),
+            insecure=args.insecure,
+            ca=args.ca,
+            progress=progress,
+            local=args.local,
+        )
+    finally:
+        progress.finish()
+    print(f"{args.ref} {desc.digest}")
+    return 0
+
+
+async def images_rm(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images rm."""
+    for ref in args.refs:
+        await client.images.delete(ref, sync=args.sync)
+        print(ref)
+    return 0
+
+
+async def images_build(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images build: a single-layer image from a directory."""
+    if not await anyio.Path(args.directory).is_dir():
+        raise CliError(f"not a directory: {args.directory!r}")
+    config = ImageConfig(
+        entrypoint=tuple(args.entrypoint),
+        cmd=tuple(args.cmd),
+        env=tuple(args.env),
+        working_dir=args.workdir,
+        user=args.user,
+    )
+    image = await client.images.create_from_directory(
+        args.ref, args.directory, config=config, labels=label_pairs(args.label)
+    )
+    if args.unpack:
+        await image.unpack(args.snapshotter)
+    print(f"{image.name} {image.target.digest}")
+    return 0
