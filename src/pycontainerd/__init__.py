@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from ._descriptors import Descriptor, Mount
     from ._diff import Diff
     from ._image_config import ImageConfig
-    from ._images import Image, Images, Manifest
+    from ._image_mount import ImageMount
+    from ._images import Image, ImageCheck, Images, ImageUsage, Manifest
     from ._introspection import Deprecation, PluginInfo, RuntimeInfo, ServerInfo, Version
     from ._leases import Lease, LeaseResource, Leases
     from ._namespaces import Namespace, Namespaces
@@ -71,7 +72,10 @@ __all__ = [
     "ExitStatus",
     "Extension",
     "Image",
+    "ImageCheck",
     "ImageConfig",
+    "ImageMount",
+    "ImageUsage",
     "Images",
     "IngestStatus",
     "Lease",
@@ -131,7 +135,8 @@ _LAZY = {
         "._descriptors": ("Descriptor", "Mount"),
         "._diff": ("Diff",),
         "._image_config": ("ImageConfig",),
-        "._images": ("Image", "Images", "Manifest"),
+        "._image_mount": ("ImageMount",),
+        "._images": ("Image", "ImageCheck", "ImageUsage", "Images", "Manifest"),
         "._introspection": ("Deprecation", "PluginInfo", "RuntimeInfo", "ServerInfo", "Version"),
         "._leases": ("Lease", "LeaseResource", "Leases"),
         "._namespaces": ("Namespace", "Namespaces"),

@@ -38,12 +38,13 @@ from ._leases import LeaseResource
 from ._namespaces import DEFAULT_SNAPSHOTTER_LABEL, namespace_labels
 from ._platforms import Platform
 from ._shield import Removal, finish
-from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots
+from ._snapshots import DEFAULT_SNAPSHOTTER, Snapshots, Usage
 
 if TYPE_CHECKING:
     from ._client import Client
+    from ._image_mount import ImageMount
 
-__all__ = ["Image", "Images", "Manifest"]
+__all__ = ["Image", "ImageCheck", "ImageUsage", "Images", "Manifest"]
 
 _LEASE_EXPIRY = 24 * 3600.0
 _CLEANUP_TIMEOUT = 10.0
@@ -400,6 +401,286 @@ class Image:
             return await unpack_layers(
                 leased, name, manifest.config, manifest.layers, what=f"image {self.name!r}"
             )
+
+    # --- usage, content check, host mount ----------------------------------------------
+
+    async def usage(
+        self,
+        platform: PlatformLike = None,
+        *,
+        all_platforms: bool = False,
+        declared: bool = False,
+        snapshots: bool = False,
+        snapshotter: str | None = None,
+    ) -> ImageUsage:
+        """What the image takes up: its blobs in the content store, and its unpacked snapshots.
+
+        As the Go client's ``Image.Usage``: each blob counts the size the
+        store has for it (a blob not in the store counts nothing), or with
+        `declared` the size its descriptor declares (``WithManifestUsage``).
+        By default the blobs are those of the manifest for `platform`, as
+        `size` walks them (``WithUsageManifestLimit(1)``), which must be in
+        the store; with `all_platforms`, those of every manifest of the
+        image that is in the store (what Go walks by default), each blob
+        once.
+
+        With `snapshots` (``WithSnapshotUsage``), the usage of the image's
+        unpacked snapshots in `snapshotter` is added, one per layer, top
+        first, as ``ctr images usage`` lists them: the whole chain, where Go
+        counts the snapshot its config's ``containerd.io/gc.ref.snapshot.*``
+        label names, the top layer's alone. A layer not unpacked is left
+        out.
+
+        Args:
+            platform: the platform whose manifest counts (default: the host's).
+            all_platforms: count every manifest in the store instead.
+            declared: count the sizes the descriptors declare.
+            snapshots: add the unpacked snapshots' usage.
+            snapshotter: where to look for them (default: the namespace's
+                default, else overlayfs).
+
+        Raises:
+            pycontainerd.errors.NotFound: no manifest matches `platform`, or
+                its manifest or an index on the way is missing.
+            pycontainerd.errors.InvalidArgument: `snapshotter` without `snapshots`.
+
+        Example:
+            ```python
+            usage = await image.usage(snapshots=True)
+            print(usage.content, usage.total)
+            for chain_id, used in usage.snapshots.items():
+                print(chain_id, used.size, used.inodes)
+            ```
+        """
+        if snapshotter is not None and not snapshots:
+            raise errors.InvalidArgument(
+                f"snapshotter {shown(snapshotter)} given without snapshots=True"
+            )
+        if all_platforms and platform is not None:
+            raise errors.InvalidArgument(
+                f"platform {shown(str(platform))} given with all_platforms=True"
+            )
+        if all_platforms:
+            blobs, configs = await _every_blob(self._client, self.target)
+        else:
+            manifest = await self.manifest(platform)
+            blobs = [self.target, manifest.descriptor, manifest.config, *manifest.layers]
+            configs = [manifest.config]
+        content = 0
+        for desc in {desc.digest: desc for desc in blobs}.values():
+            content += await _blob_size(self._client, desc, declared)
+        if not snapshots:
+            return ImageUsage(content=content)
+        name = await snapshotter_name(self._client, snapshotter)
+        found = await _chain_usage(self._client.snapshots(name), configs)
+        return ImageUsage(content=content, snapshotter=name, snapshots=found)
+
+    async def check(self, platform: PlatformLike = None) -> ImageCheck:
+        """Whether the image's content for `platform` is all in the content store.
+
+        As containerd's ``images.Check`` (behind ``ctr images check``): the
+        manifest for `platform` (default: the host's) is resolved afresh
+        from the store; its config and layers are required, each present or
+        missing. When the manifest (or an index on the way) cannot be read,
+        the image is unavailable: the target is then both required and
+        missing, and nothing is known of the rest.
+
+        Example:
+            ```python
+            check = await image.check()
+            if not check.complete:
+                print("missing:", [blob.digest for blob in check.missing])
+            ```
+        """
+        try:
+            manifest = await resolve_manifest(self._client, self.target, _oci.matcher_for(platform))
+        except errors.NotFound:
+            return ImageCheck(available=False, required=(self.target,), missing=(self.target,))
+        required = (manifest.config, *manifest.layers)
+        present, missing = [], []
+        for desc in required:
+            try:
+                await self._client.content.info(desc.digest)
+            except errors.NotFound:
+                missing.append(desc)
+            else:
+                present.append(desc)
+        return ImageCheck(
+            available=True, required=required, present=tuple(present), missing=tuple(missing)
+        )
+
+    async def mount(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        rw: bool = False,
+        snapshotter: str | None = None,
+        platform: PlatformLike = None,
+    ) -> ImageMount:
+        """Mount the image's root filesystem on the host directory `target`, as ``ctr images mount``.
+
+        The image is unpacked into `snapshotter` if it is not yet; a snapshot
+        of it keyed by `target`'s absolute path (a read-only view, or with
+        `rw` a writable snapshot) is mounted there with the host's
+        ``mount(2)``, and a lease of that id holds it. The lease does not
+        expire (``ctr``'s does after 24 hours): a host mount lasts until it
+        is unmounted, and its snapshot must last as long. `Images.unmount`
+        undoes it all, and so does ``ctr images unmount --rm``. A writable
+        snapshot left by an unmount without removal is mounted again, with
+        its changes.
+
+        This runs on the daemon's host, as root. A failure or a cancellation
+        leaves no mount, snapshot or lease behind.
+
+        Args:
+            target: an existing directory, not yet a mount point.
+            rw: mount a writable snapshot.
+            snapshotter: where to unpack (default: the namespace's default, else overlayfs).
+            platform: the platform to mount (default: the host's).
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: `target` is not a directory.
+            pycontainerd.errors.AlreadyExists: `target` is a mount point, or a
+                snapshot of that key exists that is not this image's.
+            pycontainerd.errors.PermissionDenied: not root.
+
+        Example:
+            ```python
+            mounted = await image.mount("/mnt/busybox")
+            try:
+                print(os.listdir(f"{mounted.target}/bin")[:5])
+            finally:
+                await client.images.unmount(mounted.target)
+            ```
+        """
+        from ._image_mount import mount_image
+
+        return await mount_image(self, target, rw=rw, snapshotter=snapshotter, platform=platform)
+
+
+def _usages(values: Mapping[str, Usage]) -> Mapping[str, Usage]:
+    return dict(values)
+
+
+@attrs.frozen(kw_only=True)
+class ImageUsage:
+    """What an image takes up, from `Image.usage`.
+
+    Attributes:
+        content: bytes of the image's blobs in the content store.
+        snapshotter: where the snapshots were looked for (``None``: they were not).
+        snapshots: the usage of each unpacked snapshot of the image, by
+            chain ID, top layer first (each counts its own layer only).
+
+    Example:
+        ```python
+        usage = await image.usage(snapshots=True)
+        print(f"{usage.content} bytes packed, {usage.total} in all")
+        ```
+    """
+
+    content: int
+    snapshotter: str | None = None
+    snapshots: Mapping[str, Usage] = attrs.field(factory=dict, converter=_usages)
+
+    @property
+    def total(self) -> int:
+        """Bytes of the blobs and of the snapshots together."""
+        return self.content + sum(used.size for used in self.snapshots.values())
+
+
+@attrs.frozen(kw_only=True)
+class ImageCheck:
+    """Which of an image's blobs are in the content store, from `Image.check`.
+
+    Attributes:
+        available: whether the manifest could be resolved (``False``: the
+            target, or a manifest it leads to, is missing).
+        required: the blobs the image needs: its config and layers (only
+            the target when it is not available).
+        present: the required blobs in the store.
+        missing: the required blobs not in the store.
+
+    Example:
+        ```python
+        check = await image.check()
+        print(check.complete, f"{len(check.present)}/{len(check.required)}")
+        ```
+    """
+
+    available: bool
+    required: tuple[Descriptor, ...] = ()
+    present: tuple[Descriptor, ...] = ()
+    missing: tuple[Descriptor, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Whether the image is available and nothing it requires is missing."""
+        return self.available and not self.missing
+
+
+async def _blob_size(client: Client, desc: Descriptor, declared: bool) -> int:
+    """A blob's share of `Image.usage`: as the store has it (0 when missing), or as declared."""
+    if declared:
+        return max(desc.size, 0)
+    try:
+        info = await client.content.info(desc.digest)
+    except errors.NotFound:
+        return 0
+    return max(info.size, desc.size)  # a descriptor's size may be unset
+
+
+async def _every_blob(
+    client: Client, target: Descriptor
+) -> tuple[builtins.list[Descriptor], builtins.list[Descriptor]]:
+    """The blobs under `target` in the store, and the configs among them (missing parts skipped)."""
+    blobs: list[Descriptor] = []
+    configs: list[Descriptor] = []
+
+    async def walk(desc: Descriptor) -> None:
+        blobs.append(desc)
+        if not (_oci.is_index(desc.media_type) or _oci.is_manifest(desc.media_type)):
+            return
+        try:
+            data = await read_json_blob(client, desc, "manifest")
+        except errors.NotFound:
+            return  # not in the store: neither are its children, as far as we know
+        what = f"manifest {desc.digest}"
+        try:
+            if _oci.is_index(desc.media_type):
+                entries, _ = _oci.parse_index(data, desc.media_type, what)
+                children = [entry.descriptor for entry in entries]
+            else:
+                config, layers, _ = _oci.parse_manifest(data, desc.media_type, what)
+                configs.append(config)
+                children = [config, *layers]
+        except ValueError as exc:
+            raise _json_error(exc) from None
+        for child in children:
+            await walk(child)
+
+    await walk(target)
+    return blobs, configs
+
+
+async def _chain_usage(snapshots: Snapshots, configs: Sequence[Descriptor]) -> dict[str, Usage]:
+    """The usage of every unpacked snapshot of the chains `configs` describe, top first."""
+    found: dict[str, Usage] = {}
+    for config in configs:
+        try:
+            data = await read_json_blob(snapshots._client, config, "image config")
+        except errors.NotFound:
+            continue  # a platform whose content is not here is not unpacked either
+        try:
+            diff_ids = ImageConfig.from_json(data).diff_ids
+        except ValueError as exc:
+            raise _json_error(exc) from None
+        chain = [_oci.chain_id(diff_ids[: i + 1]) for i in range(len(diff_ids))]
+        for key in reversed(chain):
+            if key not in found:
+                with contextlib.suppress(errors.NotFound):
+                    found[key] = await snapshots.usage(key)
+    return found
 
 
 async def snapshotter_name(client: Client, snapshotter: str | None) -> str:
@@ -954,6 +1235,41 @@ class Images(Facade):
             all_platforms=all_platforms,
             docker_manifest=docker_manifest,
         )
+
+    async def unmount(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        remove: bool = True,
+        snapshotter: str | None = None,
+    ) -> None:
+        """Unmount what is mounted on `target`; then remove its snapshot and lease, as ``ctr images unmount --rm``.
+
+        Every mount stacked on `target` is unmounted (none is fine). With
+        `remove` (the default), the snapshot keyed by `target`'s absolute
+        path and the lease of that id go too, whether `Image.mount` or
+        ``ctr images mount`` made them; ``remove=False`` keeps them, so that
+        a writable snapshot can be mounted again with its changes.
+
+        Args:
+            target: the directory an image is mounted on.
+            remove: remove the snapshot and the lease.
+            snapshotter: the snapshot's snapshotter (default: the one the
+                mount's lease names, else the namespace's default, else overlayfs).
+
+        Raises:
+            pycontainerd.errors.FailedPrecondition: the mount is busy (a
+                process uses it); nothing is removed then.
+            pycontainerd.errors.PermissionDenied: not root.
+
+        Example:
+            ```python
+            await client.images.unmount("/mnt/busybox")
+            ```
+        """
+        from ._image_mount import unmount_image
+
+        await unmount_image(self._client, target, remove=remove, snapshotter=snapshotter)
 
 
 async def _file_chunks(f: IO[bytes]) -> AsyncIterator[bytes]:

@@ -11,10 +11,7 @@ It runs on the daemon's host, as root (mounting needs ``CAP_SYS_ADMIN``).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
-import functools
 import os
 import secrets
 import stat
@@ -26,6 +23,8 @@ import anyio
 
 from . import errors
 from ._descriptors import Mount
+from ._mount import mount as host_mount
+from ._mount import unmount
 from ._oci import LABEL_GC_SNAPSHOT
 from ._shield import Creation, Removal, finish
 
@@ -42,45 +41,6 @@ REMAP_CAPABILITY: Final = "remap-ids"
 _CLEANUP_TIMEOUT: Final = 30.0
 _BATCH: Final = 512  # files per trip to a worker thread: short enough to stop soon when cancelled
 
-# mount(2) flags by option, as containerd's mount package reads them: (set, clear).
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_SYNCHRONOUS = 1, 2, 4, 8, 16
-_MS_REMOUNT, _MS_DIRSYNC, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = 32, 128, 1024, 2048, 4096
-_MS_REC, _MS_RELATIME, _MS_STRICTATIME = 16384, 1 << 21, 1 << 24
-_FLAGS: Final = {
-    "async": (0, _MS_SYNCHRONOUS),
-    "atime": (0, _MS_NOATIME),
-    "bind": (_MS_BIND, 0),
-    "defaults": (0, 0),
-    "dev": (0, _MS_NODEV),
-    "diratime": (0, _MS_NODIRATIME),
-    "dirsync": (_MS_DIRSYNC, 0),
-    "exec": (0, _MS_NOEXEC),
-    "noatime": (_MS_NOATIME, 0),
-    "nodev": (_MS_NODEV, 0),
-    "nodiratime": (_MS_NODIRATIME, 0),
-    "noexec": (_MS_NOEXEC, 0),
-    "norelatime": (0, _MS_RELATIME),
-    "nostrictatime": (0, _MS_STRICTATIME),
-    "nosuid": (_MS_NOSUID, 0),
-    "rbind": (_MS_BIND | _MS_REC, 0),
-    "relatime": (_MS_RELATIME, 0),
-    "remount": (_MS_REMOUNT, 0),
-    "ro": (_MS_RDONLY, 0),
-    "rw": (0, _MS_RDONLY),
-    "strictatime": (_MS_STRICTATIME, 0),
-    "suid": (0, _MS_NOSUID),
-    "sync": (_MS_SYNCHRONOUS, 0),
-}
-_MNT_DETACH: Final = 2
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
-    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    return libc
-
 
 def _syscall_error(what: str, err: int) -> errors.RPCError:
     text = f"{what}: {os.strerror(err)}"
@@ -91,33 +51,6 @@ def _syscall_error(what: str, err: int) -> errors.RPCError:
     if err == errno.ENOENT:
         return errors.FailedPrecondition(f"{text} (the snapshot is not on this host)")
     return errors.FailedPrecondition(text)
-
-
-def _mount(mount: Mount, target: str) -> None:
-    flags, data = 0, []
-    for option in mount.options:
-        if option in _FLAGS:
-            on, off = _FLAGS[option]
-            flags = (flags | on) & ~off
-        else:
-            data.append(option)
-    libc = _libc()
-    args = (mount.source.encode(), target.encode(), mount.type.encode())
-    if libc.mount(*args, flags, ",".join(data).encode() or None) != 0:
-        raise _syscall_error(f"cannot mount {mount.source!r} ({mount.type})", ctypes.get_errno())
-    if flags & _MS_BIND and flags & _MS_RDONLY:  # a bind mount is made read-only by a remount
-        remount = _MS_REMOUNT | _MS_BIND | _MS_RDONLY
-        if libc.mount(None, target.encode(), None, remount, None) != 0:
-            err = ctypes.get_errno()
-            _unmount(target)
-            raise _syscall_error(f"cannot make {mount.source!r} read-only", err)
-
-
-def _unmount(target: str) -> None:
-    libc = _libc()
-    # A worker cut short by a native cancellation may still be in the tree: detach then.
-    if libc.umount2(target.encode(), 0) != 0 and ctypes.get_errno() == errno.EBUSY:
-        libc.umount2(target.encode(), _MNT_DETACH)
 
 
 def _tree(root: str) -> Iterator[str]:
@@ -179,15 +112,19 @@ async def _chown_mounted(mounts: Sequence[Mount], userns: UserNamespace) -> None
     done = 0
     try:
         # mount(2) of a snapshot is quick and is not interrupted half-way: called in place.
-        for mount in mounts:
-            _mount(mount, target)
+        for m in mounts:
+            try:
+                host_mount(m, target)
+            except OSError as exc:
+                what = f"cannot mount {m.source!r} ({m.type})"
+                raise _syscall_error(what, exc.errno or errno.EIO) from exc
             done += 1
         paths, seen = _tree(target), dict[tuple[int, int], tuple[int, int]]()
         while await anyio.to_thread.run_sync(_chown_some, paths, target, userns, seen):
             pass
     finally:
         for _ in range(done):
-            _unmount(target)
+            unmount(target)
         os.rmdir(target)
 
 
