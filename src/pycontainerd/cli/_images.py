@@ -15,6 +15,7 @@ import anyio
 from .. import errors
 from .._client import Client
 from .._image_config import ImageConfig
+from .._images import Image, ImageCheck
 from .._platforms import Platform
 from . import _output as out
 from ._app import CliError, Commands, format_option, label_pairs, quiet_option
@@ -85,6 +86,36 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("--label", action="append", default=[], help="KEY=VALUE (repeat)")
     p.add_argument("--unpack", action="store_true", help="unpack it too")
     p.add_argument("--snapshotter", help="snapshotter to unpack into")
+    # usage, check, mount, unmount, label
+    p = images.command("usage", images_usage, "show the usage of an image's unpacked snapshots")
+    p.add_argument("ref")
+    p.add_argument(
+        "--snapshotter", help="the snapshotter (default: the namespace's, else overlayfs)"
+    )
+    format_option(p)
+    p = images.command("check", images_check, "check that the images' content is all here")
+    p.add_argument("filters", nargs="*", metavar="FILTER")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the complete and unpacked images"
+    )
+    p.add_argument("--snapshotter", help="where to look for the unpacked images")
+    format_option(p)
+    p = images.command("mount", images_mount, "mount an image on a host directory")
+    p.add_argument("ref")
+    p.add_argument("target", help="an existing directory")
+    p.add_argument("--rw", action="store_true", help="mount a writable snapshot")
+    p.add_argument("--platform", help="the platform to mount (default: the host's)")
+    p.add_argument("--snapshotter", help="snapshotter to unpack into")
+    p = images.command("unmount", images_unmount, "unmount an image from a host directory")
+    p.add_argument("target")
+    p.add_argument("--rm", action="store_true", help="also remove the snapshot and its lease")
+    p.add_argument("--snapshotter", help="the snapshot's snapshotter (default: the mount's)")
+    p = images.command("label", images_label, "set labels (an empty value removes one)")
+    p.add_argument("name")
+    p.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+    p.add_argument(
+        "-r", "--replace-all", action="store_true", help="replace all the labels with these"
+    )
 
 
 async def images_ls(client: Client, args: argparse.Namespace) -> int:
@@ -388,4 +419,134 @@ async def images_build(client: Client, args: argparse.Namespace) -> int:
     if args.unpack:
         await image.unpack(args.snapshotter)
     print(f"{image.name} {image.target.digest}")
+    return 0
+
+
+async def images_usage(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images usage: each unpacked snapshot of the image, top first, as ``ctr``'s."""
+    image = await client.images.get(args.ref)
+    usage = await image.usage(snapshots=True, snapshotter=args.snapshotter)
+    if await image.chain_id() not in usage.snapshots:
+        raise CliError(f"image {image.name} isn't unpacked in snapshotter {usage.snapshotter}")
+    if args.format == "json":
+        out.print_json(
+            {
+                "name": image.name,
+                "snapshotter": usage.snapshotter,
+                "content": usage.content,
+                "snapshots": [
+                    {"key": key, "size": used.size, "inodes": used.inodes}
+                    for key, used in usage.snapshots.items()
+                ],
+                "total": usage.total,
+            }
+        )
+        return 0
+    out.table(
+        ["KEY", "SIZE", "INODES"],
+        ([key, out.human_size(used.size), used.inodes] for key, used in usage.snapshots.items()),
+    )
+    return 0
+
+
+async def images_check(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images check: as ``ctr``'s, exit 1 when an image cannot be checked."""
+    failure: str | None = None
+    records = []
+    for image in await client.images.list(*args.filters):
+        try:
+            check = await image.check()
+        except errors.ContainerdError as exc:
+            check, failure = None, failure or f"unable to check {image.name}: {exc}"
+        try:
+            unpacked = await image.is_unpacked(args.snapshotter)
+        except errors.ContainerdError as exc:
+            # as ctr: an image whose config is missing cannot say
+            unpacked, failure = False, failure or f"unable to check unpack for {image.name}: {exc}"
+        records.append((image, check, unpacked))
+    if args.quiet:
+        for image, check, unpacked in records:
+            if check is not None and check.complete and unpacked:
+                print(image.name)
+    elif args.format == "json":
+        out.print_json([_check_record(*record) for record in records])
+    else:
+        out.table(
+            ["REF", "TYPE", "DIGEST", "STATUS", "SIZE", "UNPACKED"],
+            (
+                [
+                    image.name,
+                    image.target.media_type,
+                    image.target.digest,
+                    *_check_cells(check),
+                    "true" if unpacked else "false",
+                ]
+                for image, check, unpacked in records
+            ),
+        )
+    if failure is not None:
+        raise CliError(failure)
+    return 0
+
+
+def _check_status(check: ImageCheck | None) -> str:
+    if check is None:
+        return "error"
+    if not check.available:
+        return "unavailable"
+    return "incomplete" if check.missing else "complete"
+
+
+def _check_cells(check: ImageCheck | None) -> list[str]:
+    """STATUS and SIZE as ctr shows them: 'complete (2/2)', '1.2 MiB/1.2 MiB'."""
+    if check is None:
+        return ["error", "-"]
+    present = out.human_size(sum(blob.size for blob in check.present))
+    if not check.available:
+        return [f"unavailable ({len(check.present)}/?)", f"{present}/?"]
+    required = out.human_size(sum(blob.size for blob in check.required))
+    counts = f"({len(check.present)}/{len(check.required)})"
+    return [f"{_check_status(check)} {counts}", f"{present}/{required}"]
+
+
+def _check_record(image: Image, check: ImageCheck | None, unpacked: bool) -> dict[str, Any]:
+    return {
+        "name": image.name,
+        "target": image.target,
+        "status": _check_status(check),
+        "required": None if check is None else check.required,
+        "present": None if check is None else check.present,
+        "missing": None if check is None else check.missing,
+        "unpacked": unpacked,
+    }
+
+
+async def images_mount(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images mount: prints the chain ID, then the target, as ``ctr``'s."""
+    image = await client.images.get(args.ref)
+    mounted = await image.mount(
+        args.target, rw=args.rw, snapshotter=args.snapshotter, platform=args.platform
+    )
+    print(mounted.chain_id)
+    print(mounted.target)
+    return 0
+
+
+async def images_unmount(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images unmount: unmounts; with ``--rm`` removes the snapshot and lease too."""
+    await client.images.unmount(args.target, remove=args.rm, snapshotter=args.snapshotter)
+    print(args.target)
+    return 0
+
+
+async def images_label(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images label: prints the image's labels after the change."""
+    changes = {k: (v or None) for k, v in label_pairs(args.labels).items()}
+    if changes or args.replace_all:
+        image = await client.images.update(
+            args.name, labels=changes, replace_labels=args.replace_all
+        )
+    else:
+        image = await client.images.get(args.name)
+    print(out.cell_text(image.labels))
     return 0
