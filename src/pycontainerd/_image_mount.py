@@ -228,15 +228,17 @@ async def unmount_image(
     from ._images import snapshotter_name
 
     path = _target(target)
+    if remove:
+        # Asked before anything changes: a cancellation here leaves the mount whole.
+        name = snapshotter or await _mount_snapshotter(client, path)
+        snapshots = client.snapshots(await snapshotter_name(client, name))
+    await anyio.lowlevel.checkpoint()  # the last point where nothing has changed
     try:
-        unmount_all(path)
+        unmount_all(path)  # in place, without an await, as the mount
     except OSError as exc:
         raise _host_error(f"cannot unmount {path!r}", exc) from exc
     if not remove:
         return
-    name = snapshotter or await _mount_snapshotter(client, path)
-    name = await snapshotter_name(client, name)
-    snapshots = client.snapshots(name)
 
     async def remove_snapshot() -> None:
         with contextlib.suppress(errors.NotFound):

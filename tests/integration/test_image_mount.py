@@ -212,6 +212,66 @@ async def test_a_cut_short_mount_leaves_nothing(
     assert sum(path.endswith("Leases/Create") for path in whole) == 2, whole
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["anyio", "native"])
+async def test_a_cut_short_unmount_leaves_all_or_nothing(
+    containerd_client: pycontainerd.Client,
+    busybox_image: pycontainerd.Image,
+    target: Path,
+    native: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cut after each of its calls: the mount is whole, or gone with its snapshot and lease."""
+    before = await leftovers(containerd_client)
+    original = _transport.Caller.unary_raw
+    cut_after = 0
+    calls: list[str] = []
+    scope = anyio.CancelScope()
+    job: asyncio.Future[Any] | None = None
+
+    async def unary_raw(self: _transport.Caller, rpc: Any, request: Any, **kw: Any) -> bytes:
+        reply = await original(self, rpc, request, **kw)
+        calls.append(rpc.path)
+        if len(calls) == cut_after:
+            if job is not None:
+                job.cancel()
+            else:
+                scope.cancel()
+        return reply
+
+    await busybox_image.mount(target)
+    mounted = await leftovers(containerd_client)
+    monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+    await containerd_client.images.unmount(target)  # once to its end, to count its calls
+    whole = list(calls)
+    outcomes = set()
+    for cut_after in range(1, len(whole) + 1):
+        monkeypatch.undo()
+        await busybox_image.mount(target)
+        monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+        calls.clear()
+        if native:
+            job = asyncio.ensure_future(containerd_client.images.unmount(target))
+            with pytest.raises(asyncio.CancelledError):
+                await job
+        else:
+            scope = anyio.CancelScope()
+            with scope:
+                await containerd_client.images.unmount(target)
+        monkeypatch.undo()
+        left = await leftovers(containerd_client)
+        if mounted_on(target):
+            assert left == mounted, whole[cut_after - 1]
+            outcomes.add("kept")
+            await containerd_client.images.unmount(target)
+        else:
+            assert left == before, whole[cut_after - 1]
+            outcomes.add("gone")
+        monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+    monkeypatch.undo()
+    assert outcomes == {"kept", "gone"}, whole
+    assert await leftovers(containerd_client) == before
+
+
 def _ctr_binary(daemon: ContainerdDaemon) -> str:
     """The ctr of the daemon's release: beside its binary, else the host's."""
     beside = daemon.containerd.parent / "ctr" if daemon.containerd is not None else None
