@@ -201,7 +201,7 @@ async def _reuse(client: Client, snapshotter: str, path: str, chain: str, rw: bo
         kind = "writable" if info.kind is SnapshotKind.ACTIVE else "read-only"
         raise errors.AlreadyExists(
             f"snapshot {shown(path)} exists ({kind}, on {info.parent or 'no parent'}): "
-            "unmount it with remove=True first"
+            "unmount it and remove its snapshot first"
         )
     return await snapshots.mounts(path)
 
