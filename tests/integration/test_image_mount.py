@@ -217,6 +217,51 @@ async def test_a_cut_short_mount_leaves_nothing(
 
 
 @pytest.mark.parametrize("native", [False, True], ids=["anyio", "native"])
+async def test_a_mount_cut_short_while_unpacking_leaves_no_lease_or_key(
+    containerd_client: pycontainerd.Client,
+    target: Path,
+    native: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image is unpacked by the mount: cut after its first layer is applied."""
+    image = await layered_image(
+        containerd_client, "example.com/layers:2", [{"a": b"a"}, {"b": b"b"}]
+    )
+    original = _transport.Caller.unary_raw
+    calls: list[str] = []
+    scope = anyio.CancelScope()
+    job: asyncio.Future[Any] | None = None
+
+    async def unary_raw(self: _transport.Caller, rpc: Any, request: Any, **kw: Any) -> bytes:
+        reply = await original(self, rpc, request, **kw)
+        calls.append(rpc.path)
+        if rpc.path.endswith("Diff/Apply"):
+            if job is not None:
+                job.cancel()
+            else:
+                scope.cancel()
+        return reply
+
+    monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+    if native:
+        job = asyncio.ensure_future(image.mount(target))
+        with pytest.raises(asyncio.CancelledError):
+            await job
+    else:
+        with scope:
+            await image.mount(target)
+        assert scope.cancelled_caught
+    monkeypatch.undo()
+    assert sum(path.endswith("Diff/Apply") for path in calls) == 1, calls
+    assert not mounted_on(target)
+    leases, snapshots = await leftovers(containerd_client)
+    assert leases == ()  # the mount's and the unpack's
+    # no snapshot of the mount, and no extraction snapshot (committed layers
+    # are the collector's, now that no lease holds them)
+    assert [key for key in snapshots if key.endswith(str(target)) or " " in key] == []
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["anyio", "native"])
 async def test_a_cut_short_unmount_leaves_all_or_nothing(
     containerd_client: pycontainerd.Client,
     busybox_image: pycontainerd.Image,
