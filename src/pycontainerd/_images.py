@@ -955,6 +955,81 @@ class Images(Facade):
             docker_manifest=docker_manifest,
         )
 
+    async def convert(
+        self,
+        source: Image | str,
+        name: str,
+        *,
+        oci: bool = False,
+        uncompress: bool = False,
+        platform: PlatformLike | Sequence[Platform | str] = None,
+        all_platforms: bool = False,
+    ) -> Image:
+        """Convert the image `source` into the image `name`, as ``ctr images convert`` does.
+
+        containerd's ``converter.Convert`` with its default index converter:
+        the index, manifests and layers are walked, and whatever changes is
+        written anew, so a manifest that changes gets a new digest and so
+        does every index above it; blobs that do not change are shared with
+        the source. Each new blob keeps the labels of the one it replaces
+        (such as its distribution source) and gets the
+        ``containerd.io/gc.ref.content.*`` labels of its children. Everything
+        is written under a lease, then the image record `name` is created,
+        or re-pointed (with the source's labels) if it exists; `name` may be
+        `source`'s own name, to convert it in place. If the conversion fails
+        or is cancelled, the record is put back as it was and what was
+        written is collected.
+
+        Args:
+            source: the image to convert (left unchanged).
+            name: the converted image's name.
+            oci: give Docker media types their OCI equivalents (manifest
+                list to index, manifest, config, layers). Without it, Docker
+                manifests lose their annotations, which Docker's format lacks.
+            uncompress: store gzip layers uncompressed (a plain tar, whose
+                digest is the layer's diff ID) and point the manifest at them.
+                The compressed layer gets the ``containerd.io/uncompressed``
+                label. zstd layers are refused (the standard library cannot
+                read them).
+            platform: keep only the manifests of this platform, or of these
+                platforms, in each index (exact matches, as ``ctr``'s
+                ``--platform``; default: the host's platform). Manifests
+                without a platform are kept.
+            all_platforms: keep every manifest; each must then be in the
+                content store.
+
+        Returns:
+            The image `name`.
+
+        Raises:
+            pycontainerd.errors.NotFound: `source`, or a manifest, config or
+                (with `uncompress`) layer is missing, or an index has no
+                manifest for the platform.
+            pycontainerd.errors.Unimplemented: `uncompress` met a zstd layer.
+            pycontainerd.errors.DataLoss: a gzip layer is corrupt.
+
+        Example:
+            ```python
+            image = await client.images.convert(
+                "docker.io/library/busybox:latest", "example.com/busybox:oci",
+                oci=True, uncompress=True,
+            )
+            manifest = await image.manifest()
+            print(image.target.media_type, [layer.media_type for layer in manifest.layers])
+            ```
+        """
+        from ._image_convert import convert_image
+
+        return await convert_image(
+            self._client,
+            source,
+            name,
+            oci=oci,
+            uncompress=uncompress,
+            platform=platform,
+            all_platforms=all_platforms,
+        )
+
 
 async def _file_chunks(f: IO[bytes]) -> AsyncIterator[bytes]:
     while chunk := await anyio.to_thread.run_sync(f.read, _CHUNK):
