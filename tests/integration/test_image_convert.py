@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+from test_cli import Pyctr, ok, one_line_error, pyctr  # noqa: F401  (the pyctr fixture)
 
 import pycontainerd
 from pycontainerd import Platform, errors
@@ -355,3 +356,38 @@ async def test_cancelled_after_the_record_is_undone(
     monkeypatch.undo()
     await collect(client)
     assert await inventory(client) == before
+
+
+async def test_pyctr_images_convert(
+    containerd_client: pycontainerd.Client,
+    pyctr: Pyctr,  # noqa: F811  (the fixture imported above)
+) -> None:
+    client = containerd_client
+    await docker_list_image(client)
+    by_ctr = await ctr_convert(client, "--oci", "--uncompress", SOURCE, "example.com/test/ctr:1")
+    out = ok(await pyctr("images", "convert", "--oci", "--uncompress", SOURCE, "example.com/cli:1"))
+    assert out == by_ctr + "\n"
+    assert (await client.images.get("example.com/cli:1")).target.digest == by_ctr
+
+    out = ok(
+        await pyctr(
+            "images",
+            "convert",
+            "--platform",
+            f"linux/{OTHER_ARCH}",
+            "--platform",
+            "linux/arm/v5",
+            SOURCE,
+            "example.com/cli:2",
+        )
+    )
+    index = await read_json(client, (await client.images.get("example.com/cli:2")).target)
+    assert out.strip() == (await client.images.get("example.com/cli:2")).target.digest
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == [OTHER_ARCH]
+    ok(await pyctr("images", "convert", "--all-platforms", SOURCE, "example.com/cli:3"))
+    index = await read_json(client, (await client.images.get("example.com/cli:3")).target)
+    assert len(index["manifests"]) == 2
+    err = one_line_error(
+        await pyctr("images", "convert", "example.com/nope:1", "example.com/cli:4")
+    )
+    assert "not found" in err

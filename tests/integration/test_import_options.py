@@ -11,10 +11,11 @@ from typing import Any
 
 import anyio
 import pytest
+from test_cli import Pyctr, ok, one_line_error, pyctr  # noqa: F401  (the pyctr fixture)
 
 import pycontainerd
 from pycontainerd import Platform, errors
-from pycontainerd.testing import busybox_archive
+from pycontainerd.testing import ContainerdDaemon, busybox_archive
 
 pytestmark = pytest.mark.anyio
 
@@ -408,3 +409,77 @@ async def test_export_skips_non_distributable_layers(
     )
     assert sorted(members((tmp_path / "ctr.tar").read_bytes())) == sorted(files)
     assert base.name
+
+
+async def test_pyctr_import_and_export_flags(
+    containerd_client: pycontainerd.Client,
+    containerd_daemon: ContainerdDaemon,
+    busybox: Busybox,
+    tmp_path: Path,
+    pyctr: Pyctr,  # noqa: F811  (the fixture imported above)
+) -> None:
+    client = containerd_client
+    archive = tmp_path / "saved.tar"
+    saved, tar = docker_save(busybox, plain=True)
+    archive.write_bytes(saved)
+    for local in ([], ["--local"]):
+        out = ok(
+            await pyctr(
+                "images",
+                "import",
+                *local,
+                "--no-unpack",
+                "--compress-blobs",
+                "--label",
+                "a=1",
+                "--label",
+                "b=2",
+                str(archive),
+            )
+        )
+        image = await client.images.get("example.com/saved:1")
+        assert out.split() == [image.name, image.target.digest]
+        assert dict(image.labels) == {"a": "1", "b": "2"}
+        [layer] = (await image.manifest()).layers
+        assert layer.media_type == DOCKER_LAYER_GZIP
+        assert gzip.decompress(await client.content.read(layer.digest)) == tar
+        await clean(client)
+
+    ok(await pyctr("images", "import", "--local", "--discard-unpacked-layers", str(archive)))
+    await collect(client)
+    image = await client.images.get("example.com/saved:1")
+    assert await image.is_unpacked()
+    with pytest.raises(errors.NotFound):
+        await client.content.info((await image.manifest()).layers[0].digest)
+
+    bad = [
+        ("--discard-unpacked-layers", "--no-unpack", "--local"),
+        ("--skip-digest-for-named", "--local"),
+    ]
+    if containerd_daemon.version_info >= (2, 0, 0):
+        bad.append(("--discard-unpacked-layers",))  # the transfer service cannot, as in ctr
+    for flags in bad:
+        result = await pyctr("images", "import", *flags, str(archive))
+        assert result.returncode == 2, (flags, result.stderr)
+        one_line_error(result)
+
+    await clean(client)  # the layer blob is gone: import it again to export it
+    ok(await pyctr("images", "import", "--local", "--no-unpack", str(archive)))
+    out = tmp_path / "out.tar"
+    ok(
+        await pyctr(
+            "images",
+            "export",
+            "--skip-manifest-json",
+            "--skip-non-distributable",
+            "--platform",
+            "linux/s390x",
+            "--platform",
+            str(Platform.host()),
+            str(out),
+            "example.com/saved:1",
+        )
+    )
+    files = members(out.read_bytes())
+    assert "manifest.json" not in files
+    assert blob((await client.images.get("example.com/saved:1")).target.digest) in files
