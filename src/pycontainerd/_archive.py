@@ -30,6 +30,7 @@ from ._images import (
     unpack_layers,
     write_json_blob,
 )
+from ._leases import LeaseResource
 from ._platforms import Platform
 from ._shield import Removal, finish
 from ._tar import (
@@ -240,7 +241,15 @@ async def _docker_layers(
     for info in await client.content.list(*filters) if filters else []:
         plain = info.labels.get(_oci.LABEL_UNCOMPRESSED, "")
         if plain in wanted:
-            head = await client.content.read(info.digest, size=16)
+            if client.lease is not None:
+                # Held by the import's lease before the image refers to it.
+                await client.leases.add_resource(
+                    client.lease, LeaseResource(id=info.digest, type="content")
+                )
+            try:
+                head = await client.content.read(info.digest, size=16)
+            except errors.NotFound:
+                continue  # collected since it was listed
             found[plain] = Descriptor(
                 media_type=_layer_media_type(head), digest=info.digest, size=info.size
             )
