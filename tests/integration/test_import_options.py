@@ -15,7 +15,7 @@ from test_cli import Pyctr, ok, one_line_error, pyctr  # noqa: F401  (the pyctr 
 
 import pycontainerd
 from pycontainerd import Platform, errors
-from pycontainerd.testing import ContainerdDaemon, busybox_archive
+from pycontainerd.testing import ContainerdDaemon, busybox_archive, inventory
 
 pytestmark = pytest.mark.anyio
 
@@ -350,6 +350,46 @@ async def test_compress_blobs_gzips_plain_docker_layers(
     # replaced by the compressed blob, even without compress_blobs.
     [again] = await client.images.import_archive(archive)
     assert (await again.manifest()).layers == (layer,)
+
+
+async def test_import_cancelled_while_compressing_leaves_nothing(
+    containerd_client: pycontainerd.Client, busybox: Busybox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import types
+    import zlib
+
+    from pycontainerd import _archive
+
+    client = containerd_client
+    archive, _ = docker_save(busybox, plain=True)
+    compressing = anyio.Event()
+
+    class Slow:
+        def __init__(self, *args: Any) -> None:
+            self._real = zlib.compressobj(*args)
+
+        def compress(self, data: bytes) -> bytes:  # runs in a worker thread
+            anyio.from_thread.run_sync(compressing.set)
+            threading.Event().wait(0.2)  # the cancellation arrives meanwhile
+            return self._real.compress(data)
+
+        def flush(self) -> bytes:
+            return self._real.flush()
+
+    monkeypatch.setattr(
+        _archive, "zlib", types.SimpleNamespace(**{**vars(zlib), "compressobj": Slow})
+    )
+    async with anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            await client.images.import_archive(archive, compress_blobs=True)
+
+        tg.start_soon(run)
+        await compressing.wait()
+        tg.cancel_scope.cancel()
+    await collect(client)
+    assert (await inventory(client)).empty
 
 
 async def test_export_skips_non_distributable_layers(
