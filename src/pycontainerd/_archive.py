@@ -8,7 +8,8 @@ import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+import zlib
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,6 +18,7 @@ import attrs
 
 from . import _oci, errors
 from ._descriptors import Descriptor
+from ._identifiers import labels as checked_labels
 from ._identifiers import shown
 from ._images import (
     Image,
@@ -28,6 +30,7 @@ from ._images import (
     unpack_layers,
     write_json_blob,
 )
+from ._leases import LeaseResource
 from ._platforms import Platform
 from ._shield import Removal, finish
 from ._tar import (
@@ -191,7 +194,77 @@ def _layer_media_type(head: bytes) -> str:
     return _oci.DOCKER_LAYER
 
 
-async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
+async def _compressed(client: Client, plain: _Blob) -> Descriptor:
+    """Store a gzip copy of the plain layer `plain` (containerd's importer with compression).
+
+    The copy is labelled with its diff ID (``containerd.io/uncompressed``),
+    so a later import of the same plain layer finds it.
+    """
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    hasher = hashlib.sha256()
+    size = 0
+    ref = f"compress-blob-{plain.digest.replace(':', '-', 1)}"
+    try:
+        async with client.content.reader(plain.digest) as reader, client.content.writer(ref) as w:
+            if w.offset:  # left by an interrupted import: start over
+                await w.truncate()
+            async for chunk in reader:
+                # Compressing takes the CPU for a while: not on the event loop.
+                out = await anyio.to_thread.run_sync(compressor.compress, chunk)
+                if out:
+                    hasher.update(out)
+                    size += len(out)
+                    await w.write(out)
+            out = compressor.flush()
+            hasher.update(out)
+            size += len(out)
+            await w.write(out)
+            digest = f"sha256:{hasher.hexdigest()}"
+            await w.commit(expected=digest, labels={_oci.LABEL_UNCOMPRESSED: plain.digest})
+    except errors.AlreadyExists:
+        digest = f"sha256:{hasher.hexdigest()}"
+    return Descriptor(media_type=_oci.DOCKER_LAYER_GZIP, digest=digest, size=size)
+
+
+async def _docker_layers(
+    client: Client, blobs: Sequence[_Blob], *, compress: bool
+) -> dict[str, Descriptor]:
+    """The manifest descriptor of each layer blob, by digest, as containerd's ``resolveLayers``.
+
+    A layer the store already holds compressed (a blob labelled with its
+    digest as ``containerd.io/uncompressed``) is replaced by that blob;
+    a plain one is compressed with `compress`.
+    """
+    wanted = {b.digest: b for b in blobs}
+    found: dict[str, Descriptor] = {}
+    filters = [f'labels."{_oci.LABEL_UNCOMPRESSED}"=={d}' for d in wanted]
+    for info in await client.content.list(*filters) if filters else []:
+        plain = info.labels.get(_oci.LABEL_UNCOMPRESSED, "")
+        if plain in wanted:
+            if client.lease is not None:
+                # Held by the import's lease before the image refers to it.
+                await client.leases.add_resource(
+                    client.lease, LeaseResource(id=info.digest, type="content")
+                )
+            try:
+                head = await client.content.read(info.digest, size=16)
+            except errors.NotFound:
+                continue  # collected since it was listed
+            found[plain] = Descriptor(
+                media_type=_layer_media_type(head), digest=info.digest, size=info.size
+            )
+    for digest, blob in wanted.items():
+        if digest in found:
+            continue
+        media_type = _layer_media_type(blob.head)
+        if compress and media_type == _oci.DOCKER_LAYER:
+            found[digest] = await _compressed(client, blob)
+        else:
+            found[digest] = Descriptor(media_type=media_type, digest=digest, size=blob.size)
+    return found
+
+
+async def _docker_index(client: Client, found: _Ingested, *, compress: bool) -> Descriptor:
     """Build an OCI index for a ``docker save`` archive, as containerd's importer does."""
     blobs = dict(found.blobs)
     for name, target in found.links.items():
@@ -211,6 +284,7 @@ async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
 
     entries: list[dict[str, Any]] = []
     assert found.docker is not None
+    items: list[tuple[_Blob, list[_Blob], list[Any]]] = []
     for item in found.docker:
         if not isinstance(item, dict):
             raise _bad("archive manifest.json entries must be objects")
@@ -221,20 +295,20 @@ async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
             raise missing("image config", config_name)
         if not isinstance(layer_names, list) or not isinstance(tags, list):
             raise _bad("archive manifest.json has a malformed entry")
-        config_blob = blobs[config_name]
-        config = Descriptor(
-            media_type=_oci.DOCKER_CONFIG, digest=config_blob.digest, size=config_blob.size
-        )
-        layers = []
+        layer_blobs = []
         for layer_name in layer_names:
             if not isinstance(layer_name, str) or layer_name not in blobs:
                 raise missing("layer", layer_name)
-            blob = blobs[layer_name]
-            layers.append(
-                Descriptor(
-                    media_type=_layer_media_type(blob.head), digest=blob.digest, size=blob.size
-                )
-            )
+            layer_blobs.append(blobs[layer_name])
+        items.append((blobs[config_name], layer_blobs, tags))
+    resolved = await _docker_layers(
+        client, [b for _, layer_blobs, _ in items for b in layer_blobs], compress=compress
+    )
+    for config_blob, layer_blobs, tags in items:
+        config = Descriptor(
+            media_type=_oci.DOCKER_CONFIG, digest=config_blob.digest, size=config_blob.size
+        )
+        layers = [resolved[b.digest] for b in layer_blobs]
         manifest_doc = {
             "schemaVersion": 2,
             "mediaType": _oci.DOCKER_MANIFEST,
@@ -268,11 +342,17 @@ async def _docker_index(client: Client, found: _Ingested) -> Descriptor:
     return await write_json_blob(client, _oci.OCI_INDEX, _oci.go_json(index))
 
 
-def _ref_translator(base_name: str | None, prefix: str) -> Callable[[str], str]:
+def _ref_translator(prefix: str, *, only_prefixed: bool) -> Callable[[str], str]:
+    """How an ``org.opencontainers.image.ref.name`` becomes an image name.
+
+    containerd's ``archive.AddRefPrefix`` (a bare tag gets `prefix`, a full
+    reference stays) or, `only_prefixed`, ``archive.FilterRefPrefix`` (a full
+    reference outside `prefix` gives no image).
+    """
 
     def translate(ref: str) -> str:
         if any(c in ref for c in "/:@"):
-            if base_name is not None and not _has_prefix(ref, base_name):
+            if only_prefixed and not _has_prefix(ref, prefix):
                 return ""
             return ref
         return f"{prefix}:{ref}"
@@ -286,44 +366,72 @@ def _has_prefix(ref: str, prefix: str) -> bool:
     return len(ref) == len(prefix) or ref[len(prefix)] in "/:@"
 
 
+@attrs.frozen(kw_only=True)
+class _Naming:
+    """What names the imported images get (see `Images.import_archive`)."""
+
+    translate: Callable[[str], str]
+    digest_prefix: str | None = None  # also name each manifest <prefix>@<digest>
+    skip_digest_for_named: bool = False
+
+
 async def _label_and_collect(
     client: Client,
     index: Descriptor,
     matcher: _oci.PlatformMatcher,
-    translate: Callable[[str], str],
-    digest_prefix: str | None,
+    naming: _Naming,
     archived: set[str],
+    *,
+    skip_missing: bool,
+    discard_layers: bool,
 ) -> list[tuple[str, Descriptor]]:
     """Walk the imported index: GC-label every parent for its children, collect image names.
 
     As containerd's ``Client.Import``: children of indexes are limited to the
     matching platforms (entries without a platform are kept), and each
-    parent gets ``containerd.io/gc.ref.content.*`` labels for its children.
-    Unlike it, every blob an image needs must be in the archive (`archived`
-    digests) or already in the content store, or the archive is refused:
-    an image without its layers would only fail later, at unpack or run.
+    parent gets ``containerd.io/gc.ref.content.*`` labels for its children
+    (but for layers, with `discard_layers`: the garbage collector may then
+    take them once unpacked). With `skip_missing`, an index or manifest
+    that is not there is passed over (Go's ``WithSkipMissing``). Without,
+    and unlike Go, every blob an image needs must be in the archive
+    (`archived` digests) or already in the content store, or the archive is
+    refused: an image without its layers would only fail later, at unpack or run.
     """
     names: list[tuple[str, Descriptor]] = []
     leaves: dict[str, str] = {}  # digest -> the manifest naming it
 
+    async def read(desc: Descriptor, what: str, top: bool) -> bytes | None:
+        try:
+            return await read_json_blob(client, desc, what)
+        except errors.NotFound:
+            if skip_missing and not top:
+                return None
+            raise
+
     async def children(entry: _oci.IndexEntry, top: bool) -> list[_oci.IndexEntry]:
         desc = entry.descriptor
         if _oci.is_index(desc.media_type):
-            data = await read_json_blob(client, desc, "index")
+            data = await read(desc, "index", top)
+            if data is None:
+                return []
             entries, _ = _oci.parse_index(data, desc.media_type, f"index {desc.digest}")
             if top:
                 for m in entries:
                     annotations = m.descriptor.annotations
                     name = annotations.get(_oci.ANNOTATION_IMAGE_NAME, "")
                     if not name and annotations.get(_oci.ANNOTATION_REF_NAME):
-                        name = translate(annotations[_oci.ANNOTATION_REF_NAME])
+                        name = naming.translate(annotations[_oci.ANNOTATION_REF_NAME])
                     if name:
                         names.append((name, m.descriptor))
-                    if digest_prefix is not None:
-                        names.append((f"{digest_prefix}@{m.digest}", m.descriptor))
+                    if naming.digest_prefix is not None and not (
+                        name and naming.skip_digest_for_named
+                    ):
+                        names.append((f"{naming.digest_prefix}@{m.digest}", m.descriptor))
             return [e for e in entries if e.platform is None or matcher.match(e.platform)]
         if _oci.is_manifest(desc.media_type):
-            data = await read_json_blob(client, desc, "manifest")
+            data = await read(desc, "manifest", top)
+            if data is None:
+                return []
             config, layers, _ = _oci.parse_manifest(
                 data, desc.media_type, f"manifest {desc.digest}"
             )
@@ -335,10 +443,13 @@ async def _label_and_collect(
 
     async def walk(entry: _oci.IndexEntry, top: bool) -> bool:
         kids = await children(entry, top)
-        if kids:
-            await client.content.update(
-                entry.digest, labels=_oci.child_gc_labels([k.descriptor for k in kids])
-            )
+        referenced = [
+            k.descriptor
+            for k in kids
+            if not (discard_layers and _oci.is_layer(k.descriptor.media_type))
+        ]
+        if referenced:
+            await client.content.update(entry.digest, labels=_oci.child_gc_labels(referenced))
         for kid in kids:
             await walk(kid, False)
         return bool(kids)
@@ -354,7 +465,7 @@ async def _label_and_collect(
     if not found:
         raise errors.NotFound(f"the archive holds no image for {matcher}")
     for digest, manifest in leaves.items():
-        if digest not in archived:
+        if digest not in archived and not skip_missing:
             try:
                 await client.content.info(digest)
             except errors.NotFound:
@@ -376,10 +487,26 @@ async def import_archive(
     digests: bool = False,
     index_name: str | None = None,
     snapshotter: str | None = None,
+    ref_prefix: str | None = None,
+    skip_digest_for_named: bool = False,
+    labels: Mapping[str, str] | None = None,
+    skip_missing: bool = False,
+    compress_blobs: bool = False,
+    discard_unpacked_layers: bool = False,
 ) -> list[Image]:
     """Implementation of `Images.import_archive` (see there)."""
     if index_name is not None:
         _check_name(index_name)
+    if base_name and ref_prefix:
+        raise errors.InvalidArgument(
+            f"base_name {shown(base_name)} and ref_prefix {shown(ref_prefix)}: give one or the other"
+        )
+    if discard_unpacked_layers and not unpack:
+        raise errors.InvalidArgument("discard_unpacked_layers needs unpack")
+    if skip_digest_for_named and not digests:
+        raise errors.InvalidArgument("skip_digest_for_named needs digests")
+    if labels is not None:
+        labels = checked_labels(labels)
     if all_platforms:
         matcher = _oci.PlatformMatcher.all()
         unpack_matcher = _oci.matcher_for(platform)
@@ -388,12 +515,15 @@ async def import_archive(
         matcher = unpack_matcher = _oci.PlatformMatcher.strict(p)
     else:
         matcher = unpack_matcher = _oci.matcher_for(None)
-    prefix = base_name or f"import-{datetime.now(UTC):%Y-%m-%d}"
-    translate = _ref_translator(base_name, prefix)
-    digest_prefix = prefix if digests else None
+    prefix = base_name or ref_prefix or f"import-{datetime.now(UTC):%Y-%m-%d}"
+    naming = _Naming(
+        translate=_ref_translator(prefix, only_prefixed=bool(base_name)),
+        digest_prefix=prefix if digests else None,
+        skip_digest_for_named=skip_digest_for_named,
+    )
 
     created: list[str] = []
-    previous: dict[str, Descriptor] = {}
+    previous: dict[str, Image] = {}
     images: list[Image] = []
     async with client.leases.lease(expires_in=_LEASE_EXPIRY) as leased:
         try:
@@ -408,14 +538,20 @@ async def import_archive(
                     media_type=_oci.OCI_INDEX, digest=found.index.digest, size=found.index.size
                 )
             elif found.docker is not None:
-                index = await _docker_index(leased, found)
+                index = await _docker_index(leased, found, compress=compress_blobs)
             else:
                 raise _bad(
                     "unrecognized archive: neither an OCI image layout nor a docker save tar"
                 )
             archived = {b.digest for b in found.blobs.values()}
             records = await _label_and_collect(
-                leased, index, matcher, translate, digest_prefix, archived
+                leased,
+                index,
+                matcher,
+                naming,
+                archived,
+                skip_missing=skip_missing,
+                discard_layers=discard_unpacked_layers,
             )
             if index_name:
                 records.insert(0, (index_name, index))
@@ -425,8 +561,8 @@ async def import_archive(
                 except errors.NotFound:
                     created.append(name)
                 else:
-                    previous.setdefault(name, old.target)
-                image = await leased.images._put(name, target)
+                    previous.setdefault(name, old)
+                image = await leased.images._put(name, target, labels)
                 images.append(attrs.evolve(image, _client=client))
             if unpack:
                 sn = await snapshotter_name(leased, snapshotter)
@@ -450,7 +586,7 @@ async def import_archive(
     return images
 
 
-async def _undo(client: Client, created: Sequence[str], previous: dict[str, Descriptor]) -> None:
+async def _undo(client: Client, created: Sequence[str], previous: dict[str, Image]) -> None:
     # A lost connection is raised: the caller's `finish` tries again once the daemon is back.
     for name in created:
         try:
@@ -459,9 +595,11 @@ async def _undo(client: Client, created: Sequence[str], previous: dict[str, Desc
             raise
         except errors.RPCError:
             pass
-    for name, target in previous.items():
+    for name, old in previous.items():
         try:
-            await client.images.update(name, target=target)
+            await client.images.update(
+                name, target=old.target, labels=old.labels, replace_labels=True
+            )
         except errors.ConnectionError:
             raise
         except errors.RPCError:
@@ -477,16 +615,13 @@ async def export_archive(
     dest: str | os.PathLike[str] | _Sink,
     images: Sequence[Image | str],
     *,
-    platform: PlatformLike = None,
+    platform: PlatformLike | Sequence[Platform | str] = None,
     all_platforms: bool = False,
     docker_manifest: bool = True,
+    skip_non_distributable: bool = False,
 ) -> None:
     """Implementation of `Images.export_archive` (see there)."""
-    if platform is None:
-        matcher = _oci.PlatformMatcher.strict(Platform.host())
-    else:
-        p = Platform.parse(platform) if isinstance(platform, str) else platform
-        matcher = _oci.PlatformMatcher.strict(p)
+    matcher = _oci.exact_matcher(platform)
     if not images:
         raise errors.InvalidArgument("export_archive needs at least one image")
     resolved = [i if isinstance(i, Image) else await client.images.get(i) for i in images]
@@ -506,6 +641,8 @@ async def export_archive(
         alg, _, hexpart = desc.digest.partition(":")
         if not _oci.valid_digest(desc.digest):
             raise errors.InvalidArgument(f"cannot export blob with invalid digest {desc.digest!r}")
+        if skip_non_distributable and _oci.is_non_distributable(desc.media_type):
+            return
         blobs.setdefault(f"blobs/{alg}/{hexpart}", desc)
 
     async def walk_all(desc: Descriptor) -> None:

@@ -1038,16 +1038,22 @@ class Images(Facade):
                 )
         await self._caller.unary(_rpc.Images.Delete, request)
 
-    async def _put(self, name: str, target: Descriptor) -> Image:
-        """Point `name` at `target`, creating the record if needed (as containerd's import does)."""
+    async def _put(
+        self, name: str, target: Descriptor, labels: Mapping[str, str] | None = None
+    ) -> Image:
+        """Point `name` at `target`, creating the record if needed (as containerd's import does).
+
+        With `labels`, they become the record's whole set of labels.
+        """
+        replace = labels is not None
         try:
-            return await self.update(name, target=target)
+            return await self.update(name, target=target, labels=labels, replace_labels=replace)
         except errors.NotFound:
             pass
         try:
-            return await self.create(name, target)
+            return await self.create(name, target, labels=labels)
         except errors.AlreadyExists:
-            return await self.update(name, target=target)
+            return await self.update(name, target=target, labels=labels, replace_labels=replace)
 
     async def create_from_directory(
         self,
@@ -1134,6 +1140,12 @@ class Images(Facade):
         digests: bool = False,
         index_name: str | None = None,
         snapshotter: str | None = None,
+        ref_prefix: str | None = None,
+        skip_digest_for_named: bool = False,
+        labels: Mapping[str, str] | None = None,
+        skip_missing: bool = False,
+        compress_blobs: bool = False,
+        discard_unpacked_layers: bool = False,
     ) -> builtins.list[Image]:
         """Import the images of an OCI image-layout tar or a ``docker save`` tar.
 
@@ -1145,12 +1157,16 @@ class Images(Facade):
         the import fails or is cancelled, images it created are deleted and
         the lease goes with the content, so nothing half-made is left.
 
-        As ``ctr images import``: images are named after the index's
+        As ``ctr images import --local``: images are named after the index's
         ``io.containerd.image.name`` annotation, else its
-        ``org.opencontainers.image.ref.name`` (a bare tag gets `base_name`
-        prefixed, by default ``import-<yyyy-mm-dd>``; with `base_name`, full
-        names outside it are skipped). Existing images of those names are
-        re-pointed. Content is kept for the matching platforms only.
+        ``org.opencontainers.image.ref.name``, which a prefix translates as
+        containerd's ``archive`` package does: a bare tag (``v1``) gets the
+        prefix (``<prefix>:v1``), by default ``import-<yyyy-mm-dd>``; a full
+        reference stays as it is (``AddRefPrefix``), or, with `base_name`,
+        gives no image unless it is under `base_name` (``FilterRefPrefix``).
+        The ``io.containerd.image.name`` names are taken as they are. Existing
+        images of those names are re-pointed. Content is kept for the
+        matching platforms only.
 
         Args:
             source: the archive.
@@ -1158,10 +1174,29 @@ class Images(Facade):
             platform: keep (and unpack) this platform only (default: the host's
                 and what it can run).
             all_platforms: keep the content of every platform.
-            base_name: prefix for bare tags; also filters full names.
-            digests: also create ``<base_name>@<digest>`` images.
+            base_name: ``ctr``'s ``--base-name``: the prefix for bare tags, and
+                only the full references under it are imported.
+            digests: also create ``<prefix>@<digest>`` images.
             index_name: also keep the archive's index as an image of that name.
             snapshotter: where to unpack (default: the namespace's default, else overlayfs).
+            ref_prefix: the prefix for bare tags, full references kept (Go's
+                ``WithImageRefTranslator(archive.AddRefPrefix(...))``); not
+                with `base_name`.
+            skip_digest_for_named: with `digests`, no digest image for the
+                manifests that got a name (``--skip-digest-for-named``).
+            labels: the labels of every imported image (its whole set: an
+                existing image's other labels go), as ``--label``.
+            skip_missing: pass over indexes and manifests the archive lacks
+                (and that the store lacks), and accept images whose config or
+                layers are missing (Go's ``WithSkipMissing``): an archive of
+                some platforms of a multi-platform image, say.
+            compress_blobs: store the plain layers of a ``docker save`` archive
+                gzip-compressed, labelled with their diff ID
+                (``--compress-blobs``). OCI archives carry their manifests and
+                are imported as they are.
+            discard_unpacked_layers: let the garbage collector remove the
+                layer blobs once unpacked (the manifests get no GC reference
+                to them; ``--discard-unpacked-layers``). Needs `unpack`.
 
         Returns:
             The images created or updated, in archive order.
@@ -1169,13 +1204,21 @@ class Images(Facade):
         Raises:
             pycontainerd.errors.InvalidArchive: the archive is malformed or
                 hostile (absolute or ``..`` paths, links leaving the archive,
-                JSON over 20 MiB, a blob that does not match its digest).
+                JSON over 20 MiB, a blob that does not match its digest), or
+                incomplete (without `skip_missing`).
+            pycontainerd.errors.InvalidArgument: options that do not go
+                together (`base_name` and `ref_prefix`, `discard_unpacked_layers`
+                without `unpack`, `skip_digest_for_named` without `digests`).
             pycontainerd.errors.NotFound: no image in the archive matches the platform.
 
         Example:
             ```python
             images = await client.images.import_archive("busybox.tar", unpack=True)
             print([image.name for image in images])
+            await client.images.import_archive(
+                "app.tar", unpack=True, discard_unpacked_layers=True,
+                base_name="example.com/app", labels={"team": "web"},
+            )
             ```
         """
         from ._archive import import_archive
@@ -1190,6 +1233,12 @@ class Images(Facade):
             digests=digests,
             index_name=index_name,
             snapshotter=snapshotter,
+            ref_prefix=ref_prefix,
+            skip_digest_for_named=skip_digest_for_named,
+            labels=labels,
+            skip_missing=skip_missing,
+            compress_blobs=compress_blobs,
+            discard_unpacked_layers=discard_unpacked_layers,
         )
 
     async def export_archive(
@@ -1197,9 +1246,10 @@ class Images(Facade):
         dest: str | os.PathLike[str] | Any,
         images: Sequence[Image | str],
         *,
-        platform: PlatformLike = None,
+        platform: PlatformLike | Sequence[Platform | str] = None,
         all_platforms: bool = False,
         docker_manifest: bool = True,
+        skip_non_distributable: bool = False,
     ) -> None:
         """Write `images` as an OCI image-layout tar (importable by ``ctr`` and ``docker load``).
 
@@ -1212,9 +1262,15 @@ class Images(Facade):
             dest: a file path (removed again if the export fails), or an object
                 with an async ``send(bytes)`` such as an anyio byte stream.
             images: images or image names.
-            platform: for indexes, the platform to export (default: the host's, strictly).
+            platform: for indexes, the platform to export, or several (as
+                ``ctr``'s repeated ``--platform``: exact matches, the first
+                preferred; default: the host's, strictly).
             all_platforms: export every platform's manifests of indexes.
             docker_manifest: write ``manifest.json`` for ``docker load``.
+            skip_non_distributable: leave out non-distributable layers (Docker's
+                ``foreign`` and OCI's ``nondistributable`` media types, such as
+                Windows base layers), which need not be in the content store
+                (``--skip-non-distributable``). The manifests still name them.
 
         Raises:
             pycontainerd.errors.NotFound: an image or a blob is missing, or an
@@ -1234,6 +1290,82 @@ class Images(Facade):
             platform=platform,
             all_platforms=all_platforms,
             docker_manifest=docker_manifest,
+            skip_non_distributable=skip_non_distributable,
+        )
+
+    async def convert(
+        self,
+        source: Image | str,
+        name: str,
+        *,
+        oci: bool = False,
+        uncompress: bool = False,
+        platform: PlatformLike | Sequence[Platform | str] = None,
+        all_platforms: bool = False,
+    ) -> Image:
+        """Convert the image `source` into the image `name`, as ``ctr images convert`` does.
+
+        containerd's ``converter.Convert`` with its default index converter:
+        the index, manifests and layers are walked, and whatever changes is
+        written anew, so a manifest that changes gets a new digest and so
+        does every index above it; blobs that do not change are shared with
+        the source. Each new blob keeps the labels of the one it replaces
+        (such as its distribution source) and gets the
+        ``containerd.io/gc.ref.content.*`` labels of its children. Everything
+        is written under a lease, then the image record `name` is created,
+        or re-pointed (with the source's labels) if it exists; `name` may be
+        `source`'s own name, to convert it in place. If the conversion fails
+        or is cancelled, the record is put back as it was and what was
+        written is collected.
+
+        Args:
+            source: the image to convert (left unchanged).
+            name: the converted image's name.
+            oci: give Docker media types their OCI equivalents (manifest
+                list to index, manifest, config, layers). Without it, Docker
+                manifests lose their annotations, which Docker's format lacks.
+            uncompress: store gzip layers uncompressed (a plain tar, whose
+                digest is the layer's diff ID) and point the manifest at them.
+                The compressed layer gets the ``containerd.io/uncompressed``
+                label. zstd layers are refused (the standard library cannot
+                read them).
+            platform: keep only the manifests of this platform, or of these
+                platforms, in each index (exact matches, as ``ctr``'s
+                ``--platform``; default: the host's platform). Manifests
+                without a platform are kept.
+            all_platforms: keep every manifest; each must then be in the
+                content store.
+
+        Returns:
+            The image `name`.
+
+        Raises:
+            pycontainerd.errors.NotFound: `source`, or a manifest, config or
+                (with `uncompress`) layer is missing, or an index has no
+                manifest for the platform.
+            pycontainerd.errors.Unimplemented: `uncompress` met a zstd layer.
+            pycontainerd.errors.DataLoss: a gzip layer is corrupt.
+
+        Example:
+            ```python
+            image = await client.images.convert(
+                "docker.io/library/busybox:latest", "example.com/busybox:oci",
+                oci=True, uncompress=True,
+            )
+            manifest = await image.manifest()
+            print(image.target.media_type, [layer.media_type for layer in manifest.layers])
+            ```
+        """
+        from ._image_convert import convert_image
+
+        return await convert_image(
+            self._client,
+            source,
+            name,
+            oci=oci,
+            uncompress=uncompress,
+            platform=platform,
+            all_platforms=all_platforms,
         )
 
     async def unmount(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from . import errors
 from ._descriptors import Descriptor
 from ._identifiers import shown
 from ._platforms import Platform
@@ -24,6 +25,10 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER_NONDISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+OCI_LAYER_NONDISTRIBUTABLE_GZIP = OCI_LAYER_NONDISTRIBUTABLE + "+gzip"
+OCI_LAYER_NONDISTRIBUTABLE_ZSTD = OCI_LAYER_NONDISTRIBUTABLE + "+zstd"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -77,6 +82,16 @@ def is_layer(media_type: str) -> bool:
         DOCKER_LAYER_GZIP,
         DOCKER_LAYER_FOREIGN,
         DOCKER_LAYER_FOREIGN_GZIP,
+    )
+
+
+def is_non_distributable(media_type: str) -> bool:
+    """A layer registries may not redistribute (Windows base layers): containerd's ``IsNonDistributable``."""
+    return media_type.startswith(
+        (
+            "application/vnd.oci.image.layer.nondistributable.",
+            "application/vnd.docker.image.rootfs.foreign.",
+        )
     )
 
 
@@ -281,6 +296,30 @@ def matcher_for(platform: Platform | str | None) -> PlatformMatcher:
     if isinstance(platform, str):
         platform = Platform.parse(platform)
     return PlatformMatcher.only(platform)
+
+
+def exact_matcher(platform: Platform | str | Sequence[Platform | str] | None) -> PlatformMatcher:
+    """Exactly the platforms given, the first best (Go's ``platforms.Ordered``); none: the host's.
+
+    What ``ctr`` uses for ``--platform`` (repeatable) when it exports or converts,
+    and ``platforms.DefaultStrict()`` without it.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: a platform does not parse.
+    """
+    if platform is None:
+        wanted: list[Platform | str] = []
+    elif isinstance(platform, Platform | str):
+        wanted = [platform]
+    else:
+        wanted = list(platform)
+    parsed = []
+    for p in wanted or [Platform.host()]:
+        try:
+            parsed.append(Platform.parse(p) if isinstance(p, str) else p)
+        except ValueError as exc:
+            raise errors.InvalidArgument(str(exc)) from None
+    return PlatformMatcher(parsed)
 
 
 # Descriptors, manifests, indexes --------------------------------------------

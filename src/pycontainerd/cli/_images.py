@@ -52,12 +52,48 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("--all-platforms", action="store_true", help="keep every platform's content")
     p.add_argument("--platform", help="keep (and unpack) this platform only")
     p.add_argument("--snapshotter", help="snapshotter to unpack into")
+    p.add_argument(
+        "--skip-digest-for-named",
+        action="store_true",
+        help="with --digests, no digest image for the images the archive names",
+    )
+    p.add_argument("--label", action="append", default=[], help="KEY=VALUE for the images (repeat)")
+    p.add_argument(
+        "--compress-blobs", action="store_true", help="gzip the plain layers of a docker tar"
+    )
+    p.add_argument(
+        "--discard-unpacked-layers",
+        action="store_true",
+        help="let the GC remove layer blobs once unpacked (needs --local on containerd 2.x)",
+    )
+    p.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="accept an archive that lacks some blobs (needs --local on containerd 2.x)",
+    )
     _local_option(p, "import")
     p = images.command("export", images_export, "export images to an OCI tar")
     p.add_argument("archive", help="the tar file to write ('-' for stdout)")
     p.add_argument("refs", nargs="+", metavar="REF")
-    p.add_argument("--platform", help="export this platform only")
+    p.add_argument("--platform", action="append", default=[], help="export this platform (repeat)")
     p.add_argument("--all-platforms", action="store_true", help="export every platform")
+    p.add_argument(
+        "--skip-manifest-json", action="store_true", help="leave out docker's manifest.json"
+    )
+    p.add_argument(
+        "--skip-non-distributable",
+        action="store_true",
+        help="leave out non-distributable layers (such as Windows base layers)",
+    )
+    p = images.command("convert", images_convert, "convert an image (media types, compression)")
+    p.add_argument("source", metavar="SOURCE_REF")
+    p.add_argument("target", metavar="TARGET_REF")
+    p.add_argument("--oci", action="store_true", help="convert Docker media types to OCI ones")
+    p.add_argument(
+        "--uncompress", action="store_true", help="convert tar.gz layers to uncompressed tar"
+    )
+    p.add_argument("--platform", action="append", default=[], help="keep this platform (repeat)")
+    p.add_argument("--all-platforms", action="store_true", help="keep every platform")
     p = images.command("pull", images_pull, "pull an image from a registry (and unpack it)")
     p.add_argument("ref", help="e.g. docker.io/library/busybox:latest")
     p.add_argument("--platform", help="the platform to pull (default: the host's)")
@@ -206,9 +242,17 @@ async def _read_chunks(path: str, progress: _Progress) -> AsyncIterator[bytes]:
 
 async def images_import(client: Client, args: argparse.Namespace) -> int:
     """Pyctr images import: read the archive as a stream, with progress on a terminal."""
+    if args.discard_unpacked_layers and args.no_unpack:
+        raise CliError("--discard-unpacked-layers and --no-unpack do not go together", code=2)
+    if args.skip_digest_for_named and not args.digests:
+        raise CliError("--skip-digest-for-named needs --digests", code=2)
+    labels = label_pairs(args.label)
     total = None if args.archive == "-" else os.stat(args.archive).st_size
     progress = _Progress("importing", total)
     if not args.local and await client._release() >= (2, 0):
+        for flag in ("discard_unpacked_layers", "skip_missing"):
+            if getattr(args, flag):
+                raise CliError(f"--{flag.replace('_', '-')} needs --local", code=2)
         try:
             names = await _import_through_the_daemon(client, args, progress)
         finally:
@@ -226,6 +270,11 @@ async def images_import(client: Client, args: argparse.Namespace) -> int:
             digests=args.digests,
             index_name=args.index_name,
             snapshotter=args.snapshotter,
+            skip_digest_for_named=args.skip_digest_for_named,
+            labels=labels or None,
+            skip_missing=args.skip_missing,
+            compress_blobs=args.compress_blobs,
+            discard_unpacked_layers=args.discard_unpacked_layers,
         )
     finally:
         progress.finish()
@@ -243,7 +292,11 @@ async def _import_through_the_daemon(
     base = args.base_name or "import"
     names = [
         transfer.ImageName(
-            base, prefix=True, allow_overwrite=not args.base_name, add_digest=args.digests
+            base,
+            prefix=True,
+            allow_overwrite=not args.base_name,
+            add_digest=args.digests,
+            skip_named_digest=args.skip_digest_for_named,
         )
     ]
     if args.index_name:
@@ -261,12 +314,15 @@ async def _import_through_the_daemon(
             saved.append(event.name)
 
     await client.transfer(
-        transfer.ImportStream(_read_chunks(args.archive, progress)),
+        transfer.ImportStream(
+            _read_chunks(args.archive, progress), force_compress=args.compress_blobs
+        ),
         transfer.ImageStore(
             platforms=platforms,
             all_metadata=args.all_platforms,
             extra_references=names,
             unpack=unpack,
+            labels=label_pairs(args.label),
         ),
         progress=on_event,
     )
@@ -301,6 +357,8 @@ async def images_export(client: Client, args: argparse.Namespace) -> int:
                 list(args.refs),
                 platform=args.platform,
                 all_platforms=args.all_platforms,
+                docker_manifest=not args.skip_manifest_json,
+                skip_non_distributable=args.skip_non_distributable,
             )
         except BaseException:
             if args.archive != "-":
@@ -310,6 +368,20 @@ async def images_export(client: Client, args: argparse.Namespace) -> int:
             raise
         finally:
             progress.finish()
+    return 0
+
+
+async def images_convert(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images convert: print the converted image's target digest, as ctr does."""
+    image = await client.images.convert(
+        args.source,
+        args.target,
+        oci=args.oci,
+        uncompress=args.uncompress,
+        platform=args.platform,
+        all_platforms=args.all_platforms,
+    )
+    print(image.target.digest)
     return 0
 
 
