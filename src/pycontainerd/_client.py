@@ -742,13 +742,14 @@ class Client(AsyncResource):
             ```
         """
         here = local or hosts is not None or bool(headers) or bool(snapshot_labels)
-        if not here and unpack and await self._release() >= (2, 0):
+        daemon = await self._daemon_transfers(local=here, insecure=insecure, ca=ca, ref=ref)
+        if daemon and unpack:
             from ._images import snapshotter_name
 
             # The transfer service unpacks only into the snapshotters its
             # ``unpack_config`` lists, by default overlayfs alone.
-            here = await snapshotter_name(self, snapshotter) != "overlayfs"
-        if await self._daemon_transfers(local=here, insecure=insecure, ca=ca, ref=ref):
+            daemon = await snapshotter_name(self, snapshotter) == "overlayfs"
+        if daemon:
             from .transfer._images import pull as daemon_pull
 
             return await daemon_pull(

@@ -40,6 +40,7 @@ server = "https://registry-1.docker.io"
   override_path = true
   client = [["c.pem", "/abs/c.key"], "both.pem"]
   skip_verify = true
+  dial_timeout = "1m1.5s"
 """,
     )
     hosts = Hosts.from_directory(tmp_path).lookup("docker.io")
@@ -60,6 +61,7 @@ server = "https://registry-1.docker.io"
             capabilities=frozenset({Capability.PULL}),
             client=((base / "c.pem", Path("/abs/c.key")), (base / "both.pem", None)),
             skip_verify=True,
+            dial_timeout=61.5,
         ),
         HostConfig(scheme="https", host="registry-1.docker.io", path="/v2", capabilities=ALL),
     )
@@ -113,6 +115,7 @@ def test_docker_certificate_layout(tmp_path: Path) -> None:
         ('skip_verify = "yes"\n', "skip_verify", "true or false"),
         ("[header]\nx = 1\n", "header.x", "string"),
         ('server = "ftp://x"\n', "server", "invalid server URL"),
+        ('dial_timeout = "5 seconds"\n', "dial_timeout", "duration"),
         ('[host."https://m"]\ncolour = "red"\n', 'host."https://m".colour', "unknown key"),
         ("server = [\n", None, "not valid TOML"),
     ],

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import ssl
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -100,6 +101,8 @@ class HostConfig:
             key means the key is in the certificate's file.
         skip_verify: skip certificate checks (``None``: not configured).
         headers: extra request headers, each name with its values.
+        dial_timeout: how long a connection may take to open, in seconds
+            (``None``: the default).
 
     Example:
         ```python
@@ -117,6 +120,7 @@ class HostConfig:
     client: tuple[tuple[Path, Path | None], ...] = ()
     skip_verify: bool | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    dial_timeout: float | None = None
 
     @property
     def url(self) -> str:
@@ -276,6 +280,16 @@ def _parse_host(
         for name, values in raw_headers.items()
         for value in _strings(values, file, field(f"header.{name}"))
     )
+    dial_timeout = None
+    if "dial_timeout" in table:
+        raw = table["dial_timeout"]
+        dial_timeout = _duration(raw) if isinstance(raw, str) else None
+        if dial_timeout is None:
+            raise HostsConfigError(
+                f'expected a duration such as "5s" or "500ms", not {shown(raw)}',
+                path=file,
+                field=field("dial_timeout"),
+            )
     return HostConfig(
         scheme=scheme,
         host=host,
@@ -285,7 +299,27 @@ def _parse_host(
         client=tuple(client),
         skip_verify=skip_verify,
         headers=headers,
+        dial_timeout=dial_timeout,
     )
+
+
+_DURATION_UNITS: Final = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_DURATION_RE: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def _duration(text: str) -> float | None:
+    """A Go duration (``"1m30s"``, ``"500ms"``) in seconds; ``None`` if it is not one."""
+    if not text or not re.fullmatch(rf"(?:{_DURATION_RE.pattern})+", text):
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_RE.findall(text))
 
 
 def _parse_file(file: Path) -> list[HostConfig]:

@@ -283,7 +283,7 @@ class Repository(AsyncResource):
             transport=_transport(verify, limits),
             verify=verify,  # for proxies from the environment, as before
             limits=limits,
-            timeout=httpx.Timeout(60.0, pool=None),
+            timeout=httpx.Timeout(60.0, connect=self.endpoint.dial_timeout or 60.0, pool=None),
             # No redirects here: `_exchange` follows them, checking each hop.
             headers=sent,
         )
