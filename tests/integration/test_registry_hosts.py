@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import attrs
 import pytest
-from registry_harness import RegistryServer
+from registry_harness import RegistryServer, _free_port
 from test_cli import Pyctr, ok, one_line_error, pyctr  # noqa: F401  (the pyctr fixture)
 from test_registry_pull import _push_multiplatform, busybox_tree
 
@@ -187,12 +187,16 @@ async def test_mirror_serves_the_image_while_the_upstream_does_not_resolve(
     with pytest.raises(UnavailableError, match=UNRESOLVABLE):
         await client.pull(name, local=True)
 
+    # A mirror that is down comes first: the next one serves.
+    down = f"127.0.0.1:{_free_port()}"
     hosts = _hosts(
         tmp_path,
         UNRESOLVABLE,
+        f'[host."http://{down}"]\n'
         f'[host."http://{mirror.host}"]\n  capabilities = ["pull", "resolve"]\n',
     )
     assert [h.url for h in hosts.lookup(UNRESOLVABLE)] == [
+        f"http://{down}/v2",
         f"http://{mirror.host}/v2",
         f"https://{UNRESOLVABLE}/v2",
     ]
@@ -204,6 +208,10 @@ async def test_mirror_serves_the_image_while_the_upstream_does_not_resolve(
     assert info.labels[f"containerd.io/distribution.source.{UNRESOLVABLE}"] == repo
     result = await client.run(image)
     assert result.stdout == b"from the mirror\n"
+
+    # When every host fails, the most telling failure wins: the mirror's 404.
+    with pytest.raises(NotFoundError, match=f"host {mirror.host}"):
+        await client.pull(f"{UNRESOLVABLE}/{repo}:missing", hosts=hosts)
     assert any(" 200 " in line for line in _requests(mirror, repo) if "manifests/v1" in line)
 
 

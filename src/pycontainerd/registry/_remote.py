@@ -3,8 +3,8 @@
 As containerd's resolver does, each operation uses the hosts with the
 capability it needs (a tag: ``pull`` and ``resolve``; a digest, a manifest
 or a blob: ``pull``; a push: the first host with ``push``) and moves on to
-the next host when one cannot be reached, fails with 5xx, or lacks the
-object.
+the next host when one fails (cannot be reached, answers an error, or
+serves bad content).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .._abc import AsyncResource
 from .._descriptors import Descriptor
 from .._shield import finish
 from ._auth import AuthLike, Credentials, resolve_credentials
-from ._errors import DigestError, NotFoundError, RegistryError, UnavailableError
+from ._errors import DigestError, NotFoundError, RegistryError
 from ._hosts import Capability, Headers, HostConfig, Hosts, header_pairs
 from ._http import Repository, TLSConfig
 from ._reference import Reference
@@ -28,8 +28,17 @@ __all__ = ["Remote", "hosts_for", "open_blob"]
 
 _T = TypeVar("_T")
 _CLEANUP_TIMEOUT = 10.0
-# Failures after which the next host is tried (containerd also moves on after these).
-_NEXT_HOST = (UnavailableError, NotFoundError)
+
+
+def _weight(exc: RegistryError) -> int:
+    """How much a host's failure says, as containerd's resolver ranks them.
+
+    Unreachable (no answer) says least, then "not here" (404), then any
+    other answer (a refusal, a 5xx): the heaviest one seen is raised.
+    """
+    if exc.status_code is None:
+        return 1
+    return 2 if exc.status_code == 404 else 3
 
 
 async def hosts_for(
@@ -111,18 +120,19 @@ class Remote(AsyncResource):
     async def _first(
         self, repos: Sequence[Repository], call: Callable[[Repository], Awaitable[_T]]
     ) -> _T:
-        """`call` on each host in turn until one answers; else the most telling failure."""
+        """`call` on each host in turn until one succeeds; else the most telling failure.
+
+        As containerd does, any registry failure of a host (unreachable, an
+        error status, bad content) passes the turn to the next one.
+        """
         failure: RegistryError | None = None
         for repo in repos:
             try:
                 return await call(repo)
-            except _NEXT_HOST as exc:
-                # A host that lacks the object says more than one that cannot be reached.
-                if failure is None or (
-                    isinstance(exc, NotFoundError) and not isinstance(failure, NotFoundError)
-                ):
+            except RegistryError as exc:
+                if failure is None or _weight(exc) > _weight(failure):
                     failure = exc
-        assert failure is not None
+        assert failure is not None  # `repos` is never empty
         raise failure
 
     async def resolve(self) -> Descriptor:
