@@ -304,10 +304,12 @@ async def test_headers_reach_the_registry(
     repo = _repo()
     await _image_in(client, mirror, repo, tmp_path, "headers\n")
     # The access log shows the referer and the user agent of each request.
+    # (TLS settings on an http:// host: HTTPS is tried first, then plain HTTP.)
     hosts = _hosts(
         tmp_path,
         UNRESOLVABLE,
-        f'[host."http://{mirror.host}"]\n  [host."http://{mirror.host}".header]\n'
+        f'[host."http://{mirror.host}"]\n  skip_verify = false\n'
+        f'  [host."http://{mirror.host}".header]\n'
         '    User-Agent = "pycontainerd-hosts-test/1"\n',
     )
     referer = f"https://ci.example/{uuid.uuid4().hex}"
@@ -572,3 +574,23 @@ async def test_pyctr_hosts_dir_header_and_content_fetch(
     assert "hosts.toml: capabilities: unknown capability 'fly'" in err
     err = one_line_error(await pyctr("images", "pull", "--header", "no-colon", name))
     assert "--header" in err
+
+
+async def test_cancelled_fetch_through_a_mirror_leaves_no_image_or_lease(
+    containerd_client: pycontainerd.Client, mirror: RegistryServer, tmp_path: Path
+) -> None:
+    client = containerd_client
+    repo = _repo()
+    await _push_multiplatform(mirror, f"{mirror.host}/{repo}:multi")
+    hosts = _hosts(tmp_path, UNRESOLVABLE, f'[host."http://{mirror.host}"]\n')
+    name = f"{UNRESOLVABLE}/{repo}:multi"
+    with anyio.CancelScope() as scope:
+
+        def cancel_on_a_layer(p: Progress) -> None:
+            if p.state is BlobState.DOWNLOADING and p.media_type.endswith("layer.v1.tar"):
+                scope.cancel()
+
+        await client.fetch(name, hosts=hosts, progress=cancel_on_a_layer)
+    assert scope.cancelled_caught
+    stock = await inventory(client)
+    assert (stock.images, stock.leases) == ((), ())

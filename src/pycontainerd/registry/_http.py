@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import anyio
 import httpcore
@@ -288,11 +289,18 @@ class Repository(AsyncResource):
             headers=sent,
         )
         scheme = self.endpoint.scheme
+        if scheme == "http" and self.endpoint.has_tls_config and not self._on_port_80():
+            # TLS configured for an http:// host: HTTPS first, plain HTTP if
+            # the server does not speak TLS (containerd's HTTP fallback).
+            scheme = None
         self._base: str | None = None if scheme is None else f"{scheme}://{self.endpoint.host}"
         self._base_lock = anyio.Lock()
         self._auth_lock = anyio.Lock()
         self._authorization: str | None = None
         self._token_expires = 0.0
+
+    def _on_port_80(self) -> bool:
+        return urlsplit(f"//{self.endpoint.host}").port == 80
 
     async def aclose(self) -> None:
         """Close the connection pool however the caller is cancelled, bounded in time."""
