@@ -246,11 +246,6 @@ class PlatformMatcher:
         return cls([platform])
 
     @classmethod
-    def any(cls, platforms: Iterable[Platform]) -> PlatformMatcher:
-        """Any of `platforms` (each after normalisation), in that order (``platforms.Any``)."""
-        return cls(platforms)
-
-    @classmethod
     def all(cls) -> PlatformMatcher:
         """Every platform."""
         return cls(None)

@@ -487,7 +487,7 @@ async def fetch(
         matcher = _oci.PlatformMatcher.all()
     else:
         parsed = [Platform.parse(p) if isinstance(p, str) else p for p in platforms]
-        matcher = _oci.PlatformMatcher.any(parsed)
+        matcher = _oci.PlatformMatcher(parsed)  # any of them, in order (Go's platforms.Any)
     return await _run(
         client,
         ref,
