@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ._tasks import RunResult, Tasks
     from ._tls import TLS
     from .events._stream import Events
-    from .registry import Credentials, Progress
+    from .registry import Credentials, Hosts, Progress
     from .stdio._io import FifoRegistry
 
 __all__ = [
@@ -649,6 +649,10 @@ class Client(AsyncResource):
         progress: Callable[[Progress], Awaitable[None] | None] | None = None,
         max_concurrent_downloads: int = 3,
         local: bool = False,
+        hosts: Hosts | None = None,
+        headers: Mapping[str, str | Sequence[str]] | None = None,
+        labels: Mapping[str, str] | None = None,
+        snapshot_labels: Mapping[str, str] | None = None,
     ) -> Image:
         """Pull an image from a registry into this namespace, unpack it and name it `ref`.
 
@@ -681,11 +685,28 @@ class Client(AsyncResource):
                 (when unpacking, layers start bottom-up, see the registry guide);
                 for the in-process path only.
             local: pull in this process even where the daemon could (see below).
+            hosts: containerd's hosts configuration (`pycontainerd.registry.Hosts`,
+                read from a ``certs.d``-style directory): mirrors tried in order,
+                each for what its capabilities allow, with its own CAs, client
+                certificates and headers; the registry itself last unless the
+                configuration names another ``server``.
+            headers: extra HTTP headers for every registry request (a name
+                with one value or a list of them), sent before the hosts
+                configuration's own.
+            labels: labels of the image record (containerd's ``WithPullLabels``).
+            snapshot_labels: labels on every snapshot the unpacking makes
+                (``WithPullSnapshotter`` with ``snapshots.WithLabels``), as
+                remote snapshotters such as stargz read them; the unpacker's
+                own labels win over these.
 
         On containerd 2.0 and newer the daemon pulls, through its transfer
         service (as ``ctr`` 2.x does), unless `local` is set or the pull
-        needs what only this process can do (`ca`, or `insecure` for a host
-        that is not loopback). Credentials then reach the daemon over a
+        needs what only this process can do (`ca`, `hosts`, `headers`,
+        `snapshot_labels`, unpacking into a snapshotter other than
+        overlayfs, which the daemon's transfer service unpacks into only when
+        its ``unpack_config`` says so, or `insecure` for a host that is not
+        loopback).
+        Credentials then reach the daemon over a
         stream when it asks, for the registry's host only. On 1.6 and 1.7 the
         pull runs here: blobs stream from the registry into the content store.
 
@@ -720,7 +741,15 @@ class Client(AsyncResource):
             print(image.name, image.target.digest)
             ```
         """
-        if await self._daemon_transfers(local=local, insecure=insecure, ca=ca, ref=ref):
+        here = local or hosts is not None or bool(headers) or bool(snapshot_labels)
+        daemon = await self._daemon_transfers(local=here, insecure=insecure, ca=ca, ref=ref)
+        if daemon and unpack:
+            from ._images import snapshotter_name
+
+            # The transfer service unpacks only into the snapshotters its
+            # ``unpack_config`` lists, by default overlayfs alone.
+            daemon = await snapshotter_name(self, snapshotter) == "overlayfs"
+        if daemon:
             from .transfer._images import pull as daemon_pull
 
             return await daemon_pull(
@@ -732,6 +761,7 @@ class Client(AsyncResource):
                 auth=auth,
                 insecure=insecure,
                 progress=progress,
+                labels=labels,
             )
         from .registry._pull import pull
 
@@ -746,6 +776,135 @@ class Client(AsyncResource):
             ca=ca,
             progress=progress,
             max_concurrent_downloads=max_concurrent_downloads,
+            hosts=hosts,
+            headers=headers,
+            labels=labels,
+            snapshot_labels=snapshot_labels,
+        )
+
+    async def fetch(
+        self,
+        ref: str,
+        *,
+        platforms: Sequence[Platform | str] | None = None,
+        all_metadata: bool = False,
+        auth: Credentials | tuple[str, str] | None = None,
+        insecure: bool = False,
+        ca: str | _os.PathLike[str] | ssl.SSLContext | None = None,
+        hosts: Hosts | None = None,
+        headers: Mapping[str, str | Sequence[str]] | None = None,
+        labels: Mapping[str, str] | None = None,
+        progress: Callable[[Progress], Awaitable[None] | None] | None = None,
+        max_concurrent_downloads: int = 3,
+    ) -> Image:
+        """Fetch an image's content and create its record, without unpacking (Go's ``Client.Fetch``).
+
+        Every platform of an index is fetched unless `platforms` names some
+        (each matched exactly, after normalisation); with `all_metadata`
+        the other platforms' manifests and configs come too, but not their
+        layers (``platforms=[]`` with `all_metadata`: metadata only). As `pull`, everything runs under a lease until the image
+        record holds the content, and runs in this process on every release.
+
+        Args:
+            ref: the image reference.
+            platforms: the platforms whose layers to fetch; default: all.
+            all_metadata: also fetch the manifests and configs of the other platforms.
+            auth: credentials, as for `pull`.
+            insecure: allow plain HTTP / skip TLS verification, as for `pull`.
+            ca: CA bundle path or ``ssl.SSLContext``, as for `pull`.
+            hosts: the hosts configuration, as for `pull`.
+            headers: extra HTTP headers, as for `pull`.
+            labels: labels of the image record.
+            progress: per-blob `pycontainerd.registry.Progress` updates.
+            max_concurrent_downloads: how many blobs download at once, at most.
+
+        Returns:
+            The image record (unpacked nowhere).
+
+        Raises:
+            pycontainerd.registry.PlatformNotFoundError: an index has none of `platforms`.
+            pycontainerd.registry.RegistryError: as for `pull`.
+
+        Example:
+            ```python
+            image = await client.fetch("localhost:5000/app:v1", platforms=["linux/amd64", "linux/arm64"])
+            print(await image.platforms())
+            ```
+        """
+        from .registry._pull import fetch
+
+        return await fetch(
+            self,
+            ref,
+            platforms=platforms,
+            all_metadata=all_metadata,
+            auth=auth,
+            insecure=insecure,
+            ca=ca,
+            hosts=hosts,
+            headers=headers,
+            labels=labels,
+            progress=progress,
+            max_concurrent_downloads=max_concurrent_downloads,
+        )
+
+    async def fetch_blob(
+        self,
+        ref: str,
+        descriptor: Descriptor,
+        *,
+        auth: Credentials | tuple[str, str] | None = None,
+        insecure: bool = False,
+        ca: str | _os.PathLike[str] | ssl.SSLContext | None = None,
+        hosts: Hosts | None = None,
+        headers: Mapping[str, str | Sequence[str]] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """Fetch one blob of repository `ref` by its descriptor into the content store.
+
+        The blob streams into the store, is checked against the descriptor's
+        size and digest, and is committed with `labels` and containerd's
+        ``containerd.io/distribution.source.<registry>`` label (a blob
+        already in the store only gets the labels). Nothing refers to it: hold
+        it with a lease (`with_lease`) or a ``containerd.io/gc.root``
+        label, or the garbage collector takes it. To read a blob without
+        storing it, see `pycontainerd.registry.open_blob`.
+
+        Args:
+            ref: the repository (any tag or digest of it).
+            descriptor: the blob's digest and size (its media type is sent
+                as ``Accept`` for manifests).
+            auth: credentials, as for `pull`.
+            insecure: allow plain HTTP / skip TLS verification, as for `pull`.
+            ca: CA bundle path or ``ssl.SSLContext``, as for `pull`.
+            hosts: the hosts configuration, as for `pull`.
+            headers: extra HTTP headers, as for `pull`.
+            labels: labels of the stored blob.
+
+        Raises:
+            pycontainerd.registry.NotFoundError: no host has the blob.
+            pycontainerd.registry.DigestError: the bytes do not match; nothing was kept.
+
+        Example:
+            ```python
+            manifest = await image.manifest()
+            async with client.leases.lease() as leased:
+                await leased.fetch_blob("localhost:5000/app:v1", manifest.config)
+                config = await leased.content.read(manifest.config.digest)
+            ```
+        """
+        from .registry._pull import fetch_blob
+
+        await fetch_blob(
+            self,
+            ref,
+            descriptor,
+            auth=auth,
+            insecure=insecure,
+            ca=ca,
+            hosts=hosts,
+            headers=headers,
+            labels=labels,
         )
 
     async def _daemon_transfers(self, *, local: bool, insecure: bool, ca: object, ref: str) -> bool:
@@ -827,11 +986,19 @@ class Client(AsyncResource):
         ca: str | _os.PathLike[str] | ssl.SSLContext | None = None,
         progress: Callable[[Progress], Awaitable[None] | None] | None = None,
         local: bool = False,
+        hosts: Hosts | None = None,
+        headers: Mapping[str, str | Sequence[str]] | None = None,
+        max_concurrent_uploads: int = 3,
     ) -> Descriptor:
         """Push an image to a registry as `ref`: missing blobs, then manifests, then the tag.
 
-        Blobs the registry already has are skipped. With `platform`, only
-        that platform's manifest is pushed (and tagged) out of an index.
+        Blobs the registry already has are skipped. A blob pulled from
+        another repository of the same registry (its
+        ``containerd.io/distribution.source.<registry>`` label says so) is
+        mounted from there (``POST ?mount=<digest>&from=<repository>``)
+        rather than uploaded, as containerd's pusher does; a registry that
+        declines uploads it as usual. With `platform`, only that platform's
+        manifest is pushed (and tagged) out of an index.
 
         Args:
             ref: where to push (``registry.example.com/team/app:v1``).
@@ -843,10 +1010,15 @@ class Client(AsyncResource):
             ca: CA bundle path or ``ssl.SSLContext``, as for `pull`.
             progress: per-blob `pycontainerd.registry.Progress` updates.
             local: push from this process even where the daemon could.
+            hosts: the hosts configuration, as for `pull`: the push goes to
+                the first host with the ``push`` capability.
+            headers: extra HTTP headers, as for `pull`.
+            max_concurrent_uploads: how many blobs upload at once, at most.
 
         As `pull`, on containerd 2.0 and newer the daemon pushes (a whole
-        image; with `platform`, or `ca`, or `insecure` off loopback, the push
-        runs here).
+        image; with `platform`, `ca`, `hosts`, `headers`, a
+        `max_concurrent_uploads` other than 3, or `insecure` off loopback,
+        the push runs here).
 
         Returns:
             The descriptor of the manifest or index now tagged in the registry.
@@ -864,9 +1036,14 @@ class Client(AsyncResource):
             await client.push("localhost:5000/tools:1")
             ```
         """
-        if platform is None and await self._daemon_transfers(
-            local=local, insecure=insecure, ca=ca, ref=ref
-        ):
+        here = (
+            local
+            or hosts is not None
+            or bool(headers)
+            or max_concurrent_uploads != 3
+            or platform is not None
+        )
+        if await self._daemon_transfers(local=here, insecure=insecure, ca=ca, ref=ref):
             from .transfer._images import push as daemon_push
 
             return await daemon_push(
@@ -883,4 +1060,7 @@ class Client(AsyncResource):
             insecure=insecure,
             ca=ca,
             progress=progress,
+            hosts=hosts,
+            headers=headers,
+            max_concurrent_uploads=max_concurrent_uploads,
         )

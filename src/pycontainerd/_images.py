@@ -699,6 +699,7 @@ async def unpack_layers(
     *,
     what: str,
     fetched: Callable[[Descriptor], Awaitable[None]] | None = None,
+    snapshot_labels: Mapping[str, str] | None = None,
 ) -> str:
     """Unpack `layers` (bottom first) into `snapshotter` as containerd's unpacker does; return the chain ID.
 
@@ -707,7 +708,9 @@ async def unpack_layers(
     need not be in the content store yet: the unpacker awaits
     ``fetched(blob)`` before it reads the config or applies a layer, which
     lets a pull unpack the lower layers while the upper ones still
-    download. `what` names the image in errors.
+    download. `what` names the image in errors. `snapshot_labels` go on
+    each snapshot it makes (containerd's ``snapshots.WithLabels`` unpack
+    option), under the labels the unpacker sets itself.
     """
     if fetched is not None:
         await fetched(config)
@@ -724,7 +727,9 @@ async def unpack_layers(
     snapshots = client.snapshots(snapshotter)
     for attempt in range(3):
         try:
-            top = await _unpack_chain(client, snapshots, layers, diff_ids, fetched)
+            top = await _unpack_chain(
+                client, snapshots, layers, diff_ids, fetched, snapshot_labels or {}
+            )
         except _ParentGone as gone:
             # A lower snapshot vanished (removed or collected) between its stat
             # and the prepare on top of it: start again from the bottom.
@@ -784,6 +789,7 @@ async def _unpack_chain(
     layers: Sequence[Descriptor],
     diff_ids: Sequence[str],
     fetched: Callable[[Descriptor], Awaitable[None]] | None,
+    snapshot_labels: Mapping[str, str],
 ) -> str:
     chain: list[str] = []
     for layer, diff_id in zip(layers, diff_ids, strict=True):
@@ -800,9 +806,10 @@ async def _unpack_chain(
             continue
         if fetched is not None:
             await fetched(layer)
-        labels = {
-            k: v for k, v in layer.annotations.items() if k.startswith("containerd.io/snapshot/")
-        }
+        labels = dict(snapshot_labels)
+        labels.update(
+            (k, v) for k, v in layer.annotations.items() if k.startswith("containerd.io/snapshot/")
+        )
         labels[_oci.LABEL_SNAPSHOT_REF] = chain_id
         applied = await _apply_layer(client, snapshots, layer, diff_id, parent, chain_id, labels)
         if applied:

@@ -17,6 +17,7 @@ from .._client import Client
 from .._image_config import ImageConfig
 from .._images import Image, ImageCheck
 from .._platforms import Platform
+from ..registry import Hosts
 from . import _output as out
 from ._app import CliError, Commands, format_option, label_pairs, quiet_option
 
@@ -106,6 +107,7 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("ref", help="where to push, e.g. registry.example.com/team/app:v1")
     p.add_argument("local", nargs="?", help="the local image (default: the one named REF)")
     p.add_argument("--platform", help="push only this platform's manifest")
+    p.add_argument("--max-concurrent-uploaded-layers", type=int, default=3, metavar="N")
     _registry_options(p)
     _local_option(p, "push")
     p = images.command("rm", images_rm, "remove images", aliases=["remove", "delete"])
@@ -394,6 +396,27 @@ def _registry_options(p: argparse.ArgumentParser) -> None:
         help="allow plain HTTP and unverified TLS",
     )
     p.add_argument("--ca", help="CA bundle to verify the registry with")
+    p.add_argument("--hosts-dir", help="containerd's hosts configuration directory (certs.d)")
+    p.add_argument(
+        "--header", action="append", default=[], help="'NAME: VALUE' on every request (repeat)"
+    )
+
+
+def registry_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The registry keyword arguments of pull, push and fetch from `_registry_options`."""
+    headers: dict[str, list[str]] = {}
+    for item in args.header:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise CliError(f"invalid --header {item!r}: expected 'NAME: VALUE'")
+        headers.setdefault(name.strip(), []).append(value.strip())
+    return {
+        "auth": _credentials(args),
+        "insecure": args.insecure,
+        "ca": args.ca,
+        "hosts": Hosts.from_directory(args.hosts_dir) if args.hosts_dir else None,
+        "headers": headers or None,
+    }
 
 
 def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -433,12 +456,10 @@ async def images_pull(client: Client, args: argparse.Namespace) -> int:
             platform=args.platform,
             unpack=not args.no_unpack,
             snapshotter=args.snapshotter,
-            auth=_credentials(args),
-            insecure=args.insecure,
-            ca=args.ca,
             progress=progress,
             max_concurrent_downloads=args.max_concurrent_downloads,
             local=args.local,
+            **registry_settings(args),
         )
     finally:
         progress.finish()
@@ -454,11 +475,10 @@ async def images_push(client: Client, args: argparse.Namespace) -> int:
             args.ref,
             args.local,
             platform=args.platform,
-            auth=_credentials(args),
-            insecure=args.insecure,
-            ca=args.ca,
             progress=progress,
             local=args.local,
+            max_concurrent_uploads=args.max_concurrent_uploaded_layers,
+            **registry_settings(args),
         )
     finally:
         progress.finish()

@@ -13,8 +13,10 @@ import anyio
 
 from .. import errors
 from .._client import Client
+from .._platforms import Platform
 from . import _output as out
 from ._app import CliError, Commands, format_option, label_pairs, quiet_option
+from ._images import _BlobProgress, _registry_options, registry_settings
 
 
 def register(commands: Commands) -> None:
@@ -43,6 +45,20 @@ def _register_content(commands: Commands) -> None:
     p.add_argument("--label", action="append", default=[], help="KEY=VALUE (repeat)")
     p = c.command("rm", content_rm, "remove blobs", aliases=["remove", "delete"])
     p.add_argument("digests", nargs="+", metavar="DIGEST")
+    p = c.command("fetch", content_fetch, "fetch an image's content (no unpacking)")
+    p.add_argument("ref", help="e.g. docker.io/library/busybox:latest")
+    p.add_argument("--platform", action="append", default=[], help="fetch this platform (repeat)")
+    p.add_argument("--all-platforms", action="store_true", help="fetch every platform")
+    p.add_argument(
+        "--skip-metadata",
+        action="store_true",
+        help="skip the other platforms' manifests and configs",
+    )
+    p.add_argument(
+        "--metadata-only", action="store_true", help="fetch manifests and configs, no layers"
+    )
+    p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N")
+    _registry_options(p)
 
 
 def _age(when: datetime | None) -> str:
@@ -277,4 +293,30 @@ async def sandboxes_rm(client: Client, args: argparse.Namespace) -> int:
             await sandbox.controller.shutdown(sandbox.id)
         await client.sandboxes.delete(sandbox.id)
         print(sandbox_id)
+    return 0
+
+
+async def content_fetch(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr content fetch: as ``ctr content fetch``, the host's platform and every manifest."""
+    if args.metadata_only and (args.platform or args.all_platforms or args.skip_metadata):
+        raise CliError("--metadata-only takes no --platform, --all-platforms or --skip-metadata")
+    if args.metadata_only:
+        platforms: list[str] | None = []
+    elif args.all_platforms:
+        platforms = None
+    else:
+        platforms = args.platform or [str(Platform.host())]
+    progress = _BlobProgress("fetching")
+    try:
+        image = await client.fetch(
+            args.ref,
+            platforms=platforms,
+            all_metadata=not args.skip_metadata,
+            progress=progress,
+            max_concurrent_downloads=args.max_concurrent_downloads,
+            **registry_settings(args),
+        )
+    finally:
+        progress.finish()
+    print(f"{image.name} {image.target.digest}")
     return 0

@@ -23,15 +23,21 @@ from ._errors import (
     UnavailableError,
     UnsupportedMediaTypeError,
 )
+from ._hosts import Capability, HostConfig, Hosts, HostsConfigError
 from ._progress import BlobState, Progress, ProgressCallback
 from ._reference import Reference
+from ._remote import open_blob
 
 __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "BlobState",
+    "Capability",
     "Credentials",
     "DigestError",
+    "HostConfig",
+    "Hosts",
+    "HostsConfigError",
     "InsecureURLError",
     "NotFoundError",
     "PlatformNotFoundError",
@@ -41,4 +47,5 @@ __all__ = [
     "RegistryError",
     "UnavailableError",
     "UnsupportedMediaTypeError",
+    "open_blob",
 ]

@@ -17,10 +17,12 @@ import attrs
 from .._identifiers import shown
 
 __all__ = [
+    "AuthLike",
     "Challenge",
     "Credentials",
     "docker_config_credentials",
     "parse_challenges",
+    "resolve_credentials",
 ]
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
@@ -213,3 +215,13 @@ async def _from_helper(helper: str, server: str) -> Credentials | None:
     if username == "<token>":
         return Credentials(identity_token=secret)
     return Credentials(username=username, password=secret)
+
+
+AuthLike = Credentials | tuple[str, str] | None
+
+
+async def resolve_credentials(auth: AuthLike, domain: str) -> Credentials | None:
+    """Explicit credentials, else docker's ``config.json`` entry for `domain`, else ``None``."""
+    if auth is not None:
+        return Credentials._coerce(auth)
+    return await docker_config_credentials(domain)

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import anyio
 import httpcore
@@ -43,6 +44,7 @@ from ._errors import (
     RegistryError,
     UnavailableError,
 )
+from ._hosts import HostConfig
 from ._media import ACCEPT, MAX_MANIFEST_SIZE, sniff
 from ._reference import Reference, is_loopback
 
@@ -237,6 +239,11 @@ class Repository(AsyncResource):
             are still checked when they speak HTTPS).
         ca: a CA bundle path, or a ready ``ssl.SSLContext`` (client certificates...).
         max_connections: the connection pool's bound.
+        endpoint: the host to contact (a mirror from a hosts configuration);
+            default: the registry's own. Its CAs, client certificates and
+            ``skip_verify`` replace `ca`; an ``http://`` endpoint may use plain HTTP.
+        headers: extra headers for every request, before the endpoint's own
+            (a ``User-Agent`` among them replaces the default one).
 
     An async context manager: entering does no I/O; leaving closes the
     connection pool (`aclose`), which can block for up to 10 seconds.
@@ -251,29 +258,49 @@ class Repository(AsyncResource):
         insecure: bool = False,
         ca: TLSConfig = None,
         max_connections: int = 8,
+        endpoint: HostConfig | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.ref = ref
+        self.endpoint = endpoint or HostConfig(scheme=None, host=ref.host)
         self._credentials = credentials
         self._scopes = [f"repository:{ref.path}:{'pull,push' if push else 'pull'}"]
         self._insecure = insecure
-        self._host = httpx.URL(f"https://{ref.host}").host
-        verify = _verify_context(ca, insecure)
+        self._host = httpx.URL(f"https://{self.endpoint.host}").host
+        self._path = self.endpoint.path
+        mirror = self.endpoint.host != ref.host
+        self._who = f"{ref.domain} (host {self.endpoint.host})" if mirror else ref.domain
+        if self.endpoint.has_tls_config:
+            verify: ssl.SSLContext | bool = self.endpoint.ssl_context()
+        else:
+            verify = _verify_context(ca, insecure)
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
+        sent = httpx.Headers([*headers, *self.endpoint.headers])
+        for name, value in (("User-Agent", _USER_AGENT), ("Accept-Encoding", "identity")):
+            sent.setdefault(name, value)
         self._client = httpx.AsyncClient(
             transport=_transport(verify, limits),
             verify=verify,  # for proxies from the environment, as before
             limits=limits,
-            timeout=httpx.Timeout(60.0, pool=None),
+            timeout=httpx.Timeout(60.0, connect=self.endpoint.dial_timeout or 60.0, pool=None),
             # No redirects here: `_exchange` follows them, checking each hop.
-            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
+            headers=sent,
         )
-        self._base: str | None = None
+        scheme = self.endpoint.scheme
+        if scheme == "http" and self.endpoint.has_tls_config and not self._on_port_80():
+            # TLS configured for an http:// host: HTTPS first, plain HTTP if
+            # the server does not speak TLS (containerd's HTTP fallback).
+            scheme = None
+        self._base: str | None = None if scheme is None else f"{scheme}://{self.endpoint.host}"
         self._base_lock = anyio.Lock()
         self._auth_lock = anyio.Lock()
         self._authorization: str | None = None
         self._token_expires = 0.0
+
+    def _on_port_80(self) -> bool:
+        return urlsplit(f"//{self.endpoint.host}").port == 80
 
     async def aclose(self) -> None:
         """Close the connection pool however the caller is cancelled, bounded in time."""
@@ -288,23 +315,24 @@ class Repository(AsyncResource):
             return self._base
         async with self._base_lock:
             if self._base is None:
-                https = f"https://{self.ref.host}"
+                https = f"https://{self.endpoint.host}"
                 if not self._plain_ok(self._host):
                     self._base = https
                 else:
                     try:
-                        response = await self._client.get(f"{https}/v2/")
+                        response = await self._client.get(f"{https}{self._path}/")
                         await response.aclose()
                         self._base = https
                     except httpx.ConnectError as exc:
                         if not _is_tls_mismatch(exc):
                             raise self._connect_error(exc, https) from None
-                        self._base = f"http://{self.ref.host}"
+                        self._base = f"http://{self.endpoint.host}"
             return self._base
 
     def _plain_ok(self, host: str) -> bool:
-        """Whether plain HTTP may go to `host`: a loopback host, or the registry marked insecure."""
-        return is_loopback(host) or (self._insecure and host == self._host)
+        """Whether plain HTTP may go to `host`: loopback, or the registry's marked insecure or ``http://``."""
+        ours = host == self._host and (self._insecure or self.endpoint.scheme == "http")
+        return is_loopback(host) or ours
 
     def _is_registry(self, url: httpx.URL) -> bool:
         """Whether `url` is on the registry's origin, the only one its credentials go to."""
@@ -314,7 +342,7 @@ class Repository(AsyncResource):
         reason = str(exc) or type(exc).__name__
         shown = _shown(httpx.URL(url))
         return UnavailableError(
-            f"cannot reach registry {self.ref.domain} at {shown}: {reason}", url=shown
+            f"cannot reach registry {self._who} at {shown}: {reason}", url=shown
         )
 
     async def _exchange(
@@ -346,7 +374,7 @@ class Repository(AsyncResource):
                 url = request.url
                 if url.scheme == "http" and not self._plain_ok(url.host):
                     raise InsecureURLError(
-                        f"refusing plain HTTP to {_shown(url)} (for registry {self.ref.domain}): "
+                        f"refusing plain HTTP to {_shown(url)} (for registry {self._who}): "
                         "only loopback hosts and the registry itself, when marked insecure, "
                         "may use it",
                         url=_shown(url),
@@ -371,13 +399,13 @@ class Repository(AsyncResource):
             for body in bodies:
                 await _end_body(body)
         raise RegistryError(
-            f"registry {self.ref.domain}: too many redirects, the last to {_shown(request.url)}",
+            f"registry {self._who}: too many redirects, the last to {_shown(request.url)}",
             url=_shown(request.url),
         )
 
     async def url(self, suffix: str) -> str:
-        """The URL of ``/v2/<repository>/<suffix>``."""
-        return f"{await self.base()}/v2/{self.ref.path}/{suffix}"
+        """The URL of ``/v2/<repository>/<suffix>`` (under the endpoint's API root)."""
+        return f"{await self.base()}{self._path}/{self.ref.path}/{suffix}"
 
     async def send(
         self,
@@ -410,7 +438,9 @@ class Repository(AsyncResource):
                     method, url, headers=request_headers, content=body
                 )
                 response = await self._exchange(request, content if callable(content) else None)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, ssl.SSLError) as exc:
+                # A server refusing the client's certificate says so after the
+                # TLS 1.3 handshake, in the first read: httpx lets that SSLError through.
                 raise self._connect_error(exc, url) from None
             finally:
                 await _end_body(body)
@@ -424,7 +454,7 @@ class Repository(AsyncResource):
                         continue
                     if self._authorization is not None:
                         raise AuthenticationError(
-                            f"{what or method}: registry {self.ref.domain} refused the credentials "
+                            f"{what or method}: registry {self._who} refused the credentials "
                             "given for it (401)",
                             status_code=401,
                             url=url,
@@ -445,7 +475,7 @@ class Repository(AsyncResource):
         codes, detail = _registry_errors(response)
         status = response.status_code
         url = _shown(response.request.url)
-        text = f"{what}: registry {self.ref.domain} answered {status}"
+        text = f"{what}: registry {self._who} answered {status}"
         if codes:
             text += f" {', '.join(codes)}"
         if detail:
@@ -465,14 +495,14 @@ class Repository(AsyncResource):
                     creds = self._credentials
                     if creds is None or not (creds.username or creds.password):
                         raise AuthenticationError(
-                            f"registry {self.ref.domain} requires authentication and no credentials "
+                            f"registry {self._who} requires authentication and no credentials "
                             "were given (pass auth= or add them to docker's config.json)",
                             status_code=401,
                             url=url,
                         )
                     if used is not None and used.startswith("Basic "):
                         raise AuthenticationError(
-                            f"registry {self.ref.domain} refused the credentials given for it",
+                            f"registry {self._who} refused the credentials given for it",
                             status_code=401,
                             url=url,
                         )
@@ -480,7 +510,7 @@ class Repository(AsyncResource):
                     self._token_expires = float("inf")
                     return
             raise AuthenticationError(
-                f"registry {self.ref.domain} refused the request (401) without a usable challenge",
+                f"registry {self._who} refused the request (401) without a usable challenge",
                 status_code=401,
                 url=url,
             )
@@ -524,7 +554,7 @@ class Repository(AsyncResource):
         if response.status_code in (401, 403):
             detail = "refused the credentials given" if creds else "requires credentials"
             raise AuthenticationError(
-                f"token server of registry {self.ref.domain} {detail} (HTTP {response.status_code})",
+                f"token server of registry {self._who} {detail} (HTTP {response.status_code})",
                 status_code=response.status_code,
                 url=realm,
             )
@@ -539,7 +569,7 @@ class Repository(AsyncResource):
             expires_in = 0
         if not isinstance(token, str) or not token:
             raise AuthenticationError(
-                f"token server of registry {self.ref.domain} answered without a token", url=realm
+                f"token server of registry {self._who} answered without a token", url=realm
             )
         self._authorization = f"Bearer {token}"
         # Renew a little early; a token without expiry is good for 60 s by the spec.
@@ -720,12 +750,39 @@ class Repository(AsyncResource):
         return length is None or not length.isdigit() or int(length) == desc.size
 
     async def push_blob(
-        self, desc: Descriptor, content: Callable[[], AsyncIterator[bytes]]
-    ) -> None:
-        """Upload a blob in one ``PUT`` (after ``POST`` opens the upload session)."""
+        self,
+        desc: Descriptor,
+        content: Callable[[], AsyncIterator[bytes]],
+        *,
+        mount_from: str | None = None,
+    ) -> bool:
+        """Upload a blob in one ``PUT`` (after ``POST`` opens the upload session).
+
+        With `mount_from` (another repository on this registry that has the
+        blob), the ``POST`` first asks the registry to mount it from there;
+        the registry then copies nothing over the network.
+
+        Returns:
+            ``True`` when the registry mounted the blob, ``False`` when it was uploaded.
+        """
         what = f"uploading blob {desc.digest} to {self.ref.name}"
         start = await self.url("blobs/uploads/")
-        response = await self.send("POST", start, ok=(202,), what=what)
+        response: httpx.Response | None = None
+        if mount_from is not None:
+            scope = f"repository:{mount_from}:pull"
+            if scope not in self._scopes:
+                self._scopes.append(scope)
+            params = {"mount": desc.digest, "from": mount_from}
+            mount = str(httpx.URL(start).copy_merge_params(params))
+            try:
+                # A registry that cannot mount opens an upload instead (202).
+                response = await self.send("POST", mount, ok=(201, 202), what=what)
+            except (AuthenticationError, AccessDeniedError):
+                response = None  # not allowed to read the source: upload, as containerd does
+            if response is not None and response.status_code == 201:
+                return True
+        if response is None:
+            response = await self.send("POST", start, ok=(202,), what=what)
         location = response.headers.get("location")
         if not location:
             raise RegistryError(f"{what}: registry gave no upload location", url=start)
@@ -739,6 +796,7 @@ class Repository(AsyncResource):
             ok=(201,),
             what=what,
         )
+        return False
 
     async def put_manifest(self, tag_or_digest: str, media_type: str, data: bytes) -> str:
         """Store a manifest or index under a tag or its digest; returns the registry's digest."""

@@ -21,25 +21,27 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import attrs
 
-from .. import _oci, errors
+from .. import _identifiers, _oci, errors
 from .._descriptors import Descriptor
 from .._images import Image, snapshotter_name, unpack_layers
 from .._platforms import Platform
 from .._shield import Removal, finish
-from ._auth import Credentials, docker_config_credentials
-from ._errors import DigestError, PlatformNotFoundError, UnsupportedMediaTypeError
-from ._http import Repository, TLSConfig
+from ._auth import AuthLike, resolve_credentials
+from ._errors import DigestError, NotFoundError, PlatformNotFoundError, UnsupportedMediaTypeError
+from ._hosts import Headers, Hosts, header_pairs
+from ._http import TLSConfig
 from ._ingest import abort_ingest, open_ingest, prime_ingest
 from ._media import append_source, distribution_source, label_fits
 from ._progress import BlobState, ProgressCallback, report
 from ._reference import Reference
+from ._remote import Remote, hosts_for
 from ._tasks import task_group
 
 if TYPE_CHECKING:
     from .._client import Client
     from .._content import ContentWriter
 
-__all__ = ["AuthLike", "pull", "resolve_credentials"]
+__all__ = ["AuthLike", "fetch", "pull", "resolve_credentials"]
 
 _LEASE_EXPIRY: Final = 24 * 3600.0
 _CLEANUP_TIMEOUT: Final = 10.0
@@ -48,15 +50,6 @@ _CLEANUP_TIMEOUT: Final = 10.0
 # the lowest download made no progress for _STALL seconds.
 _STALL: Final = 0.1
 _LOOKAHEAD: Final = 8 << 20
-
-AuthLike = Credentials | tuple[str, str] | None
-
-
-async def resolve_credentials(auth: AuthLike, domain: str) -> Credentials | None:
-    """Explicit credentials, else docker's ``config.json`` entry for `domain`, else ``None``."""
-    if auth is not None:
-        return Credentials._coerce(auth)
-    return await docker_config_credentials(domain)
 
 
 def _ref_key(desc: Descriptor) -> str:
@@ -165,15 +158,24 @@ class _Puller:
         self,
         client: Client,
         leased: Client,
-        repo: Repository,
+        repo: Remote,
         matcher: _oci.PlatformMatcher,
         progress: ProgressCallback | None,
         limit: int,
+        *,
+        manifests: int | None = 1,
+        all_metadata: bool = False,
+        blob_labels: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.leased = leased
         self.repo = repo
         self.matcher = matcher
+        # How many of an index's matching manifests to fetch (best first;
+        # None: all), and whether the others' manifests and configs come too.
+        self.manifests = manifests
+        self.all_metadata = all_metadata
+        self.blob_labels = dict(blob_labels or {})
         self.progress = progress
         self.limiter = anyio.CapacityLimiter(limit)
         self.source_key = distribution_source(repo.ref.domain)
@@ -184,8 +186,13 @@ class _Puller:
         self.bad_data = False
         self.turns: _Turns | None = None
 
-    async def fetch(self, root: Descriptor, snapshotter: str | None) -> None:
-        """Fetch everything `root` needs for one platform; parents are stored after the blobs.
+    async def fetch(
+        self,
+        root: Descriptor,
+        snapshotter: str | None,
+        snapshot_labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """Fetch everything `root` needs for its platforms; parents are stored after the blobs.
 
         With a `snapshotter`, layers are unpacked while later ones still
         download (as containerd's unpacker does): each is applied as soon as
@@ -219,6 +226,7 @@ class _Puller:
                         layers,
                         what=str(self.repo.ref),
                         fetched=fetched,
+                        snapshot_labels=snapshot_labels,
                     )
                 )
             tg.start_soon(self._store_parents, parents, list(stored.values()))
@@ -235,7 +243,12 @@ class _Puller:
             await self._store_parent(parent)
 
     async def _walk(
-        self, desc: Descriptor, parents: list[_Parent], blobs: list[Descriptor]
+        self,
+        desc: Descriptor,
+        parents: list[_Parent],
+        blobs: list[Descriptor],
+        *,
+        metadata_only: bool = False,
     ) -> None:
         where = f"{self.repo.ref.name}@{desc.digest}"
         if not (_oci.is_index(desc.media_type) or _oci.is_manifest(desc.media_type)):
@@ -259,17 +272,26 @@ class _Puller:
                         or _oci.is_index(e.descriptor.media_type)
                     )
                 ]
-                if not candidates:
+                if not candidates and not (metadata_only or self.all_metadata):
                     offered = sorted({str(e.platform) for e in entries if e.platform is not None})
                     raise PlatformNotFoundError(
                         f"{where} has no manifest for {self.matcher} "
                         f"(it offers: {', '.join(offered) or 'none'})"
                     )
-                await self._walk(self.matcher.sort(candidates)[0].descriptor, parents, blobs)
+                chosen = [] if metadata_only else self.matcher.sort(candidates)[: self.manifests]
+                for entry in chosen:
+                    await self._walk(entry.descriptor, parents, blobs)
+                if self.all_metadata or metadata_only:
+                    for entry in entries:
+                        child = entry.descriptor
+                        if entry not in chosen and (
+                            _oci.is_manifest(child.media_type) or _oci.is_index(child.media_type)
+                        ):
+                            await self._walk(child, parents, blobs, metadata_only=True)
             else:
                 config, layers, _ = _oci.parse_manifest(data, desc.media_type, f"manifest {where}")
                 parents.append(_Parent(desc, data, _oci.child_gc_labels([config, *layers])))
-                blobs.extend([config, *layers])
+                blobs.extend([config] if metadata_only else [config, *layers])
         except ValueError as exc:
             raise UnsupportedMediaTypeError(str(exc)) from None
 
@@ -315,6 +337,10 @@ class _Puller:
                 f"or size: {exc}"
             ) from None
 
+    async def blob(self, desc: Descriptor) -> None:
+        """Fetch the one blob `desc` into the content store (`Client.fetch_blob`)."""
+        await self._blob(desc, anyio.Event())
+
     async def _blob(self, desc: Descriptor, stored: anyio.Event) -> None:
         if self.turns is not None:
             await self.turns.wait(desc.digest)
@@ -324,6 +350,9 @@ class _Puller:
                 await self._transfer(desc, stored, key)
             except DigestError:
                 raise  # this blob's own ingest went with its bad data
+            except NotFoundError:
+                await abort_ingest(self.leased, key)  # no host has it: nothing to resume
+                raise
             except BaseException:
                 if self.bad_data:
                     # Cancelled because another blob proved bad: the pull
@@ -351,9 +380,9 @@ class _Puller:
                             f"ingest {key} holds {start} bytes, more than {desc.size}"
                         )
                     await self._download(w, desc, start)
-                    await self._commit(w, desc, self._source_labels(None))
+                    await self._commit(w, desc, {**self.blob_labels, **self._source_labels(None)})
             except errors.AlreadyExists:
-                await self._label_existing(desc, {})
+                await self._label_existing(desc, self.blob_labels)
                 stored.set()
                 await report(self.progress, desc, desc.size, BlobState.EXISTS)
                 return
@@ -380,15 +409,20 @@ class _Puller:
                 await report(self.progress, desc, offset, BlobState.DOWNLOADING)
 
 
-async def _put_image(client: Client, name: str, target: Descriptor) -> Image:
-    """Create the image record, or re-point an existing one (as containerd's ``createNewImage``)."""
+async def _put_image(
+    client: Client, name: str, target: Descriptor, labels: Mapping[str, str]
+) -> Image:
+    """Create the image record, or re-point an existing one (as containerd's ``createNewImage``).
+
+    An existing record keeps its other labels; `labels` are set over them.
+    """
     while True:
         try:
-            return await client.images.create(name, target)
+            return await client.images.create(name, target, labels=labels)
         except errors.AlreadyExists:
             pass
         try:
-            return await client.images.update(name, target=target)
+            return await client.images.update(name, target=target, labels=labels or None)
         except errors.NotFound:
             continue  # removed meanwhile: create again
 
@@ -405,20 +439,109 @@ async def pull(
     ca: TLSConfig = None,
     progress: ProgressCallback | None = None,
     max_concurrent_downloads: int = 3,
+    hosts: Hosts | None = None,
+    headers: Headers | None = None,
+    labels: Mapping[str, str] | None = None,
+    snapshot_labels: Mapping[str, str] | None = None,
 ) -> Image:
     """Implementation of `Client.pull` (see there)."""
+    return await _run(
+        client,
+        ref,
+        _oci.matcher_for(platform),
+        manifests=1,
+        all_metadata=False,
+        unpack=unpack,
+        snapshotter=snapshotter,
+        auth=auth,
+        insecure=insecure,
+        ca=ca,
+        progress=progress,
+        max_concurrent_downloads=max_concurrent_downloads,
+        hosts=hosts,
+        headers=headers,
+        labels=labels,
+        snapshot_labels=snapshot_labels,
+    )
+
+
+async def fetch(
+    client: Client,
+    ref: str,
+    *,
+    platforms: Sequence[Platform | str] | None = None,
+    all_metadata: bool = False,
+    auth: AuthLike = None,
+    insecure: bool = False,
+    ca: TLSConfig = None,
+    progress: ProgressCallback | None = None,
+    max_concurrent_downloads: int = 3,
+    hosts: Hosts | None = None,
+    headers: Headers | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Image:
+    """Implementation of `Client.fetch` (see there)."""
+    if isinstance(platforms, str):
+        raise TypeError(f"platforms must be a sequence of platforms, not the string {platforms!r}")
+    if platforms is None:
+        matcher = _oci.PlatformMatcher.all()
+    else:
+        parsed = [Platform.parse(p) if isinstance(p, str) else p for p in platforms]
+        matcher = _oci.PlatformMatcher(parsed)  # any of them, in order (Go's platforms.Any)
+    return await _run(
+        client,
+        ref,
+        matcher,
+        manifests=None,
+        all_metadata=all_metadata,
+        unpack=False,
+        snapshotter=None,
+        auth=auth,
+        insecure=insecure,
+        ca=ca,
+        progress=progress,
+        max_concurrent_downloads=max_concurrent_downloads,
+        hosts=hosts,
+        headers=headers,
+        labels=labels,
+        snapshot_labels=None,
+    )
+
+
+async def _run(
+    client: Client,
+    ref: str,
+    matcher: _oci.PlatformMatcher,
+    *,
+    manifests: int | None,
+    all_metadata: bool,
+    unpack: bool,
+    snapshotter: str | None,
+    auth: AuthLike,
+    insecure: bool,
+    ca: TLSConfig,
+    progress: ProgressCallback | None,
+    max_concurrent_downloads: int,
+    hosts: Hosts | None,
+    headers: Headers | None,
+    labels: Mapping[str, str] | None,
+    snapshot_labels: Mapping[str, str] | None,
+) -> Image:
     reference = Reference.parse(ref)
     if not isinstance(max_concurrent_downloads, int) or max_concurrent_downloads < 1:
         raise ValueError(
             f"invalid max_concurrent_downloads {max_concurrent_downloads!r}: must be at least 1"
         )
-    matcher = _oci.matcher_for(platform)
-    credentials = await resolve_credentials(auth, reference.domain)
-    async with Repository(
+    image_labels = _identifiers.labels(labels, "image labels")
+    unpack_labels = _identifiers.labels(snapshot_labels, "snapshot labels")
+    sent = header_pairs(headers)
+    found = await hosts_for(reference, hosts, auth)
+    async with Remote(
         reference,
-        credentials=credentials,
+        found,
         insecure=insecure,
         ca=ca,
+        headers=sent,
         max_connections=max_concurrent_downloads + 1,
     ) as repo:
         root = await repo.resolve()
@@ -429,10 +552,18 @@ async def pull(
         done = False
         try:
             unpack_into = await snapshotter_name(client, snapshotter) if unpack else None
-            puller = _Puller(client, leased, repo, matcher, progress, max_concurrent_downloads)
-            await puller.fetch(root, unpack_into)
-            name = str(reference)
-            image = await _put_image(leased, name, root)
+            puller = _Puller(
+                client,
+                leased,
+                repo,
+                matcher,
+                progress,
+                max_concurrent_downloads,
+                manifests=manifests,
+                all_metadata=all_metadata,
+            )
+            await puller.fetch(root, unpack_into, unpack_labels)
+            image = await _put_image(leased, str(reference), root, image_labels)
             done = True
         finally:
             # After a failure, collect what was committed right away. A
@@ -447,3 +578,27 @@ async def pull(
 
 def _label_value(value: str) -> str:
     return value[:4000]
+
+
+async def fetch_blob(
+    client: Client,
+    ref: str,
+    descriptor: Descriptor,
+    *,
+    auth: AuthLike = None,
+    insecure: bool = False,
+    ca: TLSConfig = None,
+    hosts: Hosts | None = None,
+    headers: Headers | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """Implementation of `Client.fetch_blob` (see there)."""
+    reference = Reference.parse(ref)
+    extra = _identifiers.labels(labels, "content labels")
+    sent = header_pairs(headers)
+    found = await hosts_for(reference, hosts, auth)
+    async with Remote(reference, found, insecure=insecure, ca=ca, headers=sent) as repo:
+        puller = _Puller(
+            client, client, repo, _oci.PlatformMatcher.all(), None, 1, blob_labels=extra
+        )
+        await puller.blob(descriptor)

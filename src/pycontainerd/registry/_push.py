@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -11,10 +11,13 @@ from .. import _oci, errors
 from .._descriptors import Descriptor
 from .._images import Image
 from .._platforms import Platform
+from ._auth import AuthLike
+from ._hosts import Headers, Hosts, header_pairs
 from ._http import Repository, TLSConfig
+from ._media import distribution_source
 from ._progress import BlobState, ProgressCallback, report
-from ._pull import AuthLike, resolve_credentials
 from ._reference import Reference
+from ._remote import Remote, hosts_for
 from ._tasks import task_group
 
 if TYPE_CHECKING:
@@ -22,15 +25,16 @@ if TYPE_CHECKING:
 
 __all__ = ["push"]
 
-_MAX_CONCURRENT_UPLOADS: Final = 3
-
 
 class _Pusher:
-    def __init__(self, client: Client, repo: Repository, progress: ProgressCallback | None) -> None:
+    def __init__(
+        self, client: Client, repo: Repository, progress: ProgressCallback | None, limit: int
+    ) -> None:
         self.client = client
         self.repo = repo
         self.progress = progress
-        self.limiter = anyio.CapacityLimiter(_MAX_CONCURRENT_UPLOADS)
+        self.limiter = anyio.CapacityLimiter(limit)
+        self.source_key = distribution_source(repo.ref.domain)
 
     async def walk(
         self,
@@ -80,9 +84,13 @@ class _Pusher:
             if await self.repo.blob_exists(desc):
                 await report(self.progress, desc, desc.size, BlobState.EXISTS)
                 return
+            info = await self.client.content.info(desc.digest)
+            source = _mount_source(self.repo.ref.path, info.labels.get(self.source_key, ""))
             await report(self.progress, desc, 0, BlobState.UPLOADING)
-            await self.repo.push_blob(desc, lambda: self._chunks(desc))
-            await report(self.progress, desc, desc.size, BlobState.DONE)
+            mounted = await self.repo.push_blob(desc, lambda: self._chunks(desc), mount_from=source)
+            await report(
+                self.progress, desc, desc.size, BlobState.EXISTS if mounted else BlobState.DONE
+            )
 
     async def _chunks(self, desc: Descriptor) -> AsyncIterator[bytes]:
         offset = 0
@@ -91,6 +99,28 @@ class _Pusher:
                 yield chunk
                 offset += len(chunk)
                 await report(self.progress, desc, offset, BlobState.UPLOADING)
+
+
+def _mount_source(target: str, sources: str) -> str | None:
+    """The repository to mount a blob from: the source sharing most leading path parts with `target`.
+
+    `sources` is the blob's ``containerd.io/distribution.source.<host>``
+    label for the registry pushed to (repositories, comma-separated); the
+    target itself is no candidate (containerd's ``selectRepositoryMountCandidate``).
+    """
+    parts = target.split("/")
+    best: tuple[int, str] | None = None
+    for repo in filter(None, sources.split(",")):
+        if repo == target:
+            continue
+        common = 0
+        for mine, theirs in zip(parts, repo.split("/"), strict=False):
+            if mine != theirs:
+                break
+            common += 1
+        if best is None or common >= best[0]:
+            best = (common, repo)
+    return None if best is None else best[1]
 
 
 async def push(
@@ -103,24 +133,34 @@ async def push(
     insecure: bool = False,
     ca: TLSConfig = None,
     progress: ProgressCallback | None = None,
+    hosts: Hosts | None = None,
+    headers: Headers | None = None,
+    max_concurrent_uploads: int = 3,
 ) -> Descriptor:
     """Implementation of `Client.push` (see there)."""
     reference = Reference.parse(ref)
+    if not isinstance(max_concurrent_uploads, int) or max_concurrent_uploads < 1:
+        raise ValueError(
+            f"invalid max_concurrent_uploads {max_concurrent_uploads!r}: must be at least 1"
+        )
+    sent = header_pairs(headers)
     if image is None:
         image = await client.images.get(str(reference))
     elif isinstance(image, str):
         image = await client.images.get(image)
     matcher = _oci.matcher_for(platform) if platform is not None else None
-    credentials = await resolve_credentials(auth, reference.domain)
-    async with Repository(
+    found = await hosts_for(reference, hosts, auth)
+    async with Remote(
         reference,
-        credentials=credentials,
+        found,
         push=True,
         insecure=insecure,
         ca=ca,
-        max_connections=_MAX_CONCURRENT_UPLOADS + 1,
-    ) as repo:
-        pusher = _Pusher(client, repo, progress)
+        headers=sent,
+        max_connections=max_concurrent_uploads + 1,
+    ) as remote:
+        repo = remote.pusher()
+        pusher = _Pusher(client, repo, progress, max_concurrent_uploads)
         manifests: list[tuple[Descriptor, bytes]] = []
         blobs: dict[str, Descriptor] = {}
         target = await pusher.walk(image.target, matcher, manifests, blobs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from .. import errors
@@ -118,12 +118,18 @@ async def pull(
     auth: AuthLike,
     insecure: bool,
     progress: ProgressCallback | None,
+    labels: Mapping[str, str] | None = None,
 ) -> Image:
     """`Client.pull` through the transfer service."""
     reference = Reference.parse(ref)
     chosen = Platform.parse(platform) if isinstance(platform, str) else platform or Platform.host()
     unpacks = [Unpack(platform=chosen, snapshotter=await snapshotter_name(client, snapshotter))]
-    store = ImageStore(str(reference), platforms=[chosen], unpack=unpacks if unpack else ())
+    store = ImageStore(
+        str(reference),
+        platforms=[chosen],
+        unpack=unpacks if unpack else (),
+        labels=labels or {},
+    )
     with _as_registry_errors(reference):
         await run(client, _registry(reference, auth, insecure), store, progress=_per_blob(progress))
     return await client.images.get(str(reference))
