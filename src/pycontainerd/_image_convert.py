@@ -94,12 +94,12 @@ def _go_descriptor(raw: Any, desc: Descriptor | None, what: str) -> dict[str, An
     if artifact_type is not None and not isinstance(artifact_type, str):
         raise errors.InvalidArgument(f"{what}: artifactType of {entry.digest} is not a string")
     if data is not None:
+        if not isinstance(data, str):
+            raise errors.InvalidArgument(f"{what}: data of {entry.digest} is not a string")
         try:
             # As Go reads a byte slice: standard base64, line breaks ignored.
-            if not isinstance(data, str):
-                raise ValueError("not a string")
             data = base64.b64decode(data.replace("\r", "").replace("\n", ""), validate=True)
-        except (ValueError, binascii.Error) as exc:
+        except binascii.Error as exc:
             raise errors.InvalidArgument(
                 f"{what}: data of {entry.digest} is not base64: {exc}"
             ) from None
