@@ -9,7 +9,7 @@ import os
 import re
 import uuid
 import zlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,9 +30,9 @@ from ._images import (
     unpack_layers,
     write_json_blob,
 )
-from ._leases import LeaseResource
 from ._platforms import Platform
-from ._shield import Removal, finish
+from ._shield import finish
+from ._staging import hold_content, roll_back, write_derived
 from ._tar import (
     HARDLINK,
     SYMLINK,
@@ -201,28 +201,20 @@ async def _compressed(client: Client, plain: _Blob) -> Descriptor:
     so a later import of the same plain layer finds it.
     """
     compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    hasher = hashlib.sha256()
-    size = 0
     ref = f"compress-blob-{plain.digest.replace(':', '-', 1)}"
-    try:
-        async with client.content.reader(plain.digest) as reader, client.content.writer(ref) as w:
-            if w.offset:  # left by an interrupted import: start over
-                await w.truncate()
-            async for chunk in reader:
-                # Compressing takes the CPU for a while: not on the event loop.
-                out = await anyio.to_thread.run_sync(compressor.compress, chunk)
-                if out:
-                    hasher.update(out)
-                    size += len(out)
-                    await w.write(out)
-            out = compressor.flush()
-            hasher.update(out)
-            size += len(out)
-            await w.write(out)
-            digest = f"sha256:{hasher.hexdigest()}"
-            await w.commit(expected=digest, labels={_oci.LABEL_UNCOMPRESSED: plain.digest})
-    except errors.AlreadyExists:
-        digest = f"sha256:{hasher.hexdigest()}"
+
+    async def gzipped(reader: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
+        async for chunk in reader:
+            # Compressing takes the CPU for a while: not on the event loop.
+            out = await anyio.to_thread.run_sync(compressor.compress, chunk)
+            if out:
+                yield out
+        yield compressor.flush()
+
+    async with client.content.reader(plain.digest) as reader:
+        digest, size = await write_derived(
+            client, ref, gzipped(reader), {_oci.LABEL_UNCOMPRESSED: plain.digest}
+        )
     return Descriptor(media_type=_oci.DOCKER_LAYER_GZIP, digest=digest, size=size)
 
 
@@ -241,11 +233,8 @@ async def _docker_layers(
     for info in await client.content.list(*filters) if filters else []:
         plain = info.labels.get(_oci.LABEL_UNCOMPRESSED, "")
         if plain in wanted:
-            if client.lease is not None:
-                # Held by the import's lease before the image refers to it.
-                await client.leases.add_resource(
-                    client.lease, LeaseResource(id=info.digest, type="content")
-                )
+            # Held by the import's lease before the image refers to it.
+            await hold_content(client, info.digest)
             try:
                 head = await client.content.read(info.digest, size=16)
             except errors.NotFound:
@@ -572,38 +561,9 @@ async def import_archive(
                         leased, sn, manifest.config, manifest.layers, what=f"image {image.name!r}"
                     )
         except BaseException:
-
-            async def undo() -> None:
-                await _undo(client, created, previous)
-                # Collect what the import wrote now, not at some later GC.
-                if leased.lease is not None:
-                    with contextlib.suppress(errors.NotFound):
-                        await client.leases.delete(leased.lease, sync=True)
-
-            with contextlib.suppress(TimeoutError, errors.ConnectionError):
-                await finish(Removal(undo), timeout=_CLEANUP_TIMEOUT)
+            await roll_back(client, leased, created=created, previous=previous)
             raise
     return images
-
-
-async def _undo(client: Client, created: Sequence[str], previous: dict[str, Image]) -> None:
-    # A lost connection is raised: the caller's `finish` tries again once the daemon is back.
-    for name in created:
-        try:
-            await client.images.delete(name)
-        except errors.ConnectionError:
-            raise
-        except errors.RPCError:
-            pass
-    for name, old in previous.items():
-        try:
-            await client.images.update(
-                name, target=old.target, labels=old.labels, replace_labels=True
-            )
-        except errors.ConnectionError:
-            raise
-        except errors.RPCError:
-            pass
 
 
 class _Sink(Protocol):

@@ -8,10 +8,11 @@ references containerd uses), what does not is shared with the source.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
-import hashlib
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -20,9 +21,9 @@ import attrs
 from . import _oci, errors
 from ._descriptors import Descriptor
 from ._images import Image, _check_name, read_json_blob
-from ._leases import LeaseResource
 from ._platforms import Platform
-from ._shield import Creation, Removal, finish
+from ._shield import Creation, finish
+from ._staging import hold_content, roll_back, write_derived
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -69,15 +70,90 @@ def _is_docker(media_type: str) -> bool:
     return media_type.startswith("application/vnd.docker.")
 
 
-def _apply(raw: dict[str, Any], desc: Descriptor) -> None:
-    """Rewrite a descriptor's JSON in place, keeping what `Descriptor` does not model (urls, platform...)."""
-    raw["mediaType"] = desc.media_type
-    raw["digest"] = desc.digest
-    raw["size"] = desc.size
-    if desc.annotations:
-        raw["annotations"] = dict(desc.annotations)
-    else:
-        raw.pop("annotations", None)
+# containerd's converter decodes each manifest and index into image-spec's
+# Go structs and encodes them back: the fields in struct order (image-spec
+# v1.1, as containerd 1.7 and later vendor it), those it does not know
+# dropped, map keys sorted. The same bytes give the same digests as ``ctr``.
+
+
+def _go_descriptor(raw: Any, desc: Descriptor | None, what: str) -> dict[str, Any]:
+    """The descriptor JSON `raw` as Go re-encodes it, with `desc`'s media type, digest, size and annotations when given.
+
+    What `Descriptor` does not model (urls, data, platform, artifact type)
+    carries over from `raw`, as Go's converter copies the struct.
+    """
+    try:
+        entry = _oci.parse_descriptor(raw, what)
+    except ValueError as exc:
+        raise errors.InvalidArgument(str(exc)) from None
+    urls = raw.get("urls")
+    data = raw.get("data")
+    artifact_type = raw.get("artifactType")
+    if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
+        raise errors.InvalidArgument(f"{what}: urls of {entry.digest} is not a list of strings")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise errors.InvalidArgument(f"{what}: artifactType of {entry.digest} is not a string")
+    if data is not None:
+        if not isinstance(data, str):
+            raise errors.InvalidArgument(f"{what}: data of {entry.digest} is not a string")
+        try:
+            # As Go reads a byte slice: standard base64, line breaks ignored.
+            data = base64.b64decode(data.replace("\r", "").replace("\n", ""), validate=True)
+        except binascii.Error as exc:
+            raise errors.InvalidArgument(
+                f"{what}: data of {entry.digest} is not base64: {exc}"
+            ) from None
+    return _oci.descriptor_json(
+        desc or entry.descriptor,
+        entry.platform,
+        entry.extra,
+        urls=urls or (),
+        data=data or b"",
+        artifact_type=artifact_type or "",
+    )
+
+
+def _go_manifest(
+    doc: dict[str, Any], config: dict[str, Any], layers: list[dict[str, Any]] | None, what: str
+) -> dict[str, Any]:
+    """A manifest as Go's ``ocispec.Manifest`` encodes it, given its re-encoded config and layers."""
+    return {**_go_head(doc, what), "config": config, "layers": layers, **_go_tail(doc, what)}
+
+
+def _go_index(doc: dict[str, Any], manifests: list[dict[str, Any]], what: str) -> dict[str, Any]:
+    """An index as Go's ``ocispec.Index`` encodes it, given its re-encoded manifests.
+
+    The converter builds the list anew, and Go writes an empty one as ``null``.
+    """
+    return {**_go_head(doc, what), "manifests": manifests or None, **_go_tail(doc, what)}
+
+
+def _go_head(doc: dict[str, Any], what: str) -> dict[str, Any]:
+    version = doc.get("schemaVersion", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise errors.InvalidArgument(f"{what}: schemaVersion {version!r} is not an integer")
+    out: dict[str, Any] = {"schemaVersion": version}
+    for key in ("mediaType", "artifactType"):
+        value = doc.get(key)
+        if value is not None and not isinstance(value, str):
+            raise errors.InvalidArgument(f"{what}: {key} {value!r} is not a string")
+        if value:
+            out[key] = value
+    return out
+
+
+def _go_tail(doc: dict[str, Any], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if doc.get("subject") is not None:
+        out["subject"] = _go_descriptor(doc["subject"], None, what)
+    annotations = doc.get("annotations") or {}
+    if not isinstance(annotations, dict) or not all(
+        isinstance(v, str) for v in annotations.values()
+    ):
+        raise errors.InvalidArgument(f"{what}: annotations is not an object of strings")
+    if annotations:
+        out["annotations"] = dict(sorted(annotations.items()))
+    return out
 
 
 class _Converter:
@@ -124,32 +200,34 @@ class _Converter:
 
     async def _manifest(self, desc: Descriptor) -> Descriptor | None:
         data = await read_json_blob(self._client, desc, "manifest")
+        what = f"manifest {desc.digest}"
         try:
-            config, layers, doc = _oci.parse_manifest(
-                data, desc.media_type, f"manifest {desc.digest}"
-            )
+            config, layers, doc = _oci.parse_manifest(data, desc.media_type, what)
         except ValueError as exc:
             raise errors.InvalidArgument(str(exc)) from None
         modified = self._oci_media_type(doc)
         final_layers = []
+        layers_json = []
         for raw, layer in zip(doc.get("layers") or [], layers, strict=True):
             new = await self.convert(layer)
-            if new is not None:
-                _apply(raw, new)
-                modified = True
+            modified = modified or new is not None
             final_layers.append(new or layer)
+            layers_json.append(_go_descriptor(raw, new or layer, what))
         new_config = await self.convert(config)
-        if new_config is not None:
-            _apply(doc["config"], new_config)
-            modified = True
-        if not modified:
+        if not modified and new_config is None:
             return None
-        return await self._write(desc, doc, [new_config or config, *final_layers])
+        config_json = _go_descriptor(doc["config"], new_config or config, what)
+        # Go writes layers that were absent (a nil slice) as ``null``.
+        document = _go_manifest(
+            doc, config_json, None if doc.get("layers") is None else layers_json, what
+        )
+        return await self._write(desc, document, [new_config or config, *final_layers])
 
     async def _index(self, desc: Descriptor) -> Descriptor | None:
         data = await read_json_blob(self._client, desc, "index")
+        what = f"index {desc.digest}"
         try:
-            entries, doc = _oci.parse_index(data, desc.media_type, f"index {desc.digest}")
+            entries, doc = _oci.parse_index(data, desc.media_type, what)
         except ValueError as exc:
             raise errors.InvalidArgument(str(exc)) from None
         modified = self._oci_media_type(doc)
@@ -160,17 +238,14 @@ class _Converter:
                 modified = True
                 continue
             new = await self.convert(entry.descriptor)
-            if new is not None:
-                _apply(raw, new)
-                modified = True
-            kept.append(raw)
+            modified = modified or new is not None
+            kept.append(_go_descriptor(raw, new or entry.descriptor, what))
             children.append(new or entry.descriptor)
         if entries and not kept:
             raise errors.NotFound(f"index {desc.digest} has no manifest for {self._matcher}")
         if not modified:
             return None
-        doc["manifests"] = kept
-        return await self._write(desc, doc, children)
+        return await self._write(desc, _go_index(doc, kept, what), children)
 
     def _oci_media_type(self, doc: dict[str, Any]) -> bool:
         """Give a manifest or index document its OCI media type; whether it changed."""
@@ -183,7 +258,7 @@ class _Converter:
     async def _write(
         self, old: Descriptor, doc: dict[str, Any], children: Sequence[Descriptor]
     ) -> Descriptor:
-        """Store a rewritten manifest or index, labelled with GC references to its children.
+        """Store a rewritten manifest or index document, labelled with GC references to its children.
 
         The source blob's other labels (a distribution source, say) carry over,
         as containerd's converter keeps them. The labels are set after the
@@ -220,15 +295,13 @@ class _Converter:
         known = info.labels.get(_oci.LABEL_UNCOMPRESSED, "")
         labels = {k: v for k, v in info.labels.items() if k != _oci.LABEL_UNCOMPRESSED}
         ref = f"convert-uncompress-from-{desc.digest}"
-        if _oci.valid_digest(known) and client.lease is not None:
+        if _oci.valid_digest(known):
             # Held by the lease first, so that it cannot be collected before
             # the new image refers to it.
-            await client.leases.add_resource(client.lease, LeaseResource(id=known, type="content"))
+            await hold_content(client, known)
             with contextlib.suppress(errors.NotFound):
                 size = (await client.content.info(known)).size
                 return attrs.evolve(desc, media_type=media_type, digest=known, size=size)
-        hasher = hashlib.sha256()
-        size = 0
         async with client.content.reader(desc.digest) as reader:
             chunks = aiter(reader)
             first = await anext(chunks, b"")
@@ -239,24 +312,17 @@ class _Converter:
             if first[:2] != _GZIP_MAGIC:
                 # Not compressed after all: the blob is its own diff ID.
                 return attrs.evolve(desc, media_type=media_type)
-            try:
-                async with client.content.writer(ref) as w:
-                    if w.offset:  # left by an interrupted conversion: start over
-                        await w.truncate()
-                    async for piece in _gunzip(first, chunks, desc.digest):
-                        hasher.update(piece)
-                        size += len(piece)
-                        await w.write(piece)
-                    digest = f"sha256:{hasher.hexdigest()}"
-                    await w.commit(expected=digest, labels=labels)
-            except errors.AlreadyExists:
-                digest = f"sha256:{hasher.hexdigest()}"
+            digest, size = await write_derived(
+                client, ref, _gunzip(first, chunks, desc.digest), labels
+            )
         if known != digest:
             await client.content.update(desc.digest, labels={_oci.LABEL_UNCOMPRESSED: digest})
         return attrs.evolve(desc, media_type=media_type, digest=digest, size=size)
 
 
-async def _gunzip(first: bytes, rest: AsyncIterator[bytes], digest: str) -> AsyncIterator[bytes]:
+async def _gunzip(
+    first: bytes, rest: AsyncIterator[bytes], digest: str
+) -> AsyncGenerator[bytes, None]:
     """Inflate a gzip stream of one or more members (as Go's reader, which reads them all)."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
@@ -334,31 +400,11 @@ async def convert_image(
             # record can still be undone, not in a caller that never sees it.
             await anyio.lowlevel.checkpoint()
         except BaseException:
-
-            async def undo() -> None:
-                if recorded:
-                    await _undo_record(client, name, previous)
-                # Collect what the conversion wrote now, not at some later GC.
-                if leased.lease is not None:
-                    with contextlib.suppress(errors.NotFound):
-                        await client.leases.delete(leased.lease, sync=True)
-
-            with contextlib.suppress(TimeoutError, errors.ConnectionError):
-                await finish(Removal(undo), timeout=_CLEANUP_TIMEOUT)
+            if not recorded:
+                await roll_back(client, leased)
+            elif previous is None:
+                await roll_back(client, leased, created=[name])
+            else:
+                await roll_back(client, leased, previous={name: previous})
             raise
     return attrs.evolve(image, _client=client)
-
-
-async def _undo_record(client: Client, name: str, previous: Image | None) -> None:
-    # A lost connection is raised: the caller's `finish` tries again once the daemon is back.
-    try:
-        if previous is None:
-            await client.images.delete(name)
-        else:
-            await client.images.update(
-                name, target=previous.target, labels=previous.labels, replace_labels=True
-            )
-    except errors.ConnectionError:
-        raise
-    except errors.RPCError:
-        pass

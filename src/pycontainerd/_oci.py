@@ -7,6 +7,7 @@ the JSON shape of descriptors, manifests and indexes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -385,16 +386,32 @@ def parse_descriptor(value: Any, what: str) -> IndexEntry:
 
 
 def descriptor_json(
-    desc: Descriptor, platform: Platform | None = None, extra: Mapping[str, Any] | None = None
+    desc: Descriptor,
+    platform: Platform | None = None,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    urls: Sequence[str] = (),
+    data: bytes = b"",
+    artifact_type: str = "",
 ) -> dict[str, Any]:
-    """A descriptor as Go's ``ocispec.Descriptor`` marshals it (field order kept)."""
+    """A descriptor as Go's ``ocispec.Descriptor`` marshals it.
+
+    Its fields in the struct's order (``mediaType, digest, size, urls,
+    annotations, data, platform, artifactType``), the empty ones left out,
+    annotation keys sorted as Go sorts a map's, `data` in base64 as Go
+    writes a byte slice.
+    """
     out: dict[str, Any] = {}
     if desc.media_type:
         out["mediaType"] = desc.media_type
     out["digest"] = desc.digest
     out["size"] = desc.size
+    if urls:
+        out["urls"] = list(urls)
     if desc.annotations:
         out["annotations"] = dict(sorted(desc.annotations.items()))
+    if data:
+        out["data"] = base64.b64encode(data).decode()
     if platform is not None:
         p: dict[str, Any] = {"architecture": platform.architecture, "os": platform.os}
         extra = extra or {}
@@ -405,6 +422,8 @@ def descriptor_json(
         if platform.variant:
             p["variant"] = platform.variant
         out["platform"] = p
+    if artifact_type:
+        out["artifactType"] = artifact_type
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
@@ -193,6 +194,115 @@ async def test_docker_list_converts_to_oci_as_ctr_does(
     await collect(client)
     result = await client.run(image, ["echo", "converted"], check=True)
     assert result.stdout == b"converted\n"
+
+
+async def registry_order_image(client: pycontainerd.Client) -> pycontainerd.Image:
+    """`SOURCE` as registries serve JSON: Docker's key order, fields image-spec lacks, unsorted maps.
+
+    The list holds the host's manifest; every descriptor field that Go's
+    ``ocispec.Descriptor`` keeps (urls, data, platform extras, artifact
+    type) is set somewhere.
+    """
+    images = await client.images.import_archive(docker_save_busybox(), all_platforms=True)
+    host = next(i for i in images if i.name == "example.com/test/docker:host")
+    old = await read_json(client, host.target)
+    config_data = await client.content.read(old["config"]["digest"])
+    config = {
+        "mediaType": DOCKER_CONFIG,
+        "size": old["config"]["size"],
+        "digest": old["config"]["digest"],
+        "data": base64.b64encode(config_data).decode(),
+        "x-registry": "dropped",
+    }
+    [layer] = old["layers"]
+    layers = [
+        {
+            "mediaType": DOCKER_LAYER_GZIP,
+            "size": layer["size"],
+            "digest": layer["digest"],
+            "annotations": {"z.last": "1", "a.first": "<&>"},
+            "urls": ["https://example.com/layer"],
+            "artifactType": "application/example",
+        }
+    ]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "x-unknown": {"b": 1, "a": 2},
+        "layers": layers,
+        "config": config,
+        "annotations": {"y": "2", "x": "1"},
+    }
+    data = json.dumps(manifest, indent=3).encode()
+    entry = {
+        "mediaType": DOCKER_MANIFEST,
+        "size": len(data),
+        "digest": "",
+        "platform": {
+            "os": "linux",
+            "architecture": Platform.host().architecture,
+            "os.features": ["x"],
+            "x-field": "dropped",
+        },
+        "annotations": {"org.b": "2", "org.a": "1"},
+    }
+    async with client.leases.lease() as leased:
+        entry["digest"] = await leased.content.write("manifest", data)
+        await leased.content.update(
+            entry["digest"],
+            labels={f"{GC}config": config["digest"], f"{GC}l.0": layer["digest"]},
+        )
+        listing = {"manifests": [entry], "mediaType": DOCKER_LIST, "schemaVersion": 2, "x": None}
+        data = json.dumps(listing).encode()
+        digest = await leased.content.write("list", data)
+        await leased.content.update(digest, labels={f"{GC}m.0": entry["digest"]})
+        return await client.images.create(
+            SOURCE, pycontainerd.Descriptor(media_type=DOCKER_LIST, digest=digest, size=len(data))
+        )
+
+
+async def test_registry_json_converts_to_the_bytes_ctr_writes(
+    containerd_client: pycontainerd.Client,
+) -> None:
+    """Go re-encodes each document from its structs: the same digests as ``ctr`` for any key order."""
+    client = containerd_client
+    await registry_order_image(client)
+    for flags in (["--oci"], ["--oci", "--uncompress"]):
+        image = await client.images.convert(
+            SOURCE, "example.com/test/ours:1", oci=True, uncompress="--uncompress" in flags
+        )
+        by_ctr = await ctr_convert(client, *flags, SOURCE, "example.com/test/ctr:1")
+        assert image.target.digest == by_ctr, flags
+        index = await read_json(client, image.target)
+        [entry] = index["manifests"]
+        assert list(index) == ["schemaVersion", "mediaType", "manifests"]
+        assert list(entry) == ["mediaType", "digest", "size", "annotations", "platform"]
+        assert list(entry["platform"]) == ["architecture", "os", "os.features"]
+        manifest = await read_json(client, pycontainerd.Descriptor(**_desc(entry)))
+        assert list(manifest) == ["schemaVersion", "mediaType", "config", "layers", "annotations"]
+        assert list(manifest["layers"][0]) == [
+            "mediaType",
+            "digest",
+            "size",
+            "urls",
+            "annotations",
+            "artifactType",
+        ]
+        assert list(manifest["layers"][0]["annotations"]) == ["a.first", "z.last"]
+        assert list(manifest["config"]) == ["mediaType", "digest", "size", "data"]
+
+    # Go writes the list it builds anew as null when it is empty.
+    data = json.dumps({"mediaType": DOCKER_LIST, "manifests": [], "schemaVersion": 2}).encode()
+    async with client.leases.lease() as leased:
+        digest = await leased.content.write("empty", data)
+        await client.images.create(
+            "example.com/test/empty:1",
+            pycontainerd.Descriptor(media_type=DOCKER_LIST, digest=digest, size=len(data)),
+        )
+    image = await client.images.convert("example.com/test/empty:1", "example.com/ours:2", oci=True)
+    by_ctr = await ctr_convert(client, "--oci", "example.com/test/empty:1", "example.com/ctr:2")
+    assert image.target.digest == by_ctr
+    assert (await read_json(client, image.target))["manifests"] is None
 
 
 def _desc(entry: dict[str, Any]) -> dict[str, Any]:

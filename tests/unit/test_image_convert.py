@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pycontainerd import Platform, errors
 from pycontainerd._archive import _ref_translator
-from pycontainerd._image_convert import _gunzip
+from pycontainerd._image_convert import _go_descriptor, _gunzip
 from pycontainerd._oci import exact_matcher
 
 
@@ -89,3 +89,19 @@ def test_ref_names_translate_as_go_archive_does(ref: str, added: str, filtered: 
     """Go's ``AddRefPrefix`` (`ref_prefix`) and ``FilterRefPrefix`` (`base_name`)."""
     assert _ref_translator("example.com/app", only_prefixed=False)(ref) == added
     assert _ref_translator("example.com/app", only_prefixed=True)(ref) == filtered
+
+
+def test_descriptor_data_is_reencoded_as_go_reads_and_writes_it() -> None:
+    """Go decodes ``data`` (standard base64, line breaks skipped) and writes it back canonically."""
+    digest = "sha256:" + "a" * 64
+    raw = {"size": 3, "digest": digest, "data": "YW\nJj", "mediaType": "x", "extra": 1}
+    assert _go_descriptor(raw, None, "manifest m") == {
+        "mediaType": "x",
+        "digest": digest,
+        "size": 3,
+        "data": "YWJj",
+    }
+    with pytest.raises(errors.InvalidArgument, match=f"data of {digest} is not base64"):
+        _go_descriptor(dict(raw, data="YWJj!"), None, "manifest m")
+    with pytest.raises(errors.InvalidArgument, match="urls"):
+        _go_descriptor(dict(raw, urls="https://example.com"), None, "manifest m")
