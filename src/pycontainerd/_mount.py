@@ -218,13 +218,7 @@ def unmount(target: str) -> None:
 
 
 def host_error(what: str, exc: OSError, *, doing: str) -> errors.RPCError:
-    """The typed error for a system call `doing` something on the daemon's host refused.
-
-    Example:
-        ```python
-        raise host_error(f"cannot mount {path!r}", exc, doing="mounting") from exc
-        ```
-    """
+    """The typed error for a refused system call, which was `doing` something on the daemon's host."""
     err = exc.errno or errno.EIO
     text = f"{what}: {os.strerror(err)}"
     if err == errno.EPERM:
