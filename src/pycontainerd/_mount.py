@@ -57,14 +57,7 @@ __all__ = [
 
 # mount(2) flags by option, as containerd's mount package reads them: (set, clear).
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_SYNCHRONOUS = 1, 2, 4, 8, 16
-_MS_REMOUNT, _MS_MANDLOCK, _MS_DIRSYNC, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = (
-    32,
-    64,
-    128,
-    1024,
-    2048,
-    4096,
-)
+_MS_REMOUNT, _MS_DIRSYNC, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = 32, 128, 1024, 2048, 4096
 _MS_REC, _MS_RELATIME, _MS_STRICTATIME = 16384, 1 << 21, 1 << 24
 _FLAGS: Final = {
     "async": (0, _MS_SYNCHRONOUS),
@@ -75,12 +68,10 @@ _FLAGS: Final = {
     "diratime": (0, _MS_NODIRATIME),
     "dirsync": (_MS_DIRSYNC, 0),
     "exec": (0, _MS_NOEXEC),
-    "mand": (_MS_MANDLOCK, 0),
     "noatime": (_MS_NOATIME, 0),
     "nodev": (_MS_NODEV, 0),
     "nodiratime": (_MS_NODIRATIME, 0),
     "noexec": (_MS_NOEXEC, 0),
-    "nomand": (0, _MS_MANDLOCK),
     "norelatime": (0, _MS_RELATIME),
     "nostrictatime": (0, _MS_STRICTATIME),
     "nosuid": (_MS_NOSUID, 0),
