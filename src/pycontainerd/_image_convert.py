@@ -367,7 +367,7 @@ async def convert_image(
 ) -> Image:
     """Implementation of `Images.convert` (see there)."""
     _check_name(name)
-    matcher = _oci.PlatformMatcher.all() if all_platforms else _oci.exact_matcher(platform)
+    matcher = _oci.exact_matcher(platform, all_platforms=all_platforms)
     src = source if isinstance(source, Image) else await client.images.get(source)
     async with client.leases.lease(expires_in=_LEASE_EXPIRY) as leased:
         previous: Image | None = None

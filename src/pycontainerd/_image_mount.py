@@ -11,7 +11,6 @@ tool unmounts what the other mounted.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
@@ -31,8 +30,8 @@ from ._api.containerd.services.leases.v1 import (
 from ._descriptors import Mount
 from ._identifiers import labels as checked_labels
 from ._identifiers import shown
-from ._mount import is_mount_point, mount_all, unmount, unmount_all
-from ._oci import LABEL_GC_SNAPSHOT
+from ._mount import host_error, is_mount_point, mount_all, unmount, unmount_all_when_free
+from ._oci import LABEL_GC_SNAPSHOT, parse_platform
 from ._shield import Creation, Removal, finish
 from ._snapshots import SnapshotKind, _check_key
 
@@ -94,15 +93,6 @@ def _free_directory(path: str) -> str:
     return path
 
 
-def _host_error(what: str, exc: OSError) -> errors.RPCError:
-    text = f"{what}: {exc.strerror}"
-    if exc.errno == errno.EPERM:
-        return errors.PermissionDenied(f"{text} (mounting needs root on the daemon's host)")
-    if exc.errno == errno.EBUSY:
-        return errors.FailedPrecondition(f"{text} (a process is using it)")
-    return errors.FailedPrecondition(text)
-
-
 async def mount_image(
     image: Image,
     target: str | os.PathLike[str],
@@ -116,12 +106,19 @@ async def mount_image(
 
     client = image._client
     path = _free_directory(_target(target))
+    if platform is not None:
+        platform = parse_platform(platform)
     name = await snapshotter_name(client, snapshotter)
     lease_labels = checked_labels({f"{LABEL_GC_SNAPSHOT}{name}": path}, "lease labels")
     manifest = await image.manifest(platform)
     snapshots = client.snapshots(name)
+    # What each create answered: True, it made the object; False, the object
+    # was there already (left by an unmount without removal: the user's,
+    # kept). A create cut short is still run to its end, and is `interrupted`
+    # all the same: only one that never answered may have made what it leaves.
+    made: dict[str, bool] = {}
 
-    async def create_lease() -> bool:
+    async def create_lease() -> None:
         # The SDK's leases take identifiers only; containerd takes any id, and
         # ctr's is the path: this one is made as ctr makes it, so that ctr
         # unmounts it too.
@@ -130,8 +127,9 @@ async def mount_image(
                 _rpc.Leases.Create, CreateRequest(id=path, labels=lease_labels)
             )
         except errors.AlreadyExists:
-            return False  # left by an unmount without removal: used again, as ctr does
-        return True
+            made["lease"] = False  # used again, as ctr does
+        else:
+            made["lease"] = True
 
     async def hold_snapshot() -> None:
         # What holds the snapshot: the label above is what ctr writes (unmount
@@ -143,15 +141,20 @@ async def mount_image(
             _rpc.Leases.AddResource, AddResourceRequest(id=path, resource=resource)
         )
 
-    lease_made = Creation(create_lease)
-    made_lease = made_snapshot = False
+    async def create_snapshot() -> list[Mount]:
+        try:
+            mounts = await (snapshots.prepare(path, chain) if rw else snapshots.view(path, chain))
+        except errors.AlreadyExists:
+            made["snapshot"] = False
+            raise
+        made["snapshot"] = True
+        return mounts
+
+    lease = Creation(create_lease)
+    snapshot = Creation(create_snapshot)
     mounted = 0
-    snapshot = Creation(
-        lambda: snapshots.prepare(path, chain) if rw else snapshots.view(path, chain)
-    )
     try:
-        made_lease = await finish(lease_made, timeout=_CLEANUP_TIMEOUT)
-        await finish(hold_snapshot, timeout=_CLEANUP_TIMEOUT)
+        await finish(lease, hold_snapshot, timeout=_CLEANUP_TIMEOUT)
         # The unpack's own lease holds the chain until the mount's snapshot,
         # held by the mount's lease, stands on it.
         async with client.leases.lease(expires_in=_UNPACK_LEASE_EXPIRY) as leased:
@@ -162,13 +165,11 @@ async def mount_image(
                 mounts: Sequence[Mount] = await finish(snapshot, timeout=_CLEANUP_TIMEOUT)
             except errors.AlreadyExists:
                 mounts = await _reuse(client, name, path, chain, rw)
-            else:
-                made_snapshot = True
         try:
-            # In place, without an await: nothing can interrupt it halfway.
             mount_all(mounts, path)
         except OSError as exc:
-            raise _host_error(f"cannot mount image {image.name!r} on {path!r}", exc) from exc
+            what = f"cannot mount image {image.name!r} on {path!r}"
+            raise host_error(what, exc, doing="mounting") from exc
         mounted = len(mounts)
         # A cancellation that came during the last (shielded) steps undoes the
         # mount here rather than in the caller, who would never see it.
@@ -177,9 +178,9 @@ async def mount_image(
         for _ in range(mounted):
             unmount(path)
         with contextlib.suppress(TimeoutError, errors.ContainerdError):
-            if made_snapshot or snapshot.interrupted:
+            if made.get("snapshot", snapshot.interrupted):
                 await finish(Removal(lambda: snapshots.remove(path)), timeout=_CLEANUP_TIMEOUT)
-            if made_lease or lease_made.interrupted:
+            if made.get("lease", lease.interrupted):
                 await finish(Removal(lambda: _delete_lease(client, path)), timeout=_CLEANUP_TIMEOUT)
         raise
     return ImageMount(
@@ -232,11 +233,11 @@ async def unmount_image(
         # Asked before anything changes: a cancellation here leaves the mount whole.
         name = snapshotter or await _mount_snapshotter(client, path)
         snapshots = client.snapshots(await snapshotter_name(client, name))
-    await anyio.lowlevel.checkpoint()  # the last point where nothing has changed
+    await anyio.lowlevel.checkpoint()  # a cancellation so far lands before anything changes
     try:
-        unmount_all(path)  # in place, without an await, as the mount
+        await unmount_all_when_free(path)
     except OSError as exc:
-        raise _host_error(f"cannot unmount {path!r}", exc) from exc
+        raise host_error(f"cannot unmount {path!r}", exc, doing="unmounting") from exc
     if not remove:
         return
 

@@ -104,6 +104,15 @@ def _json_error(exc: ValueError) -> errors.InvalidArgument:
     return errors.InvalidArgument(str(exc))
 
 
+def _cache_key(platform: PlatformLike) -> Platform | None:
+    """`platform` parsed, as a handle's cache of what it resolved is keyed.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: `platform` is not a platform.
+    """
+    return None if platform is None else _oci.parse_platform(platform)
+
+
 async def resolve_manifest(
     client: Client, target: Descriptor, matcher: _oci.PlatformMatcher
 ) -> Manifest:
@@ -211,6 +220,7 @@ class Image:
 
         Raises:
             pycontainerd.errors.NotFound: no manifest matches, or a blob is missing.
+            pycontainerd.errors.InvalidArgument: `platform` is not a platform.
 
         Example:
             ```python
@@ -218,6 +228,7 @@ class Image:
             print(m.config.digest, [layer.size for layer in m.layers])
             ```
         """
+        platform = _cache_key(platform)
         found: Manifest | None = self._resolved.get(("manifest", platform))
         if found is None:
             async with self._resolving():
@@ -247,6 +258,7 @@ class Image:
             print(config.entrypoint, config.cmd, config.env)
             ```
         """
+        platform = _cache_key(platform)
         found: ImageConfig | None = self._resolved.get(("config", platform))
         if found is not None:
             return found
@@ -336,6 +348,7 @@ class Image:
             spec = oci.Spec.from_image(await image.config(), user="app", rootfs=files)
             ```
         """
+        platform = _cache_key(platform)
         found: dict[str, bytes] | None = self._resolved.get(("user_files", platform))
         if found is None:
             found = await _read_user_files(self._client, await self.manifest(platform))
@@ -442,7 +455,9 @@ class Image:
         Raises:
             pycontainerd.errors.NotFound: no manifest matches `platform`, or
                 its manifest or an index on the way is missing.
-            pycontainerd.errors.InvalidArgument: `snapshotter` without `snapshots`.
+            pycontainerd.errors.InvalidArgument: `snapshotter` without
+                `snapshots`, `platform` with `all_platforms`, or a `platform`
+                that is not a platform.
 
         Example:
             ```python
@@ -456,10 +471,7 @@ class Image:
             raise errors.InvalidArgument(
                 f"snapshotter {shown(snapshotter)} given without snapshots=True"
             )
-        if all_platforms and platform is not None:
-            raise errors.InvalidArgument(
-                f"platform {shown(str(platform))} given with all_platforms=True"
-            )
+        _oci.refuse_platform_with_all(platform, all_platforms)
         if all_platforms:
             blobs, configs = await _every_blob(self._client, self.target)
         else:
@@ -539,7 +551,11 @@ class Image:
             platform: the platform to mount (default: the host's).
 
         Raises:
-            pycontainerd.errors.InvalidArgument: `target` is not a directory.
+            pycontainerd.errors.InvalidArgument: `target` is not a directory,
+                or `platform` is not a platform.
+            pycontainerd.errors.Unimplemented: the snapshot's mounts need what
+                containerd mounts with a helper or a loop device (FUSE, ``loop``,
+                id-mapped mounts).
             pycontainerd.errors.AlreadyExists: `target` is a mount point, or a
                 snapshot of that key exists that is not this image's.
             pycontainerd.errors.PermissionDenied: not root.
@@ -1352,6 +1368,9 @@ class Images(Facade):
                 manifest for the platform.
             pycontainerd.errors.Unimplemented: `uncompress` met a zstd layer.
             pycontainerd.errors.DataLoss: a gzip layer is corrupt.
+            pycontainerd.errors.InvalidArgument: `name` is not a valid image
+                name, a `platform` is not a platform, or `platform` is given
+                with `all_platforms`.
 
         Example:
             ```python
@@ -1398,7 +1417,8 @@ class Images(Facade):
 
         Raises:
             pycontainerd.errors.FailedPrecondition: the mount is busy (a
-                process uses it); nothing is removed then.
+                process uses it) for 2.5 s of tries, as containerd's are;
+                nothing is removed then.
             pycontainerd.errors.PermissionDenied: not root.
 
         Example:

@@ -16,8 +16,16 @@ mount is made in place, by the caller's thread, and it stays once the
 descriptor is closed. With snapshot paths that gives room for about 150
 layers.
 
-Root only (``CAP_SYS_ADMIN``). The calls are short and are made in place: a
-mount cut short in a worker thread could land after its rollback.
+Past those 150 the options still exceed the page, and the mount is refused
+before it is tried, as containerd's ``mountAt`` refuses it.
+
+Root only (``CAP_SYS_ADMIN``). The calls are short and are made in place,
+without an await: a mount cut short in a worker thread could land after its
+rollback, and nothing interrupts a call made in place halfway.
+
+What containerd's mount package does with a helper process or a loop
+device (FUSE types, ``loop``, ``uidmap=``/``gidmap=`` id-mapped mounts) is
+refused with `errors.Unimplemented` rather than passed to the kernel.
 """
 
 from __future__ import annotations
@@ -31,9 +39,21 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from ._descriptors import Mount
+import anyio
 
-__all__ = ["is_mount_point", "mount", "mount_all", "unmount", "unmount_all"]
+from . import errors
+from ._descriptors import Mount
+from ._identifiers import shown
+
+__all__ = [
+    "host_error",
+    "is_mount_point",
+    "mount",
+    "mount_all",
+    "unmount",
+    "unmount_all",
+    "unmount_all_when_free",
+]
 
 # mount(2) flags by option, as containerd's mount package reads them: (set, clear).
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_SYNCHRONOUS = 1, 2, 4, 8, 16
@@ -66,6 +86,13 @@ _FLAGS: Final = {
 }
 _MNT_DETACH: Final = 2
 _LOWERDIR: Final = "lowerdir="
+# What containerd's mount package does with a loop device, an id-mapped mount or a helper.
+_LOOP: Final = "loop"
+_ID_MAPS: Final = ("uidmap=", "gidmap=")
+_HELPER_TYPES: Final = ("fuse.", "fuse3.")
+# Go's mount.Unmount: a busy target is tried again 50 times, 50 ms apart.
+_BUSY_TRIES: Final = 50
+_BUSY_PAUSE: Final = 0.05
 
 
 @functools.cache
@@ -87,12 +114,29 @@ def _common_parent(lowerdirs: Sequence[str]) -> str:
     return os.path.dirname(parent) if parent in lowerdirs else parent
 
 
+def _unsupported(m: Mount) -> str | None:
+    """What of `m` containerd's mount package does not pass to ``mount(2)`` as it is."""
+    if m.type.startswith(_HELPER_TYPES):
+        return f"mount type {shown(m.type)} (mounted by a mount.fuse helper)"
+    for option in m.options:
+        if option == _LOOP or option.startswith(_ID_MAPS):
+            return f"mount option {shown(option)} of a {shown(m.type)} mount"
+    return None
+
+
 def mount(m: Mount, target: str) -> None:
     """Mount one snapshot mount on `target`.
 
     Raises:
         OSError: the kernel refused it (its errno; ``EPERM`` when not root).
+        pycontainerd.errors.Unimplemented: a FUSE type, or a ``loop``,
+            ``uidmap=`` or ``gidmap=`` option.
+        pycontainerd.errors.InvalidArgument: the options are longer than
+            the kernel takes, even with the lowerdirs shortened.
     """
+    unsupported = _unsupported(m)
+    if unsupported is not None:
+        raise errors.Unimplemented(f"{unsupported} is not supported")
     flags, data = 0, []
     for option in m.options:
         if option in _FLAGS:
@@ -100,26 +144,37 @@ def mount(m: Mount, target: str) -> None:
             flags = (flags | on) & ~off
         else:
             data.append(option)
+    page = os.sysconf("SC_PAGE_SIZE")
+    layers = 0
     parent_fd = -1
     try:
-        if m.type == "overlay" and len(",".join(data)) >= os.sysconf("SC_PAGE_SIZE"):
+        if m.type == "overlay" and len(",".join(data)) >= page:
             for i, option in enumerate(data):
                 if option.startswith(_LOWERDIR):
                     lowerdirs = option.removeprefix(_LOWERDIR).split(":")
+                    layers = len(lowerdirs)
                     parent = _common_parent(lowerdirs)
                     parent_fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                     short = f"/proc/self/fd/{parent_fd}"
                     relative = (os.path.join(short, os.path.relpath(d, parent)) for d in lowerdirs)
                     data[i] = _LOWERDIR + ":".join(relative)
+        options = ",".join(data).encode()
+        if len(options) >= page:  # the kernel ends the page it copies with a NUL
+            layered = f" ({layers} layers)" if layers else ""
+            raise errors.InvalidArgument(
+                f"the options of the {shown(m.type)} mount on {shown(target)}{layered} take "
+                f"{len(options)} bytes, more than the kernel takes ({page - 1})"
+            )
         libc = _libc()
-        options = ",".join(data).encode() or None
-        if libc.mount(m.source.encode(), target.encode(), m.type.encode(), flags, options) != 0:
+        source, kind = m.source.encode(), m.type.encode()
+        if libc.mount(source, target.encode(), kind, flags, options or None) != 0:
             raise _failed(target)
     finally:
         if parent_fd >= 0:
             os.close(parent_fd)
-    if flags & _MS_BIND and flags & _MS_RDONLY:  # a bind mount is made read-only by a remount
-        if libc.mount(None, target.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None) != 0:
+    # A bind mount is made read-only by a remount, which sets all the flags again.
+    if flags & _MS_BIND and flags & _MS_RDONLY:
+        if libc.mount(None, target.encode(), None, flags | _MS_REMOUNT, None) != 0:
             exc = _failed(target)
             unmount(target)
             raise exc
@@ -132,13 +187,15 @@ def mount_all(mounts: Sequence[Mount], target: str) -> None:
 
     Raises:
         OSError: the kernel refused one.
+        pycontainerd.errors.Unimplemented: one needs what `mount` does not do.
+        pycontainerd.errors.InvalidArgument: one's options are too long.
     """
     done = 0
     try:
         for m in mounts:
             mount(m, target)
             done += 1
-    except OSError:
+    except BaseException:
         for _ in range(done):
             unmount(target)
         raise
@@ -151,6 +208,19 @@ def unmount(target: str) -> None:
         libc.umount2(target.encode(), _MNT_DETACH)
 
 
+def host_error(what: str, exc: OSError, *, doing: str) -> errors.RPCError:
+    """The typed error for a refused system call, which was `doing` something on the daemon's host."""
+    err = exc.errno or errno.EIO
+    text = f"{what}: {os.strerror(err)}"
+    if err == errno.EPERM:
+        return errors.PermissionDenied(f"{text} ({doing} needs root on the daemon's host)")
+    if err == errno.EBUSY:
+        return errors.FailedPrecondition(f"{text} (a process is using it)")
+    if err == errno.ENOENT:
+        return errors.FailedPrecondition(f"{text} (the snapshot is not on this host)")
+    return errors.FailedPrecondition(text)
+
+
 def _unescaped(field: str) -> str:
     """A mountinfo path: space, tab, newline and backslash are written as octal escapes."""
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
@@ -159,12 +229,15 @@ def _unescaped(field: str) -> str:
 def is_mount_point(path: str) -> bool:
     """Whether something is mounted on `path` (a bind mount from the same filesystem too).
 
+    `path` may go through symbolic links.
+
     ``os.path.ismount`` compares devices and inodes, which a bind mount of a
     directory of the same filesystem (a snapshot's on the daemon's disk)
     does not change: the mount table says it.
     """
+    real = os.path.realpath(path)  # the table has the mount points' resolved paths
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
-        return any(_unescaped(line.split(" ")[4]) == path for line in table)
+        return any(_unescaped(line.split(" ")[4]) == real for line in table)
 
 
 def unmount_all(target: str) -> int:
@@ -182,3 +255,24 @@ def unmount_all(target: str) -> int:
     if ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
         raise _failed(target)
     return count
+
+
+async def unmount_all_when_free(target: str) -> int:
+    """`unmount_all`, tried again while `target` is busy, as containerd's ``mount.Unmount``.
+
+    Up to 50 tries, 50 ms apart: a process leaving the mount (one that exits)
+    frees it soon. Each try is made in place; the pauses between them are
+    where a cancellation lands, leaving what the last try left.
+
+    Raises:
+        OSError: the kernel refused (``EBUSY``: a process still uses it after
+            the last try; ``EPERM``: not root).
+    """
+    for _ in range(_BUSY_TRIES - 1):
+        try:
+            return unmount_all(target)
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+        await anyio.sleep(_BUSY_PAUSE)
+    return unmount_all(target)

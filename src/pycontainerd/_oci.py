@@ -290,37 +290,70 @@ class PlatformMatcher:
         return f"<PlatformMatcher {wanted}>"
 
 
+def parse_platform(value: object) -> Platform:
+    """`value` as a platform: a `Platform`, or a string such as ``linux/arm64``.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: `value` is neither, or does not parse.
+    """
+    if isinstance(value, Platform):
+        return value
+    if not isinstance(value, str):
+        raise errors.InvalidArgument(f"invalid platform {shown(value)}: not a Platform or a string")
+    try:
+        return Platform.parse(value)
+    except ValueError as exc:
+        raise errors.InvalidArgument(str(exc)) from None
+
+
 def matcher_for(platform: Platform | str | None) -> PlatformMatcher:
-    """The matcher image operations use: the host by default, else `platform` and compatibles."""
-    if platform is None:
-        return PlatformMatcher.only(Platform.host())
-    if isinstance(platform, str):
-        platform = Platform.parse(platform)
-    return PlatformMatcher.only(platform)
+    """The matcher image operations use: the host by default, else `platform` and compatibles.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: `platform` is not a platform.
+    """
+    return PlatformMatcher.only(Platform.host() if platform is None else parse_platform(platform))
 
 
-def exact_matcher(platform: Platform | str | Sequence[Platform | str] | None) -> PlatformMatcher:
+def refuse_platform_with_all(platform: object, all_platforms: bool) -> None:
+    """Refuse a `platform` given beside ``all_platforms=True``, which would silently ignore it.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: both are given.
+    """
+    if all_platforms and platform is not None:
+        raise errors.InvalidArgument(
+            f"platform {shown(platform)} given with all_platforms=True: give one or the other"
+        )
+
+
+def exact_matcher(
+    platform: Platform | str | Sequence[Platform | str] | None, *, all_platforms: bool = False
+) -> PlatformMatcher:
     """Exactly the platforms given, the first best (Go's ``platforms.Ordered``); none: the host's.
 
     What ``ctr`` uses for ``--platform`` (repeatable) when it exports or converts,
-    and ``platforms.DefaultStrict()`` without it.
+    and ``platforms.DefaultStrict()`` without it; with `all_platforms`, every
+    platform (``--all-platforms``).
 
     Raises:
-        pycontainerd.errors.InvalidArgument: a platform does not parse.
+        pycontainerd.errors.InvalidArgument: a platform does not parse, or
+            `platform` is given with `all_platforms`.
     """
+    refuse_platform_with_all(platform, all_platforms)
+    if all_platforms:
+        return PlatformMatcher.all()
     if platform is None:
-        wanted: list[Platform | str] = []
+        wanted: list[object] = []
     elif isinstance(platform, Platform | str):
         wanted = [platform]
-    else:
+    elif isinstance(platform, Sequence):
         wanted = list(platform)
-    parsed = []
-    for p in wanted or [Platform.host()]:
-        try:
-            parsed.append(Platform.parse(p) if isinstance(p, str) else p)
-        except ValueError as exc:
-            raise errors.InvalidArgument(str(exc)) from None
-    return PlatformMatcher(parsed)
+    else:
+        raise errors.InvalidArgument(
+            f"invalid platform {shown(platform)}: not a platform or a sequence of them"
+        )
+    return PlatformMatcher([parse_platform(p) for p in wanted] or [Platform.host()])
 
 
 # Descriptors, manifests, indexes --------------------------------------------

@@ -11,7 +11,6 @@ It runs on the daemon's host, as root (mounting needs ``CAP_SYS_ADMIN``).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import secrets
 import stat
@@ -23,8 +22,7 @@ import anyio
 
 from . import errors
 from ._descriptors import Mount
-from ._mount import mount as host_mount
-from ._mount import unmount
+from ._mount import host_error, mount_all, unmount
 from ._oci import LABEL_GC_SNAPSHOT
 from ._shield import Creation, Removal, finish
 
@@ -40,17 +38,6 @@ REMAP_CAPABILITY: Final = "remap-ids"
 
 _CLEANUP_TIMEOUT: Final = 30.0
 _BATCH: Final = 512  # files per trip to a worker thread: short enough to stop soon when cancelled
-
-
-def _syscall_error(what: str, err: int) -> errors.RPCError:
-    text = f"{what}: {os.strerror(err)}"
-    if err == errno.EPERM:
-        return errors.PermissionDenied(
-            f"{text} (remapping a snapshot needs root on the daemon's host)"
-        )
-    if err == errno.ENOENT:
-        return errors.FailedPrecondition(f"{text} (the snapshot is not on this host)")
-    return errors.FailedPrecondition(text)
 
 
 def _tree(root: str) -> Iterator[str]:
@@ -99,7 +86,7 @@ def _chown_some(
             if not stat.S_ISLNK(st.st_mode) and st.st_mode & _SPECIAL_BITS:
                 os.chmod(path, stat.S_IMODE(st.st_mode))
         except OSError as exc:
-            raise _syscall_error(f"cannot remap {path!r}", exc.errno or errno.EIO) from exc
+            raise host_error(f"cannot remap {path!r}", exc, doing="remapping a snapshot") from exc
         count += 1
         if count == _BATCH:
             return True
@@ -109,22 +96,20 @@ def _chown_some(
 async def _chown_mounted(mounts: Sequence[Mount], userns: UserNamespace) -> None:
     """Mount `mounts` on a private directory and shift the owner of every file there."""
     target = tempfile.mkdtemp(prefix="pycontainerd-remap-")
-    done = 0
     try:
-        # mount(2) of a snapshot is quick and is not interrupted half-way: called in place.
-        for m in mounts:
-            try:
-                host_mount(m, target)
-            except OSError as exc:
-                what = f"cannot mount {m.source!r} ({m.type})"
-                raise _syscall_error(what, exc.errno or errno.EIO) from exc
-            done += 1
-        paths, seen = _tree(target), dict[tuple[int, int], tuple[int, int]]()
-        while await anyio.to_thread.run_sync(_chown_some, paths, target, userns, seen):
-            pass
+        try:
+            mount_all(mounts, target)
+        except OSError as exc:
+            what = f"cannot mount the snapshot on {target!r}"
+            raise host_error(what, exc, doing="remapping a snapshot") from exc
+        try:
+            paths, seen = _tree(target), dict[tuple[int, int], tuple[int, int]]()
+            while await anyio.to_thread.run_sync(_chown_some, paths, target, userns, seen):
+                pass
+        finally:
+            for _ in mounts:
+                unmount(target)
     finally:
-        for _ in range(done):
-            unmount(target)
         os.rmdir(target)
 
 

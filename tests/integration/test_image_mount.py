@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -139,6 +140,71 @@ async def test_unmount_of_a_busy_mount_removes_nothing(
     assert not mounted_on(target)
 
 
+async def test_unmount_waits_for_a_process_leaving_the_mount(
+    containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image, target: Path
+) -> None:
+    """Busy is tried again for 2.5 s, as containerd's unmount does: a process that exits frees it."""
+    before = await leftovers(containerd_client)
+    await busybox_image.mount(target)
+    async with await anyio.open_process(["sleep", "0.5"], cwd=target / "bin") as sleeper:
+        started = anyio.current_time()
+        await containerd_client.images.unmount(target)
+        took = anyio.current_time() - started
+        assert sleeper.returncode == 0  # it had left
+    assert not mounted_on(target)
+    assert await leftovers(containerd_client) == before
+    assert 0.3 < took < 2.5, took
+
+
+async def test_a_target_behind_a_symbolic_link_is_known_as_mounted(
+    containerd_client: pycontainerd.Client, busybox_image: pycontainerd.Image, tmp_path: Path
+) -> None:
+    """The mount table has resolved paths; the snapshot and lease keep the path as given."""
+    real = tmp_path / "real"
+    (real / "mnt").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    via = tmp_path / "link" / "mnt"
+    before = await leftovers(containerd_client)
+    try:
+        mounted = await busybox_image.mount(via)
+        assert mounted.target == str(via)
+        assert mounted_on(real / "mnt")
+        kept = await leftovers(containerd_client)
+        assert str(via) in kept[0]
+        assert f"overlayfs/{via}" in kept[1]
+        for again in (via, real / "mnt"):
+            with pytest.raises(errors.AlreadyExists, match="already a mount point"):
+                await busybox_image.mount(again)
+            assert await leftovers(containerd_client) == kept
+        await containerd_client.images.unmount(via)
+        assert not mounted_on(real / "mnt")
+        assert await leftovers(containerd_client) == before
+    finally:
+        unmount_all(str(real / "mnt"))
+
+
+@pytest.mark.parametrize("platform", ["linux/arm/v7/x", 5, ["linux/amd64"]])
+async def test_mount_refuses_a_bad_platform_before_any_call(
+    containerd_client: pycontainerd.Client,
+    busybox_image: pycontainerd.Image,
+    target: Path,
+    platform: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    original = _transport.Caller.unary_raw
+
+    async def unary_raw(self: _transport.Caller, rpc: Any, request: Any, **kw: Any) -> bytes:
+        calls.append(rpc.path)
+        return await original(self, rpc, request, **kw)
+
+    monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+    with pytest.raises(errors.InvalidArgument, match=re.escape(f"invalid platform {platform!r}")):
+        await busybox_image.mount(target, platform=platform)
+    assert calls == []
+    assert not mounted_on(target)
+
+
 async def test_mount_of_many_layers_passes_the_page_limit(
     containerd_client: pycontainerd.Client, target: Path
 ) -> None:
@@ -259,6 +325,68 @@ async def test_a_mount_cut_short_while_unpacking_leaves_no_lease_or_key(
     # no snapshot of the mount, and no extraction snapshot (committed layers
     # are the collector's, now that no lease holds them)
     assert [key for key in snapshots if key.endswith(str(target)) or " " in key] == []
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["anyio", "native"])
+async def test_a_cut_short_remount_keeps_the_snapshot_and_lease_it_reuses(
+    containerd_client: pycontainerd.Client,
+    busybox_image: pycontainerd.Image,
+    target: Path,
+    native: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unmount without removal left them: each call of the mount again, answered or refused
+    (``AlreadyExists``), is cut short in turn, and what it would have reused stays, changes and all."""
+    before = await leftovers(containerd_client)
+    await busybox_image.mount(target, rw=True)
+    (target / "note").write_text("kept")
+    await containerd_client.images.unmount(target, remove=False)
+    kept = await leftovers(containerd_client)
+    original = _transport.Caller.unary_raw
+    cut_after = 0
+    calls: list[str] = []
+    scope = anyio.CancelScope()
+    job: asyncio.Future[Any] | None = None
+
+    async def unary_raw(self: _transport.Caller, rpc: Any, request: Any, **kw: Any) -> bytes:
+        try:
+            return await original(self, rpc, request, **kw)
+        finally:  # a refusal too: it has answered, and the cancellation comes after
+            calls.append(rpc.path)
+            if len(calls) == cut_after:
+                if job is not None:
+                    job.cancel()
+                else:
+                    scope.cancel()
+
+    monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+    await busybox_image.mount(target, rw=True)  # once to its end, to count its calls
+    whole = list(calls)
+    monkeypatch.undo()
+    await containerd_client.images.unmount(target, remove=False)
+    assert await leftovers(containerd_client) == kept
+    for cut_after in range(1, len(whole) + 1):
+        calls.clear()
+        monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+        if native:
+            job = asyncio.ensure_future(busybox_image.mount(target, rw=True))
+            with pytest.raises(asyncio.CancelledError):
+                await job
+        else:
+            scope = anyio.CancelScope()
+            with scope:
+                await busybox_image.mount(target, rw=True)
+            assert scope.cancelled_caught, whole[cut_after - 1]
+        monkeypatch.undo()
+        assert not mounted_on(target), whole[cut_after - 1]
+        assert await leftovers(containerd_client) == kept, whole[cut_after - 1]
+    # the lease and the snapshot were refused as there already, and reused
+    assert any(path.endswith("Leases/Create") for path in whole), whole
+    assert any(path.endswith("Snapshots/Prepare") for path in whole), whole
+    await busybox_image.mount(target, rw=True)
+    assert (target / "note").read_text() == "kept"
+    await containerd_client.images.unmount(target)
+    assert await leftovers(containerd_client) == before
 
 
 @pytest.mark.parametrize("native", [False, True], ids=["anyio", "native"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from _image_helpers import index_with_absent_platform, layered_image
 
 import pycontainerd
-from pycontainerd import errors
+from pycontainerd import LeaseResource, _transport, errors
 from pycontainerd._oci import chain_id
 
 pytestmark = pytest.mark.anyio
@@ -54,11 +57,21 @@ async def test_usage_adds_each_unpacked_layer_top_first(
     assert sizes[2] >= 15000
     assert usage.total == usage.content + sum(sizes)
 
-    # a snapshot that is gone is left out (the collector may take the lower ones with it)
+    # A snapshot that is gone is left out: with the top one removed and the
+    # collector run, the middle one stays, held by a lease, and its parent
+    # with it; then, the lease deleted, none.
+    held = await containerd_client.leases.create()
+    await containerd_client.leases.add_resource(
+        held.id, LeaseResource(id=chain[1], type="snapshots/overlayfs")
+    )
     await snapshots.remove(chain[-1])
+    async with containerd_client.leases.lease(sync_delete=True):
+        pass  # a collection, waited for
     left = await image.usage(snapshots=True, snapshotter="overlayfs")
-    assert chain[-1] not in left.snapshots
-    assert set(left.snapshots) <= set(chain[:-1])
+    assert list(left.snapshots) == [chain[1], chain[0]]
+    assert left.total == left.content + sizes[0] + sizes[1]
+    await containerd_client.leases.delete(held.id, sync=True)
+    assert (await image.usage(snapshots=True)).snapshots == {}
 
 
 async def test_usage_of_every_platform_skips_what_is_not_in_the_store(
@@ -86,6 +99,45 @@ async def test_usage_refuses_contradictory_options(busybox_image: pycontainerd.I
         await busybox_image.usage(snapshotter="native")
     with pytest.raises(errors.InvalidArgument, match="all_platforms"):
         await busybox_image.usage("linux/amd64", all_platforms=True)
+
+
+@pytest.mark.parametrize("platform", ["linux/arm/v7/x", "linux//v7", 5, ["linux/amd64"]])
+async def test_a_bad_platform_is_refused_before_any_call(
+    containerd_client: pycontainerd.Client,
+    busybox_image: pycontainerd.Image,
+    platform: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """By usage, check, manifest and config, and among convert's (which refuses one with all_platforms)."""
+    image = await containerd_client.images.get(busybox_image.name)  # a handle with nothing cached
+    calls: list[str] = []
+    original = _transport.Caller.unary_raw
+
+    async def unary_raw(self: _transport.Caller, rpc: Any, request: Any, **kw: Any) -> bytes:
+        calls.append(rpc.path)
+        return await original(self, rpc, request, **kw)
+
+    monkeypatch.setattr(_transport.Caller, "unary_raw", unary_raw)
+    named = re.escape(f"invalid platform {platform!r}")
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await image.usage(platform)
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await image.usage(platform, snapshots=True)
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await image.check(platform)
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await image.manifest(platform)
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await image.config(platform)
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await containerd_client.images.convert(
+            image, "example.com/converted:1", platform=["linux/amd64", platform]
+        )
+    with pytest.raises(errors.InvalidArgument, match="given with all_platforms=True"):
+        await containerd_client.images.convert(
+            image, "example.com/converted:1", platform="linux/amd64", all_platforms=True
+        )
+    assert calls == []
 
 
 async def test_check_of_a_complete_image(busybox_image: pycontainerd.Image) -> None:

@@ -17,8 +17,10 @@ from pycontainerd._oci import (
     PlatformMatcher,
     chain_id,
     child_gc_labels,
+    exact_matcher,
     familiar_reference,
     go_json,
+    matcher_for,
     normalize,
     normalize_reference,
     oci_ref_name,
@@ -45,6 +47,43 @@ def p(text: str) -> Platform:
 )
 def test_normalize(raw: Platform, want: str) -> None:
     assert str(normalize(raw)) == want
+
+
+@pytest.mark.parametrize(
+    ("platform", "named"),
+    [
+        ("a/b/c/d", "'a/b/c/d'"),
+        ("linux//v7", "'linux//v7'"),
+        (5, "5"),
+        (b"linux/amd64", "b'linux/amd64'"),
+        (["linux/amd64"], r"\['linux/amd64'\]"),
+    ],
+)
+def test_a_bad_platform_is_refused_by_name(platform: object, named: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=f"invalid platform {named}"):
+        matcher_for(platform)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("platform", "named"),
+    [
+        (["linux/amd64", "a/b/c/d"], "'a/b/c/d'"),
+        (["linux/amd64", 5], "5"),
+        ([Platform.host(), None], "None"),
+        (5, "5"),
+        ({"linux/amd64"}, "{'linux/amd64'}"),
+    ],
+)
+def test_a_bad_platform_among_several_is_refused_by_name(platform: object, named: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=f"invalid platform {named}"):
+        exact_matcher(platform)  # type: ignore[arg-type]
+
+
+def test_a_platform_with_all_platforms_is_refused() -> None:
+    assert exact_matcher(None, all_platforms=True).match(p("windows/arm64"))
+    for platform in ("linux/amd64", ["linux/amd64"], Platform.host()):
+        with pytest.raises(errors.InvalidArgument, match="given with all_platforms=True"):
+            exact_matcher(platform, all_platforms=True)
 
 
 def test_only_matches_what_the_platform_runs_and_orders_best_first() -> None:
