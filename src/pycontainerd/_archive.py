@@ -500,8 +500,7 @@ async def import_archive(
         matcher = _oci.PlatformMatcher.all()
         unpack_matcher = _oci.matcher_for(platform)
     elif platform is not None:
-        p = Platform.parse(platform) if isinstance(platform, str) else platform
-        matcher = unpack_matcher = _oci.PlatformMatcher.strict(p)
+        matcher = unpack_matcher = _oci.PlatformMatcher.strict(_oci.parse_platform(platform))
     else:
         matcher = unpack_matcher = _oci.matcher_for(None)
     prefix = base_name or ref_prefix or f"import-{datetime.now(UTC):%Y-%m-%d}"

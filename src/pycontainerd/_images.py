@@ -1122,7 +1122,7 @@ class Images(Facade):
         labels = checked_labels(labels)
         config = config or ImageConfig()
         if platform is not None:
-            p = Platform.parse(platform) if isinstance(platform, str) else platform
+            p = _oci.parse_platform(platform)
         elif config.architecture:
             p = Platform(
                 os=config.os or "linux", architecture=config.architecture, variant=config.variant

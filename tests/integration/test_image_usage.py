@@ -108,7 +108,7 @@ async def test_a_bad_platform_is_refused_before_any_call(
     platform: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """By usage, check, manifest and config, and among convert's (which refuses one with all_platforms)."""
+    """By usage, check, manifest, config, import and fetch, and among convert's (which refuses one with all_platforms)."""
     image = await containerd_client.images.get(busybox_image.name)  # a handle with nothing cached
     calls: list[str] = []
     original = _transport.Caller.unary_raw
@@ -137,6 +137,10 @@ async def test_a_bad_platform_is_refused_before_any_call(
         await containerd_client.images.convert(
             image, "example.com/converted:1", platform="linux/amd64", all_platforms=True
         )
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await containerd_client.images.import_archive(b"", platform=platform)
+    with pytest.raises(errors.InvalidArgument, match=named):
+        await containerd_client.fetch("localhost:1/nowhere:1", platforms=[platform])
     assert calls == []
 
 

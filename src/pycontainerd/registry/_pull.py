@@ -486,7 +486,7 @@ async def fetch(
     if platforms is None:
         matcher = _oci.PlatformMatcher.all()
     else:
-        parsed = [Platform.parse(p) if isinstance(p, str) else p for p in platforms]
+        parsed = [_oci.parse_platform(p) for p in platforms]
         matcher = _oci.PlatformMatcher(parsed)  # any of them, in order (Go's platforms.Any)
     return await _run(
         client,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from .. import errors
 from .._descriptors import Descriptor
 from .._images import Image, snapshotter_name
+from .._oci import parse_platform
 from .._platforms import Platform
 from ..errors import Status
 from ..registry._auth import Credentials
@@ -122,7 +123,7 @@ async def pull(
 ) -> Image:
     """`Client.pull` through the transfer service."""
     reference = Reference.parse(ref)
-    chosen = Platform.parse(platform) if isinstance(platform, str) else platform or Platform.host()
+    chosen = Platform.host() if platform is None else parse_platform(platform)
     unpacks = [Unpack(platform=chosen, snapshotter=await snapshotter_name(client, snapshotter))]
     store = ImageStore(
         str(reference),
