@@ -1217,7 +1217,7 @@ class Containers(Facade):
             # One reply message: a third of ListStream's cost for 1000 containers
             # (benchmarks/ S3unary), which sends one message per container.
             reply = await caller.unary_raw(_rpc.Containers.List, request)
-        except errors.ResourceExhausted:
+        except errors.MessageTooLarge:
             # More than the daemon's message limit (16 MiB): stream them. Each
             # message is field 1 holding a Container, as each entry of List's
             # reply is, so joined they decode as that reply.
