@@ -45,7 +45,7 @@ from ._facade import Facade
 from ._platforms import Platform
 from ._shield import finish
 from ._transport import DEFAULT, Timeout
-from .runtime import RuncOptions, _stored_options
+from .runtime import RuncOptions, _as_extension, _checked_options, _stored_options
 
 if TYPE_CHECKING:
     import betterproto
@@ -93,11 +93,10 @@ def _extension(msg: AnyProto | None) -> Extension | None:
     return Extension(type_url=msg.type_url, value=msg.value)
 
 
-def _any(extension: RuncOptions | Extension | None) -> dict[str, Any] | None:
+def _any(options: RuncOptions | Extension | None) -> dict[str, Any] | None:
+    extension = _as_extension(options)
     if extension is None:
         return None
-    if isinstance(extension, RuncOptions):
-        extension = extension.to_extension()
     return {"type_url": extension.type_url, "value": extension.value}
 
 
@@ -423,7 +422,8 @@ class Sandboxes(Facade):
                 not record it).
 
         Raises:
-            pycontainerd.errors.InvalidArgument: `id` is not a valid identifier.
+            pycontainerd.errors.InvalidArgument: `id` is not a valid identifier,
+                or `runtime_options` are neither `RuncOptions` nor an `Extension`.
             pycontainerd.errors.AlreadyExists: a sandbox with this id exists.
             pycontainerd.errors.Unimplemented: the daemon is older than 1.7.
 
@@ -435,6 +435,7 @@ class Sandboxes(Facade):
             ```
         """
         _identifiers.validate(id, "sandbox")
+        _checked_options(runtime_options, "runtime_options")
         record = _record(
             id,
             runtime=runtime,
@@ -514,7 +515,8 @@ class Sandboxes(Facade):
 
         Raises:
             pycontainerd.errors.NotFound: there is no such sandbox.
-            pycontainerd.errors.InvalidArgument: `runtime_options` without `runtime`.
+            pycontainerd.errors.InvalidArgument: `runtime_options` without `runtime`,
+                or neither `RuncOptions` nor an `Extension`.
 
         Example:
             ```python
@@ -524,6 +526,7 @@ class Sandboxes(Facade):
         _identifiers.validate(id, "sandbox")
         if runtime_options is not None and runtime is None:
             raise errors.InvalidArgument("runtime_options need the runtime they are for")
+        _checked_options(runtime_options, "runtime_options")
         paths: builtins.list[str] = []
         new_labels: dict[str, str] = {}
         if labels is not None:

@@ -717,3 +717,95 @@ async def test_supervisor_rides_out_daemon_kills(
     stock = await inventory(containerd_client)
     assert (stock.containers, stock.tasks, stock.leases, stock.ingests) == ((), (), (), ())
     assert stock.images == (BUSYBOX,)
+
+
+# --- a create whose answer the kill loses -------------------------------------
+
+
+@pytest.mark.parametrize("there", [True, False], ids=["anothers", "fresh"])
+@pytest.mark.parametrize("kind", ["container", "task", "exec", "lease"])
+async def test_a_create_whose_answer_is_lost(
+    kind: str,
+    there: bool,
+    containerd_daemon: ContainerdDaemon,
+    containerd_client: pycontainerd.Client,
+    proxy: CuttingProxy,
+    busybox_rootfs: Path,
+) -> None:
+    """The create reaches the daemon, which answers, and the daemon dies before the client reads it.
+
+    The rollback cannot tell a refusal (``AlreadyExists``: the object of
+    that name is another's) from a success by the answer: it looks at what
+    the daemon has. Another's object stays as it was; the one this create
+    made is removed, not leaked.
+    """
+    direct = containerd_client
+    namespace = direct.namespace
+    spec = host_spec(busybox_rootfs, ["sleep", "1000"], namespace=namespace, container_id="c")
+    theirs = {"owner": "another"}
+    if kind != "container" or there:
+        await direct.containers.create("c", spec=spec, labels=theirs)
+    if kind == "exec" or (kind == "task" and there):
+        task = await (await direct.containers.get("c")).new_task()
+        await task.start()
+        if kind == "exec" and there:
+            await task.exec(["sleep", "1000"], id="e", stdio=None)
+    if kind == "lease" and there:
+        await direct.leases.create("l", labels=theirs)
+    process = pycontainerd.oci.Process(args=("true",), cwd="/", env=("PATH=/bin",))
+    async with pycontainerd.Client(
+        proxy.address, namespace=namespace, fifo_dir=containerd_daemon.fifo_dir
+    ) as client:
+        # Handles first, and the namespace's defaults read (once per client, by
+        # a create): the kill is the next reply, the create's.
+        await client.containers.create("warm-up", spec=spec)
+        await client.containers.delete("warm-up")
+        container = await client.containers.get("c") if kind == "task" else None
+        handle = await client.tasks.get("c") if kind == "exec" else None
+
+        async def create() -> None:
+            if kind == "container":
+                await client.containers.create("c", spec=spec)
+            elif kind == "task":
+                assert container is not None
+                await container.new_task(stdio=stdio.capture())
+            elif kind == "exec":
+                assert handle is not None
+                await handle.exec(process=process, id="e", stdio=stdio.capture())
+            else:
+                async with client.leases.lease("l"):
+                    pass
+
+        await client.version()
+        proxy.arm(KillPoint("reply", 1))
+        with anyio.fail_after(STEP), pytest.raises(errors.ConnectionError) as info:
+            await create()
+        assert info.value.in_flight
+        created = {"container": "Containers/Create", "task": "Tasks/Create", "exec": "Tasks/Exec"}
+        assert (info.value.method or "").endswith(created.get(kind, "Leases/Create"))
+        await anyio.to_thread.run_sync(proxy.wait_restarted, STEP)
+        assert proxy.fired.is_set()
+        proxy.reset()
+    stock = await inventory(direct)
+    if kind == "container":
+        assert stock.containers == (("c",) if there else ())
+        if there:
+            assert (await direct.containers.get("c")).labels == theirs
+    elif kind == "task":
+        assert stock.tasks == (("c",) if there else ())
+        if there:  # another's task, running on
+            status = await (await direct.tasks.get("c")).status()
+            assert status.state is pycontainerd.TaskState.RUNNING
+    elif kind == "exec":
+        task = await direct.tasks.get("c")
+        if there:
+            status = await (await task.load_process("e")).status()
+            assert status.state is pycontainerd.TaskState.RUNNING
+        else:
+            with pytest.raises(errors.NotFound):
+                await task.load_process("e")
+    else:
+        assert stock.leases == (("l",) if there else ())
+        if there:
+            [lease] = await direct.leases.list("id==l")
+            assert dict(lease.labels) == theirs
