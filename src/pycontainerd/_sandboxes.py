@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+import anyio
 import attrs
 from betterproto.lib.google.protobuf import Any as AnyProto
 
@@ -34,6 +35,7 @@ from ._api.containerd.services.sandbox.v1 import (
     ControllerStatusRequest,
     ControllerStopRequest,
     ControllerWaitRequest,
+    StoreCreateRequest,
     StoreDeleteRequest,
     StoreGetRequest,
     StoreListRequest,
@@ -43,7 +45,7 @@ from ._containers import DEFAULT_RUNTIME, SPEC_TYPE, Extension, Runtime, _spec_b
 from ._convert import is_set, timestamp
 from ._facade import Facade
 from ._platforms import Platform
-from ._shield import finish
+from ._shield import Creation, Removal, finish
 from ._transport import DEFAULT, Timeout
 from .runtime import RuncOptions, _as_extension, _checked_options, _stored_options
 
@@ -445,9 +447,37 @@ class Sandboxes(Facade):
             extensions=extensions or {},
             sandboxer=sandboxer,
         )
-        reply = await self._caller.unary(
-            _rpc.Store.Create, _wire.encode(_STORE_CREATE, {"sandbox": record})
-        )
+        request = _wire.encode(_STORE_CREATE, {"sandbox": record})
+        caller = self._caller
+
+        async def as_asked() -> bool:
+            asked = StoreCreateRequest().parse(request).sandbox
+            try:
+                stored = (
+                    await caller.unary(_rpc.Store.Get, StoreGetRequest(sandbox_id=id))
+                ).sandbox
+            except errors.NotFound:
+                return False
+            stored.created_at, stored.updated_at = asked.created_at, asked.updated_at
+            stored.sandboxer = stored.sandboxer or asked.sandboxer  # 1.7's store keeps none
+            return bool(stored == asked)
+
+        creation = Creation(lambda: caller.unary(_rpc.Store.Create, request), ours=as_asked)
+        try:
+            # The Create finishes even if cancelled: the record is known, then removed.
+            reply = await finish(creation, timeout=_CLEANUP_TIMEOUT)
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            if creation.made or creation.unsure:  # a refused create made nothing of ours
+
+                async def undo() -> None:
+                    if await creation.owned():
+                        with contextlib.suppress(errors.NotFound):
+                            await caller.unary(_rpc.Store.Delete, StoreDeleteRequest(sandbox_id=id))
+
+                with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                    await finish(Removal(undo), timeout=_CLEANUP_TIMEOUT)
+            raise
         return Sandbox._from_proto(reply.sandbox, self._client)
 
     async def get(self, id: str) -> Sandbox:

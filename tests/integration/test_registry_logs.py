@@ -105,11 +105,16 @@ async def test_no_credentials_in_log_records(
     assert pulled.target.digest == busybox_image.target.digest
     await client.images.delete(name, sync=True)
 
-    if server.token is not None and (local or containerd_daemon.version_info < (1, 7)):
+    # On 2.x the daemon pulls and pushes (the SDK hands it the credentials
+    # over gRPC); elsewhere this process talks to the registry.
+    daemon = not local and containerd_daemon.version_info >= (2, 0)
+    if server.token is not None:
         assert server.token.issued > issued  # the tokens checked for were in use
     texts = _texts(records)
-    # The capture works: the libraries logged the exchanges, naming the registry.
-    assert any(server.host in text for text in texts)
+    # The capture works: the libraries logged the exchanges (hpack the
+    # headers of the gRPC calls, httpx and httpcore the registry's requests).
+    seen = "containerd.services.transfer.v1.Transfer" if daemon else server.host
+    assert any(seen in text for text in texts)
     for secret in _secrets(server):
         leaks = [text for text in texts if secret in text]
         assert not leaks, f"a log record holds a credential: {leaks[0][:300]}"
