@@ -121,17 +121,20 @@ async def mount_image(
     manifest = await image.manifest(platform)
     snapshots = client.snapshots(name)
 
-    async def create_lease() -> bool:
+    made_lease = False
+
+    async def create_lease() -> None:
         # The SDK's leases take identifiers only; containerd takes any id, and
         # ctr's is the path: this one is made as ctr makes it, so that ctr
         # unmounts it too.
+        nonlocal made_lease
         try:
             await client._caller.unary(
                 _rpc.Leases.Create, CreateRequest(id=path, labels=lease_labels)
             )
         except errors.AlreadyExists:
-            return False  # left by an unmount without removal: used again, as ctr does
-        return True
+            return  # left by an unmount without removal: used again, as ctr does
+        made_lease = True  # known here, even when a native cancellation came meanwhile
 
     async def hold_snapshot() -> None:
         # What holds the snapshot: the label above is what ctr writes (unmount
@@ -144,13 +147,12 @@ async def mount_image(
         )
 
     lease_made = Creation(create_lease)
-    made_lease = made_snapshot = False
     mounted = 0
     snapshot = Creation(
         lambda: snapshots.prepare(path, chain) if rw else snapshots.view(path, chain)
     )
     try:
-        made_lease = await finish(lease_made, timeout=_CLEANUP_TIMEOUT)
+        await finish(lease_made, timeout=_CLEANUP_TIMEOUT)
         await finish(hold_snapshot, timeout=_CLEANUP_TIMEOUT)
         # The unpack's own lease holds the chain until the mount's snapshot,
         # held by the mount's lease, stands on it.
@@ -162,8 +164,6 @@ async def mount_image(
                 mounts: Sequence[Mount] = await finish(snapshot, timeout=_CLEANUP_TIMEOUT)
             except errors.AlreadyExists:
                 mounts = await _reuse(client, name, path, chain, rw)
-            else:
-                made_snapshot = True
         try:
             # In place, without an await: nothing can interrupt it halfway.
             mount_all(mounts, path)
@@ -177,9 +177,9 @@ async def mount_image(
         for _ in range(mounted):
             unmount(path)
         with contextlib.suppress(TimeoutError, errors.ContainerdError):
-            if made_snapshot or snapshot.interrupted:
+            if snapshot.made or snapshot.unsure:
                 await finish(Removal(lambda: snapshots.remove(path)), timeout=_CLEANUP_TIMEOUT)
-            if made_lease or lease_made.interrupted:
+            if made_lease or lease_made.unsure:
                 await finish(Removal(lambda: _delete_lease(client, path)), timeout=_CLEANUP_TIMEOUT)
         raise
     return ImageMount(
