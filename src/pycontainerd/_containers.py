@@ -598,9 +598,7 @@ def _as_spec(spec: oci.Spec | Mapping[str, Any] | str | bytes, id: str) -> oci.S
         return spec
     try:
         return Spec.from_json(_spec_bytes(spec) or b"{}")
-    except errors.InvalidArgument:
-        raise
-    except ValueError as exc:
+    except ValueError as exc:  # errors.InvalidArgument too: its words are kept
         raise errors.InvalidArgument(
             f"container {id!r}: the spec is not an OCI spec: {exc}"[:300]
         ) from exc
