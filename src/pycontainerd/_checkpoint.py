@@ -32,7 +32,7 @@ from ._images import Image, _check_name
 from ._platforms import Platform
 from ._shield import Creation, Removal, finish
 from ._tasks import Task, TaskState
-from .runtime import CriuOptions, RuncOptions
+from .runtime import CriuOptions, _as_extension
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -176,7 +176,7 @@ class _Writing:
     def __init__(self, client: Client) -> None:
         self._client = client
         self._stack = contextlib.AsyncExitStack()
-        self._images: list[str] = []
+        self._images: list[tuple[str, Creation[Image]]] = []
         self.leased = client
 
     async def __aenter__(self) -> _Writing:
@@ -187,14 +187,24 @@ class _Writing:
 
     async def store(self, name: str, index: Descriptor, labels: Mapping[str, str]) -> Image:
         """Create the image record `name` for `index`."""
-        creation = Creation(lambda: self.leased.images.create(name, index, labels=labels))
+
+        async def as_asked() -> bool:
+            try:
+                found = await self._client.images.get(name)
+            except errors.NotFound:
+                return False
+            return found.target == index and dict(found.labels) == dict(labels)
+
+        creation = Creation(
+            lambda: self.leased.images.create(name, index, labels=labels), ours=as_asked
+        )
         try:
             image = await finish(creation, timeout=CLEANUP_TIMEOUT)
         except BaseException:
-            if creation.interrupted:  # a refused first try made nothing of ours
-                self._images.append(name)
+            if creation.made or creation.unsure:  # a refused create made nothing of ours
+                self._images.append((name, creation))
             raise
-        self._images.append(name)
+        self._images.append((name, creation))
         return attrs.evolve(image, _client=self._client)
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -217,9 +227,10 @@ class _Writing:
         assert lease is not None
 
         async def undo() -> None:
-            for name in self._images:
-                with contextlib.suppress(errors.NotFound):
-                    await client.images.delete(name)
+            for name, creation in self._images:
+                if await creation.owned():
+                    with contextlib.suppress(errors.NotFound):
+                        await client.images.delete(name)
             with contextlib.suppress(errors.NotFound):
                 await client.leases.delete(lease, sync=True)
 
@@ -327,10 +338,7 @@ async def checkpoint_container(
             if running is not None and rw:
                 await stack.enter_async_context(_paused(running, state))
             # In the order ``ctr`` takes them: runtime, image, rw layer, task.
-            if info.runtime.options is not None:
-                runtime_options = info.runtime.options
-                if isinstance(runtime_options, RuncOptions):
-                    runtime_options = runtime_options.to_extension()
+            if (runtime_options := _as_extension(info.runtime.options)) is not None:
                 data = bytes(runtime_options._to_proto())
                 blobs.append((f"{info.id}-runtime-options", data, {}))
                 manifests.append((_blob(CHECKPOINT_RUNTIME_OPTIONS, data), _platform()))

@@ -20,6 +20,7 @@ from ._abc import JSONable
 from ._api import _rpc
 from ._api.containerd.services.containers.v1 import Container as ContainerProto
 from ._api.containerd.services.containers.v1 import (
+    CreateContainerRequest,
     DeleteContainerRequest,
     GetContainerRequest,
     ListContainersRequest,
@@ -48,10 +49,25 @@ from ._identifiers import labels as checked_labels
 from ._namespaces import DEFAULT_RUNTIME_LABEL, DEFAULT_SNAPSHOTTER_LABEL, namespace_labels
 from ._oci import chain_id
 from ._shield import Creation, Removal, finish
-from ._tasks import CLEANUP_TIMEOUT, STOP_SIGNAL_LABEL, Task, TaskState, load_task
+from ._snapshots import SnapshotKind
+from ._tasks import (
+    CLEANUP_TIMEOUT,
+    STOP_SIGNAL_LABEL,
+    Task,
+    TaskState,
+    load_task,
+    process_as_asked,
+)
 from ._transport import DEFAULT
 from ._wire import encode_scalars
-from .runtime import LINUX_RUNTIME_V1, CreateOptions, RuncOptions, _stored_options
+from .runtime import (
+    LINUX_RUNTIME_V1,
+    CreateOptions,
+    RuncOptions,
+    _as_extension,
+    _checked_options,
+    _stored_options,
+)
 from .stdio import Pipes, Stdio, null
 
 if TYPE_CHECKING:
@@ -343,6 +359,7 @@ class Container:
                 f"runtime_path must be an absolute path, not {runtime_path!r:.80}"
             )
         config = stdio or null()
+        config._check_local(client)
         dump = None
         if checkpoint is not None:
             from ._checkpoint import task_checkpoint
@@ -377,23 +394,27 @@ class Container:
             request.options = task_options._to_proto()
         if dump is not None:
             request.checkpoint = dump
-        creation = Creation(lambda: client._caller.unary(_rpc.Tasks.Create, request))
-        created = False
+        creation = Creation(
+            lambda: client._caller.unary(_rpc.Tasks.Create, request),
+            ours=lambda: process_as_asked(client, self.id, "", request),
+        )
         try:
             # The Create finishes even if cancelled: the task is known, then removed.
             created_reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-            created = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException as exc:
             try:
-                if created or creation.interrupted:
+                if creation.made or creation.unsure:
+
+                    async def undo() -> None:
+                        if await creation.owned():
+                            await _remove_task(client, self.id)
+
                     with contextlib.suppress(TimeoutError):
-                        await finish(
-                            Removal(lambda: _remove_task(client, self.id)), timeout=CLEANUP_TIMEOUT
-                        )
+                        await finish(Removal(undo), timeout=CLEANUP_TIMEOUT)
             finally:
                 io.close()
-            if isinstance(exc, errors.RPCError) and not created and not self._has_args():
+            if isinstance(exc, errors.RPCError) and not creation.made and not self._has_args():
                 # The runtime's own words ("runc create failed: args must not be
                 # empty", UNKNOWN) stay the cause; this says what to do.
                 raise errors.InvalidArgument(
@@ -525,15 +546,10 @@ def _task_options(
     **changes: bool | str | int | None,
 ) -> Extension | None:
     """The task options `Container.new_task` sends (``None``: the container's apply)."""
-    if options is not None and not isinstance(options, RuncOptions | CreateOptions | Extension):
-        raise errors.InvalidArgument(
-            f"options must be RuncOptions, CreateOptions or an Extension, not {options!r:.80}"
-        )
+    options = _checked_options(options, "options", task=True)
     given: dict[str, Any] = {name: value for name, value in changes.items() if value is not None}
     if not given:
-        if options is None or isinstance(options, Extension):
-            return options
-        return options.to_extension()
+        return _as_extension(options)
     base = options
     if base is None:
         # The shim reads the task's options instead of the container's, so
@@ -574,6 +590,20 @@ def _check_new_snapshot(
     checked_labels(snapshot_labels, "snapshot labels")
 
 
+def _as_spec(spec: oci.Spec | Mapping[str, Any] | str | bytes, id: str) -> oci.Spec:
+    """`spec` as an `oci.Spec`, parsed from its JSON if given otherwise."""
+    from .oci import Spec
+
+    if isinstance(spec, Spec):
+        return spec
+    try:
+        return Spec.from_json(_spec_bytes(spec) or b"{}")
+    except ValueError as exc:  # errors.InvalidArgument too: its words are kept
+        raise errors.InvalidArgument(
+            f"container {id!r}: the spec is not an OCI spec: {exc}"[:300]
+        ) from exc
+
+
 def _completed_spec(
     spec: oci.Spec | Mapping[str, Any] | str | bytes | None,
     namespace: str,
@@ -584,13 +614,8 @@ def _completed_spec(
     from .oci import Spec
 
     cgroups_path = posixpath.normpath(posixpath.join("/", namespace, id))
-    if user_namespace is not None and not isinstance(spec, Spec):
-        try:
-            spec = Spec.from_json(_spec_bytes(spec) or b"{}")
-        except ValueError as exc:
-            raise errors.InvalidArgument(
-                f"container {id!r}: the spec is not an OCI spec: {exc}"[:300]
-            ) from exc
+    if user_namespace is not None and spec is not None:
+        spec = _as_spec(spec, id)
     if isinstance(spec, Mapping):
         linux = spec.get("linux")
         if isinstance(linux, Mapping) and not linux.get("cgroupsPath"):
@@ -619,6 +644,25 @@ async def _remaps_ids(client: Client, snapshotter: str) -> bool:
 
     plugins = await client.plugins(f"type==io.containerd.snapshotter.v1,id=={snapshotter}")
     return any(REMAP_CAPABILITY in p.capabilities for p in plugins)
+
+
+async def _container_as_asked(client: Client, request: bytes) -> bool:
+    """Whether the container the daemon has is the one `request` asked for (`Creation.owned`).
+
+    Every field the request sets must match: a container of that id made
+    by someone else before (which the daemon refused ours for) differs in
+    something, unless it is the very same request's twin.
+    """
+    asked = CreateContainerRequest().parse(request).container
+    try:
+        reply = await client._caller.unary(
+            _rpc.Containers.Get, encode_scalars(GetContainerRequest, id=asked.id)
+        )
+    except errors.NotFound:
+        return False
+    stored = reply.container
+    stored.created_at, stored.updated_at = asked.created_at, asked.updated_at
+    return bool(stored == asked)
 
 
 async def _remove_task(client: Client, container_id: str) -> None:
@@ -986,16 +1030,19 @@ class Containers(Facade):
         sandbox_id = sandbox if isinstance(sandbox, str) or sandbox is None else sandbox.id
         if sandbox_id is not None:
             validate(sandbox_id, "sandbox")
-        if runtime_options is not None and not isinstance(runtime_options, RuncOptions | Extension):
-            raise errors.InvalidArgument(
-                f"runtime_options must be RuncOptions or an Extension, not {runtime_options!r:.80}"
-            )
+        _checked_options(runtime_options, "runtime_options")
         _check_new_snapshot(id, image, snapshot, user_namespace, snapshot_labels)
         client = self._client
         if spec is not None:  # a spec that cannot take the user namespace is refused first
             spec = _completed_spec(spec, client.namespace, id, user_namespace)
         labels = checked_labels(labels)
-        given_spec = _spec_bytes(spec) if spec is not None else None  # checked before any RPC
+        overrides = args is not None or env is not None or cwd is not None or user is not None
+        given_spec = None
+        if spec is not None:  # checked before any RPC, and serialised once
+            if overrides:
+                spec = _as_spec(spec, id)  # changed below, then serialised
+            else:
+                given_spec = _spec_bytes(spec)
         image_obj = await client.images.get(image) if isinstance(image, str) else image
         if image_obj is None and spec is None:
             raise errors.InvalidArgument(f"container {shown(id)} needs a spec or an image")
@@ -1015,12 +1062,16 @@ class Containers(Facade):
             stop_signal = getattr(config, "stop_signal", "")
             if stop_signal:
                 labels.setdefault(STOP_SIGNAL_LABEL, stop_signal)
-        if args is not None or env is not None or cwd is not None or user is not None:
+        if overrides:
             assert spec is not None  # made from the image above when not given
             spec = await _with_process_overrides(
-                spec, image_obj, args=args, env=env, cwd=cwd, user=user
+                _as_spec(spec, id),  # parsed above already: as it is
+                image_obj,
+                args=args,
+                env=env,
+                cwd=cwd,
+                user=user,
             )
-            given_spec = None  # changed: serialised again below
         wants_snapshotter = not snapshotter and (image_obj is not None or bool(snapshot))
         if wants_snapshotter or (not runtime and self._default_runtime is None):
             defaults = await namespace_labels(client)
@@ -1034,11 +1085,7 @@ class Containers(Facade):
             labels=labels,
             image=image_obj.name if image_obj is not None else "",
             runtime=runtime or self._default_runtime or DEFAULT_RUNTIME,
-            runtime_options=(
-                runtime_options.to_extension()
-                if isinstance(runtime_options, RuncOptions)
-                else runtime_options
-            ),
+            runtime_options=_as_extension(runtime_options),
             spec_type=SPEC_TYPE,
             spec=given_spec if given_spec is not None else _spec_bytes(spec),
             snapshotter=sn if (snapshot or image_obj is not None) else "",
@@ -1091,12 +1138,11 @@ class Containers(Facade):
             prepared = True
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            # A Prepare cut short may have made the snapshot; one refused at
-            # once (the key is taken) made nothing of ours.
-            ours = prepared or any(p.interrupted for p in prepares)
+            # A Prepare whose answer was lost may have made the snapshot; one
+            # refused (the key is taken) made nothing of ours.
 
             async def undo() -> None:
-                if ours:
+                if prepared or any([await p.owned() for p in prepares]):
                     await _ignore_not_found(
                         lambda: client._caller.unary(
                             _rpc.Snapshots.Remove,
@@ -1144,7 +1190,15 @@ class Containers(Facade):
                 PrepareSnapshotRequest(snapshotter=sn, key=key, parent=parent, labels=dict(labels)),
             )
 
-        creation = Creation(prepare)
+        async def as_asked() -> bool:
+            try:
+                info = await client.snapshots(sn).stat(key)
+            except errors.NotFound:
+                return False
+            kind = SnapshotKind.VIEW if readonly else SnapshotKind.ACTIVE
+            return (info.parent, info.kind, dict(info.labels)) == (parent, kind, dict(labels))
+
+        creation = Creation(prepare, ours=as_asked)
         attempts.append(creation)  # the caller's rollback asks whether it was cut short
         reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
         return reply.mounts
@@ -1152,23 +1206,26 @@ class Containers(Facade):
     async def _create_message(self, id: str, request: bytes) -> Container:
         """Send a serialised ``CreateContainerRequest`` for `id`; the container created."""
         client = self._client
-        creation = Creation(lambda: client._caller.unary_raw(_rpc.Containers.Create, request))
-        made = False
+        creation = Creation(
+            lambda: client._caller.unary_raw(_rpc.Containers.Create, request),
+            ours=lambda: _container_as_asked(client, request),
+        )
         try:
             # The Create finishes even if cancelled: the container is known, then removed.
             reply = await finish(creation, timeout=CLEANUP_TIMEOUT)
-            made = True
             container = _one_container(reply, client)
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            if made or creation.interrupted:  # a refused first try made nothing of ours
+            if creation.made or creation.unsure:  # a refused create made nothing of ours
 
                 async def undo() -> None:
-                    await _ignore_not_found(
-                        lambda: client._caller.unary(
-                            _rpc.Containers.Delete, encode_scalars(DeleteContainerRequest, id=id)
+                    if await creation.owned():
+                        await _ignore_not_found(
+                            lambda: client._caller.unary(
+                                _rpc.Containers.Delete,
+                                encode_scalars(DeleteContainerRequest, id=id),
+                            )
                         )
-                    )
 
                 with contextlib.suppress(TimeoutError, errors.ConnectionError):
                     await finish(Removal(undo), timeout=CLEANUP_TIMEOUT)
@@ -1217,7 +1274,7 @@ class Containers(Facade):
             # One reply message: a third of ListStream's cost for 1000 containers
             # (benchmarks/ S3unary), which sends one message per container.
             reply = await caller.unary_raw(_rpc.Containers.List, request)
-        except errors.ResourceExhausted:
+        except errors.MessageTooLarge:
             # More than the daemon's message limit (16 MiB): stream them. Each
             # message is field 1 holding a Container, as each entry of List's
             # reply is, so joined they decode as that reply.
@@ -1371,7 +1428,7 @@ async def user_rootfs(image: Image | None, spec: Mapping[str, Any], user: str) -
 
 
 async def _with_process_overrides(
-    spec: oci.Spec | Mapping[str, Any] | str | bytes,
+    spec: oci.Spec,
     image: Image | None,
     *,
     args: Sequence[str] | None,
@@ -1380,9 +1437,7 @@ async def _with_process_overrides(
     user: str | int | None,
 ) -> oci.Spec:
     """`spec` with Go's ``WithProcessArgs``, ``WithEnv``, ``WithProcessCwd`` and ``WithUser`` applied."""
-    from . import oci
-
-    result = spec if isinstance(spec, oci.Spec) else oci.Spec.from_json(_spec_bytes(spec) or b"{}")
+    result = spec
     if args is not None:
         result = result.with_args(args)
     if env is not None:

@@ -393,7 +393,7 @@ async def convert_image(
             try:
                 image = await finish(creation, timeout=_CLEANUP_TIMEOUT)
             except BaseException:
-                recorded = creation.interrupted
+                recorded = creation.made or creation.unsure
                 raise
             recorded = True
             # A native cancellation that lands now is taken here, while the

@@ -112,13 +112,11 @@ async def mount_image(
     lease_labels = checked_labels({f"{LABEL_GC_SNAPSHOT}{name}": path}, "lease labels")
     manifest = await image.manifest(platform)
     snapshots = client.snapshots(name)
-    # What each create answered: True, it made the object; False, the object
-    # was there already (left by an unmount without removal: the user's,
-    # kept). A create cut short is still run to its end, and is `interrupted`
-    # all the same: only one that never answered may have made what it leaves.
-    made: dict[str, bool] = {}
+    # A lease left by an unmount without removal is the user's: kept on rollback.
+    lease_reused = False
 
     async def create_lease() -> None:
+        nonlocal lease_reused
         # The SDK's leases take identifiers only; containerd takes any id, and
         # ctr's is the path: this one is made as ctr makes it, so that ctr
         # unmounts it too.
@@ -127,9 +125,7 @@ async def mount_image(
                 _rpc.Leases.Create, CreateRequest(id=path, labels=lease_labels)
             )
         except errors.AlreadyExists:
-            made["lease"] = False  # used again, as ctr does
-        else:
-            made["lease"] = True
+            lease_reused = True  # used again, as ctr does
 
     async def hold_snapshot() -> None:
         # What holds the snapshot: the label above is what ctr writes (unmount
@@ -141,17 +137,11 @@ async def mount_image(
             _rpc.Leases.AddResource, AddResourceRequest(id=path, resource=resource)
         )
 
-    async def create_snapshot() -> list[Mount]:
-        try:
-            mounts = await (snapshots.prepare(path, chain) if rw else snapshots.view(path, chain))
-        except errors.AlreadyExists:
-            made["snapshot"] = False
-            raise
-        made["snapshot"] = True
-        return mounts
-
     lease = Creation(create_lease)
-    snapshot = Creation(create_snapshot)
+    # Refused with AlreadyExists, it made nothing (the snapshot is reused below).
+    snapshot = Creation(
+        lambda: snapshots.prepare(path, chain) if rw else snapshots.view(path, chain)
+    )
     mounted = 0
     try:
         await finish(lease, hold_snapshot, timeout=_CLEANUP_TIMEOUT)
@@ -178,9 +168,9 @@ async def mount_image(
         for _ in range(mounted):
             unmount(path)
         with contextlib.suppress(TimeoutError, errors.ContainerdError):
-            if made.get("snapshot", snapshot.interrupted):
+            if snapshot.made or snapshot.unsure:
                 await finish(Removal(lambda: snapshots.remove(path)), timeout=_CLEANUP_TIMEOUT)
-            if made.get("lease", lease.interrupted):
+            if (lease.made and not lease_reused) or lease.unsure:
                 await finish(Removal(lambda: _delete_lease(client, path)), timeout=_CLEANUP_TIMEOUT)
         raise
     return ImageMount(

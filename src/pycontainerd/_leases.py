@@ -147,16 +147,13 @@ class Leases(Facade):
             lease = await client.leases.create(expires_in=24 * 3600, labels={"job": "pull"})
             ```
         """
-        return await self._create(id, expires_in, labels, timeout=DEFAULT)
+        return await self._send(self._request(id, expires_in, labels), timeout=DEFAULT)
 
-    async def _create(
-        self,
-        id: str | None,
-        expires_in: float | None,
-        labels: Mapping[str, str] | None,
-        *,
-        timeout: Timeout,
-    ) -> Lease:
+    @staticmethod
+    def _request(
+        id: str | None, expires_in: float | None, labels: Mapping[str, str] | None
+    ) -> CreateRequest:
+        """The Create request for these arguments, checked (a random id if none)."""
         if id is None:
             id = _random_id()
         _identifiers.validate(id, "lease")
@@ -165,11 +162,10 @@ class Leases(Facade):
             if expires_in < 0:
                 raise errors.InvalidArgument(f"invalid expires_in {expires_in!r}: negative")
             all_labels[EXPIRE_LABEL] = _rfc3339(datetime.now(UTC) + timedelta(seconds=expires_in))
-        reply = await self._caller.unary(
-            _rpc.Leases.Create,
-            CreateRequest(id=id, labels=all_labels),
-            timeout=timeout,
-        )
+        return CreateRequest(id=id, labels=all_labels)
+
+    async def _send(self, request: CreateRequest, *, timeout: Timeout) -> Lease:
+        reply = await self._caller.unary(_rpc.Leases.Create, request, timeout=timeout)
         return Lease._from_proto(reply.lease)
 
     async def _create_surely(
@@ -180,20 +176,34 @@ class Leases(Facade):
         A cancelled Create may still make the lease after a Delete sent to
         clean it up: the (short, bounded) Create finishes, then the
         cancellation is honoured with the lease known and deleted. The id is
-        chosen here, so a Create cut short can be sent again.
+        chosen here, so a Create cut short can be sent again. A Create whose
+        answer was lost removes the lease of the caller's `id` only if its
+        labels are the ones asked for (the expiry's is to the microsecond):
+        another's lease of that id stays.
         """
-        lease_id = _random_id() if id is None else id
+        request = self._request(id, expires_in, labels)
+
+        async def as_asked() -> bool:
+            found = await self.list(f"id=={request.id}")
+            return any(dict(lease.labels) == request.labels for lease in found)
+
         creation = Creation(
-            lambda: self._create(lease_id, expires_in, labels, timeout=_CLEANUP_TIMEOUT)
+            lambda: self._send(request, timeout=_CLEANUP_TIMEOUT),
+            ours=None if id is None else as_asked,  # no one else has a random id
         )
         try:
             await finish(creation, timeout=_CLEANUP_TIMEOUT)
         except BaseException:
-            if creation.interrupted:  # the lease may exist: the cancellation must not leave it
+            if creation.made or creation.unsure:
+
+                async def undo() -> None:
+                    if await creation.owned():
+                        await self.delete(request.id)
+
                 with contextlib.suppress(TimeoutError, errors.ContainerdError):
-                    await finish(Removal(lambda: self.delete(lease_id)), timeout=_CLEANUP_TIMEOUT)
+                    await finish(Removal(undo), timeout=_CLEANUP_TIMEOUT)
             raise
-        return lease_id
+        return request.id
 
     async def list(self, *filters: str) -> builtins.list[Lease]:
         """The namespace's leases, optionally narrowed by `filters` (e.g. ``labels."job"==pull``).

@@ -83,6 +83,8 @@ async def run(
 ) -> RunResult:
     """See `Client.run`."""
     cid = validate(id, "container") if id is not None else "run-" + secrets.token_hex(8)
+    stdio = capture(max_output, input=stdin, terminal=terminal)
+    stdio._check_local(client)  # before anything is made
     image_obj = await client.images.get(image) if isinstance(image, str) else image
     base = spec
     if base is None:
@@ -120,7 +122,6 @@ async def run(
         cid, image=image_obj, spec=full_spec, labels=labels, snapshotter=snapshotter
     )
     try:
-        stdio = capture(max_output, input=stdin, terminal=terminal)
         async with await container.new_task(stdio=stdio) as task:
             await task.start()
             with anyio.move_on_after(timeout) as scope:

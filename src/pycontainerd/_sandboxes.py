@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+import anyio
 import attrs
 from betterproto.lib.google.protobuf import Any as AnyProto
 
@@ -34,6 +35,7 @@ from ._api.containerd.services.sandbox.v1 import (
     ControllerStatusRequest,
     ControllerStopRequest,
     ControllerWaitRequest,
+    StoreCreateRequest,
     StoreDeleteRequest,
     StoreGetRequest,
     StoreListRequest,
@@ -43,9 +45,9 @@ from ._containers import DEFAULT_RUNTIME, SPEC_TYPE, Extension, Runtime, _spec_b
 from ._convert import is_set, timestamp
 from ._facade import Facade
 from ._platforms import Platform
-from ._shield import finish
+from ._shield import Creation, Removal, finish
 from ._transport import DEFAULT, Timeout
-from .runtime import RuncOptions, _stored_options
+from .runtime import RuncOptions, _as_extension, _checked_options, _stored_options
 
 if TYPE_CHECKING:
     import betterproto
@@ -93,11 +95,10 @@ def _extension(msg: AnyProto | None) -> Extension | None:
     return Extension(type_url=msg.type_url, value=msg.value)
 
 
-def _any(extension: RuncOptions | Extension | None) -> dict[str, Any] | None:
+def _any(options: RuncOptions | Extension | None) -> dict[str, Any] | None:
+    extension = _as_extension(options)
     if extension is None:
         return None
-    if isinstance(extension, RuncOptions):
-        extension = extension.to_extension()
     return {"type_url": extension.type_url, "value": extension.value}
 
 
@@ -423,7 +424,8 @@ class Sandboxes(Facade):
                 not record it).
 
         Raises:
-            pycontainerd.errors.InvalidArgument: `id` is not a valid identifier.
+            pycontainerd.errors.InvalidArgument: `id` is not a valid identifier,
+                or `runtime_options` are neither `RuncOptions` nor an `Extension`.
             pycontainerd.errors.AlreadyExists: a sandbox with this id exists.
             pycontainerd.errors.Unimplemented: the daemon is older than 1.7.
 
@@ -435,6 +437,7 @@ class Sandboxes(Facade):
             ```
         """
         _identifiers.validate(id, "sandbox")
+        _checked_options(runtime_options, "runtime_options")
         record = _record(
             id,
             runtime=runtime,
@@ -444,9 +447,37 @@ class Sandboxes(Facade):
             extensions=extensions or {},
             sandboxer=sandboxer,
         )
-        reply = await self._caller.unary(
-            _rpc.Store.Create, _wire.encode(_STORE_CREATE, {"sandbox": record})
-        )
+        request = _wire.encode(_STORE_CREATE, {"sandbox": record})
+        caller = self._caller
+
+        async def as_asked() -> bool:
+            asked = StoreCreateRequest().parse(request).sandbox
+            try:
+                stored = (
+                    await caller.unary(_rpc.Store.Get, StoreGetRequest(sandbox_id=id))
+                ).sandbox
+            except errors.NotFound:
+                return False
+            stored.created_at, stored.updated_at = asked.created_at, asked.updated_at
+            stored.sandboxer = stored.sandboxer or asked.sandboxer  # 1.7's store keeps none
+            return bool(stored == asked)
+
+        creation = Creation(lambda: caller.unary(_rpc.Store.Create, request), ours=as_asked)
+        try:
+            # The Create finishes even if cancelled: the record is known, then removed.
+            reply = await finish(creation, timeout=_CLEANUP_TIMEOUT)
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            if creation.made or creation.unsure:  # a refused create made nothing of ours
+
+                async def undo() -> None:
+                    if await creation.owned():
+                        with contextlib.suppress(errors.NotFound):
+                            await caller.unary(_rpc.Store.Delete, StoreDeleteRequest(sandbox_id=id))
+
+                with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                    await finish(Removal(undo), timeout=_CLEANUP_TIMEOUT)
+            raise
         return Sandbox._from_proto(reply.sandbox, self._client)
 
     async def get(self, id: str) -> Sandbox:
@@ -514,7 +545,8 @@ class Sandboxes(Facade):
 
         Raises:
             pycontainerd.errors.NotFound: there is no such sandbox.
-            pycontainerd.errors.InvalidArgument: `runtime_options` without `runtime`.
+            pycontainerd.errors.InvalidArgument: `runtime_options` without `runtime`,
+                or neither `RuncOptions` nor an `Extension`.
 
         Example:
             ```python
@@ -524,6 +556,7 @@ class Sandboxes(Facade):
         _identifiers.validate(id, "sandbox")
         if runtime_options is not None and runtime is None:
             raise errors.InvalidArgument("runtime_options need the runtime they are for")
+        _checked_options(runtime_options, "runtime_options")
         paths: builtins.list[str] = []
         new_labels: dict[str, str] = {}
         if labels is not None:

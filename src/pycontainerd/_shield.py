@@ -60,7 +60,6 @@ async def finish(*steps: Callable[[], Awaitable[T]], timeout: float) -> T:
             for step in steps:
                 pause = _FIRST_PAUSE
                 while True:
-                    before = len(landed)
                     try:
                         result = await _to_its_end(step, bound, landed)
                         break
@@ -70,9 +69,6 @@ async def finish(*steps: Callable[[], Awaitable[T]], timeout: float) -> T:
                         lost = exc
                         await _pause(pause, bound, landed)
                         pause = min(pause * 2, _LAST_PAUSE)
-                    finally:
-                        if len(landed) > before and isinstance(step, Creation):
-                            step.cut = True
     except TimeoutError:
         if lost is not None and bound.cancel_called:
             raise lost from None
@@ -128,31 +124,67 @@ async def _pause(seconds: float, bound: anyio.CancelScope, landed: list[BaseExce
 
 
 class Creation(Generic[T]):
-    """A create call for `finish`, which tells a rollback whether the object may exist.
+    """A create call for `finish`, which tells a rollback whether the object is its own.
 
-    `interrupted` is true when a native cancellation arrived while the create
-    ran (`finish` ran it to its end, but the caller is being cancelled), or
-    when the create lost its connection in flight (the daemon may have made
-    the object and died before answering). A lost connection is raised, not
-    retried.
+    It records how the call ended. One that returned made the object. One
+    the daemon refused (an `errors.RPCError`: ``AlreadyExists``, say) made
+    nothing, even when a native cancellation arrived meanwhile (`finish` ran
+    it to its end): the object of that name, if any, is someone else's. One
+    whose answer is lost (the connection broke in flight, the deadline
+    passed, or `finish` abandoned it) is unsure: the daemon may have made
+    the object, or refused it because it existed already and died before
+    saying so. `owned` settles that with `ours`, a look at the object the
+    daemon has, when the caller gave one.
+
+    Args:
+        call: the create RPC.
+        ours: for an unsure outcome, whether the object that exists is the
+            one asked for (compared with the request; False if there is
+            none). Without it an unsure object is taken for ours: right
+            for a name of the SDK's own choosing (random), which no one
+            else has.
     """
 
-    def __init__(self, call: Callable[[], Awaitable[T]]) -> None:
+    def __init__(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        ours: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self._call = call
-        self.cut = False
-        self._lost = False
-
-    @property
-    def interrupted(self) -> bool:
-        """Whether the create was cut short or lost its answer (so the object may exist)."""
-        return self.cut or self._lost
+        self._ours = ours
+        self.made = False
+        self.unsure = False
 
     async def __call__(self) -> T:
+        # Unsure from the start: a call that `finish` abandons ends (cancelled)
+        # only after `finish` has raised, when the rollback has already asked.
+        self.unsure = True
         try:
-            return await self._call()
+            result = await self._call()
         except errors.ConnectionError as exc:
-            self._lost = self._lost or exc.in_flight
+            self.unsure = exc.in_flight
             raise
+        except (errors.DeadlineExceeded, errors.Canceled):
+            raise
+        except errors.RPCError:
+            self.unsure = False  # the daemon's answer: nothing made
+            raise
+        self.unsure = False
+        self.made = True
+        return result
+
+    async def owned(self) -> bool:
+        """Whether the object is this create's own, asking the daemon when unsure.
+
+        Call it in the rollback's `Removal` step, which `finish` runs again
+        if the daemon is away.
+        """
+        if self.made:
+            return True
+        if not self.unsure:
+            return False
+        return True if self._ours is None else await self._ours()
 
 
 class Removal(Generic[T]):

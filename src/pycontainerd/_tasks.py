@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import json
@@ -22,6 +23,7 @@ from ._abc import AsyncResource, JSONable
 from ._api import _registry, _rpc
 from ._api.containerd.services.tasks.v1 import (
     CloseIoRequest,
+    CreateTaskRequest,
     DeleteProcessRequest,
     DeleteResponse,
     DeleteTaskRequest,
@@ -124,6 +126,35 @@ class ExitStatus:
             except ValueError:
                 return None
         return None
+
+
+async def process_as_asked(
+    client: Client,
+    container_id: str,
+    exec_id: str,
+    request: CreateTaskRequest | ExecProcessRequest,
+) -> bool:
+    """Whether the task (or exec process) there is the one `request` asked for (`Creation.owned`).
+
+    It must not have started, and its stdio must be the request's: FIFO
+    paths are of this client's making (a new directory each time), so
+    another's process never has them. Without stdio (all empty), a
+    process that has not started is taken for ours.
+    """
+    try:
+        reply = await client._caller.unary(
+            _rpc.Tasks.Get,
+            encode_scalars(GetRequest, container_id=container_id, exec_id=exec_id),
+        )
+    except errors.NotFound:
+        return False
+    found = reply.process
+    return TaskState._from_proto(found.status) is TaskState.CREATED and (
+        found.stdin,
+        found.stdout,
+        found.stderr,
+        found.terminal,
+    ) == (request.stdin, request.stdout, request.stderr, request.terminal)
 
 
 class TaskState(enum.Enum):
@@ -1224,6 +1255,7 @@ class Task(_ProcessHandle[PipesT_co]):
         """
         exec_id = validate(id, "exec id") if id is not None else "exec-" + secrets.token_hex(6)
         config = stdio or null()
+        config._check_local(self._client)
         if process is not None:
             given = {"args": args, "env": env, "cwd": cwd, "user": user, "terminal": terminal}
             mixed = [name for name, value in given.items() if value is not None]
@@ -1255,7 +1287,10 @@ class Task(_ProcessHandle[PipesT_co]):
             terminal=config.terminal,
             spec=AnyProto(type_url=PROCESS_SPEC_TYPE, value=payload),
         )
-        creation = Creation(lambda: self._client._caller.unary(_rpc.Tasks.Exec, request))
+        creation = Creation(
+            lambda: self._client._caller.unary(_rpc.Tasks.Exec, request),
+            ours=lambda: process_as_asked(self._client, self._container_id, exec_id, request),
+        )
         proc: Process[_P] | None = None
         try:
             # The Exec call finishes even if cancelled: the process is known, then removed.
@@ -1265,11 +1300,23 @@ class Task(_ProcessHandle[PipesT_co]):
             if start:
                 await proc.start()
         except BaseException:
-            if proc is None and creation.interrupted:  # it may exist: remove it too
-                proc = Process(self._client, self, exec_id, io, argv)
-            if proc is not None:
-                await proc._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
-            io.close()
+            owned = False
+
+            async def settle() -> None:
+                nonlocal owned
+                owned = await creation.owned()
+
+            try:
+                if proc is None and creation.unsure:  # it may exist: remove it too, if ours
+                    # A read, as safe to repeat as a removal while the daemon is away.
+                    with contextlib.suppress(TimeoutError, errors.ConnectionError):
+                        await finish(Removal(settle), timeout=CLEANUP_TIMEOUT)
+            finally:
+                if owned:
+                    proc = Process(self._client, self, exec_id, io, argv)
+                if proc is not None:
+                    await proc._teardown(cleanup_timeout=CLEANUP_TIMEOUT)
+                io.close()
             raise
         return proc
 
@@ -1300,6 +1347,8 @@ class Task(_ProcessHandle[PipesT_co]):
             ```
         """
         validate(exec_id, "exec id")
+        if stdio is not None:
+            stdio._check_local(self._client)
         reply = await self._client._caller.unary(
             _rpc.Tasks.Get,
             encode_scalars(GetRequest, container_id=self._container_id, exec_id=exec_id),
@@ -1556,6 +1605,8 @@ class Tasks(Facade):
 
 async def load_task(client: Client, container: Container, stdio: Stdio[_P] | None) -> Task[_P]:
     """Load an existing task; re-attach `stdio` to its FIFOs when given."""
+    if stdio is not None:
+        stdio._check_local(client)
     reply = await client._caller.unary(
         _rpc.Tasks.Get, encode_scalars(GetRequest, container_id=container.id)
     )

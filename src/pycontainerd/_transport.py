@@ -383,6 +383,8 @@ class Transport:
                 return errors.DeadlineExceeded(message, method=method)
             if exc.status is Status.UNIMPLEMENTED:
                 message = _unimplemented(method, message)
+            if exc.status is Status.RESOURCE_EXHAUSTED and (over := _OVER_LIMIT.fullmatch(message)):
+                return _too_large(method, over)
             return errors.error_for_status(exc.status.value, message, method=method)
         if isinstance(exc, TimeoutError):
             return errors.DeadlineExceeded(f"deadline exceeded calling {method}", method=method)
@@ -561,6 +563,33 @@ def _unimplemented(method: str, message: str) -> str:
         if method.startswith(prefix):
             return f"{method} needs containerd {release} or newer ({message or 'unimplemented'})"
     return message
+
+
+# grpc-go's words for a message over its limit, as containerd's server sends them (a
+# streamed reply's without the "grpc: "):
+# "trying to send" for its reply, "received" for the request.
+_OVER_LIMIT: Final = re.compile(
+    r"(?:grpc: )?(trying to send|received) message (?:after decompression )?larger than max "
+    r"\((\d+) vs\. (\d+)\)"
+)
+
+
+def _too_large(method: str, over: re.Match[str]) -> errors.MessageTooLarge:
+    """The error for grpc-go's refusal of a message over the daemon's limit, saying what to do."""
+    reply = over[1] == "trying to send"
+    size, limit = int(over[2]), int(over[3])
+    if reply:
+        message = (
+            f"the daemon's reply to {method} is {size} bytes, over its limit of {limit} bytes "
+            "(max_send_message_size in the [grpc] section of its config raises it); "
+            "the call itself may have taken effect"
+        )
+    else:
+        message = (
+            f"the request to {method} is {size} bytes, over the daemon's limit of {limit} "
+            "bytes (max_recv_message_size in the [grpc] section of its config raises it)"
+        )
+    return errors.MessageTooLarge(message, size=size, limit=limit, reply=reply, method=method)
 
 
 def _expiry(seconds: float | None) -> float | None:

@@ -45,6 +45,7 @@ ContainerdError
     ├── Canceled
     ├── PermissionDenied
     ├── ResourceExhausted
+    │   └── MessageTooLarge  a request or reply over the daemon's gRPC message limit
     ├── Aborted
     ├── Internal
     ├── DataLoss
@@ -88,6 +89,7 @@ __all__ = [
     "InvalidAddress",
     "InvalidArchive",
     "InvalidArgument",
+    "MessageTooLarge",
     "NotFound",
     "NotModified",
     "OutOfRange",
@@ -349,6 +351,38 @@ class ResourceExhausted(RPCError):
     """A resource (space, quota, message size) is exhausted."""
 
     status = Status.RESOURCE_EXHAUSTED
+
+
+class MessageTooLarge(ResourceExhausted):
+    """A request or a reply is over the daemon's gRPC message limit (16 MiB unless configured).
+
+    containerd refuses to read a request, or to send a reply, larger than
+    the ``max_recv_message_size`` or ``max_send_message_size`` of its
+    config's ``[grpc]`` section. A reply refused so may follow a call that
+    took effect (an update whose result is too large to send back). The
+    connection stays usable.
+
+    Attributes:
+        size: the message's size in bytes.
+        limit: the daemon's limit in bytes.
+        reply: ``True`` when the daemon's reply was too large, ``False`` for the request.
+
+    Example:
+        ```python
+        try:
+            info = await client.content.info(digest)
+        except errors.MessageTooLarge as exc:
+            print(f"{exc.size} bytes, over the daemon's {exc.limit}")
+        ```
+    """
+
+    def __init__(
+        self, message: str, *, size: int, limit: int, reply: bool, method: str | None = None
+    ) -> None:
+        super().__init__(message, method=method)
+        self.size = size
+        self.limit = limit
+        self.reply = reply
 
 
 class Aborted(RPCError):

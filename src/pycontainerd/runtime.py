@@ -254,6 +254,33 @@ def _decoded(cls: type[RuncOptions | CreateOptions], extension: Extension) -> di
     return {a.name: getattr(message, a.name) for a in attrs.fields(cls)}
 
 
+def _checked_options(
+    options: object, name: str, *, task: bool = False
+) -> RuncOptions | CreateOptions | Extension | None:
+    """`options` as given, if of a kind the SDK sends (a task's may be `CreateOptions` too).
+
+    The one check of ``runtime_options=`` (containers, sandboxes) and of a
+    task's ``options=``.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: another kind; the message names `name`.
+    """
+    kinds: tuple[type, ...] = (
+        (RuncOptions, CreateOptions, Extension) if task else (RuncOptions, Extension)
+    )
+    if options is not None and not isinstance(options, kinds):
+        wanted = (
+            "RuncOptions, CreateOptions or an Extension" if task else "RuncOptions or an Extension"
+        )
+        raise errors.InvalidArgument(f"{name} must be {wanted}, not {options!r:.80}")
+    return options  # type: ignore[return-value]  # checked just above
+
+
+def _as_extension(options: RuncOptions | CreateOptions | Extension | None) -> Extension | None:
+    """What containerd stores and sends for `options`."""
+    return options if options is None or isinstance(options, Extension) else options.to_extension()
+
+
 def _stored_options(extension: Extension | None) -> RuncOptions | Extension | None:
     """A container's stored runtime options: typed when they are runc's, else as stored.
 

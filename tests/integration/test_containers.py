@@ -176,3 +176,35 @@ async def test_list_streams_more_than_one_message_holds(
     assert [c.id for c in await containerd_client.containers.list("id==big-3")] == ["big-3"]
     for cid in ids:
         await containerd_client.containers.delete(cid)
+
+
+async def test_a_given_spec_with_overrides_is_serialised_once(
+    containerd_client: pycontainerd.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[int] = []
+    to_json = oci.Spec.to_json
+
+    def counted(self: oci.Spec) -> str | bytes:
+        written.append(1)
+        return to_json(self)
+
+    monkeypatch.setattr(oci.Spec, "to_json", counted)
+    spec = oci.Spec(process=oci.Process(args=("true",), cwd="/"))
+    container = await containerd_client.containers.create(
+        "once", spec=spec, args=["echo", "hi"], cwd="/tmp"
+    )
+    assert len(written) == 1
+    assert container.spec.process is not None
+    assert (container.spec.process.args, container.spec.process.cwd) == (("echo", "hi"), "/tmp")
+    # Without overrides, once too; and JSON text goes as it is.
+    await containerd_client.containers.create("as-given", spec=spec)
+    assert len(written) == 2
+    text = b'{"process": {"args": ["true"], "cwd": "/"}}'
+    container = await containerd_client.containers.create("text", spec=text, args=["false"])
+    assert container.spec.process is not None
+    assert container.spec.process.args == ("false",)
+    assert len(written) == 3
+    with pytest.raises(errors.InvalidArgument, match="not an object"):
+        await containerd_client.containers.create("bad", spec=b"[]", args=["true"])
+    for id in ("once", "as-given", "text"):
+        await containerd_client.containers.delete(id)

@@ -19,8 +19,9 @@ point lies inside it. Each case then shows:
   pull resumes them;
 - running the operation again completes, and leaves no ingest or lease behind.
 
-A shim killed under a running task, and runc failing at create, get the same
-checks. `FAULT_LOG` collects one line per case for the matrix's table.
+A shim killed under a running task, runc failing at create, and a create
+whose answer is lost get the same checks. `FAULT_LOG` collects one line per
+case for the matrix's table.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class Operation:
     # What it makes: there after it completed (the kill landing in its cleanup).
     product: tuple[str, ...] = ()
     teardown: Callable[[Ctx], Awaitable[None]] | None = None  # after the checks, not cut
+    points: int = POINTS  # fewer for the later rows, whose restarts CI's time pays for
 
 
 async def _nothing(ctx: Ctx) -> None:
@@ -168,6 +170,43 @@ async def daemon_transfer(ctx: Ctx) -> None:
         transfer.ImageStore(ctx.registry_ref, unpack=[transfer.Unpack()]),
     )
     assert await (await ctx.direct.images.get(ctx.registry_ref)).is_unpacked()
+
+
+async def _push_tagged(ctx: Ctx) -> None:
+    # A repository of its own: the registry has none of its blobs, so all are sent.
+    host = ctx.registry_ref.split("/", 1)[0]
+    ref = ctx.state["push"] = f"{host}/faults/push-{uuid.uuid4().hex[:8]}:1"
+    [image] = await ctx.direct.images.import_archive(ctx.archive)
+    await ctx.direct.images.create(ref, image.target)
+
+
+async def push_local(ctx: Ctx) -> None:
+    pushed = await ctx.client.push(ctx.state["push"], local=True)
+    assert pushed == (await ctx.direct.images.get(ctx.state["push"])).target
+
+
+async def export_transfer(ctx: Ctx) -> None:
+    # The daemon writes the archive (1.7 and newer) into a stream this client reads.
+    dest = ctx.tmp / "transfer-export.tar"
+    try:
+        await ctx.client.transfer(transfer.ImageStore(BUSYBOX), transfer.ExportStream(str(dest)))
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    assert dest.stat().st_size > len(ctx.archive) // 2
+    dest.unlink()
+
+
+async def sandbox_create(ctx: Ctx) -> None:
+    # A record in the sandbox store (1.7 and newer).
+    spec = pycontainerd.oci.Spec.default(namespace=ctx.client.namespace, id="faults-pod")
+    await ctx.client.sandboxes.create("faults-pod", spec=spec, labels={"app": "faults"})
+    assert (await ctx.direct.sandboxes.get("faults-pod")).labels == {"app": "faults"}
+
+
+async def _sandbox_deleted(ctx: Ctx) -> None:
+    with contextlib.suppress(errors.NotFound):
+        await ctx.direct.sandboxes.delete("faults-pod")
 
 
 async def container_create(ctx: Ctx) -> None:
@@ -294,6 +333,16 @@ OPERATIONS: dict[str, Operation] = {
     "transfer": Operation(
         _nothing, daemon_transfer, ("request", "reply", "received"), product=("snapshots", "images")
     ),
+    "push": Operation(_push_tagged, push_local, ("received", "request"), points=2),
+    "export via transfer": Operation(_imported, export_transfer, ("received", "request"), points=2),
+    "sandbox create": Operation(
+        _nothing,
+        sandbox_create,
+        ("reply", "request"),
+        product=("sandboxes",),
+        teardown=_sandbox_deleted,
+        points=2,
+    ),
     "container create": Operation(
         _unpacked, container_create, ("request", "reply"), product=("containers", "snapshots")
     ),
@@ -307,10 +356,14 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+# Operations of services that containerd 1.6 lacks (transfer, the sandbox store).
+NEEDS_1_7 = ("transfer", "export via transfer", "sandbox create")
+
+
 def _points() -> Iterator[Any]:
     for name, op in OPERATIONS.items():
         rng = random.Random(f"{SEED}/{name}")
-        for i in range(POINTS):
+        for i in range(op.points):
             kind, fraction = op.kinds[i % len(op.kinds)], rng.random()
             yield pytest.param(name, kind, fraction, id=f"{name}-{kind}-{fraction:.2f}")
 
@@ -357,6 +410,7 @@ async def _stock(client: pycontainerd.Client, daemon: ContainerdDaemon) -> Stock
         "leases": inv.leases,
         "snapshots": inv.snapshots,
         "ingests": inv.ingests,
+        "sandboxes": inv.sandboxes,
     }
     return stock
 
@@ -505,10 +559,11 @@ async def test_daemon_killed_mid_operation(
             registry,
         )
 
-    if name == "transfer" and containerd_daemon.version_info < (1, 7, 0):
+    if name in NEEDS_1_7 and containerd_daemon.version_info < (1, 7, 0):
         async with make(containerd_client.namespace) as ctx:
-            with pytest.raises(errors.Unimplemented):  # 1.6 has no transfer service
-                await daemon_transfer(ctx)
+            await op.setup(ctx)
+            with pytest.raises(errors.Unimplemented):  # 1.6 has neither service
+                await op.run(ctx)
         FAULT_LOG.append(f"| {name} | - | Unimplemented (containerd 1.6) | none |")
         return
     counts = await _calibrate(name, op, make)
@@ -717,3 +772,95 @@ async def test_supervisor_rides_out_daemon_kills(
     stock = await inventory(containerd_client)
     assert (stock.containers, stock.tasks, stock.leases, stock.ingests) == ((), (), (), ())
     assert stock.images == (BUSYBOX,)
+
+
+# --- a create whose answer the kill loses -------------------------------------
+
+
+@pytest.mark.parametrize("there", [True, False], ids=["anothers", "fresh"])
+@pytest.mark.parametrize("kind", ["container", "task", "exec", "lease"])
+async def test_a_create_whose_answer_is_lost(
+    kind: str,
+    there: bool,
+    containerd_daemon: ContainerdDaemon,
+    containerd_client: pycontainerd.Client,
+    proxy: CuttingProxy,
+    busybox_rootfs: Path,
+) -> None:
+    """The create reaches the daemon, which answers, and the daemon dies before the client reads it.
+
+    The rollback cannot tell a refusal (``AlreadyExists``: the object of
+    that name is another's) from a success by the answer: it looks at what
+    the daemon has. Another's object stays as it was; the one this create
+    made is removed, not leaked.
+    """
+    direct = containerd_client
+    namespace = direct.namespace
+    spec = host_spec(busybox_rootfs, ["sleep", "1000"], namespace=namespace, container_id="c")
+    theirs = {"owner": "another"}
+    if kind != "container" or there:
+        await direct.containers.create("c", spec=spec, labels=theirs)
+    if kind == "exec" or (kind == "task" and there):
+        task = await (await direct.containers.get("c")).new_task()
+        await task.start()
+        if kind == "exec" and there:
+            await task.exec(["sleep", "1000"], id="e", stdio=None)
+    if kind == "lease" and there:
+        await direct.leases.create("l", labels=theirs)
+    process = pycontainerd.oci.Process(args=("true",), cwd="/", env=("PATH=/bin",))
+    async with pycontainerd.Client(
+        proxy.address, namespace=namespace, fifo_dir=containerd_daemon.fifo_dir
+    ) as client:
+        # Handles first, and the namespace's defaults read (once per client, by
+        # a create): the kill is the next reply, the create's.
+        await client.containers.create("warm-up", spec=spec)
+        await client.containers.delete("warm-up")
+        container = await client.containers.get("c") if kind == "task" else None
+        handle = await client.tasks.get("c") if kind == "exec" else None
+
+        async def create() -> None:
+            if kind == "container":
+                await client.containers.create("c", spec=spec)
+            elif kind == "task":
+                assert container is not None
+                await container.new_task(stdio=stdio.capture())
+            elif kind == "exec":
+                assert handle is not None
+                await handle.exec(process=process, id="e", stdio=stdio.capture())
+            else:
+                async with client.leases.lease("l"):
+                    pass
+
+        await client.version()
+        proxy.arm(KillPoint("reply", 1))
+        with anyio.fail_after(STEP), pytest.raises(errors.ConnectionError) as info:
+            await create()
+        assert info.value.in_flight
+        created = {"container": "Containers/Create", "task": "Tasks/Create", "exec": "Tasks/Exec"}
+        assert (info.value.method or "").endswith(created.get(kind, "Leases/Create"))
+        await anyio.to_thread.run_sync(proxy.wait_restarted, STEP)
+        assert proxy.fired.is_set()
+        proxy.reset()
+    stock = await inventory(direct)
+    if kind == "container":
+        assert stock.containers == (("c",) if there else ())
+        if there:
+            assert (await direct.containers.get("c")).labels == theirs
+    elif kind == "task":
+        assert stock.tasks == (("c",) if there else ())
+        if there:  # another's task, running on
+            status = await (await direct.tasks.get("c")).status()
+            assert status.state is pycontainerd.TaskState.RUNNING
+    elif kind == "exec":
+        task = await direct.tasks.get("c")
+        if there:
+            status = await (await task.load_process("e")).status()
+            assert status.state is pycontainerd.TaskState.RUNNING
+        else:
+            with pytest.raises(errors.NotFound):
+                await task.load_process("e")
+    else:
+        assert stock.leases == (("l",) if there else ())
+        if there:
+            [lease] = await direct.leases.list("id==l")
+            assert dict(lease.labels) == theirs

@@ -119,6 +119,15 @@ async def test_invalid_sandbox_ids_fail_before_any_call(containerd_client: Clien
         await sandboxes.update("pod", runtime_options=Extension(type_url="x"))
     with pytest.raises(errors.InvalidArgument, match="grace"):
         await containerd_client.sandbox_controller().stop("pod", grace=-1)
+    # Runtime options of another kind, checked as a container's are.
+    wrong: Any = {"binary_name": "crun"}
+    with pytest.raises(errors.InvalidArgument, match="runtime_options must be RuncOptions or an"):
+        await sandboxes.create("pod", runtime_options=wrong)
+    with pytest.raises(errors.InvalidArgument, match="runtime_options must be RuncOptions or an"):
+        await sandboxes.update("pod", runtime="io.containerd.runc.v2", runtime_options=wrong)
+    with pytest.raises(errors.InvalidArgument, match="runtime_options must be RuncOptions or an"):
+        await containerd_client.containers.create("c", spec={}, runtime_options=wrong)
+    assert (await inventory(containerd_client)).empty
 
 
 async def test_list_filters(containerd_client: Client, containerd_daemon: ContainerdDaemon) -> None:

@@ -27,8 +27,8 @@ import pytest
 from _tls_helpers import PKI, TLSProxy, make_pki
 
 import pycontainerd
-from pycontainerd import errors
-from pycontainerd.testing import ContainerdDaemon
+from pycontainerd import errors, stdio
+from pycontainerd.testing import ContainerdDaemon, inventory
 
 pytestmark = pytest.mark.anyio
 
@@ -147,6 +147,40 @@ async def test_operations_over_tls(
             assert await remote.content.read(digest) == blob
     # One HTTP/2 connection carried it all.
     assert proxy.connections == 1
+
+
+@pytest.mark.parametrize("proxied", ["server-tls"], indirect=True)
+async def test_fifo_stdio_needs_a_local_daemon(
+    proxied: tuple[TLSProxy, pycontainerd.TLS],
+    containerd_client: pycontainerd.Client,
+    busybox_image: pycontainerd.Image,
+) -> None:
+    # The shim would open, on the daemon's host, FIFO paths made on this one.
+    proxy, tls = proxied
+    async with pycontainerd.Client(
+        proxy.address, namespace=containerd_client.namespace, tls=tls
+    ) as remote:
+        container = await remote.containers.create(
+            "remote", image=busybox_image, args=["sleep", "100"]
+        )
+        refused = f"this client talks to '{proxy.address}' over TCP"
+        for fifos in (stdio.pipes(), stdio.capture(), stdio.inherit()):
+            with pytest.raises(errors.InvalidArgument, match=refused):
+                await container.new_task(stdio=fifos)
+        with pytest.raises(errors.InvalidArgument, match=r"stdio\.capture\(\) uses FIFOs"):
+            await remote.run(busybox_image, ["true"])
+        # What the shim writes on its own host is fine.
+        async with await container.new_task() as task:
+            await task.start()
+            with pytest.raises(errors.InvalidArgument, match=refused):
+                await task.exec(["true"], stdio=stdio.capture())
+            with pytest.raises(errors.InvalidArgument, match=refused):
+                await remote.tasks.get("remote", stdio=stdio.pipes())
+            await task.kill(9)
+            await task.wait()
+        await container.delete()
+    stock = await inventory(containerd_client)
+    assert (stock.tasks, stock.containers, stock.leases) == ((), (), ())
 
 
 async def test_server_name_overrides_the_host(

@@ -223,15 +223,12 @@ async def test_cancelled_transfer_leaves_nothing(
         await anyio.sleep(0.2)  # let the daemon take the first chunk in
         tg.cancel_scope.cancel()
     # The daemon abandons the import when its stream resets: no image, lease or
-    # snapshot; the blob it was writing stays as its own ingest (named after the
-    # archive member), which containerd's importer leaves behind as ctr's does.
-    # The daemon's import holds a lease of its own, which it drops as its handler
-    # unwinds, a moment after our reset: wait for that (bounded), then look.
-    with anyio.fail_after(30):
-        while (stock := await inventory(client)).leases:  # noqa: ASYNC110  (the daemon's state)
-            await anyio.sleep(0.05)
-    assert (stock.images, stock.leases, stock.snapshots) == ((), (), ())
-    assert all(ref.startswith("tar-blobs/") for ref in stock.ingests)
+    # snapshot. The blob it was writing (an ingest named after the archive
+    # member, which containerd's importer never aborts) is under the SDK's
+    # lease: aborted before the cancellation is raised, not left for the
+    # collector to take some time after the lease goes.
+    stock = await inventory(client)
+    assert (stock.images, stock.leases, stock.snapshots, stock.ingests) == ((), (), (), ())
     # The same client works on, and a full import succeeds after.
     await client.transfer(
         transfer.ImportStream(busybox_archive_bytes),

@@ -39,7 +39,7 @@ async def test_a_native_cancellation_never_reaches_the_step() -> None:
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert outcome == ["step done"]
-    assert creation.interrupted  # the rollback knows the object may exist
+    assert creation.made  # the rollback knows the object exists
 
 
 async def test_a_step_that_ends_as_the_cancellation_arrives_keeps_its_outcome() -> None:
@@ -52,7 +52,60 @@ async def test_a_step_that_ends_as_the_cancellation_arrives_keeps_its_outcome() 
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    assert creation.interrupted
+    assert creation.made
+
+
+async def test_a_refusal_as_the_cancellation_arrives_made_nothing() -> None:
+    # AlreadyExists under a Ctrl-C: the object of that name is another's, and
+    # the rollback must leave it.
+    started, release = anyio.Event(), anyio.Event()
+
+    async def step() -> None:
+        started.set()
+        await release.wait()
+        raise errors.AlreadyExists("taken")
+
+    creation = Creation(step)
+    caller = asyncio.ensure_future(finish(creation, timeout=10))
+    await started.wait()
+    caller.cancel()
+    await asyncio.sleep(0.01)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert not creation.made
+    assert not creation.unsure
+    assert not await creation.owned()
+
+
+@pytest.mark.parametrize("there", ["ours", "anothers"])
+async def test_a_lost_answer_is_settled_by_looking(there: str) -> None:
+    looked: list[int] = []
+
+    async def ours() -> bool:
+        looked.append(1)
+        return there == "ours"
+
+    async def create() -> None:
+        raise errors.ConnectionError("lost", address="/x", in_flight=True)
+
+    creation = Creation(create, ours=ours)
+    with pytest.raises(errors.ConnectionError):
+        await finish(creation, timeout=10)
+    assert creation.unsure
+    assert await creation.owned() is (there == "ours")
+    assert looked == [1]
+
+
+async def test_an_abandoned_create_is_unsure() -> None:
+    async def create() -> None:
+        await anyio.sleep(10)
+
+    creation = Creation(create)
+    with pytest.raises(TimeoutError):
+        await finish(creation, timeout=0.05)
+    assert creation.unsure
+    assert await creation.owned()  # no look given: a name of the SDK's own choosing
 
 
 async def test_a_removal_waits_for_the_daemon_to_come_back() -> None:
@@ -87,11 +140,12 @@ async def test_a_create_is_not_repeated_after_a_lost_connection() -> None:
     with pytest.raises(errors.ConnectionError):
         await finish(creation, timeout=10)
     assert tries == [1]
-    assert creation.interrupted  # the daemon may have made it
+    assert creation.unsure  # the daemon may have made it
     refused = Creation(lambda: _raise(errors.ConnectionError("no daemon", address="/x")))
     with pytest.raises(errors.ConnectionError):
         await finish(refused, timeout=10)
-    assert not refused.interrupted  # nothing was sent: nothing to roll back
+    assert not refused.unsure  # nothing was sent: nothing to roll back
+    assert not await refused.owned()
 
 
 async def _raise(exc: Exception) -> None:

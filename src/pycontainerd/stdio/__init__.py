@@ -127,6 +127,8 @@ class Pipes:
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
 
+    from .._client import Client
+
     PipesT_co = TypeVar("PipesT_co", bound=Pipes | None, default=Pipes | None, covariant=True)
 else:  # the default (PEP 696) matters to type checkers only
     from typing import TypeVar
@@ -162,6 +164,23 @@ class Stdio(Generic[PipesT_co]):
             uri += "?" + urllib.parse.urlencode(sorted(self.args))
         return uri
 
+    def _check_local(self, client: Client) -> None:
+        """Refuse FIFO stdio for a daemon reached over TCP, before anything is made.
+
+        The FIFOs are made on this host and the shim opens them by path on
+        the daemon's: that needs the daemon here, through its unix socket.
+
+        Raises:
+            pycontainerd.errors.InvalidArgument: FIFOs for a TCP client; names its address.
+        """
+        if self.mode not in _NO_FIFOS and client._transport.target.tcp:
+            raise errors.InvalidArgument(
+                f"stdio.{self.mode}() uses FIFOs, which need containerd on this host reached "
+                f"through its unix socket; this client talks to {client.address!r} over TCP: "
+                "use stdio.null(), stdio.log_file() or stdio.binary_log() (paths on the "
+                "daemon's host)"
+            )
+
     def _open(self, name: str, fifo_root: str | None = None) -> TaskIO:
         """Create the FIFOs (and open their ends) for a new process called `name`.
 
@@ -170,7 +189,7 @@ class Stdio(Generic[PipesT_co]):
         """
         if self.mode == "null":
             return TaskIO(self, "", "", "")
-        if self.mode in ("log_file", "binary_log"):
+        if self.mode in _NO_FIFOS:
             uri = self._log_uri()
             return TaskIO(self, "", uri, "" if self.terminal else uri)
         directory = make_fifo_dir(self.fifo_dir or fifo_root)
@@ -194,7 +213,7 @@ class Stdio(Generic[PipesT_co]):
         Unless `started` is false (a created process: its shim may open them
         at start yet), a reader does not wait for a writer that is not there.
         """
-        if self.mode in ("null", "log_file", "binary_log"):
+        if self.mode in _NO_FIFOS:
             return TaskIO(self, "", "", "")
         io = TaskIO(
             self,
@@ -211,6 +230,9 @@ class Stdio(Generic[PipesT_co]):
             io.end_outputs_without_writer()
         return io
 
+
+# The modes whose streams the shim handles itself, with no FIFO of the client's.
+_NO_FIFOS: Final = ("null", "log_file", "binary_log")
 
 # What Go's url.URL.String() leaves unescaped in a path, besides letters, digits and "-._~".
 _PATH_SAFE: Final = "/$&+,:;=@"

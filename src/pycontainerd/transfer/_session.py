@@ -30,7 +30,7 @@ from .._api.containerd.types.transfer import AuthRequest, AuthResponse, Data, Wi
 from .._api.containerd.types.transfer import Progress as _Progress
 from .._convert import is_set
 from .._descriptors import Descriptor
-from .._shield import finish
+from .._shield import Removal, finish
 from .._tar import TarEnd
 from .._transport import Call
 from ..registry._tasks import task_group
@@ -218,9 +218,32 @@ async def run(
         # a daemon that died mid-transfer keeps what it fetched for a day. Ours is
         # deleted on the way out, whatever happened (a daemon restart included).
         async with client.leases.lease(expires_in=_LEASE_EXPIRY) as leased:
-            await _run(leased, source, destination, progress=progress)
+            try:
+                await _run(leased, source, destination, progress=progress)
+            except BaseException:
+                lease = leased.lease
+                assert lease is not None
+                with contextlib.suppress(TimeoutError, errors.ContainerdError):
+                    await finish(
+                        Removal(lambda: _abort_ingests(client, lease)), timeout=_CLEANUP_TIMEOUT
+                    )
+                raise
         return
     await _run(client, source, destination, progress=progress)
+
+
+async def _abort_ingests(client: Client, lease: str) -> None:
+    """Abort the ingests the daemon left under our `lease` when a transfer ended short.
+
+    They are the blobs it was writing: an import's ``tar-<member>``
+    (containerd's importer never aborts them), a pull's partial layers.
+    The collector would take them once the lease is gone, some time later;
+    aborted here, they are gone when the transfer's error is raised. The
+    lease names them, so another client's ingests are never touched.
+    """
+    for resource in await client.leases.resources(lease):
+        if resource.type == "ingests":
+            await client.content._abort_settled(resource.id)
 
 
 async def _run(
