@@ -380,7 +380,7 @@ async def images_convert(client: Client, args: argparse.Namespace) -> int:
         args.target,
         oci=args.oci,
         uncompress=args.uncompress,
-        platform=args.platform,
+        platform=args.platform or None,  # --platform repeated, or not given
         all_platforms=args.all_platforms,
     )
     print(image.target.digest)
