@@ -14,7 +14,6 @@ import anyio
 
 from .. import errors
 from .._client import Client
-from .._image_config import ImageConfig
 from .._platforms import Platform
 from . import _output as out
 from ._app import CliError, Commands, format_option, label_pairs, quiet_option
@@ -136,28 +135,18 @@ async def images_ls(client: Client, args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """'label: 12.0 MiB / 40.0 MiB' on stderr, redrawn in place, only on a terminal."""
+    """An import's or export's bytes, drawn on stderr on a terminal (see `out.Progress`)."""
 
     def __init__(self, label: str, total: int | None) -> None:
-        self.label = label
-        self.total = total
-        self.done = 0
-        self.enabled = sys.stderr.isatty()
-        self._shown = -1
+        self._bar = out.Progress(label, per_item=False)
+        self._bar.set_total(total)
+        self._bar.start()
 
     def add(self, n: int) -> None:
-        self.done += n
-        step = self.done >> 20
-        if self.enabled and step != self._shown:
-            self._shown = step
-            total = f" / {out.human_size(self.total)}" if self.total else ""
-            sys.stderr.write(f"\r{self.label}: {out.human_size(self.done)}{total}\x1b[K")
-            sys.stderr.flush()
+        self._bar.advance(n)
 
     def finish(self) -> None:
-        if self.enabled and self._shown >= 0:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+        self._bar.finish()
 
 
 async def _read_chunks(path: str, progress: _Progress) -> AsyncIterator[bytes]:
@@ -305,20 +294,33 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 class _BlobProgress:
-    """Sums per-blob registry progress into one progress line (on a terminal)."""
+    """A pull's or push's blobs, a bar each and one for all, on a terminal (see `out.Progress`)."""
 
     def __init__(self, label: str) -> None:
-        self._line = _Progress(label, None)
-        self._blobs: dict[str, tuple[int, int]] = {}
+        self._bar = out.Progress(label, per_item=True)
+        self._bar.start()
 
     def __call__(self, update: Any) -> None:
-        self._blobs[update.digest] = (update.offset, update.total)
-        done = sum(offset for offset, _ in self._blobs.values())
-        self._line.total = sum(total for _, total in self._blobs.values()) or None
-        self._line.add(done - self._line.done)
+        name = f"{_blob_kind(update.media_type)} {update.digest.partition(':')[2][:12]}"
+        self._bar.update(update.digest, name, done=update.offset, total=update.total or None)
 
     def finish(self) -> None:
-        self._line.finish()
+        self._bar.finish()
+
+
+def _blob_kind(media_type: str) -> str:
+    """What a blob of this media type is, in a word (OCI's and docker's names)."""
+    for word, kind in (
+        ("layer", "layer"),
+        ("rootfs", "layer"),
+        ("config", "config"),
+        ("index", "index"),
+        ("manifest.list", "index"),
+        ("manifest", "manifest"),
+    ):
+        if word in media_type:
+            return kind
+    return "blob"
 
 
 async def images_pull(client: Client, args: argparse.Namespace) -> int:
@@ -373,6 +375,8 @@ async def images_rm(client: Client, args: argparse.Namespace) -> int:
 
 async def images_build(client: Client, args: argparse.Namespace) -> int:
     """Pyctr images build: a single-layer image from a directory."""
+    from .._image_config import ImageConfig  # here: pyctr's other commands start faster
+
     if not await anyio.Path(args.directory).is_dir():
         raise CliError(f"not a directory: {args.directory!r}")
     config = ImageConfig(
