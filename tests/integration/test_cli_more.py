@@ -280,3 +280,25 @@ async def test_a_terminal_gets_rich_tables_and_progress_bars(
     assert "importing" in text
     assert "━" in text
     assert f"{IMAGE} {busybox_image.target.digest}" in text
+
+
+async def test_content_prune_references(
+    pyctr: Pyctr, busybox_image: pycontainerd.Image, containerd_client: pycontainerd.Client
+) -> None:
+    content = containerd_client.content
+    held = {
+        (info.digest, key): value
+        for info in await content.list()
+        for key, value in info.labels.items()
+        if key.startswith("containerd.io/gc.ref.content.l.")
+    }
+    assert held  # the manifest keeps its layers by these labels
+    dry = ok(await pyctr("content", "prune", "references", "--dry")).splitlines()
+    assert sorted(tuple(line.split()) for line in dry) == sorted(held)
+    assert await content.list() != []
+    ok(await pyctr("content", "prune", "references"))
+    left = {info.digest: info.labels for info in await content.list()}
+    for digest, key in held:
+        assert key not in left[digest]  # the manifest stays, without the labels
+        assert held[digest, key] not in left  # the layer it held is collected
+    assert busybox_image.target.digest in left  # what the image names is not collected

@@ -180,7 +180,7 @@ def _register_containers(commands: Commands) -> None:
     p.add_argument("id")
     p.add_argument("--spec", action="store_true", help="show only its OCI spec")
     p.add_argument("--format", choices=("json",), default="json", help="output format")
-    p = c.command("rm", containers_rm, "remove containers", aliases=["remove", "delete"])
+    p = c.command("rm", containers_rm, "remove containers", aliases=["remove", "delete", "del"])
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--keep-snapshot", action="store_true", help="keep the rootfs snapshot")
     p = c.command("label", containers_label, "set labels (an empty value removes one)")
@@ -333,7 +333,7 @@ def _register_tasks(commands: Commands) -> None:
     p = t.command("metrics", tasks_metrics, "show a task's cgroup figures", aliases=["metric"])
     p.add_argument("id")
     format_option(p)
-    p = t.command("rm", tasks_rm, "delete stopped tasks", aliases=["remove", "delete"])
+    p = t.command("rm", tasks_rm, "delete stopped tasks", aliases=["remove", "delete", "del"])
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("-f", "--force", action="store_true", help="kill a running task first")
 

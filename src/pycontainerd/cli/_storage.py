@@ -50,6 +50,14 @@ def _register_content(commands: Commands) -> None:
     p = c.command("active", content_active, "list ingests under way")
     p.add_argument("filters", nargs="*", metavar="FILTER", help="e.g. 'ref~=^pull-'")
     format_option(p)
+    prune = c.group("prune", "prune content")
+    p = prune.command(
+        "references",
+        content_prune_references,
+        "remove the labels by which blobs hold their layers (the layers then go)",
+    )
+    p.add_argument("--async", dest="run_async", action="store_true", help="do not wait for gc")
+    p.add_argument("--dry", action="store_true", help="only print the labels it would remove")
     p = c.command("edit", content_edit, "edit a blob in $EDITOR; print the new digest")
     p.add_argument("digest")
     p.add_argument("--editor", default=None, help="the editor (default: $EDITOR, else vi)")
@@ -144,6 +152,33 @@ async def content_active(client: Client, args: argparse.Namespace) -> int:
                 for st in statuses
             ),
         )
+    return 0
+
+
+def _is_layer_reference(key: str) -> bool:
+    """A label by which a blob keeps a layer: ``gc.ref.content.l.N``, or legacy ``...content.N``.
+
+    The legacy form's index 0 was the config, which stays referenced.
+    """
+    if key.startswith("containerd.io/gc.ref.content.l."):
+        return True
+    rest = key.removeprefix("containerd.io/gc.ref.content.")
+    return rest != key and rest.isdigit() and rest != "0"
+
+
+async def content_prune_references(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr content prune references: as ctr's, then a garbage collection (waited for)."""
+    for info in await client.content.list():
+        drop = sorted(k for k in info.labels if _is_layer_reference(k))
+        if args.dry:
+            for key in drop:
+                print(f"{info.digest} {key}")
+        elif drop:
+            await client.content.update(info.digest, labels=dict.fromkeys(drop))
+    if not args.dry:
+        # a lease's deletion is what starts a collection (synchronous unless --async)
+        lease = await client.leases.create(expires_in=3600)
+        await client.leases.delete(lease.id, sync=not args.run_async)
     return 0
 
 
@@ -443,7 +478,7 @@ def _register_leases(commands: Commands) -> None:
     p.add_argument("labels", nargs="*", metavar="KEY=VALUE")
     p.add_argument("--id", help="the lease id (default: random)")
     p.add_argument("--expires", type=float, help="seconds until it expires (default: never)")
-    p = le.command("rm", leases_rm, "remove leases", aliases=["remove", "delete"])
+    p = le.command("rm", leases_rm, "remove leases", aliases=["remove", "delete", "del"])
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--sync", action="store_true", help="wait for garbage collection")
 
