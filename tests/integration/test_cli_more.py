@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -302,3 +303,48 @@ async def test_content_prune_references(
         assert key not in left[digest]  # the manifest stays, without the labels
         assert held[digest, key] not in left  # the layer it held is collected
     assert busybox_image.target.digest in left  # what the image names is not collected
+
+
+async def test_images_tag_label_inspect_and_prune(
+    pyctr: Pyctr, busybox_image: pycontainerd.Image, containerd_client: pycontainerd.Client
+) -> None:
+    images = containerd_client.images
+    tagged = ok(await pyctr("images", "tag", IMAGE, "example.com/t:1", "example.com/t:2"))
+    assert tagged.split() == ["example.com/t:1", "example.com/t:2"]
+    assert (await images.get("example.com/t:2")).target == busybox_image.target
+    assert "already exists" in one_line_error(
+        await pyctr("images", "tag", IMAGE, "example.com/t:1")
+    )
+    ok(await pyctr("images", "tag", "--force", IMAGE, "example.com/t:1"))
+    bad = one_line_error(await pyctr("images", "tag", IMAGE, "example.com/ok:1", "Bad Name"))
+    assert "Bad Name" in bad
+    assert "example.com/ok:1" not in {i.name for i in await images.list()}
+    assert ok(await pyctr("images", "label", "example.com/t:1", "a=1", "b=2")).strip() == "a=1,b=2"
+    assert ok(await pyctr("images", "label", "-r", "example.com/t:1", "c=3")).strip() == "c=3"
+    assert dict((await images.get("example.com/t:1")).labels) == {"c": "3"}
+    # inspect: the target and everything under it, each found in the content store
+    tree = json.loads(ok(await pyctr("images", "inspect", "--format", "json", IMAGE)))["target"]
+    assert tree["digest"] == busybox_image.target.digest
+    manifest = await busybox_image.manifest()
+
+    def digests(node: Any) -> list[str]:
+        return [node["digest"]] + [d for c in node.get("children", []) for d in digests(c)]
+
+    found = digests(tree)
+    assert manifest.config.digest in found
+    assert all(layer.digest in found for layer in manifest.layers)
+    text = ok(await pyctr("images", "inspect", IMAGE)).splitlines()
+    assert text[0] == IMAGE
+    assert len(text) == 1 + len(found)
+    assert "(missing)" not in "".join(text)
+    # prune: nothing without --all; with it, every image no container names
+    ok(await pyctr("c", "create", "example.com/t:2", "uses-t2"))
+    r = await pyctr("images", "prune")
+    assert (r.returncode, r.stdout) == (0, "")
+    assert "needs --all" in r.stderr
+    assert sorted(ok(await pyctr("images", "prune", "--all")).split()) == [
+        IMAGE,
+        "example.com/t:1",
+    ]
+    assert [i.name for i in await images.list()] == ["example.com/t:2"]
+    ok(await pyctr("c", "rm", "uses-t2"))

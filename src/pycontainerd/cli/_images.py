@@ -73,6 +73,7 @@ def _register_images(commands: Commands) -> None:
     p = images.command("rm", images_rm, "remove images", aliases=["remove", "delete"])
     p.add_argument("refs", nargs="+", metavar="REF")
     p.add_argument("--sync", action="store_true", help="wait for garbage collection")
+    _register_records(images)
     p = images.command("build", images_build, "build a single-layer image from a directory")
     p.add_argument("ref", help="the image name, e.g. example.com/tools:1")
     p.add_argument("directory")
@@ -392,4 +393,146 @@ async def images_build(client: Client, args: argparse.Namespace) -> int:
     if args.unpack:
         await image.unpack(args.snapshotter)
     print(f"{image.name} {image.target.digest}")
+    return 0
+
+
+# --- image records: tag, label, inspect, prune -----------------------------------------
+
+
+def _register_records(images: Commands) -> None:
+    p = images.command("tag", images_tag, "give an image more names")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("targets", nargs="+", metavar="TARGET")
+    p.add_argument("--force", action="store_true", help="replace an image of a TARGET name")
+    p.add_argument(
+        "--skip-reference-check", action="store_true", help="accept names that are not references"
+    )
+    p = images.command("label", images_label, "set labels (an empty value removes one)")
+    p.add_argument("name")
+    p.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("-r", "--replace-all", action="store_true", help="these labels, no others")
+    p = images.command("inspect", images_inspect, "show an image's content as a tree")
+    p.add_argument("name")
+    p.add_argument("--content", action="store_true", help="show each index's and manifest's JSON")
+    format_option(p)
+    p = images.command("prune", images_prune, "remove images no container uses")
+    p.add_argument("--all", action="store_true", help="required: remove every unused image")
+
+
+async def images_tag(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images tag: as ``ctr images tag --local``, new records with the same target."""
+    from ..registry import Reference
+
+    if not args.skip_reference_check:
+        for target in args.targets:
+            Reference.parse(target)  # a bad name: ValueError, one line, before any change
+    image = await client.images.get(args.source)
+    for target in args.targets:
+        try:
+            await client.images.create(target, image.target, labels=image.labels)
+        except errors.AlreadyExists:
+            if not args.force:
+                raise
+            await client.images.delete(target)
+            await client.images.create(target, image.target, labels=image.labels)
+        print(target)
+    return 0
+
+
+async def images_label(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images label: print the image's labels after the change."""
+    changes = {k: (v or None) for k, v in label_pairs(args.labels).items()}
+    if changes or args.replace_all:
+        image = await client.images.update(
+            args.name, labels=changes, replace_labels=args.replace_all
+        )
+    else:
+        image = await client.images.get(args.name)
+    print(out.cell_text(image.labels))
+    return 0
+
+
+async def _content_tree(client: Client, desc: dict[str, Any], *, content: bool) -> dict[str, Any]:
+    """A descriptor (OCI JSON) and, for an index or a manifest in the store, its children."""
+    import json
+
+    platform = desc.get("platform") or {}
+    node: dict[str, Any] = {
+        "media_type": desc["mediaType"],
+        "digest": desc["digest"],
+        "size": desc["size"],
+        "platform": "/".join(
+            p
+            for p in (platform.get("os"), platform.get("architecture"), platform.get("variant"))
+            if p
+        )
+        or None,
+        "present": True,
+    }
+    if _blob_kind(node["media_type"]) not in ("index", "manifest"):
+        try:
+            await client.content.info(node["digest"])
+        except errors.NotFound:
+            node["present"] = False
+        return node
+    try:
+        body = json.loads(await client.content.read(node["digest"]))
+    except errors.NotFound:
+        node["present"] = False
+        return node
+    if content:
+        node["content"] = body
+    children = [
+        *body.get("manifests", []),
+        *([body["config"]] if "config" in body else []),
+        *body.get("layers", []),
+    ]
+    node["children"] = [await _content_tree(client, c, content=content) for c in children]
+    return node
+
+
+def _tree_text(node: dict[str, Any], depth: int = 0) -> list[str]:
+    platform = f" {node['platform']}" if node["platform"] else ""
+    missing = "" if node["present"] else " (missing)"
+    kind = _blob_kind(node["media_type"])
+    lines = [
+        f"{'  ' * depth}{'└─ ' if depth else ''}{kind} {node['digest']} "
+        f"{out.human_size(node['size'])}{platform}{missing}"
+    ]
+    if "content" in node:
+        import json
+
+        body = json.dumps(node["content"], indent=2).splitlines()
+        lines += [f"{'  ' * (depth + 1)}{line}" for line in body]
+    for child in node.get("children", []):
+        lines += _tree_text(child, depth + 1)
+    return lines
+
+
+async def images_inspect(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images inspect: the image's index, manifests, configs and layers, and which are in."""
+    image = await client.images.get(args.name)
+    target = image.target
+    top = {"mediaType": target.media_type, "digest": target.digest, "size": target.size}
+    tree = await _content_tree(client, top, content=args.content)
+    if args.format == "json":
+        out.print_json({"name": image.name, "target": tree})
+        return 0
+    print(image.name)
+    for line in _tree_text(tree, 1):
+        print(line)
+    return 0
+
+
+async def images_prune(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images prune --all: as ctr's, every image no container names; the last waits for gc."""
+    if not args.all:
+        out.warn("no images pruned: images prune needs --all")
+        return 0
+    used = {c.image_name for c in await client.containers.list()}
+    unused = [i.name for i in await client.images.list() if i.name not in used]
+    for n, name in enumerate(unused, 1):
+        with contextlib.suppress(errors.NotFound):  # removed by someone else meanwhile
+            await client.images.delete(name, sync=n == len(unused))
+            print(name)
     return 0
