@@ -115,8 +115,9 @@ class Progress:
 
     On a terminal, with `per_item` (a pull's or push's blobs) a bar for the
     whole and one per item, else (the one stream of an import or export) one
-    bar; without rich, one line redrawn in place. When stderr is not a terminal nothing is drawn: stdout
-    carries the command's result, and stderr stays empty on success.
+    bar; without rich, one line redrawn in place. When stderr is not a
+    terminal nothing is drawn: stdout carries the command's result, and
+    stderr stays empty on success.
 
     Example:
         ```python

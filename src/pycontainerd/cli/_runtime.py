@@ -144,7 +144,7 @@ async def _create_container(client: Client, args: argparse.Namespace) -> Contain
 
 
 def _with_flags(spec: oci.Spec, args: argparse.Namespace, annotations: dict[str, str]) -> oci.Spec:
-    """The spec with ctr's security, resource and naming flags applied, in ctr's order."""
+    """The spec with the security, resource and naming flags of ctr run applied."""
     if args.privileged:
         spec = spec.with_privileged()
     if args.cap_add:
