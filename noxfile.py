@@ -103,7 +103,8 @@ MATRIX = [("3.11", "host"), ("3.12", "trixie"), ("3.13", "sid")]
 def tests(session: nox.Session, containerd: str) -> None:
     """Run the test suite against one containerd release (as root)."""
     ensure_debian(session, TEST_PACKAGES + PROTO_PACKAGES)
-    session.install("-e", ".[test]")  # the test extra carries the PROTO_TOOLS pins too
+    # the test extra carries the PROTO_TOOLS pins too; cli: pyctr's rich output is tested
+    session.install("-e", ".[test,cli]")
     if containerd != "host":
         session.env["PYCONTAINERD_TEST_CONTAINERD"] = f"debian:{containerd}"
     session.run("pytest", *session.posargs)
@@ -120,7 +121,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src/ (generated _api/ excluded)."""
-    session.install("-e", ".", "mypy==2.*", "pytest>=8")
+    session.install("-e", ".[cli]", "mypy==2.*", "pytest>=8")  # cli: rich's types
     session.run("mypy")
 
 

@@ -169,6 +169,8 @@ def build_parser() -> Parser:
     parser = Parser(
         prog="pyctr",
         description="Drive containerd from the shell, through the pycontainerd SDK.",
+        epilog="On a terminal, progress bars and tables are drawn with rich, if installed "
+        "(pip install 'pycontainerd[cli]'); plain columns otherwise.",
         parents=[global_options(suppress=False)],
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)

@@ -1,16 +1,22 @@
-"""pyctr version, plugins, namespaces and events."""
+"""pyctr version, info, deprecations, plugins, oci, namespaces and events.
+
+As in ``_runtime``, SDK modules that only some commands need are imported
+inside them, so that ``pyctr version`` starts fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from importlib import metadata
+from typing import TYPE_CHECKING
 
-from .. import events
-from .._client import Client
 from . import _output as out
 from ._app import CliError, Commands, format_option, label_pairs, quiet_option
+
+if TYPE_CHECKING:
+    from .. import events
+    from .._client import Client
 
 
 def register(commands: Commands) -> None:
@@ -19,6 +25,13 @@ def register(commands: Commands) -> None:
     format_option(p)
     p = commands.command("info", info, "show the daemon: version, pid, deprecated features in use")
     format_option(p)
+    dep = commands.group("deprecations", "deprecated features the daemon saw in use")
+    p = dep.command("list", deprecations_list, "list them", aliases=["ls"])
+    format_option(p)
+    oci = commands.group("oci", "OCI tools")
+    p = oci.command("spec", oci_spec, "print containerd's default OCI runtime spec (JSON)")
+    p.add_argument("--platform", help="only linux is supported (as the daemon's host)")
+    p.add_argument("--format", choices=("json",), default="json", help="output format")
 
     plugins = commands.group("plugins", "the daemon's plugins", aliases=["plugin"])
     p = plugins.command("ls", plugins_ls, "list plugins", aliases=["list"])
@@ -28,12 +41,23 @@ def register(commands: Commands) -> None:
     p.add_argument("-d", "--detailed", action="store_true", help="show exports and capabilities")
     quiet_option(p)
     format_option(p)
+    p = plugins.command(
+        "inspect-runtime",
+        plugins_inspect_runtime,
+        "show a runtime's version and OCI features (containerd 2.0+)",
+    )
+    p.add_argument(
+        "--runtime",
+        default="io.containerd.runc.v2",
+        help="runtime name or shim path (default: io.containerd.runc.v2)",
+    )
+    p.add_argument("--format", choices=("json",), default="json", help="output format")
 
     ns = commands.group("namespaces", "manage namespaces", aliases=["namespace", "ns"])
     p = ns.command("ls", namespaces_ls, "list namespaces", aliases=["list"])
     quiet_option(p)
     format_option(p)
-    p = ns.command("create", namespaces_create, "create a namespace")
+    p = ns.command("create", namespaces_create, "create a namespace", aliases=["c"])
     p.add_argument("name")
     p.add_argument("labels", nargs="*", metavar="KEY=VALUE")
     p = ns.command("rm", namespaces_rm, "remove namespaces", aliases=["remove", "delete"])
@@ -67,6 +91,8 @@ def register(commands: Commands) -> None:
 
 
 def _client_version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("pycontainerd")
     except metadata.PackageNotFoundError:
@@ -115,6 +141,36 @@ async def info(client: Client, args: argparse.Namespace) -> int:
         seen = d.last_occurrence.isoformat() if d.last_occurrence else "-"
         print(f"  {d.id} (last seen {seen})")
         print(f"    {d.message}")
+    return 0
+
+
+async def deprecations_list(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr deprecations list."""
+    deprecations = (await client.server()).deprecations
+    if args.format == "json":
+        out.print_json(deprecations)
+    else:
+        out.table(
+            ["ID", "LAST OCCURRENCE", "MESSAGE"],
+            ([d.id, d.last_occurrence, d.message] for d in deprecations),
+        )
+    return 0
+
+
+async def oci_spec(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr oci spec: ``Spec.default``, with ctr's cgroups path for no container (/NAMESPACE)."""
+    from .. import oci
+
+    if args.platform and not args.platform.startswith("linux"):
+        raise CliError(f"--platform {args.platform!r}: only linux specs are built", code=2)
+    spec = oci.Spec.default().with_cgroups_path(f"/{client.namespace}")
+    sys.stdout.write(spec.to_json(indent=2).decode() + "\n")
+    return 0
+
+
+async def plugins_inspect_runtime(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr plugins inspect-runtime: JSON, as ctr's."""
+    out.print_json(await client.runtime_info(args.runtime))
     return 0
 
 
@@ -186,6 +242,8 @@ async def namespaces_label(client: Client, args: argparse.Namespace) -> int:
 
 def event_record(item: events.Envelope) -> dict[str, object]:
     """An envelope as a JSON object: timestamp, namespace, topic, type, event."""
+    from .. import events
+
     event = item.event
     kind = event.type_url if isinstance(event, events.Unknown) else type(event).__name__
     return {
@@ -199,6 +257,8 @@ def event_record(item: events.Envelope) -> dict[str, object]:
 
 async def events_cmd(client: Client, args: argparse.Namespace) -> int:
     """Pyctr events: one line per event until interrupted (or --count events)."""
+    from .. import events
+
     if args.count is not None and args.count < 1:
         raise CliError(f"--count must be at least 1, not {args.count}", code=2)
     seen = 0

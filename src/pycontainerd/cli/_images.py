@@ -14,7 +14,6 @@ import anyio
 
 from .. import errors
 from .._client import Client
-from .._image_config import ImageConfig
 from .._images import Image, ImageCheck
 from .._platforms import Platform
 from ..registry import Hosts
@@ -113,6 +112,7 @@ def _register_images(commands: Commands) -> None:
     p = images.command("rm", images_rm, "remove images", aliases=["remove", "delete"])
     p.add_argument("refs", nargs="+", metavar="REF")
     p.add_argument("--sync", action="store_true", help="wait for garbage collection")
+    _register_records(images)
     p = images.command("build", images_build, "build a single-layer image from a directory")
     p.add_argument("ref", help="the image name, e.g. example.com/tools:1")
     p.add_argument("directory")
@@ -124,7 +124,7 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("--label", action="append", default=[], help="KEY=VALUE (repeat)")
     p.add_argument("--unpack", action="store_true", help="unpack it too")
     p.add_argument("--snapshotter", help="snapshotter to unpack into")
-    # usage, check, mount, unmount, label
+    # usage, check, mount, unmount
     p = images.command("usage", images_usage, "show the usage of an image's unpacked snapshots")
     p.add_argument("ref")
     p.add_argument(
@@ -148,12 +148,6 @@ def _register_images(commands: Commands) -> None:
     p.add_argument("target")
     p.add_argument("--rm", action="store_true", help="also remove the snapshot and its lease")
     p.add_argument("--snapshotter", help="the snapshot's snapshotter (default: the mount's)")
-    p = images.command("label", images_label, "set labels (an empty value removes one)")
-    p.add_argument("name")
-    p.add_argument("labels", nargs="*", metavar="KEY=VALUE")
-    p.add_argument(
-        "-r", "--replace-all", action="store_true", help="replace all the labels with these"
-    )
 
 
 async def images_ls(client: Client, args: argparse.Namespace) -> int:
@@ -205,28 +199,18 @@ async def images_ls(client: Client, args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """'label: 12.0 MiB / 40.0 MiB' on stderr, redrawn in place, only on a terminal."""
+    """An import's or export's bytes, drawn on stderr on a terminal (see `out.Progress`)."""
 
     def __init__(self, label: str, total: int | None) -> None:
-        self.label = label
-        self.total = total
-        self.done = 0
-        self.enabled = sys.stderr.isatty()
-        self._shown = -1
+        self._bar = out.Progress(label, per_item=False)
+        self._bar.set_total(total)
+        self._bar.start()
 
     def add(self, n: int) -> None:
-        self.done += n
-        step = self.done >> 20
-        if self.enabled and step != self._shown:
-            self._shown = step
-            total = f" / {out.human_size(self.total)}" if self.total else ""
-            sys.stderr.write(f"\r{self.label}: {out.human_size(self.done)}{total}\x1b[K")
-            sys.stderr.flush()
+        self._bar.advance(n)
 
     def finish(self) -> None:
-        if self.enabled and self._shown >= 0:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+        self._bar.finish()
 
 
 async def _read_chunks(path: str, progress: _Progress) -> AsyncIterator[bytes]:
@@ -431,20 +415,33 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 class _BlobProgress:
-    """Sums per-blob registry progress into one progress line (on a terminal)."""
+    """A pull's or push's blobs, a bar each and one for all, on a terminal (see `out.Progress`)."""
 
     def __init__(self, label: str) -> None:
-        self._line = _Progress(label, None)
-        self._blobs: dict[str, tuple[int, int]] = {}
+        self._bar = out.Progress(label, per_item=True)
+        self._bar.start()
 
     def __call__(self, update: Any) -> None:
-        self._blobs[update.digest] = (update.offset, update.total)
-        done = sum(offset for offset, _ in self._blobs.values())
-        self._line.total = sum(total for _, total in self._blobs.values()) or None
-        self._line.add(done - self._line.done)
+        name = f"{_blob_kind(update.media_type)} {update.digest.partition(':')[2][:12]}"
+        self._bar.update(update.digest, name, done=update.offset, total=update.total or None)
 
     def finish(self) -> None:
-        self._line.finish()
+        self._bar.finish()
+
+
+def _blob_kind(media_type: str) -> str:
+    """What a blob of this media type is, in a word (OCI's and docker's names)."""
+    for word, kind in (
+        ("layer", "layer"),
+        ("rootfs", "layer"),
+        ("config", "config"),
+        ("index", "index"),
+        ("manifest.list", "index"),
+        ("manifest", "manifest"),
+    ):
+        if word in media_type:
+            return kind
+    return "blob"
 
 
 async def images_pull(client: Client, args: argparse.Namespace) -> int:
@@ -496,6 +493,8 @@ async def images_rm(client: Client, args: argparse.Namespace) -> int:
 
 async def images_build(client: Client, args: argparse.Namespace) -> int:
     """Pyctr images build: a single-layer image from a directory."""
+    from .._image_config import ImageConfig  # here: pyctr's other commands start faster
+
     if not await anyio.Path(args.directory).is_dir():
         raise CliError(f"not a directory: {args.directory!r}")
     config = ImageConfig(
@@ -631,6 +630,49 @@ async def images_unmount(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- image records: tag, label, inspect, prune -----------------------------------------
+
+
+def _register_records(images: Commands) -> None:
+    p = images.command("tag", images_tag, "give an image more names")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("targets", nargs="+", metavar="TARGET")
+    p.add_argument("--force", action="store_true", help="replace an image of a TARGET name")
+    p.add_argument(
+        "--skip-reference-check", action="store_true", help="accept names that are not references"
+    )
+    p = images.command("label", images_label, "set labels (an empty value removes one)")
+    p.add_argument("name")
+    p.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("-r", "--replace-all", action="store_true", help="these labels, no others")
+    p = images.command("inspect", images_inspect, "show an image's content as a tree")
+    p.add_argument("name")
+    p.add_argument("--content", action="store_true", help="show each index's and manifest's JSON")
+    format_option(p)
+    p = images.command("prune", images_prune, "remove images no container uses")
+    p.add_argument("--all", action="store_true", help="required: remove every unused image")
+
+
+async def images_tag(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images tag: as ``ctr images tag --local``, new records with the same target."""
+    from ..registry import Reference
+
+    if not args.skip_reference_check:
+        for target in args.targets:
+            Reference.parse(target)  # a bad name: ValueError, one line, before any change
+    image = await client.images.get(args.source)
+    for target in args.targets:
+        try:
+            await client.images.create(target, image.target, labels=image.labels)
+        except errors.AlreadyExists:
+            if not args.force:
+                raise
+            await client.images.delete(target)
+            await client.images.create(target, image.target, labels=image.labels)
+        print(target)
+    return 0
+
+
 async def images_label(client: Client, args: argparse.Namespace) -> int:
     """Pyctr images label: prints the image's labels after the change."""
     changes = {k: (v or None) for k, v in label_pairs(args.labels).items()}
@@ -641,4 +683,90 @@ async def images_label(client: Client, args: argparse.Namespace) -> int:
     else:
         image = await client.images.get(args.name)
     print(out.cell_text(image.labels))
+    return 0
+
+
+async def _content_tree(client: Client, desc: dict[str, Any], *, content: bool) -> dict[str, Any]:
+    """A descriptor (OCI JSON) and, for an index or a manifest in the store, its children."""
+    import json
+
+    platform = desc.get("platform") or {}
+    node: dict[str, Any] = {
+        "media_type": desc["mediaType"],
+        "digest": desc["digest"],
+        "size": desc["size"],
+        "platform": "/".join(
+            p
+            for p in (platform.get("os"), platform.get("architecture"), platform.get("variant"))
+            if p
+        )
+        or None,
+        "present": True,
+    }
+    if _blob_kind(node["media_type"]) not in ("index", "manifest"):
+        try:
+            await client.content.info(node["digest"])
+        except errors.NotFound:
+            node["present"] = False
+        return node
+    try:
+        body = json.loads(await client.content.read(node["digest"]))
+    except errors.NotFound:
+        node["present"] = False
+        return node
+    if content:
+        node["content"] = body
+    children = [
+        *body.get("manifests", []),
+        *([body["config"]] if "config" in body else []),
+        *body.get("layers", []),
+    ]
+    node["children"] = [await _content_tree(client, c, content=content) for c in children]
+    return node
+
+
+def _tree_text(node: dict[str, Any], depth: int = 0) -> list[str]:
+    platform = f" {node['platform']}" if node["platform"] else ""
+    missing = "" if node["present"] else " (missing)"
+    kind = _blob_kind(node["media_type"])
+    lines = [
+        f"{'  ' * depth}{'└─ ' if depth else ''}{kind} {node['digest']} "
+        f"{out.human_size(node['size'])}{platform}{missing}"
+    ]
+    if "content" in node:
+        import json
+
+        body = json.dumps(node["content"], indent=2).splitlines()
+        lines += [f"{'  ' * (depth + 1)}{line}" for line in body]
+    for child in node.get("children", []):
+        lines += _tree_text(child, depth + 1)
+    return lines
+
+
+async def images_inspect(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images inspect: the image's index, manifests, configs and layers, and which are in."""
+    image = await client.images.get(args.name)
+    target = image.target
+    top = {"mediaType": target.media_type, "digest": target.digest, "size": target.size}
+    tree = await _content_tree(client, top, content=args.content)
+    if args.format == "json":
+        out.print_json({"name": image.name, "target": tree})
+        return 0
+    print(image.name)
+    for line in _tree_text(tree, 1):
+        print(line)
+    return 0
+
+
+async def images_prune(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr images prune --all: as ctr's, every image no container names; the last waits for gc."""
+    if not args.all:
+        out.warn("no images pruned: images prune needs --all")
+        return 0
+    used = {c.image_name for c in await client.containers.list()}
+    unused = [i.name for i in await client.images.list() if i.name not in used]
+    for n, name in enumerate(unused, 1):
+        with contextlib.suppress(errors.NotFound):  # removed by someone else meanwhile
+            await client.images.delete(name, sync=n == len(unused))
+            print(name)
     return 0

@@ -1,4 +1,9 @@
-"""pyctr containers, tasks and run."""
+"""pyctr containers, tasks and run.
+
+The SDK modules a command needs are imported inside it: pyctr builds its whole
+command tree on every run, and ``pyctr version`` should not pay for ``run``'s
+imports (``tests/unit/test_cli_output.py`` checks it).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,18 @@ import argparse
 import contextlib
 import os
 import sys
-import termios
-import tty
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import errors, oci, stdio
-from .._client import Client
-from .._containers import Container
-from .._shield import finish
-from .._signals import forward_signals, parse_signal
-from .._tasks import Process, Task, TaskState
-from ..runtime import CriuOptions
+from .. import errors
 from . import _output as out
 from ._app import CliError, Commands, ExitCode, format_option, label_pairs, quiet_option
+
+if TYPE_CHECKING:
+    from .. import oci
+    from .._client import Client
+    from .._containers import Container
+    from .._tasks import Process, Task
 
 
 def register(commands: Commands) -> None:
@@ -50,6 +53,21 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cwd", help="working directory")
     p.add_argument("-u", "--user", help="user: uid[:gid] or name[:group], from the image")
     p.add_argument("--net-host", action="store_true", help="use the host's network")
+    p.add_argument("--env-file", help="file of NAME=value lines ('#' comments) to add")
+    p.add_argument("--annotation", action="append", default=[], help="KEY=VALUE (repeat)")
+    p.add_argument("--hostname", help="the container's host name")
+    p.add_argument("--privileged", action="store_true", help="every capability, all devices")
+    p.add_argument("--read-only", action="store_true", help="a read-only root filesystem")
+    p.add_argument(
+        "--allow-new-privs", action="store_true", help="clear the spec's no_new_privileges"
+    )
+    p.add_argument("--cap-add", action="append", default=[], help="capability to add (repeat)")
+    p.add_argument("--cap-drop", action="append", default=[], help="capability to drop (repeat)")
+    p.add_argument("--memory-limit", type=int, metavar="BYTES", help="memory limit in bytes")
+    p.add_argument("--cpus", type=float, help="CPU quota in CPUs (e.g. 0.5)")
+    p.add_argument("--cgroup", help="cgroup path")
+    p.add_argument("--runtime", help="runtime name (default: io.containerd.runc.v2)")
+    p.add_argument("--sandbox", help="create the container in this sandbox")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("id", metavar="ID")
     command = p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
@@ -71,10 +89,26 @@ def _terminal_size() -> tuple[int, int] | None:
     return None
 
 
+def _env_file(path: str | None) -> list[str]:
+    """The NAME=value lines of ``--env-file`` (blank lines and ``#`` comments skipped)."""
+    if path is None:
+        return []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except OSError as exc:
+        raise CliError(f"--env-file {path!r}: {exc.strerror}") from None
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 async def _create_container(client: Client, args: argparse.Namespace) -> Container:
+    from .. import oci
+
     # bad values are refused before anything is made
     mounts = [oci.Mount.parse(m) for m in args.mount]
     labels = label_pairs(args.label)
+    annotations = label_pairs(args.annotation)
+    env = _env_file(args.env_file) + list(args.env)
     image = await client.images.get(args.image)
     if not await image.is_unpacked(args.snapshotter):
         await image.unpack(args.snapshotter)
@@ -82,7 +116,7 @@ async def _create_container(client: Client, args: argparse.Namespace) -> Contain
     spec = oci.Spec.from_image(
         config,
         args=args.command or None,
-        env=list(args.env) or None,
+        env=env or None,
         cwd=args.cwd,
         user=args.user,
         # names, and a lone uid's group, come from the image, as the SDK's create does
@@ -97,13 +131,41 @@ async def _create_container(client: Client, args: argparse.Namespace) -> Contain
         spec = spec.with_mounts(mounts)
     if args.net_host:
         spec = spec.with_host_network()
+    spec = _with_flags(spec, args, annotations)
     return await client.containers.create(
         args.id,
         image=image,
         spec=spec,
+        runtime=args.runtime,
         snapshotter=args.snapshotter,
         labels=labels,
+        sandbox=args.sandbox,
     )
+
+
+def _with_flags(spec: oci.Spec, args: argparse.Namespace, annotations: dict[str, str]) -> oci.Spec:
+    """The spec with the security, resource and naming flags of ctr run applied."""
+    if args.privileged:
+        spec = spec.with_privileged()
+    if args.cap_add:
+        spec = spec.with_added_capabilities(args.cap_add)
+    if args.cap_drop:
+        spec = spec.with_dropped_capabilities(args.cap_drop)
+    if args.allow_new_privs:
+        spec = spec.with_no_new_privileges(False)
+    if args.read_only:
+        spec = spec.with_readonly_rootfs()
+    if args.hostname:
+        spec = spec.with_hostname(args.hostname)
+    if annotations:
+        spec = spec.with_annotations(annotations)
+    if args.memory_limit is not None:
+        spec = spec.with_memory_limit(args.memory_limit)
+    if args.cpus is not None:
+        spec = spec.with_cpu_limit(args.cpus)
+    if args.cgroup:
+        spec = spec.with_cgroups_path(args.cgroup)
+    return spec
 
 
 def _register_containers(commands: Commands) -> None:
@@ -118,7 +180,7 @@ def _register_containers(commands: Commands) -> None:
     p.add_argument("id")
     p.add_argument("--spec", action="store_true", help="show only its OCI spec")
     p.add_argument("--format", choices=("json",), default="json", help="output format")
-    p = c.command("rm", containers_rm, "remove containers", aliases=["remove", "delete"])
+    p = c.command("rm", containers_rm, "remove containers", aliases=["remove", "delete", "del"])
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--keep-snapshot", action="store_true", help="keep the rootfs snapshot")
     p = c.command("label", containers_label, "set labels (an empty value removes one)")
@@ -241,6 +303,8 @@ def _register_tasks(commands: Commands) -> None:
     p.add_argument("id")
     p.add_argument("-d", "--detach", action="store_true", help="do not wait for it")
     p.add_argument("-t", "--tty", action="store_true", help="the spec asks for a terminal")
+    p = t.command("attach", tasks_attach, "attach this terminal to a running task's stdio")
+    p.add_argument("id")
     p = t.command("kill", tasks_kill, "signal a task")
     p.add_argument("id")
     p.add_argument("-s", "--signal", default="SIGTERM", help="name or number (default SIGTERM)")
@@ -269,7 +333,7 @@ def _register_tasks(commands: Commands) -> None:
     p = t.command("metrics", tasks_metrics, "show a task's cgroup figures", aliases=["metric"])
     p.add_argument("id")
     format_option(p)
-    p = t.command("rm", tasks_rm, "delete stopped tasks", aliases=["remove", "delete"])
+    p = t.command("rm", tasks_rm, "delete stopped tasks", aliases=["remove", "delete", "del"])
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("-f", "--force", action="store_true", help="kill a running task first")
 
@@ -289,6 +353,9 @@ async def tasks_ls(client: Client, args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _raw_terminal(enabled: bool) -> Iterator[None]:
     """Put this process's terminal in raw mode (for a container's own terminal)."""
+    import termios
+    import tty
+
     fd = sys.stdin.fileno() if enabled else -1
     if not enabled or not os.isatty(fd):
         yield
@@ -307,6 +374,8 @@ async def _attached(process: Task | Process, *, terminal: bool) -> int:
     A terminal of unknown size is no reason to stop: as ``ctr``, warn and
     carry on with the size the runtime gave the process's terminal.
     """
+    from .._signals import forward_signals
+
     size = _terminal_size() if terminal else None
     if terminal and size is None:
         out.warn("the terminal's size is unknown (0x0): the process's terminal keeps its own")
@@ -320,6 +389,8 @@ async def _attached(process: Task | Process, *, terminal: bool) -> int:
 
 async def tasks_start(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks start: as ``ctr tasks start``, the task's exit code becomes pyctr's."""
+    from .. import stdio
+
     container = await client.containers.get(args.id)
     terminal = args.tty or bool(_process_terminal(container))
     if args.detach:
@@ -334,6 +405,20 @@ async def tasks_start(client: Client, args: argparse.Namespace) -> int:
     raise ExitCode(code)
 
 
+async def tasks_attach(client: Client, args: argparse.Namespace) -> int:
+    """Pyctr tasks attach: as ``ctr tasks attach``, until the task exits, with its exit code.
+
+    Only a task whose stdio are FIFOs can be attached to (one started with
+    ``pyctr run -d`` or ``tasks start -d`` has none: its output is discarded).
+    """
+    from .. import stdio
+
+    container = await client.containers.get(args.id)
+    terminal = _process_terminal(container)
+    task = await container.task(stdio=stdio.inherit(terminal=terminal))
+    raise ExitCode(await _attached(task, terminal=terminal))
+
+
 def _process_terminal(container: Container) -> bool:
     spec = _spec_json(container)
     return bool(isinstance(spec, dict) and (spec.get("process") or {}).get("terminal"))
@@ -341,6 +426,8 @@ def _process_terminal(container: Container) -> bool:
 
 async def tasks_kill(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks kill."""
+    from .._signals import parse_signal
+
     sig = parse_signal(args.signal)
     if args.exec_id and args.all:
         raise CliError("--all and --exec-id cannot be used together", code=2)
@@ -377,6 +464,8 @@ async def tasks_resume(client: Client, args: argparse.Namespace) -> int:
 
 async def tasks_checkpoint(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks checkpoint: prints the image's name (nothing with ``--image-path``)."""
+    from ..runtime import CriuOptions
+
     task = await client.tasks.get(args.id)
     criu = CriuOptions(work_path=args.work_path) if args.work_path else None
     if args.image_path:
@@ -388,6 +477,8 @@ async def tasks_checkpoint(client: Client, args: argparse.Namespace) -> int:
 
 async def tasks_exec(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks exec: the process's exit code becomes pyctr's."""
+    from .. import stdio
+
     if not args.command:
         raise CliError("exec needs a command to run", code=2)
     task = await client.tasks.get(args.id)
@@ -431,6 +522,8 @@ async def tasks_metrics(client: Client, args: argparse.Namespace) -> int:
 
 async def tasks_rm(client: Client, args: argparse.Namespace) -> int:
     """Pyctr tasks rm."""
+    from .._tasks import TaskState
+
     for cid in args.ids:
         task = await client.tasks.get(cid)
         try:
@@ -461,6 +554,9 @@ def _register_run(commands: Commands) -> None:
 
 async def run(client: Client, args: argparse.Namespace) -> int:
     """Pyctr run: as ``ctr run``; the container's exit code becomes pyctr's."""
+    from .. import stdio
+    from .._shield import finish
+
     if args.detach and args.rm:
         raise CliError("--rm and --detach cannot be used together", code=2)
     container = await _create_container(client, args)
