@@ -8,17 +8,18 @@ import getpass
 import os
 import sys
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .. import errors
 from .._client import Client
-from .._images import Image, ImageCheck
 from .._platforms import Platform
-from ..registry import Hosts
 from . import _output as out
 from ._app import CliError, Commands, format_option, label_pairs, quiet_option
+
+if TYPE_CHECKING:  # pyctr's start: the image service loads only for image commands
+    from .._images import Image, ImageCheck
 
 
 def register(commands: Commands) -> None:
@@ -388,6 +389,8 @@ def _registry_options(p: argparse.ArgumentParser) -> None:
 
 def registry_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The registry keyword arguments of pull, push and fetch from `_registry_options`."""
+    from ..registry import Hosts  # here: httpx (and with it rich) loads only for these commands
+
     headers: dict[str, list[str]] = {}
     for item in args.header:
         name, sep, value = item.partition(":")
