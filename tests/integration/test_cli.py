@@ -28,6 +28,7 @@ from pycontainerd import events
 from pycontainerd.testing import ContainerdDaemon, inventory
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
+PYCACHE = os.path.expanduser("~/.cache/pycontainerd/pyctr-pycache")
 
 Pyctr = Callable[..., Awaitable[subprocess.CompletedProcess[str]]]
 
@@ -37,6 +38,10 @@ pytestmark = pytest.mark.anyio
 def pyctr_env(daemon: ContainerdDaemon, namespace: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    # Each pyctr is a new interpreter: with the bytecode cached (outside the
+    # tree) it does not compile the SDK again, which tripled its start-up.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = PYCACHE
     env["CONTAINERD_ADDRESS"] = daemon.address
     if namespace is not None:
         env["CONTAINERD_NAMESPACE"] = namespace
