@@ -8,9 +8,13 @@ on what a host actually received.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import http.server
+import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +169,51 @@ async def test_a_mirror_failing_its_probe_passes_to_the_next_host(
     hosts = _hosts(tmp_path, '[host."http://127.0.0.1:9"]\nskip_verify = true\n')
     assert await _resolve(hosts) == MANIFEST_DESC
     assert len(seen.at("https://127.0.0.1:9")) == 1
+
+
+@contextlib.contextmanager
+def _silent_listener() -> Iterator[int]:
+    """A loopback port whose connections are queued but never accepted nor answered."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _manifest_server() -> Iterator[int]:
+    """A plain-HTTP loopback registry answering any manifest HEAD with `MANIFEST_DESC`."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", MANIFEST_DESC.media_type)
+            self.send_header("Docker-Content-Digest", MANIFEST_DESC.digest)
+            self.send_header("Content-Length", str(MANIFEST_DESC.size))
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_a_mirror_that_never_answers_passes_to_the_next_host(tmp_path: Path) -> None:
+    with _silent_listener() as silent, _manifest_server() as port:
+        hosts = _hosts(
+            tmp_path,
+            f'server = "http://127.0.0.1:{port}"\n'
+            f'[host."http://127.0.0.1:{silent}"]\nskip_verify = true\ndial_timeout = "1s"\n',
+        )
+        assert await _resolve(hosts, auth=None) == MANIFEST_DESC
 
 
 async def test_a_cross_repository_mount_scope_is_asked_for_that_request_only(

@@ -374,11 +374,7 @@ def _parse_cert_files(directory: Path) -> list[HostConfig]:
     """Docker's layout: ``*.crt`` CAs, ``*.cert`` client certificates with their ``*.key``."""
     cas: list[Path] = []
     pairs: list[tuple[Path, Path | None]] = []
-    try:
-        entries = sorted(directory.iterdir())
-    except OSError as exc:
-        raise HostsConfigError(f"cannot read: {exc.strerror or exc}", path=directory) from None
-    for entry in entries:
+    for entry in sorted(directory.iterdir()):  # an OSError: `Hosts._read` names the directory
         if entry.is_dir():
             continue
         if entry.suffix == ".crt":
@@ -451,7 +447,10 @@ class Hosts:
         if found is None:
             entry = self.directory / name
             file = entry / _HOSTS_FILE
-            found = tuple(_parse_file(file) if file.exists() else _parse_cert_files(entry))
+            try:
+                found = tuple(_parse_file(file) if file.exists() else _parse_cert_files(entry))
+            except OSError as exc:  # a stat of a file in a directory we may not enter
+                raise HostsConfigError(f"cannot read: {exc.strerror or exc}", path=entry) from None
             self._parsed[name] = found
         return found
 
