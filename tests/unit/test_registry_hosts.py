@@ -119,7 +119,8 @@ def test_docker_certificate_layout(tmp_path: Path) -> None:
         ('[host."https://m"]\ncolour = "red"\n', 'host."https://m".colour', "unknown key"),
         ("server = [\n", None, "not valid TOML"),
         # A URL's password would leak into messages and pre-emptive Basic auth.
-        ('[host."https://user:s3cret@m.example"]\n', 'host."https://user:s3cret@m.example"', "URL"),
+        ('[host."https://user:s3cret@m.example"]\n', 'host."https://***@m.example"', "URL"),
+        ('server = "u:s3cret@m.example/v2"\n', "server", r"'\*\*\*@m\.example/v2'"),
         ('server = "https://m.example/v2#frag"\n', "server", "URL"),
         ('server = "https://m.example:http"\n', "server", "URL"),
         ("client = 3\n", "client", "certificate"),
@@ -143,6 +144,7 @@ def test_bad_files_name_file_and_field(
         hosts.lookup("reg.example")
     assert caught.value.path == file
     assert caught.value.field == field
+    assert "s3cret" not in str(caught.value)
     assert str(file) in str(caught.value)
     assert isinstance(caught.value, errors.InvalidArgument)
     assert isinstance(caught.value, ValueError)

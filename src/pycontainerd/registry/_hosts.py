@@ -179,6 +179,15 @@ def _strings(value: object, path: Path, field: str) -> list[str]:
     )
 
 
+def _masked(url: str) -> str:
+    """`url` with any user name and password replaced by ``***``, for messages."""
+    head, sep, tail = url.partition("://")
+    authority, slash, rest = (tail if sep else head).partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{head}{sep}{authority}{slash}{rest}" if sep else f"{authority}{slash}{rest}"
+
+
 def _file(name: str, base: Path) -> Path:
     path = Path(name)
     return path if path.is_absolute() else base / path
@@ -236,7 +245,8 @@ def _parse_host(
             or not port_ok
         ):
             raise HostsConfigError(
-                f"invalid server URL {shown(server)}: expected [http[s]://]host[:port][/path]",
+                f"invalid server URL {shown(_masked(server))}: "
+                "expected [http[s]://]host[:port][/path], without user or password",
                 path=file,
                 field=where or "server",
             )
@@ -362,7 +372,7 @@ def _parse_file(file: Path) -> list[HostConfig]:
         raise HostsConfigError(f"expected tables, not {shown(tables)}", path=file, field="host")
     hosts = []
     for name, table in tables.items():  # tomllib keeps the file's order
-        where = f"host.{name!r}".replace("'", '"')
+        where = f"host.{_masked(name)!r}".replace("'", '"')
         if not isinstance(table, dict):
             raise HostsConfigError(f"expected a table, not {shown(table)}", path=file, field=where)
         hosts.append(_parse_host(name, table, base, file, where))
