@@ -270,7 +270,7 @@ class Repository(AsyncResource):
         self.ref = ref
         self.endpoint = endpoint or HostConfig(scheme=None, host=ref.host)
         self._credentials = credentials
-        self._scopes = [f"repository:{ref.path}:{'pull,push' if push else 'pull'}"]
+        self._scopes = (f"repository:{ref.path}:{'pull,push' if push else 'pull'}",)
         self._insecure = insecure
         self._host = httpx.URL(f"https://{self.endpoint.host}").host
         self._path = self.endpoint.path
