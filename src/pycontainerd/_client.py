@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 60.0
+_DEFAULT_UPLOADS = 3  # as containerd's push; another count needs this process's pusher
 
 
 class Client(AsyncResource):
@@ -693,7 +694,8 @@ class Client(AsyncResource):
             headers: extra HTTP headers for every registry request (a name
                 with one value or a list of them), sent before the hosts
                 configuration's own.
-            labels: labels of the image record (containerd's ``WithPullLabels``).
+            labels: labels of the image record (containerd's ``WithPullLabels``);
+                an existing record's labels are replaced by these, as in Go.
             snapshot_labels: labels on every snapshot the unpacking makes
                 (``WithPullSnapshotter`` with ``snapshots.WithLabels``), as
                 remote snapshotters such as stargz read them; the unpacker's
@@ -741,14 +743,18 @@ class Client(AsyncResource):
             print(image.name, image.target.digest)
             ```
         """
+        # Checked before the release and snapshotter RPCs below, on either path.
+        labels = _identifiers.labels(labels, "image labels")
         here = local or hosts is not None or bool(headers) or bool(snapshot_labels)
         daemon = await self._daemon_transfers(local=here, insecure=insecure, ca=ca, ref=ref)
+        unpack_into: str | None = None
         if daemon and unpack:
             from ._images import snapshotter_name
 
             # The transfer service unpacks only into the snapshotters its
             # ``unpack_config`` lists, by default overlayfs alone.
-            daemon = await snapshotter_name(self, snapshotter) == "overlayfs"
+            unpack_into = await snapshotter_name(self, snapshotter)
+            daemon = unpack_into == "overlayfs"
         if daemon:
             from .transfer._images import pull as daemon_pull
 
@@ -756,8 +762,7 @@ class Client(AsyncResource):
                 self,
                 ref,
                 platform=platform,
-                unpack=unpack,
-                snapshotter=snapshotter,
+                unpack_into=unpack_into,
                 auth=auth,
                 insecure=insecure,
                 progress=progress,
@@ -872,8 +877,9 @@ class Client(AsyncResource):
 
         Args:
             ref: the repository (any tag or digest of it).
-            descriptor: the blob's digest and size (its media type is sent
-                as ``Accept`` for manifests).
+            descriptor: the blob's digest and size; a manifest or index (by
+                its media type) is fetched from the registry's manifests
+                endpoint with that media type as ``Accept``, as containerd does.
             auth: credentials, as for `pull`.
             insecure: allow plain HTTP / skip TLS verification, as for `pull`.
             ca: CA bundle path or ``ssl.SSLContext``, as for `pull`.
@@ -882,6 +888,8 @@ class Client(AsyncResource):
             labels: labels of the stored blob.
 
         Raises:
+            pycontainerd.errors.InvalidArgument: `descriptor` is not a
+                `Descriptor` with a valid digest and size (before any I/O).
             pycontainerd.registry.NotFoundError: no host has the blob.
             pycontainerd.registry.DigestError: the bytes do not match; nothing was kept.
 
@@ -988,7 +996,7 @@ class Client(AsyncResource):
         local: bool = False,
         hosts: Hosts | None = None,
         headers: Mapping[str, str | Sequence[str]] | None = None,
-        max_concurrent_uploads: int = 3,
+        max_concurrent_uploads: int = _DEFAULT_UPLOADS,
     ) -> Descriptor:
         """Push an image to a registry as `ref`: missing blobs, then manifests, then the tag.
 
@@ -1040,7 +1048,7 @@ class Client(AsyncResource):
             local
             or hosts is not None
             or bool(headers)
-            or max_concurrent_uploads != 3
+            or max_concurrent_uploads != _DEFAULT_UPLOADS
             or platform is not None
         )
         if await self._daemon_transfers(local=here, insecure=insecure, ca=ca, ref=ref):

@@ -484,6 +484,10 @@ async def test_pull_labels_and_snapshot_labels(
     image = await client.pull(name, labels={"team": "ci", "pulled-by": "test"})
     assert image.labels == {"team": "ci", "pulled-by": "test"}
     assert (await client.images.get(name)).labels == image.labels
+    # Pulled again: the new set replaces the old one on either path, as in Go.
+    image = await client.pull(name, labels={"team": "cd"})
+    assert image.labels == {"team": "cd"}
+    assert (await client.images.get(name)).labels == {"team": "cd"}
     await client.images.delete(name, sync=True)
 
     wanted = {
@@ -519,17 +523,6 @@ async def test_pull_into_the_native_snapshotter(
     result = await client.run(image, snapshotter="native")
     assert (result.code, result.stdout) == (0, b"native\n")
     assert await client.snapshots("overlayfs").list() == []
-
-
-async def test_bad_hosts_configuration_raises_before_any_rpc(
-    containerd_client: pycontainerd.Client, tmp_path: Path
-) -> None:
-    hosts = _hosts(
-        tmp_path, "localhost_5000_", 'server = "https://localhost:5000"\nca = "missing.pem"\n'
-    )
-    with pytest.raises(errors.InvalidArgument, match=r"missing\.pem"):
-        await containerd_client.pull("localhost:5000/app:v1", hosts=hosts)
-    assert (await inventory(containerd_client)).empty
 
 
 async def test_pyctr_hosts_dir_header_and_content_fetch(

@@ -118,19 +118,64 @@ def test_docker_certificate_layout(tmp_path: Path) -> None:
         ('dial_timeout = "5 seconds"\n', "dial_timeout", "duration"),
         ('[host."https://m"]\ncolour = "red"\n', 'host."https://m".colour', "unknown key"),
         ("server = [\n", None, "not valid TOML"),
+        # A URL's password would leak into messages and pre-emptive Basic auth.
+        ('[host."https://user:s3cret@m.example"]\n', 'host."https://***@m.example"', "URL"),
+        ('server = "u:s3cret@m.example/v2"\n', "server", r"'\*\*\*@m\.example/v2'"),
+        ('server = "https://m.example/v2#frag"\n', "server", "URL"),
+        ('server = "https://m.example:http"\n', "server", "URL"),
+        ("client = 3\n", "client", "certificate"),
+        (
+            '[host."https://m"]\n[host."https://m".client]\nx = "y"\n',
+            'host."https://m".client',
+            "certificate",
+        ),
+        ('[header]\n"x y" = "1"\n', "header.x y", "header name"),
+        ('[header]\nx = "caf\u00e9"\n', "header.x", "invalid value"),
+        ('[header]\nx = "a\\u0000b"\n', "header.x", "invalid value"),
+        ('dial_timeout = "0s"\n', "dial_timeout", "positive duration"),
     ],
 )
 def test_bad_files_name_file_and_field(
     tmp_path: Path, text: str, field: str | None, message: str
 ) -> None:
     file = _write(tmp_path, "reg.example", text)
+    hosts = Hosts.from_directory(tmp_path)
     with pytest.raises(HostsConfigError, match=message) as caught:
-        Hosts.from_directory(tmp_path)
+        hosts.lookup("reg.example")
     assert caught.value.path == file
     assert caught.value.field == field
+    assert "s3cret" not in str(caught.value)
     assert str(file) in str(caught.value)
     assert isinstance(caught.value, errors.InvalidArgument)
     assert isinstance(caught.value, ValueError)
+
+
+def test_empty_capabilities_mean_all(tmp_path: Path) -> None:
+    _write(tmp_path, "reg.example", '[host."https://m.example"]\ncapabilities = []\n')
+    assert [h.capabilities for h in Hosts.from_directory(tmp_path).lookup("reg.example")] == [
+        ALL,
+        ALL,
+    ]
+
+
+def test_a_broken_file_fails_only_its_registry(tmp_path: Path) -> None:
+    _write(tmp_path, "broken.example", "server = [\n")
+    _write(tmp_path, "reg.example", '[host."https://m.example"]\n')
+    hosts = Hosts.from_directory(tmp_path)
+    assert [h.host for h in hosts.lookup("reg.example")] == ["m.example", "reg.example"]
+    with pytest.raises(HostsConfigError, match="not valid TOML"):
+        hosts.lookup("broken.example")
+
+
+def test_unreadable_certificate_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "reg.example"
+    directory.mkdir()
+    hosts = Hosts.from_directory(tmp_path)
+    directory.rmdir()
+    directory.write_text("")  # listed as a directory, unreadable as one now
+    with pytest.raises(HostsConfigError, match="cannot read") as caught:
+        hosts.lookup("reg.example")
+    assert caught.value.path == directory
 
 
 def test_unreadable_directory_and_certificates(tmp_path: Path) -> None:
@@ -148,6 +193,10 @@ def test_header_pairs_checks_names_and_values() -> None:
         header_pairs({"Bad Name": "x"})
     with pytest.raises(errors.InvalidArgument, match="for header 'A'"):
         header_pairs({"A": "x\ny"})
+    for value in ("caf\u00e9", "a\x00b", "a\x7fb"):
+        with pytest.raises(errors.InvalidArgument, match="for header 'A'"):
+            header_pairs({"A": value})
+    assert header_pairs({"A": "a\tb c"}) == (("A", "a\tb c"),)
 
 
 def test_mount_source_as_containerd_picks_it() -> None:

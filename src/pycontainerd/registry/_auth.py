@@ -15,12 +15,14 @@ import anyio
 import attrs
 
 from .._identifiers import shown
+from ._reference import Reference
 
 __all__ = [
     "AuthLike",
     "Challenge",
     "Credentials",
     "docker_config_credentials",
+    "host_credentials",
     "parse_challenges",
     "resolve_credentials",
 ]
@@ -225,3 +227,16 @@ async def resolve_credentials(auth: AuthLike, domain: str) -> Credentials | None
     if auth is not None:
         return Credentials._coerce(auth)
     return await docker_config_credentials(domain)
+
+
+async def host_credentials(auth: AuthLike, reference: Reference, host: str) -> Credentials | None:
+    """The credentials `host` gets when serving `reference`'s registry.
+
+    Explicit `auth` (else docker's ``config.json`` entry for the registry)
+    goes only to the registry's own host; any other host (a mirror from a
+    hosts configuration) gets only the ``config.json`` entry for its own
+    name, never the registry's secret.
+    """
+    if host in (reference.host, reference.domain):
+        return await resolve_credentials(auth, reference.domain)
+    return await docker_config_credentials(host)

@@ -41,13 +41,12 @@ import attrs
 from .. import errors
 from .._identifiers import shown
 from ._errors import RegistryError
+from ._reference import DEFAULT_DOMAIN, DEFAULT_HOST
 
 __all__ = ["Capability", "Headers", "HostConfig", "Hosts", "HostsConfigError", "header_pairs"]
 
 _DEFAULT_DIRECTORY: Final = "_default"
 _HOSTS_FILE: Final = "hosts.toml"
-_DOCKER_HUB: Final = "docker.io"
-_DOCKER_HUB_API: Final = "registry-1.docker.io"
 
 Headers = Mapping[str, str | Sequence[str]]
 """HTTP headers: each name with one value or several (sent as repeated headers)."""
@@ -180,6 +179,15 @@ def _strings(value: object, path: Path, field: str) -> list[str]:
     )
 
 
+def _masked(url: str) -> str:
+    """`url` with any user name and password replaced by ``***``, for messages."""
+    head, sep, tail = url.partition("://")
+    authority, slash, rest = (tail if sep else head).partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{head}{sep}{authority}{slash}{rest}" if sep else f"{authority}{slash}{rest}"
+
+
 def _file(name: str, base: Path) -> Path:
     path = Path(name)
     return path if path.is_absolute() else base / path
@@ -221,9 +229,24 @@ def _parse_host(
     if server is not None:
         url = server if server.startswith(("http://", "https://")) else f"https://{server}"
         parts = urlsplit(url)
-        if "://" in parts.netloc + parts.path or not parts.netloc or parts.query:
+        try:
+            port_ok = parts.port is None or parts.netloc.endswith(f":{parts.port}")
+        except ValueError:
+            port_ok = False
+        # Only scheme, host[:port] and path are kept (as containerd keeps
+        # `u.Host`); credentials in the URL would end up in messages and be
+        # sent as Basic auth, so a URL with any is refused, like a bad port.
+        if (
+            "://" in parts.netloc + parts.path
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+            or not port_ok
+        ):
             raise HostsConfigError(
-                f"invalid server URL {shown(server)}: expected [http[s]://]host[:port][/path]",
+                f"invalid server URL {shown(_masked(server))}: "
+                "expected [http[s]://]host[:port][/path], without user or password",
                 path=file,
                 field=where or "server",
             )
@@ -232,8 +255,8 @@ def _parse_host(
         if not override and not path.endswith("/v2"):
             path = path.rstrip("/") + "/v2"
     capabilities = _ALL
-    if "capabilities" in table:
-        names = _strings(table["capabilities"], file, field("capabilities"))
+    # An empty list means every capability, as in containerd.
+    if names := _strings(table.get("capabilities", []), file, field("capabilities")):
         try:
             capabilities = frozenset(Capability(n.lower()) for n in names)
         except ValueError:
@@ -250,6 +273,12 @@ def _parse_host(
     )
     client: list[tuple[Path, Path | None]] = []
     raw_client = table.get("client", [])
+    if not isinstance(raw_client, str | list):
+        raise HostsConfigError(
+            f"expected a file or an array of [certificate, key] pairs, not {shown(raw_client)}",
+            path=file,
+            field=field("client"),
+        )
     for item in [raw_client] if isinstance(raw_client, str) else raw_client:
         if isinstance(item, str):
             client.append((_file(item, base), None))
@@ -275,18 +304,21 @@ def _parse_host(
             path=file,
             field=field("header"),
         )
-    headers = tuple(
-        (name, value)
-        for name, values in raw_headers.items()
-        for value in _strings(values, file, field(f"header.{name}"))
-    )
+    headers: list[tuple[str, str]] = []
+    for name, values in raw_headers.items():
+        try:
+            headers += header_pairs({name: _strings(values, file, field(f"header.{name}"))})
+        except errors.InvalidArgument as exc:
+            if isinstance(exc, HostsConfigError):
+                raise
+            raise HostsConfigError(str(exc), path=file, field=field(f"header.{name}")) from None
     dial_timeout = None
     if "dial_timeout" in table:
         raw = table["dial_timeout"]
         dial_timeout = _duration(raw) if isinstance(raw, str) else None
-        if dial_timeout is None:
+        if not dial_timeout:  # zero would silently mean the default
             raise HostsConfigError(
-                f'expected a duration such as "5s" or "500ms", not {shown(raw)}',
+                f'expected a positive duration such as "5s" or "500ms", not {shown(raw)}',
                 path=file,
                 field=field("dial_timeout"),
             )
@@ -298,7 +330,7 @@ def _parse_host(
         ca=ca,
         client=tuple(client),
         skip_verify=skip_verify,
-        headers=headers,
+        headers=tuple(headers),
         dial_timeout=dial_timeout,
     )
 
@@ -340,7 +372,7 @@ def _parse_file(file: Path) -> list[HostConfig]:
         raise HostsConfigError(f"expected tables, not {shown(tables)}", path=file, field="host")
     hosts = []
     for name, table in tables.items():  # tomllib keeps the file's order
-        where = f"host.{name!r}".replace("'", '"')
+        where = f"host.{_masked(name)!r}".replace("'", '"')
         if not isinstance(table, dict):
             raise HostsConfigError(f"expected a table, not {shown(table)}", path=file, field=where)
         hosts.append(_parse_host(name, table, base, file, where))
@@ -352,7 +384,7 @@ def _parse_cert_files(directory: Path) -> list[HostConfig]:
     """Docker's layout: ``*.crt`` CAs, ``*.cert`` client certificates with their ``*.key``."""
     cas: list[Path] = []
     pairs: list[tuple[Path, Path | None]] = []
-    for entry in sorted(directory.iterdir()):
+    for entry in sorted(directory.iterdir()):  # an OSError: `Hosts._read` names the directory
         if entry.is_dir():
             continue
         if entry.suffix == ".crt":
@@ -365,20 +397,22 @@ def _parse_cert_files(directory: Path) -> list[HostConfig]:
 
 def _default_host(domain: str, last: HostConfig) -> HostConfig:
     """Fill in the registry's own host when the configuration names no ``server``."""
-    if domain == _DOCKER_HUB:
-        return attrs.evolve(
-            last, scheme="https", host=_DOCKER_HUB_API, path="/v2", capabilities=_ALL
-        )
+    if domain == DEFAULT_DOMAIN:
+        return attrs.evolve(last, scheme="https", host=DEFAULT_HOST, path="/v2", capabilities=_ALL)
     return attrs.evolve(last, scheme=None, host=domain, path="/v2", capabilities=_ALL)
 
 
 @attrs.frozen
 class Hosts:
-    """A hosts configuration directory, read: which hosts serve which registry.
+    """A hosts configuration directory: which hosts serve which registry.
 
-    Read every ``<registry>/hosts.toml`` (and docker-style certificate
-    files) under `directory` once, with `from_directory`; `lookup` then
-    gives the hosts for a registry, mirrors first and the upstream last.
+    `from_directory` lists the ``<registry>/`` subdirectories; `lookup`
+    reads the one registry's ``hosts.toml`` (or docker-style certificate
+    files) the first time it is asked for, and gives its hosts, mirrors
+    first and the upstream last. So a broken file for one registry fails
+    only the operations on that registry, with `HostsConfigError` (where
+    containerd logs it and falls back to the registry alone, this raises:
+    a mirror or certificate that was configured is never silently skipped).
     Pass it as ``hosts=`` to `pycontainerd.Client.pull`, ``push`` and
     ``fetch``.
 
@@ -395,31 +429,40 @@ class Hosts:
     """
 
     directory: Path
-    _registries: Mapping[str, tuple[HostConfig, ...]] = attrs.field(repr=False)
+    _registries: frozenset[str] = attrs.field(repr=False)
+    _parsed: dict[str, tuple[HostConfig, ...]] = attrs.field(
+        factory=dict, repr=False, eq=False, init=False
+    )
 
     @classmethod
     def from_directory(cls, directory: str | os.PathLike[str]) -> Hosts:
-        """Read a ``certs.d``-style hosts directory (containerd's ``config_path``).
+        """List a ``certs.d``-style hosts directory (containerd's ``config_path``).
+
+        The files are read by `lookup`, for the registry looked up.
 
         Raises:
-            HostsConfigError: the directory cannot be read, or a ``hosts.toml``
-                is not valid TOML or has a field of the wrong kind (the message
-                names the file and the field).
+            HostsConfigError: the directory cannot be read.
         """
         root = Path(directory)
         try:
-            entries = sorted(e for e in root.iterdir() if e.is_dir())
+            entries = frozenset(e.name for e in root.iterdir() if e.is_dir())
         except OSError as exc:
             raise HostsConfigError(
                 f"cannot read the hosts directory: {exc.strerror or exc}", path=root
             ) from None
-        registries = {}
-        for entry in entries:
+        return cls(root, entries)
+
+    def _read(self, name: str) -> tuple[HostConfig, ...]:
+        found = self._parsed.get(name)
+        if found is None:
+            entry = self.directory / name
             file = entry / _HOSTS_FILE
-            registries[entry.name] = tuple(
-                _parse_file(file) if file.exists() else _parse_cert_files(entry)
-            )
-        return cls(root, registries)
+            try:
+                found = tuple(_parse_file(file) if file.exists() else _parse_cert_files(entry))
+            except OSError as exc:  # a stat of a file in a directory we may not enter
+                raise HostsConfigError(f"cannot read: {exc.strerror or exc}", path=entry) from None
+            self._parsed[name] = found
+        return found
 
     def lookup(self, domain: str) -> tuple[HostConfig, ...]:
         """The hosts to try for registry `domain` (``host[:port]``), in order.
@@ -429,6 +472,11 @@ class Hosts:
         configuration names a ``server``, the registry's own host comes
         last, with every capability.
 
+        Raises:
+            HostsConfigError: the registry's ``hosts.toml`` cannot be read, is
+                not valid TOML or has a field of the wrong kind (the message
+                names the file and the field).
+
         Example:
             ```python
             hosts = Hosts.from_directory("/etc/containerd/certs.d")
@@ -437,8 +485,8 @@ class Hosts:
             ```
         """
         for name in dict.fromkeys([_directory_name(domain), domain, _DEFAULT_DIRECTORY]):
-            found = self._registries.get(name)
-            if found is not None:
+            if name in self._registries:
+                found = self._read(name)
                 break
         else:
             found = (HostConfig(scheme=None, host=""),)
@@ -447,20 +495,24 @@ class Hosts:
         return found
 
 
+_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE: Final = re.compile(r"[\x20-\x7e\t]*")
+
+
 def header_pairs(headers: Headers | None) -> tuple[tuple[str, str], ...]:
     """`headers` as (name, value) pairs, checked.
 
     Raises:
-        pycontainerd.errors.InvalidArgument: a name or value is not a string,
-            or has a line break (it would end the header).
+        pycontainerd.errors.InvalidArgument: a name is not an HTTP token, or a
+            value is not a string of printable ASCII (spaces and tabs allowed).
     """
     pairs: list[tuple[str, str]] = []
     for name, values in (headers or {}).items():
         items = [values] if isinstance(values, str) else values
-        if not isinstance(name, str) or not name or any(c in name for c in ":\r\n "):
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise errors.InvalidArgument(f"invalid header name {shown(name)}")
         for value in items:
-            if not isinstance(value, str) or "\r" in value or "\n" in value:
+            if not isinstance(value, str) or not _FIELD_VALUE.fullmatch(value):
                 raise errors.InvalidArgument(f"invalid value {shown(value)} for header {name!r}")
             pairs.append((name, value))
     return tuple(pairs)

@@ -57,6 +57,9 @@ CHUNK_SIZE: Final = 1 << 20
 _READ_SIZE: Final = 1 << 20
 _USER_AGENT: Final = "pycontainerd/0.1"
 _CLEANUP_TIMEOUT: Final = 10.0
+# Headers that carry a secret: a caller's (or hosts.toml's) go to the
+# registry's own origin only, as its credentials do.
+_ORIGIN_ONLY: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 TLSConfig = str | os.PathLike[str] | ssl.SSLContext | None
 
@@ -244,6 +247,9 @@ class Repository(AsyncResource):
             ``skip_verify`` replace `ca`; an ``http://`` endpoint may use plain HTTP.
         headers: extra headers for every request, before the endpoint's own
             (a ``User-Agent`` among them replaces the default one).
+            ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` go only
+            to the registry's own origin, never to an upload location, a
+            redirect or a token server elsewhere.
 
     An async context manager: entering does no I/O; leaving closes the
     connection pool (`aclose`), which can block for up to 10 seconds.
@@ -264,7 +270,7 @@ class Repository(AsyncResource):
         self.ref = ref
         self.endpoint = endpoint or HostConfig(scheme=None, host=ref.host)
         self._credentials = credentials
-        self._scopes = [f"repository:{ref.path}:{'pull,push' if push else 'pull'}"]
+        self._scopes = (f"repository:{ref.path}:{'pull,push' if push else 'pull'}",)
         self._insecure = insecure
         self._host = httpx.URL(f"https://{self.endpoint.host}").host
         self._path = self.endpoint.path
@@ -277,7 +283,9 @@ class Repository(AsyncResource):
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        sent = httpx.Headers([*headers, *self.endpoint.headers])
+        given = [*headers, *self.endpoint.headers]
+        self._origin_headers = [(n, v) for n, v in given if n.lower() in _ORIGIN_ONLY]
+        sent = httpx.Headers([(n, v) for n, v in given if n.lower() not in _ORIGIN_ONLY])
         for name, value in (("User-Agent", _USER_AGENT), ("Accept-Encoding", "identity")):
             sent.setdefault(name, value)
         self._client = httpx.AsyncClient(
@@ -323,8 +331,10 @@ class Repository(AsyncResource):
                         response = await self._client.get(f"{https}{self._path}/")
                         await response.aclose()
                         self._base = https
-                    except httpx.ConnectError as exc:
-                        if not _is_tls_mismatch(exc):
+                    except (httpx.TransportError, ssl.SSLError) as exc:
+                        # Any failure (a timeout, a TLS error in the first read)
+                        # is this host's, so `Remote` can pass to the next host.
+                        if not (isinstance(exc, httpx.ConnectError) and _is_tls_mismatch(exc)):
                             raise self._connect_error(exc, https) from None
                         self._base = f"http://{self.endpoint.host}"
             return self._base
@@ -357,8 +367,8 @@ class Repository(AsyncResource):
         can be sent only once.
 
         Every request but `base`'s probe goes through here, so every hop is
-        checked: plain HTTP goes only where `_plain_ok` allows it, and an
-        ``Authorization`` header stays on the first request's origin (scheme,
+        checked: plain HTTP goes only where `_plain_ok` allows it, and the
+        `_ORIGIN_ONLY` headers stay on the first request's origin (scheme,
         host and port). httpx alone would keep it on a same-host redirect from
         ``http://`` (port 80) to ``https://`` (port 443); here no other origin
         gets it.
@@ -380,7 +390,8 @@ class Repository(AsyncResource):
                         url=_shown(url),
                     )
                 if _origin(url) != origin:
-                    request.headers.pop("Authorization", None)
+                    for name in _ORIGIN_ONLY:
+                        request.headers.pop(name, None)
                 response = await self._client.send(request, stream=True)
                 following = response.next_request
                 if following is None:
@@ -417,6 +428,7 @@ class Repository(AsyncResource):
         stream: bool = False,
         ok: Sequence[int] = (200,),
         what: str = "",
+        scopes: Sequence[str] = (),
     ) -> httpx.Response:
         """Send a request, answering one auth challenge; raise on a status not in `ok`.
 
@@ -425,11 +437,14 @@ class Repository(AsyncResource):
         must close the response. The registry's credentials go with `url` only
         when it is on the registry's origin (an upload location may be on
         another host); a 401 from another origin is an error, not a challenge.
+        `scopes` are token scopes this request needs besides the repository's.
         """
         ours = self._is_registry(httpx.URL(url))
         for attempt in range(2):
             used = self._authorization
-            request_headers = dict(headers or {})
+            request_headers = httpx.Headers(
+                [*(self._origin_headers if ours else ()), *(headers or {}).items()]
+            )
             if ours and used is not None and time.monotonic() < self._token_expires:
                 request_headers["Authorization"] = used
             body = content() if callable(content) else content
@@ -450,7 +465,7 @@ class Repository(AsyncResource):
                     if attempt == 0:
                         challenges = parse_challenges(response.headers.get_list("www-authenticate"))
                         await response.aclose()
-                        await self._authenticate(challenges, used, url)
+                        await self._authenticate(challenges, used, url, scopes)
                         continue
                     if self._authorization is not None:
                         raise AuthenticationError(
@@ -483,13 +498,15 @@ class Repository(AsyncResource):
         kind = _BY_HTTP_STATUS.get(status, RegistryError)
         return kind(text, status_code=status, url=url, codes=codes)
 
-    async def _authenticate(self, challenges: list[Challenge], used: str | None, url: str) -> None:
+    async def _authenticate(
+        self, challenges: list[Challenge], used: str | None, url: str, scopes: Sequence[str]
+    ) -> None:
         async with self._auth_lock:
             if self._authorization != used and self._authorization is not None:
                 return  # another request refreshed it meanwhile
             for challenge in challenges:
                 if challenge.scheme == "bearer" and challenge.params.get("realm"):
-                    await self._fetch_token(challenge)
+                    await self._fetch_token(challenge, scopes)
                     return
                 if challenge.scheme == "basic":
                     creds = self._credentials
@@ -515,10 +532,10 @@ class Repository(AsyncResource):
                 url=url,
             )
 
-    async def _fetch_token(self, challenge: Challenge) -> None:
+    async def _fetch_token(self, challenge: Challenge, extra: Sequence[str]) -> None:
         realm = challenge.params["realm"]
         scopes = list(self._scopes)
-        for scope in challenge.params.get("scope", "").split():
+        for scope in [*extra, *challenge.params.get("scope", "").split()]:
             if scope not in scopes:
                 scopes.append(scope)
         creds = self._credentials
@@ -669,10 +686,16 @@ class Repository(AsyncResource):
 
         The yielded iterator gives chunks; the response closes on exit. Sizes
         are checked (a short or long body raises `DigestError`); digests are
-        left to the content store's commit.
+        left to the content store's commit. A manifest or index (by its
+        media type) comes from ``manifests/<digest>``, asked for with its
+        media type, as containerd fetches one.
         """
-        url = await self.url(f"blobs/{desc.digest}")
         headers = {"Range": f"bytes={offset}-"} if offset else {}
+        if _oci.is_index(desc.media_type) or _oci.is_manifest(desc.media_type):
+            url = await self.url(f"manifests/{desc.digest}")
+            headers["Accept"] = f"{desc.media_type}, {ACCEPT}"
+        else:
+            url = await self.url(f"blobs/{desc.digest}")
         response = await self.send(
             "GET",
             url,
@@ -769,14 +792,18 @@ class Repository(AsyncResource):
         start = await self.url("blobs/uploads/")
         response: httpx.Response | None = None
         if mount_from is not None:
-            scope = f"repository:{mount_from}:pull"
-            if scope not in self._scopes:
-                self._scopes.append(scope)
             params = {"mount": desc.digest, "from": mount_from}
             mount = str(httpx.URL(start).copy_merge_params(params))
             try:
                 # A registry that cannot mount opens an upload instead (202).
-                response = await self.send("POST", mount, ok=(201, 202), what=what)
+                # Only this request asks to read the source, as in containerd.
+                response = await self.send(
+                    "POST",
+                    mount,
+                    ok=(201, 202),
+                    what=what,
+                    scopes=[f"repository:{mount_from}:pull"],
+                )
             except (AuthenticationError, AccessDeniedError):
                 response = None  # not allowed to read the source: upload, as containerd does
             if response is not None and response.status_code == 201:

@@ -26,7 +26,7 @@ from .._descriptors import Descriptor
 from .._images import Image, snapshotter_name, unpack_layers
 from .._platforms import Platform
 from .._shield import Removal, finish
-from ._auth import AuthLike, resolve_credentials
+from ._auth import AuthLike
 from ._errors import DigestError, NotFoundError, PlatformNotFoundError, UnsupportedMediaTypeError
 from ._hosts import Headers, Hosts, header_pairs
 from ._http import TLSConfig
@@ -34,14 +34,14 @@ from ._ingest import abort_ingest, open_ingest, prime_ingest
 from ._media import append_source, distribution_source, label_fits
 from ._progress import BlobState, ProgressCallback, report
 from ._reference import Reference
-from ._remote import Remote, hosts_for
+from ._remote import Remote, checked_descriptor, hosts_for
 from ._tasks import task_group
 
 if TYPE_CHECKING:
     from .._client import Client
     from .._content import ContentWriter
 
-__all__ = ["AuthLike", "fetch", "pull", "resolve_credentials"]
+__all__ = ["fetch", "pull"]
 
 _LEASE_EXPIRY: Final = 24 * 3600.0
 _CLEANUP_TIMEOUT: Final = 10.0
@@ -414,7 +414,8 @@ async def _put_image(
 ) -> Image:
     """Create the image record, or re-point an existing one (as containerd's ``createNewImage``).
 
-    An existing record keeps its other labels; `labels` are set over them.
+    An existing record's labels are replaced by `labels` (none: no labels),
+    as Go's client and the 2.x transfer service's image store do.
     """
     while True:
         try:
@@ -422,7 +423,9 @@ async def _put_image(
         except errors.AlreadyExists:
             pass
         try:
-            return await client.images.update(name, target=target, labels=labels or None)
+            return await client.images.update(
+                name, target=target, labels=dict(labels), replace_labels=True
+            )
         except errors.NotFound:
             continue  # removed meanwhile: create again
 
@@ -594,6 +597,7 @@ async def fetch_blob(
 ) -> None:
     """Implementation of `Client.fetch_blob` (see there)."""
     reference = Reference.parse(ref)
+    descriptor = checked_descriptor(descriptor)
     extra = _identifiers.labels(labels, "content labels")
     sent = header_pairs(headers)
     found = await hosts_for(reference, hosts, auth)

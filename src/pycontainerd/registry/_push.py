@@ -135,7 +135,7 @@ async def push(
     progress: ProgressCallback | None = None,
     hosts: Hosts | None = None,
     headers: Headers | None = None,
-    max_concurrent_uploads: int = 3,
+    max_concurrent_uploads: int,
 ) -> Descriptor:
     """Implementation of `Client.push` (see there)."""
     reference = Reference.parse(ref)

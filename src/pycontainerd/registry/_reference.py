@@ -10,9 +10,11 @@ import attrs
 
 from .._identifiers import shown
 
-__all__ = ["DEFAULT_DOMAIN", "Reference", "is_loopback", "validate_digest"]
+__all__ = ["DEFAULT_DOMAIN", "DEFAULT_HOST", "Reference", "is_loopback", "validate_digest"]
 
 DEFAULT_DOMAIN: Final = "docker.io"
+DEFAULT_HOST: Final = "registry-1.docker.io"
+"""Where Docker Hub's registry API lives."""
 _LEGACY_DOMAIN: Final = "index.docker.io"
 _OFFICIAL: Final = "library"
 _DEFAULT_TAG: Final = "latest"
@@ -203,7 +205,7 @@ class Reference:
     @property
     def host(self) -> str:
         """The host (and port) to contact: Docker Hub's API lives on ``registry-1.docker.io``."""
-        return "registry-1.docker.io" if self.domain == DEFAULT_DOMAIN else self.domain
+        return DEFAULT_HOST if self.domain == DEFAULT_DOMAIN else self.domain
 
     def with_digest(self, digest: str) -> Reference:
         """The same repository at `digest` (the tag is kept).

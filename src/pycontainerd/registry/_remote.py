@@ -9,25 +9,45 @@ serves bad content).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypeVar
 
+from .. import errors
 from .._abc import AsyncResource
 from .._descriptors import Descriptor
-from .._shield import finish
-from ._auth import AuthLike, Credentials, resolve_credentials
+from .._identifiers import shown
+from ._auth import AuthLike, Credentials, host_credentials
 from ._errors import DigestError, NotFoundError, RegistryError
 from ._hosts import Capability, Headers, HostConfig, Hosts, header_pairs
-from ._http import Repository, TLSConfig
-from ._reference import Reference
+from ._http import Repository, TLSConfig, _end_body
+from ._reference import Reference, validate_digest
 
-__all__ = ["Remote", "hosts_for", "open_blob"]
+__all__ = ["Remote", "checked_descriptor", "hosts_for", "open_blob"]
 
 _T = TypeVar("_T")
-_CLEANUP_TIMEOUT = 10.0
+
+
+def checked_descriptor(descriptor: object) -> Descriptor:
+    """`descriptor`, checked before it names a URL: a `Descriptor` with a verifiable digest and a size.
+
+    Raises:
+        pycontainerd.errors.InvalidArgument: it is not a `Descriptor`, its
+            digest is not ``sha256:``/``sha384:``/``sha512:`` and lowercase hex
+            (a path such as ``sha256:../x`` would reach another endpoint), or
+            its size is not a non-negative integer.
+    """
+    if not isinstance(descriptor, Descriptor):
+        raise errors.InvalidArgument(f"expected a Descriptor, not {shown(descriptor)}")
+    try:
+        validate_digest(descriptor.digest)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise errors.InvalidArgument(f"descriptor: {exc}") from None
+    size = descriptor.size
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise errors.InvalidArgument(f"descriptor {descriptor.digest}: invalid size {shown(size)}")
+    return descriptor
 
 
 def _weight(exc: RegistryError) -> int:
@@ -46,25 +66,17 @@ async def hosts_for(
 ) -> list[tuple[HostConfig, Credentials | None]]:
     """The hosts to contact for `reference`, each with its credentials.
 
-    The hosts come from the configuration, else the registry alone. Explicit
-    credentials go to every host (as ``ctr --user`` does); otherwise each
-    host gets docker's ``config.json`` entry for its own name (the registry's
-    for its own host).
+    The hosts come from the configuration, else the registry alone. Each
+    gets what `host_credentials` allows it: explicit `auth` goes to the
+    registry's own host only, a mirror gets docker's ``config.json`` entry
+    for its own name.
     """
     found = (
         (HostConfig(scheme=None, host=reference.host),)
         if hosts is None
         else hosts.lookup(reference.domain)
     )
-    return [
-        (
-            host,
-            await resolve_credentials(
-                auth, reference.domain if host.host == reference.host else host.host
-            ),
-        )
-        for host in found
-    ]
+    return [(host, await host_credentials(auth, reference, host.host)) for host in found]
 
 
 class Remote(AsyncResource):
@@ -105,8 +117,7 @@ class Remote(AsyncResource):
     async def aclose(self) -> None:
         """Close every host's connection pool, however the caller is cancelled."""
         for repo in self._repos:
-            with contextlib.suppress(TimeoutError):
-                await finish(repo.aclose, timeout=_CLEANUP_TIMEOUT)
+            await repo.aclose()  # bounded and shielded itself
 
     def _able(self, *capabilities: Capability) -> list[Repository]:
         able = [r for r in self._repos if r.endpoint.can(*capabilities)]
@@ -193,6 +204,8 @@ async def open_blob(
     download (it can block on the network); leaving closes the connections.
 
     Raises:
+        pycontainerd.errors.InvalidArgument: `descriptor` is not a
+            `Descriptor` with a valid digest and size (checked first).
         NotFoundError: no host has the blob.
         DigestError: the bytes do not match the descriptor (raised by the
             iterator, at the end or as soon as there are too many).
@@ -209,23 +222,25 @@ async def open_blob(
         ```
     """
     reference = Reference.parse(ref)
+    descriptor = checked_descriptor(descriptor)
     sent = header_pairs(headers)
     found = await hosts_for(reference, hosts, auth)
     async with (
         Remote(reference, found, insecure=insecure, ca=ca, headers=sent) as remote,
         remote.blob(descriptor) as chunks,
     ):
-        yield _verified(chunks, descriptor)
+        verified = _verified(chunks, descriptor)
+        try:
+            yield verified
+        finally:
+            await _end_body(verified)  # a consumer that stopped early left it open
 
 
 async def _verified(
     chunks: AsyncIterator[bytearray], descriptor: Descriptor
 ) -> AsyncIterator[bytes]:
     algorithm, _, expected = descriptor.digest.partition(":")
-    try:
-        digest = hashlib.new(algorithm)
-    except ValueError:
-        raise DigestError(f"blob {descriptor.digest}: unknown digest algorithm") from None
+    digest = hashlib.new(algorithm)  # one `checked_descriptor` allowed
     async for chunk in chunks:
         digest.update(chunk)
         yield bytes(chunk)

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from .. import errors
 from .._descriptors import Descriptor
-from .._images import Image, snapshotter_name
+from .._images import Image
 from .._oci import parse_platform
 from .._platforms import Platform
 from ..errors import Status
-from ..registry._auth import Credentials
+from ..registry._auth import AuthLike, Credentials
 from ..registry._errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -24,7 +24,6 @@ from ..registry._errors import (
 )
 from ..registry._progress import BlobState, ProgressCallback
 from ..registry._progress import Progress as BlobProgress
-from ..registry._pull import AuthLike
 from ..registry._reference import Reference
 from ._objects import ImageStore, Progress, Registry, Unpack
 from ._session import run
@@ -114,22 +113,23 @@ async def pull(
     ref: str,
     *,
     platform: Platform | str | None,
-    unpack: bool,
-    snapshotter: str | None,
+    unpack_into: str | None,
     auth: AuthLike,
     insecure: bool,
     progress: ProgressCallback | None,
-    labels: Mapping[str, str] | None = None,
+    labels: Mapping[str, str],
 ) -> Image:
-    """`Client.pull` through the transfer service."""
+    """`Client.pull` through the transfer service, unpacking into snapshotter `unpack_into` if given.
+
+    `labels` were checked by the caller.
+    """
     reference = Reference.parse(ref)
     chosen = Platform.host() if platform is None else parse_platform(platform)
-    unpacks = [Unpack(platform=chosen, snapshotter=await snapshotter_name(client, snapshotter))]
     store = ImageStore(
         str(reference),
         platforms=[chosen],
-        unpack=unpacks if unpack else (),
-        labels=labels or {},
+        unpack=() if unpack_into is None else [Unpack(platform=chosen, snapshotter=unpack_into)],
+        labels=labels,
     )
     with _as_registry_errors(reference):
         await run(client, _registry(reference, auth, insecure), store, progress=_per_blob(progress))

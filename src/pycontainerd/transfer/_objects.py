@@ -26,7 +26,7 @@ from .._api.containerd.types.transfer import (
 )
 from .._descriptors import Descriptor
 from .._platforms import Platform
-from ..registry._auth import Credentials, docker_config_credentials
+from ..registry._auth import Credentials, host_credentials
 from ..registry._reference import Reference
 
 if TYPE_CHECKING:
@@ -128,14 +128,7 @@ class Registry:
     plain_http: bool = False
 
     async def _credentials_for(self, host: str) -> Credentials | None:
-        reference = Reference.parse(self.reference)
-        if host in (reference.host, reference.domain):
-            if self.auth is not None:
-                return self.auth
-            return await docker_config_credentials(reference.domain)
-        # Another host (a mirror the hosts directory names): only what the
-        # user's docker config holds for it, never this registry's secret.
-        return await docker_config_credentials(host)
+        return await host_credentials(self.auth, Reference.parse(self.reference), host)
 
     async def _answer(self, host: str) -> AuthResponse:
         creds = await self._credentials_for(host)
