@@ -605,3 +605,58 @@ def test_every_truncation_of_a_listing_fails_at_list() -> None:
         if cut not in ends:
             with pytest.raises(errors.DataLoss):
                 _listed(_LIST[:cut], None)  # type: ignore[arg-type]
+
+
+# --- hosts configuration -----------------------------------------------------------------------
+
+_HOSTS_TOML = b"""server = "https://reg.example"
+
+[host."https://mirror.example:5000"]
+  capabilities = ["pull", "resolve"]
+  skip_verify = false
+  dial_timeout = "2s"
+  override_path = false
+  [host."https://mirror.example:5000".header]
+    x-team = ["a", "b"]
+"""
+_HOSTS_VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-5, 5),
+    _printable.map(json.dumps),
+    st.lists(_printable.map(json.dumps), max_size=3).map(lambda xs: f"[{', '.join(xs)}]"),
+)
+_HOSTS_FIELDS = st.sampled_from(
+    ["server", "capabilities", "skip_verify", "dial_timeout", "override_path", "ca", "client"]
+)
+
+
+def _hosts_document(fields: list[tuple[str, str]], host: str) -> bytes:
+    lines = [f'[host."{host}"]', *(f"  {key} = {value}" for key, value in fields)]
+    return "\n".join(lines).encode()
+
+
+@fuzz
+@given(
+    _mutated(_HOSTS_TOML)
+    | st.builds(
+        _hosts_document,
+        st.lists(st.tuples(_HOSTS_FIELDS, _HOSTS_VALUES), max_size=4),
+        st.one_of(_printable, st.sampled_from(["https://m.example", "http://m:1", "m.example"])),
+    )
+)
+def test_hosts_configuration(data: bytes) -> None:
+    """A registry's hosts.toml, however it is written: HostsConfigError or hosts to try."""
+    import tempfile
+
+    from pycontainerd.registry import Hosts, HostsConfigError
+
+    with tempfile.TemporaryDirectory() as root:
+        (Path(root) / "reg.example").mkdir()
+        (Path(root) / "reg.example" / "hosts.toml").write_bytes(data)
+        try:
+            hosts = _bounded(lambda: Hosts.from_directory(root).lookup("reg.example"))
+        except HostsConfigError:
+            return
+        assert hosts, "the registry itself is always among the hosts"
+        for host in hosts:
+            assert host.url.startswith(("http://", "https://"))

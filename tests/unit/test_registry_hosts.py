@@ -123,6 +123,7 @@ def test_docker_certificate_layout(tmp_path: Path) -> None:
         ('server = "u:s3cret@m.example/v2"\n', "server", r"'\*\*\*@m\.example/v2'"),
         ('server = "https://m.example/v2#frag"\n', "server", "URL"),
         ('server = "https://m.example:http"\n', "server", "URL"),
+        ('[host."https://[::1"]\n', 'host."https://[::1"', "URL"),  # found by test_fuzz
         ("client = 3\n", "client", "certificate"),
         (
             '[host."https://m"]\n[host."https://m".client]\nx = "y"\n',

@@ -228,11 +228,11 @@ def _parse_host(
     path = "/v2"
     if server is not None:
         url = server if server.startswith(("http://", "https://")) else f"https://{server}"
-        parts = urlsplit(url)
         try:
+            parts = urlsplit(url)
             port_ok = parts.port is None or parts.netloc.endswith(f":{parts.port}")
-        except ValueError:
-            port_ok = False
+        except ValueError:  # a bad port, or an unbalanced IPv6 bracket
+            parts, port_ok = urlsplit(""), False
         # Only scheme, host[:port] and path are kept (as containerd keeps
         # `u.Host`); credentials in the URL would end up in messages and be
         # sent as Basic auth, so a URL with any is refused, like a bad port.
