@@ -42,12 +42,14 @@ async def main() -> None:
         os.environ["ADDRESS"], namespace=os.environ["NAMESPACE"]
     ) as client:
         image = await client.images.get(IMAGE)
+        # Two seconds: an interrupt at Tasks/Wait still meets a running task,
+        # and the points after it (the deletes) come without a long wait.
         if FLOW == "run":
-            await client.run(image, ["sleep", "30"])
+            await client.run(image, ["sleep", "2"])
         elif FLOW == "lease":
             async with client.leases.lease() as leased:
                 await leased.content.write("interrupted", b"some bytes")
-                await anyio.sleep(30)
+                await anyio.sleep(2)
         else:
             container = await client.containers.create("demo", image=image)
             try:
